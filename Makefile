@@ -1,0 +1,30 @@
+# The two commands an artist or CI needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup setup-test test lint typecheck pytest demo clean
+
+setup:
+	PYTHON=$(PYTHON) sh scripts/bootstrap.sh
+
+setup-test:
+	PYTHON=$(PYTHON) sh scripts/bootstrap.sh --bpy --browser
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+pytest: setup-test
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test: setup-test lint typecheck pytest
+
+demo: setup
+	$(PY) scripts/demo.py
+
+clean:
+	rm -rf demo-output .pytest_cache .mypy_cache .ruff_cache
