@@ -1,0 +1,37 @@
+"""Live updates as server-sent events, for the dashboard and the add-on."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiohttp import web
+
+from coordinator.app import HUB
+from coordinator.protocol import API_PREFIX
+
+routes = web.RouteTableDef()
+
+KEEPALIVE = 15.0
+
+
+@routes.get(f"{API_PREFIX}/events")
+async def events(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    await response.write(b": connected\n\n")
+    with request.app[HUB].subscribe() as queue:
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), KEEPALIVE)
+            except TimeoutError:
+                await response.write(b": keepalive\n\n")
+                continue
+            data = json.dumps(event, separators=(",", ":"))
+            await response.write(f"event: {event['type']}\ndata: {data}\n\n".encode())

@@ -1,0 +1,74 @@
+"""Jobs: submit, list with filters, inspect, and a person's actions on them."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from coordinator.api.common import int_param
+from coordinator.app import FARM, read_json
+from coordinator.protocol import API_PREFIX
+
+routes = web.RouteTableDef()
+
+
+@routes.post(f"{API_PREFIX}/jobs")
+async def submit(request: web.Request) -> web.Response:
+    job = request.app[FARM].submit_job(await read_json(request))
+    return web.json_response(job, status=201)
+
+
+@routes.get(f"{API_PREFIX}/jobs")
+async def list_jobs(request: web.Request) -> web.Response:
+    return web.json_response(request.app[FARM].list_jobs(request.query))
+
+
+@routes.get(f"{API_PREFIX}/jobs/{{job_id}}")
+async def get_job(request: web.Request) -> web.Response:
+    with_tasks = request.query.get("tasks", "1") not in ("0", "false", "no")
+    return web.json_response(
+        request.app[FARM].get_job(int_param(request, "job_id"), with_tasks=with_tasks)
+    )
+
+
+@routes.delete(f"{API_PREFIX}/jobs/{{job_id}}")
+async def delete_job(request: web.Request) -> web.Response:
+    request.app[FARM].delete_job(int_param(request, "job_id"))
+    return web.json_response({"deleted": True})
+
+
+@routes.post(f"{API_PREFIX}/jobs/{{job_id}}/cancel")
+async def cancel(request: web.Request) -> web.Response:
+    return web.json_response(request.app[FARM].cancel_job(int_param(request, "job_id")))
+
+
+@routes.post(f"{API_PREFIX}/jobs/{{job_id}}/pause")
+async def pause(request: web.Request) -> web.Response:
+    return web.json_response(request.app[FARM].pause_job(int_param(request, "job_id")))
+
+
+@routes.post(f"{API_PREFIX}/jobs/{{job_id}}/resume")
+async def resume(request: web.Request) -> web.Response:
+    return web.json_response(request.app[FARM].resume_job(int_param(request, "job_id")))
+
+
+@routes.post(f"{API_PREFIX}/jobs/{{job_id}}/requeue")
+async def requeue(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    which = body.get("which", "failed") if isinstance(body, dict) else None
+    if not isinstance(which, str):
+        which = repr(which)
+    return web.json_response(
+        request.app[FARM].requeue_job(int_param(request, "job_id"), which=which)
+    )
+
+
+@routes.get(f"{API_PREFIX}/jobs/{{job_id}}/outputs")
+async def list_outputs(request: web.Request) -> web.Response:
+    outputs = request.app[FARM].list_outputs(int_param(request, "job_id"))
+    return web.json_response({"outputs": outputs})
+
+
+@routes.get(f"{API_PREFIX}/jobs/{{job_id}}/outputs/{{name}}")
+async def get_output(request: web.Request) -> web.FileResponse:
+    path = request.app[FARM].output_file(int_param(request, "job_id"), request.match_info["name"])
+    return web.FileResponse(path)

@@ -1,0 +1,23 @@
+"""Tasks as people see them: details and logs."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from coordinator.api.common import int_param, query_int
+from coordinator.app import FARM
+from coordinator.protocol import API_PREFIX
+
+routes = web.RouteTableDef()
+
+
+@routes.get(f"{API_PREFIX}/tasks/{{task_id}}")
+async def get_task(request: web.Request) -> web.Response:
+    return web.json_response(request.app[FARM].get_task(int_param(request, "task_id")))
+
+
+@routes.get(f"{API_PREFIX}/tasks/{{task_id}}/log")
+async def task_log(request: web.Request) -> web.Response:
+    tail = query_int(request, "tail", 64 * 1024, 1, 16 << 20)
+    text = request.app[FARM].task_log(int_param(request, "task_id"), tail=tail)
+    return web.Response(text=text, content_type="text/plain")

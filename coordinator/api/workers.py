@@ -1,0 +1,112 @@
+"""Workers: registration and listing (farm token), and the worker protocol
+under /worker/ (each worker's own secret)."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from coordinator.api.common import int_param, query_float
+from coordinator.app import FARM, HUB, WORKER, WORKER_SECRET, read_json
+from coordinator.errors import BadRequest
+from coordinator.protocol import API_PREFIX
+
+routes = web.RouteTableDef()
+
+MAX_POLL = 60.0
+
+
+@routes.post(f"{API_PREFIX}/workers")
+async def register(request: web.Request) -> web.Response:
+    return web.json_response(
+        request.app[FARM].register_worker(await read_json(request)), status=201
+    )
+
+
+@routes.get(f"{API_PREFIX}/workers")
+async def list_workers(request: web.Request) -> web.Response:
+    return web.json_response({"workers": request.app[FARM].list_workers()})
+
+
+@routes.post(f"{API_PREFIX}/worker/task")
+async def next_task(request: web.Request) -> web.Response:
+    """Long-poll for work: answers at once when a task is runnable, else waits
+    up to `wait` seconds for one to appear (204 when none did)."""
+    farm, hub, worker = request.app[FARM], request.app[HUB], request[WORKER]
+    deadline = time.monotonic() + query_float(request, "wait", 20.0, 0.0, MAX_POLL)
+    farm.abandon_held_tasks(worker)
+    while True:
+        assignment = farm.claim_task(worker)
+        if assignment is not None:
+            return web.json_response(assignment.to_json())
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return web.Response(status=204)
+        await hub.wait_for_work(remaining)
+        worker = farm.authenticate_worker(request[WORKER_SECRET])
+
+
+@routes.post(f"{API_PREFIX}/worker/tasks/{{task_id}}/update")
+async def update(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    request.app[FARM].update_task(request[WORKER], int_param(request, "task_id"), body)
+    return web.json_response({"action": "continue"})
+
+
+@routes.get(f"{API_PREFIX}/worker/tasks/{{task_id}}/control")
+async def control(request: web.Request) -> web.Response:
+    """Long-poll that returns as soon as the worker must stop its task.
+
+    It doubles as the lease heartbeat: a worker keeps one open while it renders.
+    """
+    farm, hub, worker = request.app[FARM], request.app[HUB], request[WORKER]
+    task_id = int_param(request, "task_id")
+    wait = query_float(request, "wait", 10.0, 0.0, MAX_POLL)
+    reason = farm.task_should_stop(worker, task_id)
+    if reason is None:
+        farm.renew_lease(worker, task_id)
+        await hub.wait_for_task_change(task_id, wait)
+        reason = farm.task_should_stop(worker, task_id)
+    if reason is None:
+        return web.json_response({"action": "continue"})
+    return web.json_response({"action": "stop", "reason": reason})
+
+
+@routes.put(f"{API_PREFIX}/worker/tasks/{{task_id}}/outputs/{{name}}")
+async def upload_output(request: web.Request) -> web.Response:
+    frame_text = request.query.get("frame")
+    try:
+        frame = int(frame_text) if frame_text not in (None, "") else None
+    except ValueError:
+        raise BadRequest(f"'frame' must be a whole number, not {frame_text!r}") from None
+    out = await request.app[FARM].put_output(
+        request[WORKER],
+        int_param(request, "task_id"),
+        request.match_info["name"],
+        frame=frame,
+        sha=request.query.get("sha256"),
+        chunks=request.content.iter_chunked(1 << 20),
+    )
+    return web.json_response(out, status=201)
+
+
+@routes.post(f"{API_PREFIX}/worker/tasks/{{task_id}}/complete")
+async def complete(request: web.Request) -> web.Response:
+    await read_json(request)
+    request.app[FARM].complete_task(request[WORKER], int_param(request, "task_id"))
+    return web.json_response({"ok": True})
+
+
+@routes.post(f"{API_PREFIX}/worker/tasks/{{task_id}}/fail")
+async def fail(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    return web.json_response(
+        request.app[FARM].fail_task(request[WORKER], int_param(request, "task_id"), body)
+    )
+
+
+@routes.post(f"{API_PREFIX}/worker/sign-off")
+async def sign_off(request: web.Request) -> web.Response:
+    request.app[FARM].sign_off(request[WORKER])
+    return web.json_response({"ok": True})

@@ -1,0 +1,193 @@
+"""The aiohttp application: one factory, typed keys, one error layer.
+
+Routes live one module per resource in `coordinator.api`; background work
+(lease sweeping, zeroconf) is started and stopped through `cleanup_ctx`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from coordinator.discovery import Advertiser, advertise
+from coordinator.errors import FarmError, Unauthorized
+from coordinator.farm import Farm, FarmConfig
+from coordinator.filestore import FileStore
+from coordinator.hub import Hub
+from coordinator.protocol import API_PREFIX
+from coordinator.states import InvalidTransition
+from coordinator.store import Store
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    farm: FarmConfig  # what the farm itself needs
+    sweep_interval: float = 1.0  # seconds between lease/offline sweeps
+    advertise: bool = False  # announce the farm by zeroconf
+    zeroconf_interfaces: list[str] | None = None  # None: all interfaces
+    port: int = 0  # the port we listen on, for the advertisement
+
+
+FARM = web.AppKey("farm", Farm)
+HUB = web.AppKey("hub", Hub)
+CONFIG = web.AppKey("config", AppConfig)
+ADVERTISER = web.AppKey("advertiser", Advertiser)  # present when advertising
+WORKER = web.RequestKey("worker", dict)  # the authenticated worker's row
+WORKER_SECRET = web.RequestKey("worker_secret", str)
+
+PUBLIC_PATHS = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/version"})
+WEB_DIR = Path(__file__).parent / "web"
+
+
+def json_error(status: int, message: str, **extra: object) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every refusal becomes JSON with a message; nothing a client sends makes a 500."""
+    try:
+        return await handler(request)
+    except FarmError as ex:
+        extra = {"field": ex.field} if ex.field else {}
+        return json_error(ex.status, ex.message, **extra)
+    except InvalidTransition as ex:
+        return json_error(409, str(ex))
+    except web.HTTPException as ex:
+        if ex.status < 400 or not request.path.startswith(API_PREFIX):
+            raise
+        reason = ex.text if ex.text and not ex.text.startswith(str(ex.status)) else ex.reason
+        return json_error(ex.status, f"{reason}: {request.method} {request.path}")
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise
+    except Exception:
+        log.exception("internal error on %s %s", request.method, request.path)
+        return json_error(500, "internal error in the coordinator; see its log")
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    path = request.path
+    if not path.startswith(API_PREFIX) or path in PUBLIC_PATHS:
+        return await handler(request)
+    token = bearer_token(request)
+    farm = request.app[FARM]
+    if path.startswith(f"{API_PREFIX}/worker/"):
+        request[WORKER] = farm.authenticate_worker(token)
+        request[WORKER_SECRET] = token
+    elif (
+        request.method == "GET"
+        and path.startswith(f"{API_PREFIX}/files/")
+        and not is_farm_token(farm, token)
+    ):
+        request[WORKER] = farm.authenticate_worker(token)  # workers download job files
+    elif not is_farm_token(farm, token):
+        raise Unauthorized(
+            "wrong farm token; copy it from the coordinator's start-up message"
+            " or its data folder (token.txt)"
+        )
+    return await handler(request)
+
+
+def bearer_token(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing farm token: send the header 'Authorization: Bearer <token>'")
+    return token.strip()
+
+
+def is_farm_token(farm: Farm, token: str) -> bool:
+    return hmac.compare_digest(token.encode(), farm.config.token.encode())
+
+
+async def read_json(request: web.Request) -> object:
+    """The request's JSON body, or a 400 that says what is wrong with it."""
+    if request.content_length is not None and request.content_length > 16 << 20:
+        raise FarmError("request body is too large for JSON (limit 16 MiB)")
+    try:
+        text = await request.text()
+    except UnicodeDecodeError as ex:
+        raise FarmError("request body is not UTF-8 text") from ex
+    if not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as ex:
+        raise FarmError(
+            f"request body is not valid JSON: {ex.msg} at line {ex.lineno} column {ex.colno}"
+        ) from ex
+
+
+async def _farm_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG].farm
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(config.data_dir / "farm.sqlite3")
+    files = FileStore(config.data_dir, max_upload=config.max_upload)
+    app[FARM] = Farm(config, store, files, app[HUB])
+    yield
+    store.close()
+
+
+async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(app[CONFIG].sweep_interval)
+            try:
+                app[FARM].sweep()
+                advertiser = app.get(ADVERTISER)
+                if advertiser is not None:
+                    await advertiser.update(workers=_online_workers(app[FARM]))
+            except Exception:
+                log.exception("sweep failed")
+
+    task = asyncio.create_task(loop(), name="lease-sweeper")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _zeroconf_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Advertise the farm on the LAN; the sweeper keeps the worker count fresh."""
+    config = app[CONFIG]
+    if not config.advertise:
+        yield
+        return
+    advertiser = await advertise(
+        name=config.farm.name,
+        port=config.port,
+        interfaces=config.zeroconf_interfaces,
+        workers=_online_workers(app[FARM]),
+    )
+    app[ADVERTISER] = advertiser
+    yield
+    await advertiser.close()
+
+
+def _online_workers(farm: Farm) -> int:
+    return sum(n for status, n in farm.worker_counts().items() if status != "offline")
+
+
+def create_app(config: AppConfig) -> web.Application:
+    from coordinator.api import ROUTE_MODULES
+
+    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=16 << 20)
+    app[CONFIG] = config
+    app[HUB] = Hub()
+    app.cleanup_ctx.extend([_farm_ctx, _sweeper_ctx, _zeroconf_ctx])
+    for module in ROUTE_MODULES:
+        app.add_routes(module.routes)
+    return app

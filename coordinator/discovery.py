@@ -1,0 +1,554 @@
+"""Zeroconf (mDNS / DNS-SD) advertisement and discovery of coordinators.
+
+Two halves with different callers:
+
+* :class:`Advertiser` is asyncio code for the coordinator's aiohttp server.
+  It registers one ``_flamenco._tcp.local.`` service whose TXT record holds
+  ``name`` (the coordinator's display name), ``api`` (``protocol.API_VERSION``),
+  ``port`` and, when known, ``workers`` (the worker count). Nothing secret
+  goes into TXT: anyone on the LAN can read it.
+* :class:`CoordinatorBrowser` and :func:`find_coordinators` are plain
+  blocking/threaded code for the worker agent, the CLI and the Blender add-on.
+  They never need an asyncio loop from the caller: the browser's ``Zeroconf``
+  always runs its own loop thread, even when it is created from inside a
+  running event loop.
+
+``interfaces`` everywhere is a list of local IP addresses to use (``None``:
+every interface). Tests always pass ``["127.0.0.1"]`` so nothing is
+multicast on a real network.
+
+Loopback notes (zeroconf 0.154, Linux):
+
+* With ``interfaces=["127.0.0.1"]`` several Zeroconf instances in one or
+  several processes share port 5353 (SO_REUSEADDR/SO_REUSEPORT) and see each
+  other's multicast on ``lo``; nothing leaves the machine.
+* ``find_coordinators`` blocks. Calling it from the thread that runs an
+  :class:`Advertiser`'s event loop starves the advertiser (it cannot answer
+  queries), so async callers must use ``asyncio.to_thread``.
+* Two advertisers on one host used to share one host name (``<host>.local.``);
+  closing one then sent a goodbye for the shared A record. Each advertiser
+  therefore gets its own random host label.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import re
+import secrets
+import socket
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from zeroconf import (
+    InterfaceChoice,
+    InterfacesType,
+    ServiceBrowser,
+    ServiceInfo,
+    ServiceStateChange,
+    Zeroconf,
+)
+from zeroconf.asyncio import AsyncZeroconf
+
+from coordinator.protocol import API_VERSION, SERVICE_TYPE
+
+__all__ = [
+    "Advertiser",
+    "CoordinatorBrowser",
+    "FoundCoordinator",
+    "advertise",
+    "find_coordinators",
+]
+
+log = logging.getLogger(__name__)
+
+# TXT keys the advertiser owns; extra properties cannot override them.
+RESERVED_TXT_KEYS = frozenset({"name", "api", "port", "workers"})
+
+# DNS labels are at most 63 bytes; leave room for zeroconf's "-N" rename suffix.
+_MAX_INSTANCE_BYTES = 56
+# One TXT string is at most 255 bytes including "key=".
+_MAX_TXT_VALUE_BYTES = 200
+# How long the browser thread waits to resolve SRV/TXT/A for a new service.
+_RESOLVE_TIMEOUT_MS = 3000
+
+
+def _interfaces_arg(interfaces: Sequence[str] | None) -> InterfacesType:
+    return InterfaceChoice.All if interfaces is None else list(interfaces)
+
+
+def _truncate_utf8(text: str, limit: int) -> str:
+    return text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+
+
+def _instance_label(name: str) -> str:
+    """A DNS-SD instance label for a coordinator name (display name stays in TXT)."""
+    # Dots would be read as label separators by zeroconf; control characters
+    # are not welcome in labels either.
+    label = re.sub(r"[\x00-\x1f\x7f.]+", "-", name).strip(" -")
+    return _truncate_utf8(label, _MAX_INSTANCE_BYTES).strip() or "coordinator"
+
+
+def _host_label() -> str:
+    """A host name label unique to this advertiser, e.g. ``render01-3fa9c2``."""
+    short = socket.gethostname().split(".", 1)[0].lower()
+    short = re.sub(r"[^a-z0-9-]+", "-", short).strip("-")[:40] or "coordinator"
+    return f"{short}-{secrets.token_hex(3)}"
+
+
+def _default_addresses(interfaces: Sequence[str] | None) -> list[str]:
+    """Addresses to put in A/AAAA records when the caller gives none."""
+    if interfaces is not None:
+        return [a for a in interfaces if _parse_ip(a) is not None]
+    import ifaddr  # a zeroconf dependency
+
+    found: list[str] = []
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            if isinstance(ip.ip, str) and ip.ip not in found:
+                found.append(ip.ip)
+    usable = [a for a in found if not ipaddress.ip_address(a).is_loopback]
+    return usable or found or ["127.0.0.1"]
+
+
+def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+def _build_txt(
+    name: str, port: int, workers: int | None, extra: Mapping[str, str]
+) -> dict[str, str]:
+    txt = {k: str(v) for k, v in extra.items() if k not in RESERVED_TXT_KEYS}
+    txt["name"] = _truncate_utf8(name, _MAX_TXT_VALUE_BYTES)
+    txt["api"] = API_VERSION
+    txt["port"] = str(port)
+    if workers is not None:
+        txt["workers"] = str(int(workers))
+    return txt
+
+
+class Advertiser:
+    """The coordinator's zeroconf advertisement. Create it with :meth:`start`."""
+
+    def __init__(
+        self,
+        azc: AsyncZeroconf,
+        info: ServiceInfo,
+        *,
+        name: str,
+        port: int,
+        addresses: list[str],
+        workers: int | None,
+        extra: dict[str, str],
+        announce: asyncio.Future[Any] | None,
+    ) -> None:
+        self._azc = azc
+        self._info = info
+        self._name = name
+        self._port = port
+        self._addresses = addresses
+        self._workers = workers
+        self._extra = extra
+        self._announce = announce
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def start(
+        cls,
+        *,
+        name: str,
+        port: int,
+        addresses: Sequence[str] | None = None,
+        interfaces: Sequence[str] | None = None,
+        workers: int | None = None,
+        properties: Mapping[str, str] | None = None,
+    ) -> Advertiser:
+        """Probe for a free instance name and register the service.
+
+        ``addresses`` go into the A/AAAA records (default: the ``interfaces``
+        given, else every non-loopback address of this machine); pass the
+        addresses the HTTP server actually listens on. When another service
+        already uses the instance name, zeroconf renames ours to ``<name>-2``,
+        ``<name>-3``, ...; the ``name`` TXT entry keeps the display name.
+        Returns after probing (about a second); the announcements go on in
+        the background.
+        """
+        addrs = list(addresses) if addresses is not None else _default_addresses(interfaces)
+        if not addrs:
+            raise ValueError("no address to advertise")
+        extra = dict(properties or {})
+        info = ServiceInfo(
+            SERVICE_TYPE,
+            f"{_instance_label(name)}.{SERVICE_TYPE}",
+            port=port,
+            properties=_build_txt(name, port, workers, extra),
+            server=f"{_host_label()}.local.",
+            parsed_addresses=addrs,
+        )
+        azc = AsyncZeroconf(interfaces=_interfaces_arg(interfaces))
+        try:
+            announce = await azc.async_register_service(info, allow_name_change=True)
+        except BaseException:
+            await azc.async_close()
+            raise
+        log.info("advertising %s on %s port %d", info.name, ", ".join(addrs), port)
+        return cls(
+            azc,
+            info,
+            name=name,
+            port=port,
+            addresses=addrs,
+            workers=workers,
+            extra=extra,
+            announce=asyncio.ensure_future(announce),
+        )
+
+    @property
+    def service_name(self) -> str:
+        """The full service name actually registered (after any rename)."""
+        return self._info.name
+
+    @property
+    def properties(self) -> dict[str, str]:
+        """The TXT record as currently advertised."""
+        return _build_txt(self._name, self._port, self._workers, self._extra)
+
+    async def _wait_announced(self) -> None:
+        announce, self._announce = self._announce, None
+        if announce is not None:
+            with contextlib.suppress(Exception):
+                await announce
+
+    async def update(
+        self, properties: Mapping[str, str] | None = None, *, workers: int | None = None
+    ) -> None:
+        """Refresh the TXT record: merge ``properties`` into the extra keys
+        and/or set the worker count. Does nothing when the TXT is unchanged."""
+        async with self._lock:
+            if self._closed:
+                return
+            before = self.properties
+            if properties:
+                self._extra.update(properties)
+            if workers is not None:
+                self._workers = workers
+            txt = self.properties
+            if txt == before:
+                return
+            await self._wait_announced()
+            info = ServiceInfo(
+                SERVICE_TYPE,
+                self._info.name,
+                port=self._port,
+                properties=txt,
+                server=self._info.server,
+                parsed_addresses=self._addresses,
+            )
+            self._info = info
+            self._announce = asyncio.ensure_future(await self._azc.async_update_service(info))
+
+    async def close(self) -> None:
+        """Send goodbye packets and release the sockets. Safe to call twice."""
+        async with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            await self._wait_announced()
+            try:
+                with contextlib.suppress(Exception):
+                    await (await self._azc.async_unregister_service(self._info))
+            finally:
+                await self._azc.async_close()
+
+    async def __aenter__(self) -> Advertiser:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+async def advertise(
+    *,
+    name: str,
+    port: int,
+    addresses: Sequence[str] | None = None,
+    interfaces: Sequence[str] | None = None,
+    workers: int | None = None,
+    properties: Mapping[str, str] | None = None,
+) -> Advertiser:
+    """Shorthand for :meth:`Advertiser.start`."""
+    return await Advertiser.start(
+        name=name,
+        port=port,
+        addresses=addresses,
+        interfaces=interfaces,
+        workers=workers,
+        properties=properties,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Browse side: no asyncio needed from the caller.
+
+
+@dataclass(frozen=True)
+class FoundCoordinator:
+    """One coordinator seen on the LAN."""
+
+    name: str  # display name from TXT (falls back to the instance label)
+    url: str  # e.g. "http://192.168.1.20:8765", built from an address, not .local
+    host: str  # the address the url uses
+    port: int
+    api_version: str  # TXT "api"; "" when missing
+    workers: int | None  # TXT "workers"; None when not advertised
+    service_name: str  # full DNS-SD name, unique on the LAN
+    addresses: tuple[str, ...] = ()  # every advertised address, best first
+
+    @property
+    def compatible(self) -> bool:
+        """Whether it speaks this client's API version."""
+        return self.api_version == API_VERSION
+
+
+def _local_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    try:
+        import ifaddr
+
+        nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for adapter in ifaddr.get_adapters():
+            for ip in adapter.ips:
+                addr = ip.ip if isinstance(ip.ip, str) else ip.ip[0]
+                with contextlib.suppress(ValueError):
+                    nets.append(ipaddress.ip_network(f"{addr}/{ip.network_prefix}", strict=False))
+        return nets
+    except Exception:  # pragma: no cover - best effort only
+        return []
+
+
+def _rank_addresses(addresses: Sequence[str]) -> list[str]:
+    """Best first: IPv4 on one of our subnets, other IPv4, routable IPv6,
+    link-local, loopback last (only useful when the coordinator is local)."""
+    nets = _local_networks()
+
+    def rank(text: str) -> tuple[int, int]:
+        ip = _parse_ip(text)
+        if ip is None:
+            return (9, 0)
+        if ip.is_loopback:
+            return (8, 0 if ip.version == 4 else 1)
+        if ip.is_link_local:
+            return (6, 0 if ip.version == 4 else 1)
+        on_link = any(ip.version == net.version and ip in net for net in nets)
+        if ip.version == 4:
+            return (0 if on_link else 1, 0)
+        return (2 if on_link else 3, 0)
+
+    # sorted() is stable, so the advertiser's order breaks ties.
+    return sorted(dict.fromkeys(addresses), key=rank)
+
+
+def _url_for(address: str, port: int) -> str:
+    ip = _parse_ip(address)
+    if ip is not None and ip.version == 6:
+        return f"http://[{address.replace('%', '%25')}]:{port}"
+    return f"http://{address}:{port}"
+
+
+def _decode_txt(info: ServiceInfo) -> dict[str, str]:
+    txt: dict[str, str] = {}
+    for key, value in (info.properties or {}).items():
+        if value is None:
+            continue
+        txt[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+    return txt
+
+
+def coordinator_from_info(info: ServiceInfo) -> FoundCoordinator | None:
+    """Turn a resolved ServiceInfo into a FoundCoordinator (None if unusable)."""
+    txt = _decode_txt(info)
+    port = info.port
+    if not port:
+        try:
+            port = int(txt.get("port", ""))
+        except ValueError:
+            return None
+    addresses = _rank_addresses(info.parsed_scoped_addresses())
+    if not addresses:
+        return None
+    workers: int | None
+    try:
+        workers = int(txt["workers"])
+    except (KeyError, ValueError):
+        workers = None
+    instance = (
+        info.name[: -len(SERVICE_TYPE) - 1] if info.name.endswith(SERVICE_TYPE) else info.name
+    )
+    return FoundCoordinator(
+        name=txt.get("name") or instance,
+        url=_url_for(addresses[0], port),
+        host=addresses[0],
+        port=port,
+        api_version=txt.get("api", ""),
+        workers=workers,
+        service_name=info.name,
+        addresses=tuple(addresses),
+    )
+
+
+def _new_thread_zeroconf(interfaces: Sequence[str] | None) -> Zeroconf:
+    """A Zeroconf that runs its own loop thread.
+
+    Zeroconf() attaches to the caller's running asyncio loop if there is one;
+    its blocking calls (get_service_info, close) would then deadlock or warn.
+    Building it in a fresh thread, where no loop runs, gives it its own.
+    """
+    choice = _interfaces_arg(interfaces)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return Zeroconf(interfaces=choice)
+    result: list[Zeroconf] = []
+    error: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            result.append(Zeroconf(interfaces=choice))
+        except BaseException as exc:
+            error.append(exc)
+
+    thread = threading.Thread(target=build, name="zeroconf-setup", daemon=True)
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]
+    return result[0]
+
+
+class CoordinatorBrowser:
+    """Live view of the coordinators on the LAN, kept by a background thread.
+
+    ``on_change`` (optional) is called with the new snapshot from zeroconf's
+    browser thread whenever a coordinator appears, changes or goes away; it
+    must be quick and must not call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        *,
+        interfaces: Sequence[str] | None = None,
+        on_change: Callable[[list[FoundCoordinator]], None] | None = None,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._found: dict[str, FoundCoordinator] = {}
+        self._on_change = on_change
+        self._closed = False
+        self._zc = _new_thread_zeroconf(interfaces)
+        try:
+            self._browser = ServiceBrowser(self._zc, SERVICE_TYPE, handlers=[self._handle])
+        except BaseException:
+            self._zc.close()
+            raise
+
+    def _handle(
+        self,
+        zeroconf: Zeroconf,
+        service_type: str,
+        name: str,
+        state_change: ServiceStateChange,
+    ) -> None:
+        # Runs in the ServiceBrowser thread, never in zeroconf's loop, so the
+        # blocking get_service_info is allowed (and usually served from cache).
+        if self._closed:
+            return
+        if state_change is ServiceStateChange.Removed:
+            with self._lock:
+                changed = self._found.pop(name, None) is not None
+        else:
+            info: ServiceInfo | None = None
+            with contextlib.suppress(Exception):
+                info = zeroconf.get_service_info(service_type, name, _RESOLVE_TIMEOUT_MS)
+            found = coordinator_from_info(info) if info is not None else None
+            if found is None:
+                return  # unresolvable for now: keep what we had
+            with self._lock:
+                changed = self._found.get(name) != found
+                self._found[name] = found
+        if changed:
+            self._notify()
+
+    def _notify(self) -> None:
+        if self._on_change is None or self._closed:
+            return
+        try:
+            self._on_change(self.snapshot())
+        except Exception:
+            log.exception("coordinator browser on_change callback failed")
+
+    def snapshot(self) -> list[FoundCoordinator]:
+        """The coordinators seen right now, sorted by name."""
+        with self._lock:
+            found = list(self._found.values())
+        return sorted(found, key=lambda c: (c.name.casefold(), c.service_name))
+
+    def close(self) -> None:
+        """Stop browsing and release the sockets. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._browser.cancel()
+        self._zc.close()
+
+    def __enter__(self) -> CoordinatorBrowser:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def find_coordinators(
+    *,
+    timeout: float = 3.0,
+    interfaces: Sequence[str] | None = None,
+    first: bool = False,
+    name: str | None = None,
+) -> list[FoundCoordinator]:
+    """Browse for ``timeout`` seconds and return the coordinators seen.
+
+    With ``first=True`` it returns as soon as one is found. ``name`` keeps
+    only coordinators advertising that display name. Blocking: from async
+    code, run it with ``asyncio.to_thread``.
+    """
+
+    def wanted(found: list[FoundCoordinator]) -> list[FoundCoordinator]:
+        return [c for c in found if name is None or c.name == name]
+
+    done = threading.Event()
+
+    def on_change(found: list[FoundCoordinator]) -> None:
+        if first and wanted(found):
+            done.set()
+
+    with CoordinatorBrowser(interfaces=interfaces, on_change=on_change) as browser:
+        if first and wanted(browser.snapshot()):
+            done.set()
+        done.wait(max(0.0, timeout))
+        return wanted(browser.snapshot())

@@ -1,0 +1,183 @@
+"""SQLite schema, migrations and the small queries everything else builds on.
+
+One connection, used from the event loop only: SQLite calls here take
+microseconds (WAL, synchronous=NORMAL), which costs less than a thread hop,
+and it makes every read-modify-write atomic without extra locks. Multi-step
+changes run inside `Store.tx()` (BEGIN IMMEDIATE).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Each entry upgrades the schema by one version; never edit a shipped entry,
+# append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema
+    """
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        priority INTEGER NOT NULL DEFAULT 50,
+        status TEXT NOT NULL,
+        status_reason TEXT NOT NULL DEFAULT '',
+        settings TEXT NOT NULL,              -- JSON, validated by the job type
+        files TEXT NOT NULL DEFAULT '{}',    -- JSON relpath -> sha256
+        blend TEXT,                          -- main .blend, relative to the file tree
+        blender_version TEXT,                -- version that saved it, e.g. '4.2'
+        min_blender INTEGER NOT NULL DEFAULT 0, -- major*1000+minor a worker needs
+        submitter TEXT NOT NULL DEFAULT '',
+        deliver INTEGER NOT NULL DEFAULT 1,  -- write outputs into the output folder here
+        max_attempts INTEGER NOT NULL DEFAULT 3,
+        generation INTEGER NOT NULL DEFAULT 1, -- bumped by regenerate
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX jobs_status ON jobs(status, priority DESC, id);
+    CREATE TABLE tasks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,                -- order within the job
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,               -- JSON
+        frames TEXT NOT NULL DEFAULT '[]',   -- JSON list of frames it produces
+        priority INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        worker_id TEXT,
+        lease_expires REAL,
+        progress REAL NOT NULL DEFAULT 0,
+        activity TEXT NOT NULL DEFAULT '',
+        generation INTEGER NOT NULL DEFAULT 1,
+        has_deps INTEGER NOT NULL DEFAULT 0,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX tasks_runnable ON tasks(job_id, status, priority DESC, idx);
+    CREATE INDEX tasks_worker ON tasks(worker_id) WHERE worker_id IS NOT NULL;
+    CREATE INDEX tasks_lease ON tasks(lease_expires) WHERE status = 'active';
+    CREATE TABLE task_deps (
+        task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        depends_on INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        PRIMARY KEY (task_id, depends_on)
+    );
+    CREATE TABLE task_failures (
+        task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        worker_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX task_failures_task ON task_failures(task_id, worker_id);
+    CREATE INDEX task_failures_job ON task_failures(job_id, worker_id);
+    CREATE TABLE workers (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        host TEXT NOT NULL DEFAULT '',
+        secret_hash TEXT NOT NULL UNIQUE,
+        status TEXT NOT NULL,
+        blender_version TEXT NOT NULL DEFAULT '',
+        blender INTEGER NOT NULL DEFAULT 0,  -- major*1000+minor
+        devices TEXT NOT NULL DEFAULT '[]',
+        tags TEXT NOT NULL DEFAULT '[]',
+        disabled INTEGER NOT NULL DEFAULT 0,
+        last_seen REAL NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE outputs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        task_id INTEGER NOT NULL,
+        name TEXT NOT NULL,                  -- file name as Blender wrote it
+        frame INTEGER,
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        delivered_path TEXT,                 -- where it landed on this machine
+        delivery_note TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        UNIQUE (job_id, name)
+    );
+    """,
+)
+
+
+def _now() -> float:
+    return time.time()
+
+
+class Store:
+    """The coordinator's SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self.migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> None:
+        current = self.schema_version
+        if current > len(MIGRATIONS):
+            raise RuntimeError(
+                f"{self.path} has schema version {current}, newer than this coordinator"
+                f" understands ({len(MIGRATIONS)}); upgrade the coordinator"
+            )
+        for version in range(current + 1, len(MIGRATIONS) + 1):
+            log.info("migrating %s to schema version %d", self.path, version)
+            with self.tx():
+                for statement in MIGRATIONS[version - 1].split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version={version}")
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One atomic transaction; nested calls join the outer one."""
+        if self.db.in_transaction:
+            yield self.db
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def one(self, sql: str, *args: Any) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.db.execute(sql, args).fetchone()
+        return row
+
+    def all(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        return self.db.execute(sql, args).fetchall()
+
+    def run(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        return self.db.execute(sql, args)
+
+
+def loads(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)

@@ -1,0 +1,189 @@
+"""Zeroconf advertise/browse, on loopback only.
+
+Every Zeroconf here is bound to 127.0.0.1 so nothing is multicast on a real
+network. Coordinator names are unique per test so that other test runs on
+the same machine (which share 127.0.0.1:5353) cannot confuse the asserts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+
+import pytest
+from zeroconf import ServiceInfo
+
+from coordinator import discovery
+from coordinator.discovery import (
+    Advertiser,
+    CoordinatorBrowser,
+    FoundCoordinator,
+    advertise,
+    coordinator_from_info,
+    find_coordinators,
+)
+from coordinator.protocol import API_VERSION, SERVICE_TYPE
+
+LO = ["127.0.0.1"]
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def unique_name(prefix: str = "Test farm") -> str:
+    return f"{prefix} {uuid.uuid4().hex[:8]}"
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 6.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+def mine(browser: CoordinatorBrowser, name: str) -> list[FoundCoordinator]:
+    return [c for c in browser.snapshot() if c.name == name]
+
+
+async def start_fake(name: str, port: int, workers: int | None = None) -> Advertiser:
+    return await Advertiser.start(
+        name=name, port=port, addresses=LO, interfaces=LO, workers=workers
+    )
+
+
+async def test_find_coordinators_first_finds_the_advertised_one() -> None:
+    name = unique_name()
+    adv = await start_fake(name, 18765, workers=2)
+    try:
+        assert adv.properties == {"name": name, "api": API_VERSION, "port": "18765", "workers": "2"}
+        started = time.monotonic()
+        # find_coordinators blocks; running it on this loop's thread would
+        # stop the advertiser (same loop) from answering.
+        found = await asyncio.to_thread(
+            find_coordinators, interfaces=LO, first=True, name=name, timeout=8.0
+        )
+        assert time.monotonic() - started < 5.0  # first=True returns early
+    finally:
+        await adv.close()
+    assert len(found) == 1
+    coord = found[0]
+    assert coord.name == name
+    assert coord.port == 18765
+    assert coord.host == "127.0.0.1"
+    assert coord.url == "http://127.0.0.1:18765"
+    assert coord.api_version == API_VERSION
+    assert coord.compatible
+    assert coord.workers == 2
+    assert coord.service_name == adv.service_name
+    assert coord.service_name.endswith("." + SERVICE_TYPE)
+
+
+async def test_browser_sees_appear_update_and_disappear() -> None:
+    name = unique_name()
+    changes: list[list[FoundCoordinator]] = []
+    # Built from inside a running loop: the browser must still get its own
+    # zeroconf loop thread.
+    browser = CoordinatorBrowser(interfaces=LO, on_change=changes.append)
+    try:
+        adv = await advertise(name=name, port=18766, addresses=LO, interfaces=LO, workers=0)
+        try:
+            await wait_until(lambda: len(mine(browser, name)) == 1)
+            assert mine(browser, name)[0].workers == 0
+            assert any(c.name == name for snap in changes for c in snap)
+
+            await adv.update(workers=3)
+            await wait_until(lambda: [c.workers for c in mine(browser, name)] == [3])
+
+            await adv.update({"version": "1.2"})  # extra keys do not disturb the rest
+            assert adv.properties["version"] == "1.2"
+            assert adv.properties["workers"] == "3"
+        finally:
+            await adv.close()
+        await wait_until(lambda: not mine(browser, name))
+        assert not any(c.name == name for c in changes[-1])
+    finally:
+        await asyncio.to_thread(browser.close)
+    browser.close()  # idempotent
+
+
+async def test_two_coordinators_with_the_same_name_both_appear() -> None:
+    name = unique_name("Same name")
+    with CoordinatorBrowser(interfaces=LO) as browser:
+        first = await start_fake(name, 18767)
+        try:
+            second = await start_fake(name, 18768)
+            try:
+                assert first.service_name != second.service_name
+                await wait_until(lambda: len(mine(browser, name)) == 2)
+                found = mine(browser, name)
+                assert {c.port for c in found} == {18767, 18768}
+                assert {c.service_name for c in found} == {
+                    first.service_name,
+                    second.service_name,
+                }
+            finally:
+                await second.close()
+            await wait_until(lambda: [c.port for c in mine(browser, name)] == [18767])
+        finally:
+            await first.close()
+
+
+def test_find_coordinators_returns_empty_after_timeout() -> None:
+    started = time.monotonic()
+    found = find_coordinators(interfaces=LO, timeout=0.5, name=unique_name("Nobody"))
+    assert found == []
+    assert time.monotonic() - started < 4.0
+
+
+async def test_reserved_txt_keys_cannot_be_overridden() -> None:
+    name = unique_name()
+    adv = await Advertiser.start(
+        name=name,
+        port=18769,
+        interfaces=LO,  # addresses default to the interfaces given
+        properties={"name": "evil", "api": "0", "port": "1", "note": "hi"},
+    )
+    async with adv:
+        assert adv.properties == {"name": name, "api": API_VERSION, "port": "18769", "note": "hi"}
+        await adv.update({"workers": "99"})  # not a way to set the count
+        assert "workers" not in adv.properties
+    await adv.close()  # idempotent
+
+
+def test_instance_label_is_a_valid_dns_label() -> None:
+    assert discovery._instance_label("Studio v2.1") == "Studio v2-1"
+    assert discovery._instance_label("...") == "coordinator"
+    long = discovery._instance_label("é" * 100)
+    assert len(long.encode()) <= 56
+    assert long == "é" * 28
+
+
+def test_addresses_ranked_ipv4_first_loopback_last() -> None:
+    ranked = discovery._rank_addresses(["127.0.0.1", "fe80::1%2", "2001:db8::5", "10.9.8.7"])
+    assert ranked[0] == "10.9.8.7"
+    assert ranked[-1] == "127.0.0.1"
+    assert ranked.index("2001:db8::5") < ranked.index("fe80::1%2")
+    assert discovery._url_for("2001:db8::5", 80) == "http://[2001:db8::5]:80"
+    assert discovery._url_for("fe80::1%2", 80) == "http://[fe80::1%252]:80"
+
+
+def test_coordinator_from_info() -> None:
+    info = ServiceInfo(
+        SERVICE_TYPE,
+        f"Farm-2.{SERVICE_TYPE}",
+        port=9000,
+        properties={"name": "Farm", "api": "1", "port": "9000", "workers": "x"},
+        server="farm.local.",
+        parsed_addresses=["fd00::7", "192.0.2.9"],
+    )
+    coord = coordinator_from_info(info)
+    assert coord is not None
+    assert coord.name == "Farm"
+    assert coord.url == "http://192.0.2.9:9000"
+    assert coord.addresses == ("192.0.2.9", "fd00::7")
+    assert coord.workers is None  # unparsable count
+
+    no_addr = ServiceInfo(SERVICE_TYPE, f"X.{SERVICE_TYPE}", port=9000, server="x.local.")
+    assert coordinator_from_info(no_addr) is None
