@@ -730,6 +730,7 @@ class Farm:
             self._set_worker_status(worker["id"], WorkerStatus.IDLE)
             self._refresh_job(row["job_id"])
         log.info("task %d completed by %s", task_id, worker["name"])
+        self.hub.notify_task(task_id)  # ends the worker's control long-poll
         self.hub.notify_work()
         self.hub.publish("task", id=task_id, job_id=row["job_id"])
         self.hub.publish("job", id=row["job_id"])

@@ -1,0 +1,530 @@
+"""The worker agent: find the coordinator, pull tasks, run them, report.
+
+The loop fits on a screen (`Agent.run` / `_serve`); each task runs in
+`TaskRun`, which owns the Blender process, a control long-poll that stops it
+within about a second of a cancel, and an uploader that sends each frame as
+soon as Blender has written it.
+
+Shutdown: the first SIGINT/SIGTERM lets the current task finish, then the
+agent signs off and exits; a second one stops the render at once and hands
+the task back to the farm.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import platform
+import queue
+import shutil
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from coordinator.client import (
+    AuthError,
+    ConflictError,
+    FarmClient,
+    FarmClientError,
+    NotFoundError,
+    Unreachable,
+    WorkerCredentials,
+)
+from coordinator.protocol import Assignment
+from worker_agent import events as ev
+from worker_agent.blender import (
+    BlenderInfo,
+    RenderProcess,
+    build_command,
+    write_task,
+)
+from worker_agent.cache import BlobCache, CacheError
+from worker_agent.runner import RenderTask, TaskError
+
+log = logging.getLogger(__name__)
+
+LOG_FLUSH_SECONDS = 1.0  # how often log text and progress go to the coordinator
+LOG_TAIL_LINES = 40  # lines sent with a failure
+CONTROL_WAIT = 10.0  # seconds per control long-poll (also the lease heartbeat)
+
+
+@dataclass
+class AgentConfig:
+    coordinator: str | None  # URL; None = find it by zeroconf
+    token: str | None  # the farm token, to register
+    name: str  # how the farm shows this worker
+    blender: BlenderInfo  # the Blender (or bpy Python) that renders
+    cache_dir: Path  # downloaded files, work folders, credentials
+    devices: list[str] = field(default_factory=list)  # render devices found, for the farm
+    device: str | None = None  # Cycles device to render with; None = the file's
+    threads: int | None = None  # render threads; None = all
+    allow_scripts: bool = False  # let .blend files run their Python scripts
+    zeroconf_interfaces: list[str] | None = None  # where to look for the coordinator
+    poll_wait: float = 20.0  # seconds per task long-poll
+    max_tasks: int | None = None  # stop after this many tasks (tests, benchmarks)
+    burst: bool = False  # stop when the farm has no work left
+    retry_seconds: float = 2.0  # pause before looking for the coordinator again
+
+
+class Agent:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.cache = BlobCache(config.cache_dir)
+        self.stopping = threading.Event()  # finish the current task, then leave
+        self.aborting = threading.Event()  # stop the current task now
+        self.tasks_done = 0
+        self._current: TaskRun | None = None
+
+    # -------------------------------------------------------------- the loop
+    def run(self) -> int:
+        while not self.stopping.is_set():
+            try:
+                client = self._connect()
+                if client is None:
+                    break
+                self._serve(client)
+                break
+            except Unreachable as ex:
+                log.warning("lost the coordinator (%s); looking for it again", ex.message)
+                self.stopping.wait(self.config.retry_seconds)
+        return 0
+
+    def _serve(self, client: FarmClient) -> None:
+        while not self.stopping.is_set():
+            try:
+                assignment = client.next_task(wait=self.config.poll_wait)
+            except AuthError:
+                log.warning("the coordinator no longer knows this worker; registering again")
+                client = self._register(client, fresh=True)
+                continue
+            if assignment is None:
+                if self.config.burst:
+                    return
+                continue
+            self._run_task(client, assignment)
+            self.tasks_done += 1
+            if self.config.max_tasks is not None and self.tasks_done >= self.config.max_tasks:
+                return
+        self._sign_off(client)
+
+    def shutdown(self, *, now: bool) -> None:
+        """Called from a signal handler: finish (now=False) or abort (now=True)."""
+        self.stopping.set()
+        if now:
+            self.aborting.set()
+            current = self._current
+            if current is not None:
+                current.stop("the worker is shutting down")
+
+    # ------------------------------------------------------ coordinator link
+    def _connect(self) -> FarmClient | None:
+        """Find the coordinator (waiting for one to appear) and register with it."""
+        announced = False
+        while not self.stopping.is_set():
+            url = self.config.coordinator or self._discover()
+            if url is not None:
+                farm = FarmClient(url, token=self.config.token)
+                try:
+                    farm.health()
+                    return self._register(farm, fresh=False)
+                except Unreachable:
+                    pass
+            if not announced:
+                where = url or "the LAN (zeroconf)"
+                log.info("waiting for a coordinator at %s ...", where)
+                announced = True
+            self.stopping.wait(self.config.retry_seconds)
+        return None
+
+    def _discover(self) -> str | None:
+        from coordinator.discovery import find_coordinators
+
+        found = find_coordinators(
+            timeout=3.0, interfaces=self.config.zeroconf_interfaces, first=True
+        )
+        if found:
+            log.info("found coordinator %r at %s", found[0].name, found[0].url)
+            return found[0].url
+        return None
+
+    def _register(self, farm: FarmClient, *, fresh: bool) -> FarmClient:
+        path = self.config.cache_dir / "credentials.json"
+        creds = None if fresh else _load_credentials(path, farm.url)
+        if creds is None:
+            if not self.config.token:
+                raise SystemExit(
+                    "error: this worker needs the farm token to register: pass"
+                    " --token or set FARM_TOKEN"
+                )
+            info = self.config.blender
+            creds = farm.with_token(self.config.token).register_worker(
+                name=self.config.name,
+                host=socket.gethostname(),
+                blender_version=info.version,
+                devices=self.config.devices,
+            )
+            _save_credentials(path, farm.url, creds)
+            log.info(
+                "registered with %s as %r (Blender %s)", farm.url, self.config.name, info.version
+            )
+        return farm.with_token(creds.secret)
+
+    def _sign_off(self, client: FarmClient) -> None:
+        try:
+            client.sign_off()
+        except FarmClientError as ex:
+            log.info("could not sign off: %s", ex.message)
+
+    # ------------------------------------------------------------ one task
+    def _run_task(self, client: FarmClient, assignment: Assignment) -> None:
+        log.info(
+            "task %d: %s (job %d %r, attempt %d)",
+            assignment.task_id,
+            assignment.kind,
+            assignment.job_id,
+            assignment.job_name,
+            assignment.attempt,
+        )
+        run = TaskRun(self, client, assignment)
+        self._current = run
+        try:
+            run.execute()
+        finally:
+            self._current = None
+
+
+class TaskRun:
+    """Everything about running one assigned task."""
+
+    def __init__(self, agent: Agent, client: FarmClient, assignment: Assignment) -> None:
+        self.agent = agent
+        self.config = agent.config
+        self.client = client
+        self.task = assignment
+        self.stop_reason: str | None = None
+        self.stopped = threading.Event()
+        self.process: RenderProcess | None = None
+        self._log_lock = threading.Lock()
+        self._log_pending: list[str] = []
+        self._tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+        self._progress: float | None = None
+        self._activity: str | None = None
+        self._errors: list[str] = []
+
+    # ----------------------------------------------------------- lifecycle
+    def execute(self) -> None:
+        watcher = threading.Thread(target=self._watch_control, name="task-control", daemon=True)
+        watcher.start()
+        try:
+            kind = self.task.kind
+            if kind == "sleep":
+                self._sleep()
+            elif kind == "render":
+                self._render()
+            else:
+                raise TaskFailure(f"this worker does not know task kind {kind!r}; upgrade it")
+            if self.stopped.is_set():
+                self._abandon()
+            else:
+                self._flush()
+                self._patiently(lambda: self.client.complete_task(self.task.task_id))
+                log.info("task %d completed", self.task.task_id)
+        except TaskFailure as ex:
+            self._fail(str(ex))
+        except ConflictError as ex:
+            log.info("task %d taken away: %s", self.task.task_id, ex.message)
+        finally:
+            self.stopped.set()
+            # The coordinator ends the control long-poll when the task ends; a
+            # watcher stuck on a slow network is a daemon and may not hold us up.
+            watcher.join(timeout=2.0)
+
+    def stop(self, reason: str) -> None:
+        """Stop the task's work now (cancel from the farm, or a hard shutdown)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self.stopped.set()
+        process = self.process
+        if process is not None:
+            process.cancel()
+
+    def _abandon(self) -> None:
+        reason = self.stop_reason or "stopped"
+        log.info("task %d stopped: %s", self.task.task_id, reason)
+        if self.agent.aborting.is_set():
+            # The worker is leaving mid-task: hand it back (does not count as a failure).
+            self.agent._sign_off(self.client)
+
+    def _fail(self, reason: str) -> None:
+        log.warning("task %d failed: %s", self.task.task_id, reason)
+        self._flush()
+        tail = "\n".join(self._tail)
+        text = f"\n--- last lines ---\n{tail}\n" if tail else ""
+        with contextlib.suppress(ConflictError):
+            self._patiently(
+                lambda: self.client.fail_task(self.task.task_id, reason=reason, log=text)
+            )
+
+    def _patiently(self, call: Callable[[], object]) -> None:
+        """Retry a report while the coordinator is away, so it is not lost.
+
+        Gives up only when the worker is aborting; a coordinator that comes
+        back after the lease ran out answers 409, which the caller handles.
+        """
+        delay = 0.5
+        while True:
+            try:
+                call()
+                return
+            except Unreachable as ex:
+                if self.agent.aborting.is_set():
+                    raise
+                log.warning("coordinator unreachable (%s); retrying in %.0f s", ex.message, delay)
+                self.agent.aborting.wait(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _watch_control(self) -> None:
+        """Long-poll the coordinator; stop the task the moment it says so."""
+        control = FarmClient(self.client.url, token=self.client.token)
+        while not self.stopped.is_set():
+            try:
+                action, reason = control.control(self.task.task_id, wait=CONTROL_WAIT)
+            except (ConflictError, NotFoundError) as ex:
+                action, reason = "stop", ex.message
+            except FarmClientError as ex:  # coordinator away: keep rendering, try again
+                log.debug("control poll failed: %s", ex.message)
+                self.stopped.wait(1.0)
+                continue
+            if action == "stop":
+                self.stop(reason or "stopped by the farm")
+                return
+
+    # ------------------------------------------------------------- logging
+    def log_line(self, line: str) -> None:
+        with self._log_lock:
+            self._log_pending.append(line + "\n")
+            self._tail.append(line)
+
+    def _flush(self) -> None:
+        with self._log_lock:
+            text, self._log_pending = "".join(self._log_pending), []
+            progress, activity = self._progress, self._activity
+            self._activity = None
+        if not text and progress is None and activity is None:
+            return
+        try:
+            self.client.update_task(
+                self.task.task_id, progress=progress, activity=activity, log=text[-250_000:] or None
+            )
+        except ConflictError as ex:
+            self.stop(ex.message)
+        except Unreachable:
+            with self._log_lock:  # keep it for the next try
+                self._log_pending.insert(0, text)
+
+    def _report(self, *, progress: float | None = None, activity: str | None = None) -> None:
+        with self._log_lock:
+            if progress is not None:
+                self._progress = max(0.0, min(1.0, progress))
+            if activity is not None:
+                self._activity = activity
+
+    # --------------------------------------------------------------- kinds
+    def _sleep(self) -> None:
+        seconds = float(self.task.payload.get("seconds", 0))
+        end = time.monotonic() + seconds
+        self._report(activity=f"sleeping {seconds:g} s")
+        while not self.stopped.is_set() and (left := end - time.monotonic()) > 0:
+            self.stopped.wait(min(left, LOG_FLUSH_SECONDS))
+            self._report(progress=1 - max(0.0, end - time.monotonic()) / max(seconds, 1e-9))
+            self._flush()
+
+    def _render(self) -> None:
+        workdir = self.config.cache_dir / "jobs" / str(self.task.job_id)
+        project = workdir / "project"
+        if not self.task.blend:
+            raise TaskFailure("the job names no .blend file to render")
+        self._report(activity=f"fetching {len(self.task.files)} project files")
+        self._flush()
+        try:
+            fetched = self.agent.cache.materialize(self.client, self.task.files, project)
+        except (CacheError, FarmClientError, OSError) as ex:
+            raise TaskFailure(f"could not fetch the project files: {ex}") from ex
+        self.log_line(
+            f"[agent] project files ready ({fetched} downloaded,"
+            f" {len(self.task.files) - fetched} from cache)"
+        )
+        out_dir = workdir / f"out-{self.task.task_id}-{self.task.attempt}"
+        shutil.rmtree(out_dir, ignore_errors=True)
+        out_dir.mkdir(parents=True)
+        try:
+            self._render_in(project / self.task.blend, out_dir)
+        finally:
+            shutil.rmtree(out_dir, ignore_errors=True)
+
+    def _render_in(self, blend: Path, out_dir: Path) -> None:
+        render_task = self._render_task(blend, out_dir)
+        task_json = write_task(render_task, out_dir / "task.json")
+        info = self.config.blender
+        command = build_command(
+            info,
+            task_json_path=task_json,
+            blend_path=blend,
+            allow_scripts=self.config.allow_scripts,
+        )
+        uploads = Uploader(self)
+        frames = list(render_task.frames)
+        saved: dict[int, str] = {}
+        state = {"index": 0}
+
+        def on_line(line: str, event: ev.RunnerEvent | None) -> None:
+            if not line.startswith("@@FARM@@"):
+                self.log_line(line)
+            if isinstance(event, ev.FrameStart) and event.frame in frames:
+                state["index"] = frames.index(event.frame)
+                self._report(
+                    progress=state["index"] / len(frames), activity=f"rendering frame {event.frame}"
+                )
+            elif isinstance(event, ev.Progress):
+                self._report(
+                    progress=(state["index"] + event.fraction) / len(frames),
+                    activity=f"frame {event.frame}: sample {event.sample}/{event.samples}",
+                )
+            elif isinstance(event, ev.FrameSaved):
+                saved[event.frame] = event.path
+                uploads.put(Path(event.path), event.frame)
+            elif isinstance(event, ev.RunnerError):
+                self._errors.append(event.message)
+                self.log_line(f"[runner] error: {event.message}")
+
+        self.log_line(f"[agent] {' '.join(command)}")
+        self._report(activity=f"starting Blender {info.version}")
+        try:
+            self.process = RenderProcess(command, on_line=on_line, cwd=str(blend.parent))
+        except OSError as ex:
+            uploads.close()
+            raise TaskFailure(f"could not start Blender ({info.path}): {ex.strerror or ex}") from ex
+        if self.stopped.is_set():  # a cancel that came while we were starting
+            self.process.cancel()
+        code = self._wait_for(self.process)
+        failed_uploads = uploads.close()
+        if self.stopped.is_set():
+            return
+        self._judge(code, frames, saved, failed_uploads)
+
+    def _wait_for(self, process: RenderProcess) -> int:
+        while process.poll() is None:
+            self.stopped.wait(LOG_FLUSH_SECONDS)
+            self._flush()
+        return process.wait()
+
+    def _judge(
+        self, code: int, frames: list[int], saved: dict[int, str], failed_uploads: list[str]
+    ) -> None:
+        missing = [f for f in frames if f not in saved]
+        if missing or code != 0:
+            detail = (
+                self._errors[-1]
+                if self._errors
+                else (self._tail[-1] if self._tail else "no output")
+            )
+            what = f"frames {', '.join(map(str, missing))} were not written" if missing else ""
+            raise TaskFailure(
+                f"Blender exited with code {code}{'; ' + what if what else ''}: {detail}"
+            )
+        if failed_uploads:
+            raise TaskFailure(f"could not upload {', '.join(failed_uploads)}")
+        self._report(progress=1.0, activity="done")
+
+    def _render_task(self, blend: Path, out_dir: Path) -> RenderTask:
+        payload: dict[str, Any] = dict(self.task.payload)
+        payload.update(
+            blend=str(blend), output_dir=str(out_dir), allow_scripts=self.config.allow_scripts
+        )
+        if self.config.device is not None:
+            payload["device"] = self.config.device
+        if self.config.threads is not None:
+            payload["threads"] = self.config.threads
+        known = set(RenderTask.__dataclass_fields__)
+        try:
+            return RenderTask.from_json({k: v for k, v in payload.items() if k in known})
+        except TaskError as ex:
+            raise TaskFailure(f"the task cannot be rendered: {ex}") from ex
+
+
+class Uploader:
+    """Uploads frames on its own thread, in the order Blender saved them."""
+
+    def __init__(self, run: TaskRun) -> None:
+        self.run = run
+        self.client = FarmClient(run.client.url, token=run.client.token)
+        self.queue: queue.Queue[tuple[Path, int] | None] = queue.Queue()
+        self.failed: list[str] = []
+        self.thread = threading.Thread(target=self._loop, name="uploader", daemon=True)
+        self.thread.start()
+
+    def put(self, path: Path, frame: int) -> None:
+        self.queue.put((path, frame))
+
+    def close(self) -> list[str]:
+        self.queue.put(None)
+        self.thread.join()
+        return self.failed
+
+    def _loop(self) -> None:
+        while (item := self.queue.get()) is not None:
+            path, frame = item
+            try:
+                self._upload(path, frame)
+            except ConflictError as ex:
+                self.run.stop(ex.message)
+            except (FarmClientError, OSError) as ex:
+                self.failed.append(f"{path.name} ({ex})")
+                self.run.log_line(f"[agent] upload of {path.name} failed: {ex}")
+
+    def _upload(self, path: Path, frame: int) -> None:
+        task_id = self.run.task.task_id
+        self.run._patiently(
+            lambda: self.client.upload_output(task_id, path, name=path.name, frame=frame)
+        )
+        self.run.log_line(f"[agent] uploaded {path.name}")
+
+
+class TaskFailure(Exception):
+    """The task could not be done here; the message is the reason the farm shows."""
+
+
+def _load_credentials(path: Path, url: str) -> WorkerCredentials | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        entry = data[url]
+        return WorkerCredentials(entry["worker_id"], entry["secret"], entry["lease_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _save_credentials(path: Path, url: str, creds: WorkerCredentials) -> None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = {}
+    data[url] = {
+        "worker_id": creds.worker_id,
+        "secret": creds.secret,
+        "lease_seconds": creds.lease_seconds,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
+def default_name() -> str:
+    return platform.node() or "worker"

@@ -1,0 +1,275 @@
+"""Finds a Blender, asks it its version, and runs the render runner in it. No bpy.
+
+A worker renders either with the Blender binary or with a Python that has the
+``bpy`` module; both run worker_agent/runner.py, which prints one structured
+line per event (see worker_agent/events.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from worker_agent.events import RunnerEvent, parse_line
+from worker_agent.runner import RenderTask
+
+log = logging.getLogger(__name__)
+
+RUNNER_PATH = Path(__file__).with_name("runner.py")
+
+BlenderKind = Literal["binary", "bpy-module"]
+
+# The binary's `--version` output starts with "Blender 3.4.1" (2.80-5.0; an LTS
+# build adds " LTS", an alpha "Alpha" after the number).
+_BINARY_VERSION_RE = re.compile(r"^Blender (\d+)\.(\d+)(?:\.(\d+))?", re.MULTILINE)
+# What _BPY_PROBE prints.
+_BPY_VERSION_RE = re.compile(r"^FARM_BPY_VERSION (\d+) (\d+) (\d+)$", re.MULTILINE)
+_BPY_PROBE = "import bpy; print('FARM_BPY_VERSION', *bpy.app.version)"
+
+
+class BlenderNotFound(RuntimeError):
+    """No Blender to render with; the message says what to install or pass."""
+
+
+class NotABlender(RuntimeError):
+    """The executable is neither Blender nor a Python with the bpy module."""
+
+
+@dataclass(frozen=True)
+class BlenderInfo:
+    version: str  # "3.4.1"
+    version_tuple: tuple[int, int, int]  # (3, 4, 1)
+    path: str  # the executable
+    kind: BlenderKind  # "binary": blender -b ...; "bpy-module": python runner.py --bpy
+
+
+def find_blender(explicit: str | None = None, *, env: Mapping[str, str] | None = None) -> str:
+    """The Blender to use: the explicit path, else $BLENDER, else `blender` on PATH."""
+    env = os.environ if env is None else env
+    for source, candidate in (("--blender", explicit), ("$BLENDER", env.get("BLENDER"))):
+        if candidate:
+            found = shutil.which(candidate, path=env.get("PATH", os.defpath))
+            if found is None:
+                raise BlenderNotFound(f"{source} names {candidate!r}, which is not an executable")
+            return os.path.abspath(found)  # not resolved: a venv's python must stay in its venv
+    found = shutil.which("blender", path=env.get("PATH", os.defpath))
+    if found is None:
+        raise BlenderNotFound(
+            "no Blender found: install Blender (e.g. `apt install blender`, or from "
+            "blender.org) and put `blender` on PATH, set BLENDER=/path/to/blender, or pass "
+            "--blender PATH (a Python with the `bpy` module from PyPI works too)"
+        )
+    return os.path.abspath(found)
+
+
+def probe(exe: str, *, timeout: float = 120) -> BlenderInfo:
+    """Asks exe for its Blender version.
+
+    An executable named python* is asked to `import bpy`; anything else is run
+    as the Blender binary (running an unknown program with Python's `-c` could
+    do anything).
+    """
+    if _looks_like_python(exe):
+        info, output = _probe_bpy(exe, timeout)
+        question = f"`{exe} -c 'import bpy'` did not print bpy's version"
+    else:
+        info, output = _probe_binary(exe, timeout)
+        question = f"`{exe} -b --factory-startup --version` did not print a Blender version"
+    if info is not None:
+        return info
+    lines = output.strip().splitlines()
+    said = lines[-1][:300] if lines else "nothing"
+    raise NotABlender(
+        f"{exe} is not a usable Blender: {question} (its last words: {said}). "
+        "Pass the Blender binary, or a Python (named python*) that has the bpy module."
+    )
+
+
+def _looks_like_python(exe: str) -> bool:
+    return Path(exe).name.startswith("python")
+
+
+def _probe_binary(exe: str, timeout: float) -> tuple[BlenderInfo | None, str]:
+    output = _run_probe([exe, "-b", "--factory-startup", "--version"], timeout)
+    match = _BINARY_VERSION_RE.search(output)
+    if match is None:
+        return None, output
+    version = (int(match[1]), int(match[2]), int(match[3] or 0))
+    return _info(version, exe, "binary"), output
+
+
+def _probe_bpy(exe: str, timeout: float) -> tuple[BlenderInfo | None, str]:
+    output = _run_probe([exe, "-c", _BPY_PROBE], timeout)
+    match = _BPY_VERSION_RE.search(output)
+    if match is None:
+        return None, output
+    version = (int(match[1]), int(match[2]), int(match[3]))
+    return _info(version, exe, "bpy-module"), output
+
+
+def _info(version: tuple[int, int, int], exe: str, kind: BlenderKind) -> BlenderInfo:
+    text = ".".join(str(v) for v in version)
+    return BlenderInfo(version=text, version_tuple=version, path=exe, kind=kind)
+
+
+def _run_probe(command: list[str], timeout: float) -> str:
+    try:
+        proc = subprocess.run(
+            command, capture_output=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired:
+        return f"(no answer within {timeout:g} s)"
+    except OSError as ex:
+        raise NotABlender(f"cannot run {command[0]}: {ex}") from ex
+    return proc.stdout.decode("utf-8", "replace") + proc.stderr.decode("utf-8", "replace")
+
+
+def write_task(task: RenderTask, path: str | os.PathLike[str]) -> Path:
+    """Writes TASK.json for the runner; returns its path."""
+    target = Path(path)
+    target.write_text(json.dumps(task.to_json(), ensure_ascii=False, indent=1), encoding="utf-8")
+    return target
+
+
+def build_command(
+    info: BlenderInfo,
+    *,
+    runner_path: str | os.PathLike[str] = RUNNER_PATH,
+    task_json_path: str | os.PathLike[str],
+    blend_path: str | os.PathLike[str],
+    allow_scripts: bool,
+) -> list[str]:
+    """The argv that renders a task.
+
+    The binary gets the .blend and the script policy on its command line (-y
+    allows the file's scripts, -Y forbids them). The bpy module opens the file
+    named in TASK.json itself and reads allow_scripts there, so blend_path and
+    allow_scripts must match the task.
+    """
+    if info.kind == "bpy-module":
+        return [info.path, str(runner_path), "--bpy", str(task_json_path)]
+    return [
+        info.path,
+        "-b",
+        "--factory-startup",
+        "-y" if allow_scripts else "-Y",
+        str(blend_path),
+        "--python-exit-code",
+        "1",
+        "--python",
+        str(runner_path),
+        "--",
+        str(task_json_path),
+    ]
+
+
+LineCallback = Callable[[str, RunnerEvent | None], None]
+
+
+class RenderProcess:
+    """One Blender run: output lines to a callback, cancel, exit code.
+
+    Blender runs in its own session (process group), so cancel() reaches every
+    process it started. stderr is merged into stdout to keep Blender's order.
+    It gets a private TMPDIR, removed when it ends: Blender leaves its temp
+    directory behind when it is killed.
+    """
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        on_line: LineCallback,
+        cwd: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+    ):
+        self.command = list(command)  # the argv, for logs
+        self._on_line = on_line  # called on the reader thread, in output order
+        self._tmpdir = tempfile.mkdtemp(prefix="farm-blender-")
+        child_env = dict(os.environ if env is None else env, TMPDIR=self._tmpdir)
+        self.canceled = False  # cancel() was called
+        try:
+            self._proc = subprocess.Popen(
+                self.command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                env=child_env,
+                start_new_session=True,
+            )
+        except OSError:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            raise
+        self._reader = threading.Thread(target=self._read, name="blender-output", daemon=True)
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        """Blender's pid, which is also its process group id."""
+        return self._proc.pid
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        # readline with a limit: a huge line without newline must not grow forever.
+        while raw := self._proc.stdout.readline(1 << 16):
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            try:
+                self._on_line(line, parse_line(line))
+            except Exception:  # a callback bug must not stop the draining (Blender would block)
+                log.exception("render output callback failed on %r", line)
+        self._proc.stdout.close()
+
+    def poll(self) -> int | None:
+        """The exit code, or None while Blender runs."""
+        return self._proc.poll()
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Blender's exit code, once every output line went to the callback.
+
+        Raises subprocess.TimeoutExpired when it is still running after timeout.
+        """
+        code = self._proc.wait(timeout)
+        self._reader.join(timeout)
+        shutil.rmtree(self._tmpdir, ignore_errors=True)
+        return code
+
+    def cancel(self, grace: float = 0.5) -> int:
+        """Stops Blender and its children: SIGTERM, then SIGKILL after grace seconds."""
+        self.canceled = True
+        if self._proc.poll() is not None:
+            return self.wait()  # ended by itself; its group id may be anyone's by now
+        self._signal_group(signal.SIGTERM)
+        try:
+            self._proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            log.info("blender %d ignored SIGTERM for %.1f s, killing it", self.pid, grace)
+        # Also kills children that outlived Blender: while any exists the group
+        # id stays theirs, and once none does, the kill finds nobody.
+        self._signal_group(signal.SIGKILL)
+        return self.wait()
+
+    def _signal_group(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):  # nobody left in the group
+            os.killpg(self._proc.pid, signum)
+
+    def __enter__(self) -> RenderProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._proc.poll() is None:
+            self.cancel()
+        else:
+            self.wait()

@@ -1,0 +1,108 @@
+"""The worker's local file cache: each project file downloaded once, by hash.
+
+A job's files are laid out in a per-job work folder with the same relative
+layout the artist had, as hard links into the cache (copies where the
+filesystem can't link), so a second job using the same textures downloads
+nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from coordinator.client import FarmClient
+
+log = logging.getLogger(__name__)
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class CacheError(Exception):
+    """A project file could not be fetched or placed; the message says which."""
+
+
+def safe_relpath(relpath: str) -> Path:
+    """A project path as a relative Path, refusing anything that could escape the folder."""
+    parts = relpath.split("/")
+    if (
+        not relpath
+        or "\x00" in relpath
+        or "\\" in relpath
+        or relpath.startswith("/")
+        or re.match(r"^[A-Za-z]:", relpath)
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise CacheError(f"refusing unsafe project path {relpath!r}")
+    return Path(*parts)
+
+
+class BlobCache:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blobs = root / "files"
+        self.blobs.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha: str) -> Path:
+        if not _SHA256.match(sha):
+            raise CacheError(f"{sha!r} is not a sha256 hash")
+        return self.blobs / sha[:2] / sha
+
+    def fetch(self, client: FarmClient, sha: str) -> tuple[Path, bool]:
+        """The cached file for a hash, downloading it when missing. -> (path, downloaded)"""
+        target = self.path(sha)
+        if target.is_file():
+            return target, False
+        client.download_file(sha, target)  # verified against sha, renamed into place
+        return target, True
+
+    def materialize(
+        self,
+        client: FarmClient,
+        files: Mapping[str, str],
+        dest: Path,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Lay out a job's files under dest; returns how many were downloaded."""
+        downloaded = 0
+        for done, (relpath, sha) in enumerate(sorted(files.items()), start=1):
+            source, fetched = self.fetch(client, sha)
+            downloaded += fetched
+            _place(source, dest / safe_relpath(relpath), sha)
+            if progress is not None:
+                progress(done, len(files))
+        return downloaded
+
+
+def _place(source: Path, target: Path, sha: str) -> None:
+    """Link (or copy) a cached blob to its project path, replacing a stale file."""
+    if target.is_file() and not target.is_symlink():
+        try:
+            if os.path.samefile(source, target):
+                return
+        except OSError:
+            pass
+        if target.stat().st_size == source.stat().st_size and _sha256(target) == sha:
+            return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()

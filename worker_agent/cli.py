@@ -1,0 +1,179 @@
+"""Command line of the worker agent, also used when it starts inside Blender.
+
+python -m worker_agent [options]
+blender -b --python-expr "import worker_agent.cli as w; w.main_in_blender()" -- [options]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from worker_agent.agent import Agent, AgentConfig, default_name
+from worker_agent.blender import BlenderNotFound, NotABlender, find_blender, probe
+from worker_agent.devices import probe_devices
+
+log = logging.getLogger("worker_agent")
+
+DEVICES = ("CPU", "CUDA", "OPTIX", "HIP", "METAL", "ONEAPI")
+
+
+def default_cache_dir() -> Path:
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "blender-farm" / "worker"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m worker_agent",
+        description="A render worker for the LAN Blender farm: finds the coordinator, pulls"
+        " tasks, renders them with Blender and uploads the frames.",
+    )
+    p.add_argument(
+        "--coordinator",
+        metavar="URL",
+        default=os.environ.get("FARM_COORDINATOR"),
+        help="coordinator address, e.g. http://render-boss:8765 (default: find it"
+        " on the LAN by zeroconf, and keep looking until one appears)",
+    )
+    p.add_argument(
+        "--token",
+        default=os.environ.get("FARM_TOKEN"),
+        help="the farm token, printed by the coordinator at start (env FARM_TOKEN)",
+    )
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--blender",
+        metavar="PATH",
+        help="Blender binary to render with (default: $BLENDER, or `blender` on"
+        " PATH, or this Blender when started inside one)",
+    )
+    which.add_argument(
+        "--bpy-python",
+        metavar="PATH",
+        help="render with a Python that has the bpy module instead of a Blender"
+        " binary (e.g. a venv with `pip install bpy`)",
+    )
+    p.add_argument(
+        "--name",
+        default=default_name(),
+        help="how the farm shows this worker (default: the host name)",
+    )
+    p.add_argument(
+        "--allow-scripts",
+        action="store_true",
+        help="let .blend files run their own Python scripts (drivers, rigs). Off by"
+        " default: a submitted file could run anything on this machine",
+    )
+    p.add_argument(
+        "--zeroconf-interface",
+        metavar="IP",
+        action="append",
+        dest="interfaces",
+        help="only look for the coordinator on this local address (repeatable)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=default_cache_dir(),
+        help="where downloaded project files and work folders live (default: %(default)s)",
+    )
+    p.add_argument("--threads", type=int, metavar="N", help="render threads (default: all cores)")
+    p.add_argument(
+        "--device",
+        choices=DEVICES,
+        type=str.upper,
+        help="Cycles device to render with (default: what the .blend asks for)",
+    )
+    p.add_argument("--max-tasks", type=int, metavar="N", help="exit after N tasks")
+    p.add_argument("--burst", action="store_true", help="exit when the farm has no work")
+    p.add_argument(
+        "--poll-wait",
+        type=float,
+        default=20.0,
+        metavar="S",
+        help="seconds each wait for work lasts (default: %(default)s)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def main(argv: list[str] | None = None, *, inside_blender: str | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    if args.threads is not None and args.threads < 1:
+        print("error: --threads must be 1 or more", file=sys.stderr)
+        return 2
+    try:
+        exe = args.bpy_python or find_blender(args.blender or inside_blender)
+        info = probe(exe)
+    except (BlenderNotFound, NotABlender) as ex:
+        print(f"error: {ex}", file=sys.stderr)
+        return 2
+    log.info("rendering with Blender %s (%s, %s)", info.version, info.path, info.kind)
+    devices = probe_devices(info)
+    if args.device and args.device not in devices and args.device != "CPU":
+        log.warning(
+            "--device %s asked for, but this Blender only sees %s", args.device, ", ".join(devices)
+        )
+    agent = Agent(
+        AgentConfig(
+            coordinator=args.coordinator,
+            token=args.token,
+            name=args.name,
+            blender=info,
+            cache_dir=args.cache_dir,
+            devices=devices,
+            device=args.device,
+            threads=args.threads,
+            allow_scripts=args.allow_scripts,
+            zeroconf_interfaces=args.interfaces,
+            poll_wait=args.poll_wait,
+            max_tasks=args.max_tasks,
+            burst=args.burst,
+        )
+    )
+    _install_signal_handlers(agent)
+    try:
+        return agent.run()
+    except KeyboardInterrupt:
+        log.info("stopped")
+        return 0
+
+
+def _install_signal_handlers(agent: Agent) -> None:
+    """First signal: finish the task, then leave. Second: stop now, hand the task back."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if agent.stopping.is_set() or agent._current is None:
+            agent.shutdown(now=True)
+            if agent._current is None:
+                raise KeyboardInterrupt
+            return
+        log.info("finishing the current task, then exiting (signal again to stop now)")
+        agent.shutdown(now=False)
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+def main_in_blender() -> None:
+    """Entry point inside Blender: options after `--`; renders with this Blender's binary."""
+    import bpy  # type: ignore[import-not-found,unused-ignore]
+
+    argv = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else []
+    sys.exit(main(argv, inside_blender=bpy.app.binary_path))
