@@ -41,7 +41,9 @@ render = scene.render
 render.engine = "CYCLES"
 render.resolution_x, render.resolution_y = args["resolution"]
 render.resolution_percentage = 100
-render.image_settings.file_format = "PNG"
+if args["file_format"] == "FFMPEG" and hasattr(render.image_settings, "media_type"):
+    render.image_settings.media_type = "VIDEO"  # 5.0+: formats are listed per media type
+render.image_settings.file_format = args["file_format"]
 render.filepath = "//render/frame_"
 cycles = scene.cycles
 cycles.device = "CPU"
@@ -169,6 +171,7 @@ def make_scene(
     scene_name: str = "Scene",
     samples: int = 4,
     resolution: tuple[int, int] = (64, 48),
+    file_format: str = "PNG",
     timeout: float = 120,
 ) -> Path:
     """Saves a tiny Cycles scene at path and returns it (absolute).
@@ -186,6 +189,7 @@ def make_scene(
         "scene_name": scene_name,
         "samples": samples,
         "resolution": list(resolution),
+        "file_format": file_format,
     }
     with tempfile.TemporaryDirectory(prefix="blendgen-") as tmp:
         script = Path(tmp, "blendgen_script.py")

@@ -292,9 +292,11 @@ class TaskRun:
     def _watch_control(self) -> None:
         """Long-poll the coordinator; stop the task the moment it says so."""
         control = FarmClient(self.client.url, token=self.client.token)
+        # Each poll renews the lease, so poll well within it.
+        wait = min(CONTROL_WAIT, max(0.5, self.task.lease_seconds / 3))
         while not self.stopped.is_set():
             try:
-                action, reason = control.control(self.task.task_id, wait=CONTROL_WAIT)
+                action, reason = control.control(self.task.task_id, wait=wait)
             except (ConflictError, NotFoundError) as ex:
                 action, reason = "stop", ex.message
             except FarmClientError as ex:  # coordinator away: keep rendering, try again

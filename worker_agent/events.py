@@ -181,7 +181,8 @@ _STATS_LINE_RE = re.compile(r"^Fra:(-?\d+) Mem:")
 _SAMPLE_RES = (
     # Cycles 3.0-4.5 "| Sample 1/4"; 2.9x "Path Tracing Sample 5/16" (verified on 3.4.1).
     re.compile(r"\bSample (\d+)/(\d+)"),
-    # EEVEE Legacy 2.80-4.1 "| Rendering 5 / 64 samples" (not verified here).
+    # EEVEE Legacy 2.80-4.1 "| Rendering 51 / 64 samples" (verified on 3.4.1; EEVEE
+    # Next, 4.2+, not checked).
     re.compile(r"\bRendering (\d+) / (\d+) samples"),
 )
 

@@ -193,7 +193,8 @@ _SAMPLE_RES = (
     # whole stats text 5.0 passes to render_stats: "Remaining: 00:00.00 | Mem: 2M |
     # Sample 1/4" (verified on 3.4.1 and 5.0.1). 2.9x also wrote "Path Tracing Sample 5/16".
     re.compile(r"\bSample (\d+)/(\d+)"),
-    # EEVEE Legacy 2.80-4.1: "| Rendering 5 / 64 samples" (not verified here).
+    # EEVEE Legacy 2.80-4.1: "Fra:1 Mem:10.77M (Peak 11.85M) | Time:00:10.22 | Rendering
+    # 51 / 64 samples" (verified on 3.4.1; EEVEE Next, 4.2+, not checked).
     re.compile(r"\bRendering (\d+) / (\d+) samples"),
 )
 
@@ -483,7 +484,10 @@ def _set_output(scene: Any, task: RenderTask) -> None:
         raise TaskError("stereo/multiview output as individual files is not supported")
     if task.use_file_extension is not None:
         render.use_file_extension = task.use_file_extension
-    os.makedirs(task.output_dir, exist_ok=True)
+    try:
+        os.makedirs(task.output_dir, exist_ok=True)
+    except OSError as ex:
+        raise TaskError(f"cannot create the output folder: {ex}") from ex
     render.filepath = os.path.join(task.output_dir, task.output_name)
     render.use_overwrite = True  # a retried task must replace a partial file
     render.use_placeholder = False
