@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import secrets
 import time
 import uuid
@@ -20,11 +21,13 @@ from typing import Any
 from coordinator import job_types, scheduler, states
 from coordinator.errors import BadRequest, Conflict, NotFound, Unauthorized
 from coordinator.filestore import (
+    Delivery,
     FileStore,
     check_output_name,
     check_relpath,
     check_sha256,
     deliver,
+    output_folder,
 )
 from coordinator.hub import Hub
 from coordinator.job_types.schema import JSON, Setting, SettingsError, validate
@@ -40,6 +43,8 @@ from coordinator.store import Store, dumps, loads
 log = logging.getLogger(__name__)
 
 MAX_LOG_CHUNK = 256 * 1024
+# An idle worker is heard from at least once per task long-poll (at most this long).
+IDLE_POLL_MAX = 60.0
 MAX_FILES_PER_JOB = 100_000
 
 
@@ -58,7 +63,11 @@ def _version_number(text: str) -> int:
 
 
 def _check_version(text: str) -> str:
-    parse_blender_version(text)
+    major, minor = parse_blender_version(text)
+    # Stored as major*1000+minor in an SQLite integer: "99999999999999999999.1"
+    # used to overflow it (a 500), and "4.2000" would rank above 5.0.
+    if not (0 <= major <= 999 and 0 <= minor <= 999):
+        raise ValueError(f"not a Blender version: {text!r} (expected e.g. '4.2' or '3.4.1')")
     return text
 
 
@@ -103,7 +112,8 @@ def _validate_body(schema: tuple[Setting, ...], body: Any, *, extra: Iterable[st
     try:
         out = validate(schema, plain)
     except SettingsError as ex:
-        raise BadRequest(str(ex).replace("setting '", "field '", 1), field=ex.field) from ex
+        # every bad field is named (validate() collects them all), so rename each
+        raise BadRequest(str(ex).replace("setting '", "field '"), field=ex.field) from ex
     out.update({k: body[k] for k in extra if k in body})
     return out
 
@@ -217,8 +227,10 @@ class Farm:
     # =================================================================== jobs
     def submit_job(self, body: Any) -> JSON:
         data = _validate_body(JOB_BODY, body, extra=("settings", "files"))
-        job_type = job_types.get(data["type"])
         try:
+            # get() raises SettingsError for an unknown type; it used to escape
+            # this try and become a 500
+            job_type = job_types.get(data["type"])
             settings = job_type.validate(data.get("settings", {}))
             tasks = job_type.compile(settings)
         except SettingsError as ex:
@@ -575,7 +587,8 @@ class Farm:
         out["failures"] = [
             dict(r)
             for r in self.store.all(
-                "SELECT worker_id, reason, at FROM task_failures WHERE task_id = ? ORDER BY at",
+                "SELECT worker_id, reason, blamed, at FROM task_failures WHERE task_id = ?"
+                " ORDER BY at",
                 task_id,
             )
         ]
@@ -654,8 +667,8 @@ class Farm:
             raise Conflict(f"task {task_id} no longer exists (its job was deleted); stop it")
         if row["worker_id"] != worker["id"] or row["status"] != TaskStatus.ACTIVE:
             raise Conflict(
-                f"task {task_id} is no longer assigned to this worker"
-                f" (it is {row['status']}); stop it and ask for new work"
+                f"task {task_id} is not (or no longer) assigned to this worker"
+                f" ({_held_by_whom(row)}); stop it and ask for new work"
             )
         return row
 
@@ -710,7 +723,7 @@ class Farm:
         if row is None:
             return "the job was deleted"
         if row["worker_id"] != worker["id"] or row["status"] != TaskStatus.ACTIVE:
-            return f"the task is {row['status']}"
+            return f"the task is {_held_by_whom(row)}"
         job = self.store.one(
             "SELECT status FROM jobs WHERE id = (SELECT job_id FROM tasks WHERE id = ?)", task_id
         )
@@ -738,6 +751,12 @@ class Farm:
     def fail_task(self, worker: JSON, task_id: int, body: Any) -> JSON:
         if not isinstance(body, Mapping) or not isinstance(body.get("reason"), str):
             raise BadRequest('send {"reason": "what went wrong"} (and optionally "log")')
+        # Refuse what update_task refuses too, rather than dropping it silently.
+        unknown = set(body) - {"reason", "log"}
+        if unknown:
+            raise BadRequest(f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
+        if body.get("log") is not None and not isinstance(body["log"], str):
+            raise BadRequest("'log' must be text", field="log")
         reason = body["reason"][:2000] or "no reason given"
         text = body.get("log")
         row = self._held_task(worker, task_id)
@@ -748,17 +767,37 @@ class Farm:
         log.info("task %d failed on %s: %s -> %s", task_id, worker["name"], reason, status)
         return {"task_status": status}
 
-    def _record_failure(self, row: Any, worker_id: str, reason: str, *, count: bool = True) -> str:
+    def _workers_left_for(self, task: Any, job: Any) -> int:
+        """Online, enabled workers able to open the job's file that never failed the task."""
+        row = self.store.one(
+            "SELECT count(*) FROM workers w WHERE w.status != 'offline' AND w.disabled = 0"
+            " AND w.blender >= ? AND NOT EXISTS (SELECT 1 FROM task_failures f"
+            " WHERE f.task_id = ? AND f.worker_id = w.id AND f.blamed = 1)",
+            job["min_blender"],
+            task["id"],
+        )
+        return int(row[0]) if row else 0
+
+    def _record_failure(
+        self, row: Any, worker_id: str, reason: str, *, count: bool = True, blame: bool = True
+    ) -> str:
+        """Take a task back from a worker: queued again, or failed when out of attempts.
+
+        count: the attempt counts towards max_attempts. blame: the worker ran it and it
+        failed there, so that worker won't get it again (a vanished worker is not blamed:
+        it may come back healthy).
+        """
         job = self._job_row(row["job_id"])
         with self.store.tx():
             if count:
                 self.store.run(
-                    "INSERT INTO task_failures (task_id, job_id, worker_id, reason, at)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO task_failures (task_id, job_id, worker_id, reason, blamed, at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
                     row["id"],
                     row["job_id"],
                     worker_id,
                     reason,
+                    int(blame),
                     time.time(),
                 )
             else:  # not the task's fault: this attempt does not count
@@ -766,6 +805,11 @@ class Farm:
                     "UPDATE tasks SET attempts = max(0, attempts - 1) WHERE id = ?", row["id"]
                 )
             out_of_attempts = count and row["attempts"] >= job["max_attempts"]
+            if blame and not out_of_attempts and not self._workers_left_for(row, job):
+                # Retrying elsewhere is the rule, but every worker that could run it
+                # already failed it: say so instead of waiting forever.
+                out_of_attempts = True
+                reason = f"{reason} (and no other worker is left to try it)"
             new = TaskStatus.FAILED if out_of_attempts else TaskStatus.QUEUED
             self._set_task_status(row, new)
             self.store.run(
@@ -786,7 +830,8 @@ class Farm:
         if row is None or row["status"] != TaskStatus.ACTIVE or row["worker_id"] != worker_id:
             return
         self._append_log(row["job_id"], task_id, f"\n=== {reason} ===\n")
-        self._record_failure(row, worker_id, reason, count=count)
+        # Lost, not failed: the worker vanished or left, so it is not blamed.
+        self._record_failure(row, worker_id, reason, count=count, blame=False)
 
     def _set_task_status(self, row: Any, status: TaskStatus) -> None:
         try:
@@ -816,8 +861,15 @@ class Farm:
             check_sha256(sha)
         row = self._held_task(worker, task_id)
         job_id = row["job_id"]
-        actual, size = await self.files.put_output(job_id, name, chunks, sha=sha)
-        self._held_task(worker, task_id)  # the lease may have gone while we received
+        tmp, actual, size = await self.files.receive_output(name, chunks, sha=sha)
+        try:
+            # The lease may have gone, or the job been deleted, while the bytes came
+            # in: check again before the file lands (it used to replace the stored
+            # output first, leaving a file the outputs table did not describe).
+            self._held_task(worker, task_id)
+            self.files.commit_output(tmp, job_id, name)
+        finally:
+            tmp.unlink(missing_ok=True)
         now = time.time()
         with self.store.tx():
             self.store.run(
@@ -854,20 +906,28 @@ class Farm:
         pattern = settings.get("output")
         if not pattern:
             return self._output_json(row)
-        dest = Path(str(pattern).replace("\\", "/")).parent / name
-        result = deliver(
-            self.files.output_path(job_id, name),
-            row["sha256"],
-            dest,
-            overwrite=bool(settings.get("overwrite", True)),
-        )
+        folder = output_folder(str(pattern))
+        if folder is None:
+            result = Delivery(
+                None, f"{pattern!r} is not a folder on this machine; fetch the output from the farm"
+            )
+        else:
+            result = deliver(
+                self.files.output_path(job_id, name),
+                row["sha256"],
+                folder / name,
+                overwrite=bool(settings.get("overwrite", True)),
+            )
         self.store.run(
             "UPDATE outputs SET delivered_path = ?, delivery_note = ? WHERE id = ?",
             result.path,
             result.note,
             row["id"],
         )
-        if result.path is None or result.note.startswith("replaced"):
+        # Log trouble once: the sweep retries failed deliveries every few
+        # seconds, and used to append the same line to the log each time.
+        noteworthy = result.path is None or result.note.startswith("replaced")
+        if noteworthy and result.note != row["delivery_note"]:
             self._append_log(job_id, row["task_id"], f"\n=== output {name}: {result.note} ===\n")
         return self._output_json(self.store.one("SELECT * FROM outputs WHERE id = ?", row["id"]))
 
@@ -919,7 +979,7 @@ class Farm:
             )
         for row in self.store.all(
             "SELECT id FROM workers WHERE status != 'offline' AND last_seen < ?",
-            now - self.config.lease_seconds,
+            now - self.config.lease_seconds - IDLE_POLL_MAX,
         ):
             log.warning("worker %s went offline", row["id"])
             self._set_worker_status(row["id"], WorkerStatus.OFFLINE)
@@ -938,6 +998,14 @@ class Farm:
         if len(hashes) > MAX_FILES_PER_JOB:
             raise BadRequest(f"ask about at most {MAX_FILES_PER_JOB} hashes at a time")
         return sorted({check_sha256(h) for h in hashes if not self.files.has_blob(check_sha256(h))})
+
+
+def _held_by_whom(task: Any) -> str:
+    """For refusals: "queued", or "active on another worker" rather than a bare
+    "active", which read as if the asking worker still held it."""
+    if task["status"] == TaskStatus.ACTIVE:
+        return "active on another worker"
+    return str(task["status"])
 
 
 # ---------------------------------------------------------------- filters
@@ -967,21 +1035,25 @@ def _int_param(query: Mapping[str, str], key: str, default: int, lo: int, hi: in
 
 
 def _time_param(text: str, key: str) -> float:
+    # "nan", "inf" and dates timestamp() cannot convert ("0001-01-01" raises
+    # ValueError, some OverflowError) used to be a 500 or to match nothing.
+    problem = BadRequest(
+        f"'{key}' must be a date like 2026-11-29 or 2026-11-29T14:00,"
+        f" or seconds since 1970; got {text!r}",
+        field=key,
+    )
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        pass
-    try:
-        from datetime import datetime
+        try:
+            from datetime import datetime
 
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise BadRequest(
-            f"'{key}' must be a date like 2026-11-29 or 2026-11-29T14:00,"
-            f" or seconds since 1970; got {text!r}",
-            field=key,
-        ) from None
-    return moment.timestamp()
+            value = datetime.fromisoformat(text).timestamp()
+        except (ValueError, OverflowError, OSError):
+            raise problem from None
+    if not math.isfinite(value):
+        raise problem
+    return value
 
 
 def _job_filters(query: Mapping[str, str]) -> tuple[list[str], list[Any]]:

@@ -19,7 +19,7 @@ _JOBS = """
 SELECT id FROM jobs
 WHERE status IN ('queued', 'active') AND min_blender <= :blender
   AND (SELECT count(*) FROM task_failures f
-       WHERE f.job_id = jobs.id AND f.worker_id = :worker) < :blocklist
+       WHERE f.job_id = jobs.id AND f.worker_id = :worker AND f.blamed = 1) < :blocklist
 ORDER BY priority DESC, id
 """
 
@@ -33,7 +33,8 @@ WHERE t.job_id = :job AND t.status = 'queued'
         SELECT 1 FROM task_deps d JOIN tasks dt ON dt.id = d.depends_on
         WHERE d.task_id = t.id AND dt.status != 'completed'))
   AND NOT EXISTS (
-        SELECT 1 FROM task_failures f WHERE f.task_id = t.id AND f.worker_id = :worker)
+        SELECT 1 FROM task_failures f
+        WHERE f.task_id = t.id AND f.worker_id = :worker AND f.blamed = 1)
 ORDER BY t.priority DESC, t.idx
 LIMIT 1
 """

@@ -76,6 +76,7 @@ MIGRATIONS: tuple[str, ...] = (
         job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
         worker_id TEXT NOT NULL,
         reason TEXT NOT NULL,
+        blamed INTEGER NOT NULL DEFAULT 1,   -- 0: the worker vanished (lease expired)
         at REAL NOT NULL
     );
     CREATE INDEX task_failures_task ON task_failures(task_id, worker_id);
