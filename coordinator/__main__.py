@@ -1,0 +1,5 @@
+"""`python -m coordinator`: serve | submit | jobs | job | cancel | ... (see cli.py)."""
+
+from coordinator.cli import main
+
+raise SystemExit(main())
