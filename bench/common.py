@@ -36,5 +36,7 @@ def report(title: str, runs: list[dict[str, float]]) -> None:
     print(f"\n{title} — {machine()}")
     for key in runs[0]:
         values = [r[key] for r in runs]
-        print(f"  {key:24s} median {statistics.median(values):10.3f}   runs: "
-              + ", ".join(f"{v:.3f}" for v in values))
+        print(
+            f"  {key:24s} median {statistics.median(values):10.3f}   runs: "
+            + ", ".join(f"{v:.3f}" for v in values)
+        )

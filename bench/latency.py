@@ -20,10 +20,10 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import report  # noqa: E402
-from coordinator.localfarm import LocalFarm  # noqa: E402
-from tests.blendgen import make_scene  # noqa: E402
-from tests.test_e2e_render import pid_alive, wait_for_blender  # noqa: E402
+from bench.common import report
+from coordinator.localfarm import LocalFarm
+from tests.blendgen import make_scene
+from tests.test_e2e_render import pid_alive, wait_for_blender
 
 
 def first_claim_after_submit(farm: LocalFarm) -> float:
@@ -34,15 +34,22 @@ def first_claim_after_submit(farm: LocalFarm) -> float:
     ready = threading.Event()
 
     def listen() -> None:
-        with requests.get(f"{farm.url}/api/v1/events", stream=True, timeout=30,
-                          headers={"Authorization": f"Bearer {farm.token}"}) as resp:
+        with requests.get(
+            f"{farm.url}/api/v1/events",
+            stream=True,
+            timeout=30,
+            headers={"Authorization": f"Bearer {farm.token}"},
+        ) as resp:
             ready.set()
             for line in resp.iter_lines(decode_unicode=True):
                 if not line or not line.startswith("data: "):
                     continue
                 event = json.loads(line[6:])
-                if (event["type"] == "task" and "job_id" in job_box
-                        and event.get("job_id") == job_box["job_id"]):
+                if (
+                    event["type"] == "task"
+                    and "job_id" in job_box
+                    and event.get("job_id") == job_box["job_id"]
+                ):
                     stamp["at"] = time.perf_counter()
                     seen.set()
                     return
@@ -53,8 +60,9 @@ def first_claim_after_submit(farm: LocalFarm) -> float:
     time.sleep(0.2)
     client = farm.client()
     started = time.perf_counter()
-    job = client.submit({"name": "dispatch", "type": "sleep",
-                         "settings": {"task_count": 1, "seconds": 0.2}})
+    job = client.submit(
+        {"name": "dispatch", "type": "sleep", "settings": {"task_count": 1, "seconds": 0.2}}
+    )
     job_box["job_id"] = job["id"]
     if not seen.wait(30):
         raise TimeoutError("no task event")
@@ -65,9 +73,15 @@ def first_claim_after_submit(farm: LocalFarm) -> float:
 def cancel_to_blender_gone(farm: LocalFarm, blend: Path, out: Path) -> float:
     client = farm.client()
     files, _ = client.upload_project({"slow.blend": blend})
-    job = client.submit({"name": "cancel", "type": "blender-render", "blend": "slow.blend",
-                         "files": files, "settings": {"frames": "1", "chunk_size": 1,
-                                                      "output": str(out / "f_####")}})
+    job = client.submit(
+        {
+            "name": "cancel",
+            "type": "blender-render",
+            "blend": "slow.blend",
+            "files": files,
+            "settings": {"frames": "1", "chunk_size": 1, "output": str(out / "f_####")},
+        }
+    )
     pid = wait_for_blender(farm, timeout=60)
     time.sleep(1.0)  # well into the render
     started = time.perf_counter()
@@ -83,8 +97,9 @@ def main() -> None:
     args = parser.parse_args()
     runs = []
     with tempfile.TemporaryDirectory() as tmp, LocalFarm(root=Path(tmp)) as farm:
-        blend = make_scene(Path(tmp) / "slow.blend", frames=(1, 1), samples=4096,
-                           resolution=(320, 240))
+        blend = make_scene(
+            Path(tmp) / "slow.blend", frames=(1, 1), samples=4096, resolution=(320, 240)
+        )
         farm.start_coordinator("--no-zeroconf")
         farm.start_worker("w1", blender="/usr/bin/blender")
         time.sleep(1)
@@ -92,8 +107,10 @@ def main() -> None:
             dispatch = first_claim_after_submit(farm)
             cancel = cancel_to_blender_gone(farm, blend, Path(tmp) / f"out{n}")
             runs.append({"dispatch_s": dispatch, "cancel_s": cancel})
-            print(f"run {n + 1}: dispatch {dispatch * 1000:.1f} ms, cancel {cancel * 1000:.0f} ms",
-                  flush=True)
+            print(
+                f"run {n + 1}: dispatch {dispatch * 1000:.1f} ms, cancel {cancel * 1000:.0f} ms",
+                flush=True,
+            )
     report("latency: one idle worker agent, Blender 3.4", runs)
 
 

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import proc_stats, report  # noqa: E402
-from coordinator.localfarm import LocalFarm  # noqa: E402
+from bench.common import proc_stats, report
+from coordinator.localfarm import LocalFarm
 
 
 def one_run(tasks: int) -> dict[str, float]:
@@ -28,12 +28,14 @@ def one_run(tasks: int) -> dict[str, float]:
         pid = farm.coordinator.process.pid
         client = farm.client()
         for n in range(20):  # some other jobs to filter among
-            client.submit({"name": f"other {n}", "type": "sleep",
-                           "settings": {"task_count": 5, "seconds": 0}})
+            client.submit(
+                {"name": f"other {n}", "type": "sleep", "settings": {"task_count": 5, "seconds": 0}}
+            )
         base_rss = proc_stats(pid)["rss_mb"]
         t0 = time.perf_counter()
-        job = client.submit({"name": "shot_big", "type": "sleep",
-                             "settings": {"task_count": tasks, "seconds": 0}})
+        job = client.submit(
+            {"name": "shot_big", "type": "sleep", "settings": {"task_count": tasks, "seconds": 0}}
+        )
         t1 = time.perf_counter()
         page = client.jobs(status="queued", name="shot_*", limit=50)
         t2 = time.perf_counter()
@@ -65,8 +67,7 @@ def main() -> None:
     runs = []
     for n in range(args.runs):
         runs.append(one_run(args.tasks))
-        print(f"run {n + 1}: " + ", ".join(f"{k}={v:.3f}" for k, v in runs[-1].items()),
-              flush=True)
+        print(f"run {n + 1}: " + ", ".join(f"{k}={v:.3f}" for k, v in runs[-1].items()), flush=True)
     report(f"scale: one job of {args.tasks} tasks", runs)
 
 

@@ -21,12 +21,18 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import proc_stats, report  # noqa: E402
-from coordinator.localfarm import LocalFarm  # noqa: E402
+from bench.common import proc_stats, report
+from coordinator.localfarm import LocalFarm
 
 
-async def worker(session: aiohttp.ClientSession, url: str, secret: str,
-                 latencies: list[float], done: list[int], stop: asyncio.Event) -> None:
+async def worker(
+    session: aiohttp.ClientSession,
+    url: str,
+    secret: str,
+    latencies: list[float],
+    done: list[int],
+    stop: asyncio.Event,
+) -> None:
     headers = {"Authorization": f"Bearer {secret}"}
     while not stop.is_set():
         t0 = time.perf_counter()
@@ -35,8 +41,9 @@ async def worker(session: aiohttp.ClientSession, url: str, secret: str,
                 continue
             task = await resp.json()
         t1 = time.perf_counter()
-        async with session.post(f"{url}/api/v1/worker/tasks/{task['task_id']}/complete",
-                                headers=headers, json={}) as resp:
+        async with session.post(
+            f"{url}/api/v1/worker/tasks/{task['task_id']}/complete", headers=headers, json={}
+        ) as resp:
             assert resp.status == 200, await resp.text()
         t2 = time.perf_counter()
         latencies += (t1 - t0, t2 - t1)
@@ -49,21 +56,32 @@ async def one_run(farm: LocalFarm, workers: int, tasks: int) -> dict[str, float]
     async with aiohttp.ClientSession(connector=connector) as session:
         secrets = []
         for n in range(workers):
-            async with session.post(f"{farm.url}/api/v1/workers", headers=token,
-                                    json={"name": f"sim{n}", "blender_version": "4.2"}) as r:
+            async with session.post(
+                f"{farm.url}/api/v1/workers",
+                headers=token,
+                json={"name": f"sim{n}", "blender_version": "4.2"},
+            ) as r:
                 secrets.append((await r.json())["secret"])
         latencies: list[float] = []
         done: list[int] = []
         stop = asyncio.Event()
-        runners = [asyncio.create_task(worker(session, farm.url, s, latencies, done, stop))
-                   for s in secrets]
+        runners = [
+            asyncio.create_task(worker(session, farm.url, s, latencies, done, stop))
+            for s in secrets
+        ]
         await asyncio.sleep(0.5)  # all of them waiting on their long-polls
         assert farm.coordinator is not None
         cpu0 = proc_stats(farm.coordinator.process.pid)["cpu_seconds"]
         started = time.perf_counter()
-        async with session.post(f"{farm.url}/api/v1/jobs", headers=token, json={
-            "name": "bench", "type": "sleep",
-            "settings": {"task_count": tasks, "seconds": 0}}) as r:
+        async with session.post(
+            f"{farm.url}/api/v1/jobs",
+            headers=token,
+            json={
+                "name": "bench",
+                "type": "sleep",
+                "settings": {"task_count": tasks, "seconds": 0},
+            },
+        ) as r:
             job_id = (await r.json())["id"]
         while len(done) < tasks:
             await asyncio.sleep(0.05)
@@ -95,8 +113,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp, LocalFarm(root=Path(tmp)) as farm:
             farm.start_coordinator("--no-zeroconf")
             results.append(asyncio.run(one_run(farm, args.workers, args.tasks)))
-            print(f"run {run + 1}: " + ", ".join(f"{k}={v:.1f}" for k, v in results[-1].items()),
-                  flush=True)
+            print(
+                f"run {run + 1}: " + ", ".join(f"{k}={v:.1f}" for k, v in results[-1].items()),
+                flush=True,
+            )
     report(f"throughput: {args.workers} simulated workers, {args.tasks} tasks", results)
 
 

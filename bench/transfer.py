@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import report  # noqa: E402
-from coordinator.localfarm import LocalFarm  # noqa: E402
+from bench.common import report
+from coordinator.localfarm import LocalFarm
 
 
 def make_project(root: Path, megabytes: int) -> dict[str, Path]:
@@ -68,8 +68,7 @@ def main() -> None:
     runs = []
     for n in range(args.runs):
         runs.append(one_run(args.mb))
-        print(f"run {n + 1}: " + ", ".join(f"{k}={v:.3f}" for k, v in runs[-1].items()),
-              flush=True)
+        print(f"run {n + 1}: " + ", ".join(f"{k}={v:.3f}" for k, v in runs[-1].items()), flush=True)
     report(f"transfer: {args.mb} MB project over loopback", runs)
 
 

@@ -11,14 +11,16 @@ import contextlib
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from coordinator.discovery import Advertiser, advertise
-from coordinator.errors import FarmError, Unauthorized
+from coordinator.errors import BadRequest, FarmError, TooLarge, Unauthorized
 from coordinator.farm import Farm, FarmConfig
 from coordinator.filestore import FileStore
 from coordinator.hub import Hub
@@ -113,22 +115,73 @@ def is_farm_token(farm: Farm, token: str) -> bool:
     return hmac.compare_digest(token.encode(), farm.config.token.encode())
 
 
+MAX_JSON = 16 << 20  # bytes of a JSON request body
+
+
 async def read_json(request: web.Request) -> object:
-    """The request's JSON body, or a 400 that says what is wrong with it."""
-    if request.content_length is not None and request.content_length > 16 << 20:
-        raise FarmError("request body is too large for JSON (limit 16 MiB)")
+    """The request's JSON body, or a 400 that says what is wrong with it.
+
+    Strict where json.loads is lenient, because every value may end up in
+    SQLite or a file name: no NaN/Infinity (nor 1e999, which parses as inf),
+    no lone surrogates ("\\ud800" cannot be stored as UTF-8), and no nesting
+    deep enough to exhaust the parser. Surrogates, deep nesting and integers
+    of over 4300 digits used to be 500s; NaN is refused here so that no field
+    check has to remember it.
+    """
+    if request.content_length is not None and request.content_length > MAX_JSON:
+        raise TooLarge(f"request body is too large for JSON (limit {MAX_JSON >> 20} MiB)")
+    raw = await request.read()  # aiohttp refuses more than client_max_size with a 413
     try:
-        text = await request.text()
+        # JSON is UTF-8 (RFC 8259); a bogus charset in Content-Type used to be a 500.
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as ex:
-        raise FarmError("request body is not UTF-8 text") from ex
+        raise BadRequest("request body is not UTF-8 text") from ex
     if not text.strip():
         return {}
     try:
-        return json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except json.JSONDecodeError as ex:
-        raise FarmError(
+        raise BadRequest(
             f"request body is not valid JSON: {ex.msg} at line {ex.lineno} column {ex.colno}"
         ) from ex
+    except RecursionError:
+        raise BadRequest("request body is nested too deeply") from None
+    except ValueError as ex:  # from the hooks below, or an integer of over 4300 digits
+        raise BadRequest(f"request body is not acceptable JSON: {ex}") from None
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(
+            "request body has text that is not valid Unicode (a lone surrogate escape like \\ud800)"
+        ) from None
+    return value
+
+
+async def read_object(request: web.Request, *, allowed: Collection[str] = ()) -> dict[str, Any]:
+    """A body that must be empty or a JSON object with only `allowed` fields.
+
+    For actions that take few or no fields, so that garbage is refused rather
+    than ignored.
+    """
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object (or empty)")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        takes = f"it takes {', '.join(sorted(allowed))}" if allowed else "it takes no fields"
+        raise BadRequest(f"unknown field(s) {', '.join(unknown)} for this request; {takes}")
+    return body
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range for a number")
+    return value
 
 
 async def _farm_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -33,6 +33,7 @@ Loopback notes (zeroconf 0.154, Linux):
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import ipaddress
 import logging
@@ -46,6 +47,7 @@ from types import TracebackType
 from typing import Any
 
 from zeroconf import (
+    DNSQuestionType,
     InterfaceChoice,
     InterfacesType,
     ServiceBrowser,
@@ -74,8 +76,16 @@ RESERVED_TXT_KEYS = frozenset({"name", "api", "port", "workers"})
 _MAX_INSTANCE_BYTES = 56
 # One TXT string is at most 255 bytes including "key=".
 _MAX_TXT_VALUE_BYTES = 200
-# How long the browser thread waits to resolve SRV/TXT/A for a new service.
+# How long a resolver thread waits for the SRV/TXT/A records of a service
+# whose announcement did not carry them all.
 _RESOLVE_TIMEOUT_MS = 3000
+_RESOLVER_THREADS = 4
+# Ask every question QM (answer by multicast). A QU question is answered by
+# unicast to port 5353, and when several mDNS stacks share that port on one
+# host (coordinator, worker agent, Blender, avahi; or every test process on
+# 127.0.0.1) the kernel hands a unicast reply to just one of their sockets,
+# often not the one that asked. zeroconf asks QU first by default.
+_QM = DNSQuestionType.QM
 
 
 def _interfaces_arg(interfaces: Sequence[str] | None) -> InterfacesType:
@@ -439,11 +449,11 @@ def _new_thread_zeroconf(interfaces: Sequence[str] | None) -> Zeroconf:
 
 
 class CoordinatorBrowser:
-    """Live view of the coordinators on the LAN, kept by a background thread.
+    """Live view of the coordinators on the LAN, kept by background threads.
 
-    ``on_change`` (optional) is called with the new snapshot from zeroconf's
-    browser thread whenever a coordinator appears, changes or goes away; it
-    must be quick and must not call :meth:`close`.
+    ``on_change`` (optional) is called with the new snapshot, from one of the
+    browser's threads, whenever a coordinator appears, changes or goes away;
+    it must be quick and must not call :meth:`close`.
     """
 
     def __init__(
@@ -454,12 +464,25 @@ class CoordinatorBrowser:
     ) -> None:
         self._lock = threading.Lock()
         self._found: dict[str, FoundCoordinator] = {}
+        # Latest event number per service name: a resolution started for an
+        # older event (or before a removal) must not overwrite newer state.
+        self._event_seq: dict[str, int] = {}
+        self._seq = 0
+        self._requests: set[concurrent.futures.Future[bool]] = set()
         self._on_change = on_change
         self._closed = False
+        # Services whose records are not all cached yet are resolved here, so
+        # one slow or dead service cannot hold up the events of the others.
+        self._resolver = concurrent.futures.ThreadPoolExecutor(
+            max_workers=_RESOLVER_THREADS, thread_name_prefix="coordinator-resolve"
+        )
         self._zc = _new_thread_zeroconf(interfaces)
         try:
-            self._browser = ServiceBrowser(self._zc, SERVICE_TYPE, handlers=[self._handle])
+            self._browser = ServiceBrowser(
+                self._zc, SERVICE_TYPE, handlers=[self._handle], question_type=_QM
+            )
         except BaseException:
+            self._resolver.shutdown(wait=False)
             self._zc.close()
             raise
 
@@ -470,23 +493,61 @@ class CoordinatorBrowser:
         name: str,
         state_change: ServiceStateChange,
     ) -> None:
-        # Runs in the ServiceBrowser thread, never in zeroconf's loop, so the
-        # blocking get_service_info is allowed (and usually served from cache).
-        if self._closed:
-            return
-        if state_change is ServiceStateChange.Removed:
-            with self._lock:
+        """ServiceBrowser callback; runs in the browser's own thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._seq += 1
+            seq = self._seq
+            if state_change is ServiceStateChange.Removed:
+                self._event_seq.pop(name, None)
                 changed = self._found.pop(name, None) is not None
-        else:
-            info: ServiceInfo | None = None
-            with contextlib.suppress(Exception):
-                info = zeroconf.get_service_info(service_type, name, _RESOLVE_TIMEOUT_MS)
-            found = coordinator_from_info(info) if info is not None else None
-            if found is None:
-                return  # unresolvable for now: keep what we had
+            else:
+                self._event_seq[name] = seq
+                changed = False
+        if state_change is ServiceStateChange.Removed:
+            if changed:
+                self._notify()
+            return
+        info = ServiceInfo(service_type, name)
+        if info.load_from_cache(zeroconf):  # the usual case: the announcement had it all
+            self._apply(name, seq, info)
+            return
+        with contextlib.suppress(RuntimeError):  # shut down meanwhile
+            self._resolver.submit(self._resolve, zeroconf, service_type, name, seq)
+
+    def _resolve(self, zeroconf: Zeroconf, service_type: str, name: str, seq: int) -> None:
+        """Resolver thread: ask for the missing records (QM) and wait for them."""
+        info = ServiceInfo(service_type, name)
+        loop = zeroconf.loop
+        if loop is None:
+            return
+        coro = info.async_request(zeroconf, _RESOLVE_TIMEOUT_MS, question_type=_QM)
+        with self._lock:
+            if self._closed:
+                coro.close()
+                return
+            # Kept so close() can cancel it: a request still pending when
+            # zeroconf stops its loop would be reported as a destroyed task.
+            future = asyncio.run_coroutine_threadsafe(coro, loop)
+            self._requests.add(future)
+        try:
+            complete = future.result(_RESOLVE_TIMEOUT_MS / 1000 + 1.0)
+        except Exception:  # cancelled by close(), timed out, or zeroconf closed
+            complete = False
+        finally:
             with self._lock:
-                changed = self._found.get(name) != found
-                self._found[name] = found
+                self._requests.discard(future)
+        if complete:
+            self._apply(name, seq, info)
+
+    def _apply(self, name: str, seq: int, info: ServiceInfo) -> None:
+        found = coordinator_from_info(info)
+        with self._lock:
+            if self._closed or self._event_seq.get(name) != seq or found is None:
+                return  # superseded, removed, or unusable: keep what we had
+            changed = self._found.get(name) != found
+            self._found[name] = found
         if changed:
             self._notify()
 
@@ -506,9 +567,14 @@ class CoordinatorBrowser:
 
     def close(self) -> None:
         """Stop browsing and release the sockets. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            requests = list(self._requests)
+        self._resolver.shutdown(wait=False, cancel_futures=True)
+        for request in requests:
+            request.cancel()
         self._browser.cancel()
         self._zc.close()
 

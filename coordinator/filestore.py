@@ -11,6 +11,7 @@ import contextlib
 import errno
 import hashlib
 import logging
+import ntpath
 import os
 import re
 import shutil
@@ -122,20 +123,30 @@ class FileStore:
     def log_path(self, job_id: int, task_id: int) -> Path:
         return self.jobs / str(job_id) / "logs" / f"task-{task_id}.log"
 
-    async def put_output(
-        self, job_id: int, name: str, chunks: AsyncIterator[bytes], *, sha: str | None
-    ) -> tuple[str, int]:
-        """Store a rendered file for a job; returns (sha256, size)."""
-        target = self.output_path(job_id, name)
+    async def receive_output(
+        self, name: str, chunks: AsyncIterator[bytes], *, sha: str | None
+    ) -> tuple[Path, str, int]:
+        """Receive a rendered file into tmp/ and check its hash; -> (tmp, sha256, size).
+
+        Split from commit_output() so the farm can check the worker still holds
+        its task after the (long) upload and before the file replaces anything.
+        """
         tmp, actual, size = await self._receive(chunks)
         if sha is not None and actual != sha:
             tmp.unlink(missing_ok=True)
             raise BadRequest(
                 f"output {name!r} does not match its hash: expected {sha}, got {actual}"
             )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, target)
-        return actual, size
+        return tmp, actual, size
+
+    def commit_output(self, tmp: Path, job_id: int, name: str) -> None:
+        """Move a received file into the job's outputs, replacing one of the same name."""
+        target = self.output_path(job_id, name)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def remove_job(self, job_id: int) -> None:
         shutil.rmtree(self.jobs / str(job_id), ignore_errors=True)
@@ -171,6 +182,23 @@ def sha256_file(path: Path) -> str:
         while block := f.read(CHUNK):
             digest.update(block)
     return digest.hexdigest()
+
+
+def output_folder(pattern: str) -> Path | None:
+    """The folder a job's render.filepath names on this machine, or None.
+
+    None when the path belongs to another OS (a Windows artist's "C:\\shots\\f_####"
+    on a Linux coordinator): it used to be taken as a relative path and written
+    under the coordinator's working directory. Cut at the last separator rather
+    than Path.parent, because "/shots/renders/" means the folder itself.
+    """
+    if os.name != "nt":
+        if ntpath.splitdrive(pattern)[0]:  # a drive letter or \\server\share
+            return None
+        pattern = pattern.replace("\\", "/")  # Blender on Linux and macOS reads "\" as "/"
+    cut = max(pattern.rfind("/"), pattern.rfind("\\"))
+    folder = Path(pattern[: cut + 1])
+    return folder if cut >= 0 and folder.is_absolute() else None
 
 
 def deliver(source: Path, sha: str, dest: Path, *, overwrite: bool) -> Delivery:

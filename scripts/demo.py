@@ -22,7 +22,7 @@ from tests.blendgen import make_scene  # noqa: E402
 
 
 def bar(fraction: float, width: int = 30) -> str:
-    filled = int(round(fraction * width))
+    filled = round(fraction * width)
     return "[" + "#" * filled + "." * (width - filled) + f"] {fraction * 100:5.1f}%"
 
 
@@ -50,16 +50,23 @@ def main() -> int:
     parser.add_argument("--chunk-size", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--output", type=Path, default=REPO / "demo-output")
-    parser.add_argument("--keep-running", action="store_true",
-                        help="leave the farm up after the render (Ctrl+C to stop)")
+    parser.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="leave the farm up after the render (Ctrl+C to stop)",
+    )
     args = parser.parse_args()
 
     farm_dir = REPO / "demo-farm"
     shutil.rmtree(farm_dir, ignore_errors=True)
     args.output.mkdir(parents=True, exist_ok=True)
     print("Generating a demo scene (Cycles, 160x90, 16 samples) ...", flush=True)
-    scene = make_scene(farm_dir / "project" / "demo.blend", frames=(1, args.frames),
-                       samples=16, resolution=(160, 90))
+    scene = make_scene(
+        farm_dir / "project" / "demo.blend",
+        frames=(1, args.frames),
+        samples=16,
+        resolution=(160, 90),
+    )
 
     with LocalFarm(root=farm_dir, lease_seconds=30) as farm:
         farm.start_coordinator()
@@ -70,14 +77,26 @@ def main() -> int:
         client = farm.client()
         files, sent = client.upload_project({"demo.blend": scene})
         output = args.output.resolve() / "frame_####"
-        job = client.submit({
-            "name": "demo animation", "type": "blender-render", "blend": "demo.blend",
-            "files": files, "blender_version": "3.4", "submitter": "make demo",
-            "settings": {"frames": f"1-{args.frames}", "chunk_size": args.chunk_size,
-                         "output": str(output)},
-        })
-        print(f"Job {job['id']}: {args.frames} frames in chunks of {args.chunk_size},"
-              f" uploaded {sent / 1e6:.2f} MB", flush=True)
+        job = client.submit(
+            {
+                "name": "demo animation",
+                "type": "blender-render",
+                "blend": "demo.blend",
+                "files": files,
+                "blender_version": "3.4",
+                "submitter": "make demo",
+                "settings": {
+                    "frames": f"1-{args.frames}",
+                    "chunk_size": args.chunk_size,
+                    "output": str(output),
+                },
+            }
+        )
+        print(
+            f"Job {job['id']}: {args.frames} frames in chunks of {args.chunk_size},"
+            f" uploaded {sent / 1e6:.2f} MB",
+            flush=True,
+        )
         started = time.monotonic()
         final = follow(client, job["id"], args.frames)
         took = time.monotonic() - started
@@ -86,8 +105,10 @@ def main() -> int:
             print(farm.describe())
             return 1
         landed = sorted(p.name for p in args.output.iterdir() if p.name.startswith("frame_"))
-        print(f"Done in {took:.1f} s: {len(landed)} frames in {args.output}/"
-              f" ({landed[0]} ... {landed[-1]})")
+        print(
+            f"Done in {took:.1f} s: {len(landed)} frames in {args.output}/"
+            f" ({landed[0]} ... {landed[-1]})"
+        )
         if args.keep_running:
             print("Farm still running; Ctrl+C to stop.")
             try:

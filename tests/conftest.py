@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from coordinator.app import AppConfig, create_app
-from coordinator.farm import FarmConfig
+from coordinator.app import FARM, AppConfig, create_app
+from coordinator.farm import Farm, FarmConfig
 
 TOKEN = "test-farm-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -75,3 +78,117 @@ async def submit_sleep(
     assert resp.status == 201, await resp.text()
     job: dict[str, Any] = await resp.json()
     return job
+
+
+# ---------------------------------------------------------------------------
+# Helpers for the API suites (test_api_*.py, test_restart.py): small async
+# wrappers over the worker protocol so each test reads as the scenario it is.
+
+API = "/api/v1"
+
+
+async def claim(
+    client: TestClient[Any, Any], worker: dict[str, str], *, wait: float = 0
+) -> dict[str, Any] | None:
+    """One long-poll for work: the assignment, or None on 204."""
+    resp = await client.post(f"{API}/worker/task?wait={wait}", headers=worker)
+    if resp.status == 204:
+        return None
+    assert resp.status == 200, await resp.text()
+    task: dict[str, Any] = await resp.json()
+    return task
+
+
+async def finish(client: TestClient[Any, Any], worker: dict[str, str], task_id: int) -> None:
+    resp = await client.post(f"{API}/worker/tasks/{task_id}/complete", headers=worker)
+    assert resp.status == 200, await resp.text()
+
+
+async def get_job(client: TestClient[Any, Any], job_id: int) -> dict[str, Any]:
+    resp = await client.get(f"{API}/jobs/{job_id}", headers=AUTH)
+    assert resp.status == 200, await resp.text()
+    job: dict[str, Any] = await resp.json()
+    return job
+
+
+async def get_task(client: TestClient[Any, Any], task_id: int) -> dict[str, Any]:
+    resp = await client.get(f"{API}/tasks/{task_id}", headers=AUTH)
+    assert resp.status == 200, await resp.text()
+    task: dict[str, Any] = await resp.json()
+    return task
+
+
+async def upload_blob(client: TestClient[Any, Any], data: bytes) -> str:
+    digest = sha(data)
+    resp = await client.put(f"{API}/files/{digest}", data=data, headers=AUTH)
+    assert resp.status == 201, await resp.text()
+    return digest
+
+
+async def submit_render(
+    client: TestClient[Any, Any], output: str, *, frames: str = "1-4", **settings: Any
+) -> dict[str, Any]:
+    """A blender-render job whose .blend is uploaded first, as the add-on does."""
+    blend_sha = await upload_blob(client, b"BLENDER-v304 not really a blend")
+    resp = await client.post(
+        f"{API}/jobs",
+        headers=AUTH,
+        json={
+            "name": "shot",
+            "type": "blender-render",
+            "blend": "shot.blend",
+            "files": {"shot.blend": blend_sha},
+            "settings": {"frames": frames, "output": output, "chunk_size": 2, **settings},
+        },
+    )
+    assert resp.status == 201, await resp.text()
+    job: dict[str, Any] = await resp.json()
+    return job
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[bool]], *, timeout: float = 5.0, what: str = "condition"
+) -> None:
+    """Poll `check` every 20 ms; fail with `what` when it never holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+# ---------------------------------------------------------------------------
+# The app's routes, for tests that walk all of them (security, OpenAPI).
+
+PUBLIC = {("GET", f"{API}/health"), ("GET", f"{API}/version")}
+# Sensible values for each path parameter, so a request reaches its handler.
+PATH_VALUES = {"job_id": "1", "task_id": "1", "sha256": "0" * 64, "name": "frame_0001.png"}
+
+
+def api_routes(app: web.Application) -> list[tuple[str, str]]:
+    """(method, path template) of every API route the app serves, HEAD aside."""
+    out = set()
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter")
+        if route.method != "HEAD" and path and path.startswith(API):
+            out.add((route.method, path))
+    return sorted(out)
+
+
+def concrete(template: str, **values: str) -> str:
+    """A path template with its {params} filled in (PATH_VALUES unless given)."""
+    return re.sub(r"\{(\w+)\}", lambda m: {**PATH_VALUES, **values}[m[1]], template)
+
+
+def app_of(client: TestClient[Any, Any]) -> web.Application:
+    """The application behind a test client (its server's, typed)."""
+    app = client.app
+    assert isinstance(app, web.Application)
+    return app
+
+
+def farm_of(client: TestClient[Any, Any]) -> Farm:
+    """The farm behind a test client, for driving the sweep by hand."""
+    return app_of(client)[FARM]

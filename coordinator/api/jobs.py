@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from coordinator.api.common import int_param
-from coordinator.app import FARM, read_json
+from coordinator.app import FARM, read_json, read_object
+from coordinator.errors import BadRequest
 from coordinator.protocol import API_PREFIX
 
 routes = web.RouteTableDef()
@@ -19,7 +20,10 @@ async def submit(request: web.Request) -> web.Response:
 
 @routes.get(f"{API_PREFIX}/jobs")
 async def list_jobs(request: web.Request) -> web.Response:
-    return web.json_response(request.app[FARM].list_jobs(request.query))
+    # "?status=a&status=b" means the same as "?status=a,b"; reading only the
+    # first of repeated parameters used to drop the rest silently.
+    query = {key: ",".join(request.query.getall(key)) for key in request.query}
+    return web.json_response(request.app[FARM].list_jobs(query))
 
 
 @routes.get(f"{API_PREFIX}/jobs/{{job_id}}")
@@ -38,25 +42,27 @@ async def delete_job(request: web.Request) -> web.Response:
 
 @routes.post(f"{API_PREFIX}/jobs/{{job_id}}/cancel")
 async def cancel(request: web.Request) -> web.Response:
+    await read_object(request)  # takes no fields; refuse garbage rather than ignore it
     return web.json_response(request.app[FARM].cancel_job(int_param(request, "job_id")))
 
 
 @routes.post(f"{API_PREFIX}/jobs/{{job_id}}/pause")
 async def pause(request: web.Request) -> web.Response:
+    await read_object(request)  # takes no fields; refuse garbage rather than ignore it
     return web.json_response(request.app[FARM].pause_job(int_param(request, "job_id")))
 
 
 @routes.post(f"{API_PREFIX}/jobs/{{job_id}}/resume")
 async def resume(request: web.Request) -> web.Response:
+    await read_object(request)  # takes no fields; refuse garbage rather than ignore it
     return web.json_response(request.app[FARM].resume_job(int_param(request, "job_id")))
 
 
 @routes.post(f"{API_PREFIX}/jobs/{{job_id}}/requeue")
 async def requeue(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    which = body.get("which", "failed") if isinstance(body, dict) else None
+    which = (await read_object(request, allowed=("which",))).get("which", "failed")
     if not isinstance(which, str):
-        which = repr(which)
+        raise BadRequest(f"'which' must be 'failed' or 'all', not {which!r}", field="which")
     return web.json_response(
         request.app[FARM].requeue_job(int_param(request, "job_id"), which=which)
     )

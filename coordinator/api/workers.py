@@ -8,8 +8,9 @@ import time
 from aiohttp import web
 
 from coordinator.api.common import int_param, query_float
-from coordinator.app import FARM, HUB, WORKER, WORKER_SECRET, read_json
+from coordinator.app import FARM, HUB, WORKER, WORKER_SECRET, read_json, read_object
 from coordinator.errors import BadRequest
+from coordinator.frames import MAX_FRAME, MIN_FRAME
 from coordinator.protocol import API_PREFIX
 
 routes = web.RouteTableDef()
@@ -34,6 +35,7 @@ async def next_task(request: web.Request) -> web.Response:
     """Long-poll for work: answers at once when a task is runnable, else waits
     up to `wait` seconds for one to appear (204 when none did)."""
     farm, hub, worker = request.app[FARM], request.app[HUB], request[WORKER]
+    await read_object(request)  # takes no fields
     deadline = time.monotonic() + query_float(request, "wait", 20.0, 0.0, MAX_POLL)
     farm.abandon_held_tasks(worker)
     while True:
@@ -62,7 +64,8 @@ async def control(request: web.Request) -> web.Response:
     """
     farm, hub, worker = request.app[FARM], request.app[HUB], request[WORKER]
     task_id = int_param(request, "task_id")
-    wait = query_float(request, "wait", 10.0, 0.0, MAX_POLL)
+    # The poll renews the lease only when it starts: never let it outlast half a lease.
+    wait = min(query_float(request, "wait", 10.0, 0.0, MAX_POLL), farm.config.lease_seconds / 2)
     reason = farm.task_should_stop(worker, task_id)
     if reason is None:
         farm.renew_lease(worker, task_id)
@@ -80,6 +83,13 @@ async def upload_output(request: web.Request) -> web.Response:
         frame = int(frame_text) if frame_text not in (None, "") else None
     except ValueError:
         raise BadRequest(f"'frame' must be a whole number, not {frame_text!r}") from None
+    # A frame beyond SQLite's integer range used to be a 500; Blender's own
+    # limits are the sensible ones.
+    if frame is not None and not MIN_FRAME <= frame <= MAX_FRAME:
+        raise BadRequest(
+            f"'frame' {frame} is out of range; Blender frames go from {MIN_FRAME} to {MAX_FRAME}",
+            field="frame",
+        )
     out = await request.app[FARM].put_output(
         request[WORKER],
         int_param(request, "task_id"),
@@ -93,7 +103,7 @@ async def upload_output(request: web.Request) -> web.Response:
 
 @routes.post(f"{API_PREFIX}/worker/tasks/{{task_id}}/complete")
 async def complete(request: web.Request) -> web.Response:
-    await read_json(request)
+    await read_object(request)  # takes no fields
     request.app[FARM].complete_task(request[WORKER], int_param(request, "task_id"))
     return web.json_response({"ok": True})
 
@@ -108,5 +118,6 @@ async def fail(request: web.Request) -> web.Response:
 
 @routes.post(f"{API_PREFIX}/worker/sign-off")
 async def sign_off(request: web.Request) -> web.Response:
+    await read_object(request)  # takes no fields
     request.app[FARM].sign_off(request[WORKER])
     return web.json_response({"ok": True})

@@ -44,6 +44,14 @@ def _check_frames(text: str) -> str:
 
 def _check_output(path: str) -> str:
     """The artist's render.filepath made absolute on the submitting machine."""
+    if path.startswith("//"):
+        # posixpath.isabs() says yes, but Blender reads "//" as "next to the
+        # .blend", which only the submitting machine can resolve; taken as is,
+        # frames would be delivered under the coordinator's root folder.
+        raise ValueError(
+            f"{path!r} is relative to the .blend file; resolve it to an absolute path"
+            " on the submitting machine (bpy.path.abspath) before submitting"
+        )
     if not (posixpath.isabs(path) or ntpath.isabs(path)):
         raise ValueError(
             f"{path!r} is not an absolute path; give the folder and name the frames should"
@@ -56,7 +64,11 @@ def _check_output(path: str) -> str:
 
 
 def _check_format(fmt: str) -> str:
-    if is_movie_format(fmt):
+    try:
+        movie = is_movie_format(fmt)
+    except ValueError:  # not a Blender format at all: the choices list says what is
+        return fmt
+    if movie:
         raise ValueError(
             f"{fmt} is a movie format and can't be split across workers;"
             " render to an image format (PNG, OPEN_EXR) and encode the movie afterwards"

@@ -19,7 +19,21 @@ class SettingsError(ValueError):
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
+        self.fields = [field]  # every bad field, when validate() found several
         super().__init__(f"setting '{field}': {message}")
+
+    @classmethod
+    def several(cls, errors: Sequence[SettingsError]) -> SettingsError:
+        """One error naming every bad field, so a form can be fixed in one go.
+
+        `field` stays the first one, for callers that mark a single field.
+        """
+        if len(errors) == 1:
+            return errors[0]
+        combined = cls(errors[0].field, "")
+        combined.fields = [e.field for e in errors]
+        combined.args = ("; ".join(str(e) for e in errors),)
+        return combined
 
 
 @dataclass(frozen=True)
@@ -112,6 +126,13 @@ class Setting:
                 self.name, f"text is too long or has a NUL byte ({len(value)} chars)"
             )
         if kind == "choice" and value not in self.choices:
+            if self.check is not None:
+                # The check may know why a value is not offered (a movie format
+                # for a frame render) and say so better than the list can.
+                try:
+                    self.check(value)
+                except ValueError as ex:
+                    raise SettingsError(self.name, str(ex)) from ex
             raise SettingsError(self.name, f"{value!r} is not one of {', '.join(self.choices)}")
         return value
 
@@ -121,12 +142,21 @@ def validate(schema: Sequence[Setting], settings: Mapping[str, Any]) -> JSON:
     if not isinstance(settings, Mapping):
         raise SettingsError("settings", "expected an object of setting names to values")
     known = {s.name: s for s in schema}
+    # Collect every problem before refusing (it used to stop at the first).
+    errors: list[SettingsError] = []
     for key in settings:
         if key not in known:
             names = ", ".join(sorted(known))
-            raise SettingsError(str(key), f"unknown setting for this job type (known: {names})")
+            errors.append(
+                SettingsError(str(key), f"unknown setting for this job type (known: {names})")
+            )
     out: JSON = {}
     for setting in schema:
         value = settings.get(setting.name, None if setting.required else setting.default)
-        out[setting.name] = setting.coerce(value)
+        try:
+            out[setting.name] = setting.coerce(value)
+        except SettingsError as ex:
+            errors.append(ex)
+    if errors:
+        raise SettingsError.several(errors)
     return out
