@@ -3,15 +3,17 @@
     python bench/throughput.py [--workers 200] [--tasks 20000] [--runs 3]
 
 A real `python -m coordinator serve` process; the simulated workers are
-asyncio tasks in this process, each looping claim -> complete over HTTP as
-fast as the coordinator answers. Reports completed tasks per second, p50/p99
-latency of the two calls, and the coordinator's CPU time and peak memory.
+asyncio tasks in this process, each with its own keep-alive connection,
+looping claim -> complete over HTTP as fast as the coordinator answers.
+Reports completed tasks per second, p50/p99 latency of the calls, and the
+coordinator's CPU time and peak memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import statistics
 import sys
 import tempfile
@@ -25,32 +27,76 @@ from bench.common import proc_stats, report
 from coordinator.localfarm import LocalFarm
 
 
+class Connection:
+    """A minimal keep-alive HTTP/1.1 client: the load generator must cost far
+    less CPU than the coordinator it measures (aiohttp's client costs about as
+    much as the server on this machine)."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, secret: str
+    ) -> None:
+        self.reader, self.writer = reader, writer
+        self.head = f"Host: {host}\r\nAuthorization: Bearer {secret}\r\n"
+
+    async def post(self, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        self.writer.write(
+            f"POST {path} HTTP/1.1\r\n{self.head}Content-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        status_line = await self.reader.readline()
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        body = await self.reader.readexactly(length) if length else b""
+        return int(status_line.split()[1]), body
+
+
+_TASK_ID = re.compile(rb'"task_id":\s*(\d+)')
+
+
 async def worker(
-    session: aiohttp.ClientSession,
     url: str,
     secret: str,
     latencies: list[float],
     done: list[int],
     stop: asyncio.Event,
+    *,
+    chain: bool,
 ) -> None:
-    headers = {"Authorization": f"Bearer {secret}"}
-    while not stop.is_set():
-        t0 = time.perf_counter()
-        async with session.post(f"{url}/api/v1/worker/task?wait=1", headers=headers) as resp:
-            if resp.status == 204:
-                continue
-            task = await resp.json()
-        t1 = time.perf_counter()
-        async with session.post(
-            f"{url}/api/v1/worker/tasks/{task['task_id']}/complete", headers=headers, json={}
-        ) as resp:
-            assert resp.status == 200, await resp.text()
-        t2 = time.perf_counter()
-        latencies += (t1 - t0, t2 - t1)
-        done.append(1)
+    """claim -> complete, as a real agent does: with chain, the completion also
+    carries the next assignment (complete {"next": true}), as the agent asks."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    conn = Connection(reader, writer, f"{host}:{port}", secret)
+    body_next = b'{"next": true}' if chain else b""
+    task_id: int | None = None
+    try:
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            if task_id is None:
+                status, body = await conn.post("/api/v1/worker/task?wait=1")
+                if status == 204:
+                    continue
+                match = _TASK_ID.search(body)
+                assert status == 200 and match, body
+                task_id = int(match[1])
+                latencies.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+            status, body = await conn.post(f"/api/v1/worker/tasks/{task_id}/complete", body_next)
+            assert status == 200, body
+            latencies.append(time.perf_counter() - t0)
+            done.append(1)
+            match = _TASK_ID.search(body)
+            task_id = int(match[1]) if match else None
+    finally:
+        writer.close()
 
 
-async def one_run(farm: LocalFarm, workers: int, tasks: int) -> dict[str, float]:
+async def one_run(
+    farm: LocalFarm, workers: int, tasks: int, *, chain: bool = True
+) -> dict[str, float]:
     token = {"Authorization": f"Bearer {farm.token}"}
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -66,7 +112,7 @@ async def one_run(farm: LocalFarm, workers: int, tasks: int) -> dict[str, float]
         done: list[int] = []
         stop = asyncio.Event()
         runners = [
-            asyncio.create_task(worker(session, farm.url, s, latencies, done, stop))
+            asyncio.create_task(worker(farm.url, s, latencies, done, stop, chain=chain))
             for s in secrets
         ]
         await asyncio.sleep(0.5)  # all of them waiting on their long-polls
@@ -108,16 +154,18 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=20000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    results = []
-    for run in range(args.runs):
-        with tempfile.TemporaryDirectory() as tmp, LocalFarm(root=Path(tmp)) as farm:
-            farm.start_coordinator("--no-zeroconf")
-            results.append(asyncio.run(one_run(farm, args.workers, args.tasks)))
-            print(
-                f"run {run + 1}: " + ", ".join(f"{k}={v:.1f}" for k, v in results[-1].items()),
-                flush=True,
-            )
-    report(f"throughput: {args.workers} simulated workers, {args.tasks} tasks", results)
+    for chain in (False, True):
+        results = []
+        for run in range(args.runs):
+            with tempfile.TemporaryDirectory() as tmp, LocalFarm(root=Path(tmp)) as farm:
+                farm.start_coordinator("--no-zeroconf")
+                results.append(asyncio.run(one_run(farm, args.workers, args.tasks, chain=chain)))
+                print(
+                    f"run {run + 1}: " + ", ".join(f"{k}={v:.1f}" for k, v in results[-1].items()),
+                    flush=True,
+                )
+        mode = "complete+next chained" if chain else "claim, then complete"
+        report(f"throughput: {args.workers} simulated workers, {args.tasks} tasks, {mode}", results)
 
 
 if __name__ == "__main__":

@@ -327,8 +327,12 @@ class FarmClient:
             )
         return result
 
-    def complete_task(self, task_id: int) -> None:
-        self._json("POST", f"/worker/tasks/{task_id}/complete", json={})
+    def complete_task(self, task_id: int, *, claim_next: bool = False) -> Assignment | None:
+        """Report the task done; with claim_next, also take the next runnable task, if any."""
+        body = {"next": True} if claim_next else {}
+        data = self._json("POST", f"/worker/tasks/{task_id}/complete", json=body)
+        following = (data or {}).get("next")
+        return Assignment.from_json(following) if following else None
 
     def fail_task(self, task_id: int, *, reason: str, log: str = "") -> JSON:
         result: JSON = self._json(

@@ -17,17 +17,31 @@ Two halves with different callers:
 every interface). Tests always pass ``["127.0.0.1"]`` so nothing is
 multicast on a real network.
 
-Loopback notes (zeroconf 0.154, Linux):
+Quirks found on loopback (zeroconf 0.154, Linux), kept in mind below:
 
 * With ``interfaces=["127.0.0.1"]`` several Zeroconf instances in one or
   several processes share port 5353 (SO_REUSEADDR/SO_REUSEPORT) and see each
   other's multicast on ``lo``; nothing leaves the machine.
+* Unicast replies get lost when several mDNS stacks share port 5353 on one
+  host: the kernel delivers a unicast datagram to one of the sockets only.
+  zeroconf asks QU ("answer me by unicast") first by default, so the browser
+  and the resolver here ask QM questions only (see ``_QM``). This also
+  matters in production: coordinator, worker agent and Blender add-on often
+  run on the same machine, next to avahi.
+* ServiceBrowser runs every handler in one thread. Resolving a service in the
+  handler (the zeroconf examples do) blocks all later events for up to the
+  resolve timeout whenever a PTR arrives without its SRV/TXT/A, e.g. for a
+  service that is already gone. With a few test processes on 127.0.0.1 that
+  delayed TXT updates and removals by many seconds, so the handler only reads
+  the cache and leaves real queries to a small resolver pool.
+* A resolution still pending when the browser closes must be cancelled, or
+  Python prints "Task was destroyed but it is pending!" at exit.
 * ``find_coordinators`` blocks. Calling it from the thread that runs an
   :class:`Advertiser`'s event loop starves the advertiser (it cannot answer
   queries), so async callers must use ``asyncio.to_thread``.
-* Two advertisers on one host used to share one host name (``<host>.local.``);
-  closing one then sent a goodbye for the shared A record. Each advertiser
-  therefore gets its own random host label.
+* Two advertisers on one host must not share a host name (``<host>.local.``):
+  closing one sends a goodbye for the shared A record. Each advertiser gets
+  its own random host label; URLs are built from addresses anyway.
 """
 
 from __future__ import annotations
@@ -242,7 +256,12 @@ class Advertiser:
         self, properties: Mapping[str, str] | None = None, *, workers: int | None = None
     ) -> None:
         """Refresh the TXT record: merge ``properties`` into the extra keys
-        and/or set the worker count. Does nothing when the TXT is unchanged."""
+        and/or set the worker count. Does nothing when the TXT is unchanged.
+
+        Waits for the previous announcement to finish first (about half a
+        second), so rapid calls are serialized; call it from a background
+        task rather than inside a request handler.
+        """
         async with self._lock:
             if self._closed:
                 return

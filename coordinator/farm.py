@@ -44,6 +44,8 @@ from coordinator.store import Store, dumps, loads
 log = logging.getLogger(__name__)
 
 MAX_LOG_CHUNK = 256 * 1024
+# last_seen is written at most this often per worker (seconds)
+LAST_SEEN_RESOLUTION = 1.0
 # An idle worker is heard from at least once per task long-poll (at most this long).
 IDLE_POLL_MAX = 60.0
 MAX_FILES_PER_JOB = 100_000
@@ -56,6 +58,12 @@ class FarmConfig:
     token: str  # the farm token
     lease_seconds: float = 60.0  # a worker silent this long loses its task
     max_upload: int = 64 << 30  # bytes per uploaded file
+
+
+_STATUSES_PRESENT = "SELECT " + ", ".join(
+    f"EXISTS (SELECT 1 FROM tasks WHERE job_id = ?1 AND status = '{status}')"
+    for status in TaskStatus
+)
 
 
 def _version_number(text: str) -> int:
@@ -129,6 +137,8 @@ class Farm:
         self.store = store
         self.files = files
         self.hub = hub
+        # task id -> the "=== attempt N on worker W ===" line not yet in its log
+        self._log_headers: dict[int, str] = {}
 
     # ================================================================ workers
     def register_worker(self, body: Any) -> JSON:
@@ -176,7 +186,8 @@ class Farm:
                 "SELECT 1 FROM tasks WHERE worker_id = ? AND status = 'active'", row["id"]
             )
             self._set_worker_status(row["id"], WorkerStatus.BUSY if holds else WorkerStatus.IDLE)
-        self.store.run("UPDATE workers SET last_seen = ? WHERE id = ?", now, row["id"])
+        if now - row["last_seen"] > LAST_SEEN_RESOLUTION:  # spare a write per request
+            self.store.run("UPDATE workers SET last_seen = ? WHERE id = ?", now, row["id"])
         return dict(row)
 
     def list_workers(self) -> list[JSON]:
@@ -547,13 +558,10 @@ class Farm:
     def _refresh_job(self, job_id: int) -> None:
         """Move the job to the status its tasks imply (inside the caller's transaction)."""
         row = self._job_row(job_id)
-        present = {
-            status: 1
-            for status in TaskStatus
-            if self.store.one(
-                "SELECT 1 FROM tasks WHERE job_id = ? AND status = ? LIMIT 1", job_id, status
-            )
-        }
+        # Which statuses occur, not how often: one index probe each, so the
+        # cost does not grow with the job's size.
+        found = self.store.one(_STATUSES_PRESENT, job_id)
+        present = {status: 1 for status, hit in zip(TaskStatus, found or (), strict=True) if hit}
         wanted = states.job_status_from_counts(JobStatus(row["status"]), present)
         if wanted == row["status"]:
             return
@@ -619,9 +627,14 @@ class Farm:
             return f.read().decode("utf-8", "replace")
 
     def _append_log(self, job_id: int, task_id: int, text: str) -> None:
+        text = self._log_headers.pop(task_id, "") + text
         path = self.files.log_path(job_id, task_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8", errors="replace") as f:
+        try:
+            f = path.open("a", encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            f = path.open("a", encoding="utf-8", errors="replace")
+        with f:
             f.write(text)
 
     # ----------------------------------------------------- the worker's side
@@ -648,11 +661,11 @@ class Farm:
             return None
         self._set_worker_status(worker["id"], WorkerStatus.BUSY)
         task, job = self._task_row(claimed.task_id), self._job_row(claimed.job_id)
-        self._append_log(
-            job["id"],
-            task["id"],
+        # Written with the task's first log text: most tasks that never log
+        # (sleep) then cost no file I/O at all.
+        self._log_headers[task["id"]] = (
             f"\n=== attempt {task['attempts']} on worker {worker['name']}"
-            f" ({worker['id']}) at {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n",
+            f" ({worker['id']}) at {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n"
         )
         log.info(
             "task %d (%s of job %d) -> worker %s",
@@ -756,6 +769,7 @@ class Farm:
             )
             self._set_worker_status(worker["id"], WorkerStatus.IDLE)
             self._refresh_job(row["job_id"])
+        self._log_headers.pop(task_id, None)
         log.info("task %d completed by %s", task_id, worker["name"])
         self.hub.notify_task(task_id)  # ends the worker's control long-poll
         self.hub.notify_work()

@@ -104,6 +104,12 @@ class LocalFarm:
     def start_coordinator(self, *extra: str, timeout: float = 30.0) -> Child:
         if not self.port:
             self.port = free_port(self.host)
+        if "--no-zeroconf" not in extra and not any(
+            a.startswith("--zeroconf-interface") for a in extra
+        ):
+            # Announce the farm where it listens: a loopback farm never
+            # multicasts on a real network.
+            extra = ("--zeroconf-interface", self.host, *extra)
         self.coordinator = self._spawn(
             "coordinator",
             [
@@ -148,7 +154,11 @@ class LocalFarm:
         blender: str | None = None,
         bpy_python: str | None = None,
         wait_registered: bool = True,
+        discover: bool = False,
     ) -> Child:
+        """A worker agent; discover=True makes it find the coordinator by zeroconf
+        (on the coordinator's own address only) instead of being told its URL."""
+        where = ["--zeroconf-interface", self.host] if discover else ["--coordinator", self.url]
         which = (
             ["--bpy-python", bpy_python]
             if bpy_python
@@ -160,8 +170,7 @@ class LocalFarm:
             [
                 "-m",
                 "worker_agent",
-                "--coordinator",
-                self.url,
+                *where,
                 "--token",
                 self.token,
                 "--name",

@@ -498,10 +498,23 @@ def _paths() -> JSON:
         },
         f"{p}/worker/tasks/{{task_id}}/complete": {
             "post": _op(
-                "The task finished and its outputs are uploaded",
-                _ok("ok", _OBJ),
+                "The task finished and its outputs are uploaded; with next=true the"
+                " answer also carries the worker's next assignment when one is runnable"
+                " now (null otherwise: then long-poll /worker/task)",
+                _ok("ok, and the next assignment when asked for", _OBJ),
                 tag="worker protocol",
                 params=[_TASK_ID],
+                body={
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"next": {"type": "boolean"}},
+                            }
+                        }
+                    },
+                },
                 security="workerSecret",
             )
         },

@@ -3,17 +3,22 @@
 Every Zeroconf here is bound to 127.0.0.1 so nothing is multicast on a real
 network. Coordinator names are unique per test so that other test runs on
 the same machine (which share 127.0.0.1:5353) cannot confuse the asserts.
+The fake coordinators advertise ports nothing listens on (591xx), so a
+worker agent browsing loopback at the same time fails fast instead of
+talking to some other test's real coordinator.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 import time
 import uuid
 from collections.abc import Callable
 
 import pytest
-from zeroconf import ServiceInfo
+from zeroconf import ServiceInfo, ServiceStateChange
 
 from coordinator import discovery
 from coordinator.discovery import (
@@ -55,9 +60,9 @@ async def start_fake(name: str, port: int, workers: int | None = None) -> Advert
 
 async def test_find_coordinators_first_finds_the_advertised_one() -> None:
     name = unique_name()
-    adv = await start_fake(name, 18765, workers=2)
+    adv = await start_fake(name, 59105, workers=2)
     try:
-        assert adv.properties == {"name": name, "api": API_VERSION, "port": "18765", "workers": "2"}
+        assert adv.properties == {"name": name, "api": API_VERSION, "port": "59105", "workers": "2"}
         started = time.monotonic()
         # find_coordinators blocks; running it on this loop's thread would
         # stop the advertiser (same loop) from answering.
@@ -70,9 +75,9 @@ async def test_find_coordinators_first_finds_the_advertised_one() -> None:
     assert len(found) == 1
     coord = found[0]
     assert coord.name == name
-    assert coord.port == 18765
+    assert coord.port == 59105
     assert coord.host == "127.0.0.1"
-    assert coord.url == "http://127.0.0.1:18765"
+    assert coord.url == "http://127.0.0.1:59105"
     assert coord.api_version == API_VERSION
     assert coord.compatible
     assert coord.workers == 2
@@ -87,7 +92,7 @@ async def test_browser_sees_appear_update_and_disappear() -> None:
     # zeroconf loop thread.
     browser = CoordinatorBrowser(interfaces=LO, on_change=changes.append)
     try:
-        adv = await advertise(name=name, port=18766, addresses=LO, interfaces=LO, workers=0)
+        adv = await advertise(name=name, port=59106, addresses=LO, interfaces=LO, workers=0)
         try:
             await wait_until(lambda: len(mine(browser, name)) == 1)
             assert mine(browser, name)[0].workers == 0
@@ -111,21 +116,21 @@ async def test_browser_sees_appear_update_and_disappear() -> None:
 async def test_two_coordinators_with_the_same_name_both_appear() -> None:
     name = unique_name("Same name")
     with CoordinatorBrowser(interfaces=LO) as browser:
-        first = await start_fake(name, 18767)
+        first = await start_fake(name, 59107)
         try:
-            second = await start_fake(name, 18768)
+            second = await start_fake(name, 59108)
             try:
                 assert first.service_name != second.service_name
                 await wait_until(lambda: len(mine(browser, name)) == 2)
                 found = mine(browser, name)
-                assert {c.port for c in found} == {18767, 18768}
+                assert {c.port for c in found} == {59107, 59108}
                 assert {c.service_name for c in found} == {
                     first.service_name,
                     second.service_name,
                 }
             finally:
                 await second.close()
-            await wait_until(lambda: [c.port for c in mine(browser, name)] == [18767])
+            await wait_until(lambda: [c.port for c in mine(browser, name)] == [59107])
         finally:
             await first.close()
 
@@ -141,12 +146,12 @@ async def test_reserved_txt_keys_cannot_be_overridden() -> None:
     name = unique_name()
     adv = await Advertiser.start(
         name=name,
-        port=18769,
+        port=59109,
         interfaces=LO,  # addresses default to the interfaces given
         properties={"name": "evil", "api": "0", "port": "1", "note": "hi"},
     )
     async with adv:
-        assert adv.properties == {"name": name, "api": API_VERSION, "port": "18769", "note": "hi"}
+        assert adv.properties == {"name": name, "api": API_VERSION, "port": "59109", "note": "hi"}
         await adv.update({"workers": "99"})  # not a way to set the count
         assert "workers" not in adv.properties
     await adv.close()  # idempotent
@@ -187,3 +192,71 @@ def test_coordinator_from_info() -> None:
 
     no_addr = ServiceInfo(SERVICE_TYPE, f"X.{SERVICE_TYPE}", port=9000, server="x.local.")
     assert coordinator_from_info(no_addr) is None
+
+
+async def test_resolver_fetches_records_missing_from_the_cache() -> None:
+    """The path for a PTR that arrived without its SRV/TXT/A: a QM query.
+
+    (A QU query would be answered by unicast to port 5353, which the kernel
+    may hand to another process's socket on the same host.)"""
+    name = unique_name()
+    with CoordinatorBrowser(interfaces=LO) as browser:
+        adv = await start_fake(name, 59110, workers=4)
+        try:
+            await wait_until(lambda: len(mine(browser, name)) == 1)
+            service = adv.service_name
+            with browser._lock:  # forget it, as if only the PTR had been seen
+                del browser._found[service]
+                browser._seq += 1
+                browser._event_seq[service] = seq = browser._seq
+            fresh = discovery._new_thread_zeroconf(LO)  # empty cache
+            try:
+                await asyncio.to_thread(browser._resolve, fresh, SERVICE_TYPE, service, seq)
+            finally:
+                await asyncio.to_thread(fresh.close)
+            assert [c.workers for c in mine(browser, name)] == [4]
+        finally:
+            await adv.close()
+
+
+def test_close_cancels_pending_resolution(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    browser = CoordinatorBrowser(interfaces=LO)
+    ghost = f"{unique_name('Ghost')}.{SERVICE_TYPE}"
+    # An Added event for a service nobody answers for: resolving it would
+    # take the full resolve timeout.
+    browser._handle(browser._zc, SERVICE_TYPE, ghost, ServiceStateChange.Added)
+    time.sleep(0.2)
+    started = time.monotonic()
+    browser.close()
+    assert time.monotonic() - started < 2.0
+    assert ghost not in {c.service_name for c in browser.snapshot()}
+    # The pending request was cancelled, not left behind in zeroconf's
+    # stopped loop (Python would later print "Task was destroyed but it is
+    # pending!").
+    loop = browser._zc.loop
+    assert loop is not None
+    assert not asyncio.all_tasks(loop)
+    gc.collect()
+    assert not [r for r in caplog.records if "destroyed" in r.getMessage()]
+
+
+def test_on_change_errors_are_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(_: list[FoundCoordinator]) -> None:
+        raise RuntimeError("boom")
+
+    with CoordinatorBrowser(interfaces=LO, on_change=broken) as browser:
+        info = ServiceInfo(
+            SERVICE_TYPE,
+            f"{unique_name('Direct')}.{SERVICE_TYPE}",
+            port=59111,
+            properties={"name": "Direct"},
+            server="direct.local.",
+            parsed_addresses=LO,
+        )
+        with browser._lock:
+            browser._seq += 1
+            browser._event_seq[info.name] = seq = browser._seq
+        browser._apply(info.name, seq, info)
+        assert [c.port for c in browser.snapshot() if c.service_name == info.name] == [59111]
+    assert any("on_change" in r.getMessage() for r in caplog.records)

@@ -66,6 +66,7 @@ class AgentConfig:
     threads: int | None = None  # render threads; None = all
     allow_scripts: bool = False  # let .blend files run their Python scripts
     zeroconf_interfaces: list[str] | None = None  # where to look for the coordinator
+    farm_name: str | None = None  # only join the farm announced under this name
     poll_wait: float = 20.0  # seconds per task long-poll
     max_tasks: int | None = None  # stop after this many tasks (tests, benchmarks)
     burst: bool = False  # stop when the farm has no work left
@@ -96,9 +97,10 @@ class Agent:
         return 0
 
     def _serve(self, client: FarmClient) -> None:
+        chained: Assignment | None = None  # handed out with the last completion
         while not self.stopping.is_set():
             try:
-                assignment = client.next_task(wait=self.config.poll_wait)
+                assignment = chained or client.next_task(wait=self.config.poll_wait)
             except AuthError:
                 log.warning("the coordinator no longer knows this worker; registering again")
                 client = self._register(client, fresh=True)
@@ -107,11 +109,16 @@ class Agent:
                 if self.config.burst:
                     return
                 continue
-            self._run_task(client, assignment)
+            chained = self._run_task(client, assignment)
             self.tasks_done += 1
             if self.config.max_tasks is not None and self.tasks_done >= self.config.max_tasks:
                 return
         self._sign_off(client)
+
+    def wants_more(self) -> bool:
+        """Whether to ask for the next task together with this completion."""
+        limit = self.config.max_tasks
+        return not self.stopping.is_set() and (limit is None or self.tasks_done + 1 < limit)
 
     def shutdown(self, *, now: bool) -> None:
         """Called from a signal handler: finish (now=False) or abort (now=True)."""
@@ -126,32 +133,41 @@ class Agent:
     def _connect(self) -> FarmClient | None:
         """Find the coordinator (waiting for one to appear) and register with it."""
         announced = False
+        explicit = self.config.coordinator
         while not self.stopping.is_set():
-            url = self.config.coordinator or self._discover()
-            if url is not None:
+            for url in [explicit] if explicit else self._discover():
                 farm = FarmClient(url, token=self.config.token)
                 try:
                     farm.health()
                     return self._register(farm, fresh=False)
                 except Unreachable:
                     pass
+                except AuthError as ex:
+                    if explicit:
+                        raise SystemExit(f"error: {url} refused this worker: {ex.message}") from ex
+                    log.warning(
+                        "the farm at %s refused the token (%s); trying others", url, ex.message
+                    )
             if not announced:
-                where = url or "the LAN (zeroconf)"
+                where = explicit or "the LAN (zeroconf)"
                 log.info("waiting for a coordinator at %s ...", where)
                 announced = True
             self.stopping.wait(self.config.retry_seconds)
         return None
 
-    def _discover(self) -> str | None:
+    def _discover(self) -> list[str]:
+        """URLs of the farms announced on the LAN (only --farm-name's, when given)."""
         from coordinator.discovery import find_coordinators
 
         found = find_coordinators(
-            timeout=3.0, interfaces=self.config.zeroconf_interfaces, first=True
+            timeout=3.0,
+            interfaces=self.config.zeroconf_interfaces,
+            first=True,
+            name=self.config.farm_name,
         )
-        if found:
-            log.info("found coordinator %r at %s", found[0].name, found[0].url)
-            return found[0].url
-        return None
+        for farm in found:
+            log.info("found coordinator %r at %s", farm.name, farm.url)
+        return [farm.url for farm in found if farm.compatible]
 
     def _register(self, farm: FarmClient, *, fresh: bool) -> FarmClient:
         path = self.config.cache_dir / "credentials.json"
@@ -182,7 +198,8 @@ class Agent:
             log.info("could not sign off: %s", ex.message)
 
     # ------------------------------------------------------------ one task
-    def _run_task(self, client: FarmClient, assignment: Assignment) -> None:
+    def _run_task(self, client: FarmClient, assignment: Assignment) -> Assignment | None:
+        """Run one task; returns the next one when the coordinator chained it."""
         log.info(
             "task %d: %s (job %d %r, attempt %d)",
             assignment.task_id,
@@ -197,6 +214,7 @@ class Agent:
             run.execute()
         finally:
             self._current = None
+        return run.next_assignment
 
 
 class TaskRun:
@@ -216,6 +234,7 @@ class TaskRun:
         self._progress: float | None = None
         self._activity: str | None = None
         self._errors: list[str] = []
+        self.next_assignment: Assignment | None = None  # chained onto the completion
 
     # ----------------------------------------------------------- lifecycle
     def execute(self) -> None:
@@ -233,7 +252,7 @@ class TaskRun:
                 self._abandon()
             else:
                 self._flush()
-                self._patiently(lambda: self.client.complete_task(self.task.task_id))
+                self._complete()
                 log.info("task %d completed", self.task.task_id)
         except TaskFailure as ex:
             self._fail(str(ex))
@@ -244,6 +263,14 @@ class TaskRun:
             # The coordinator ends the control long-poll when the task ends; a
             # watcher stuck on a slow network is a daemon and may not hold us up.
             watcher.join(timeout=2.0)
+
+    def _complete(self) -> None:
+        more = self.agent.wants_more()
+
+        def call() -> None:
+            self.next_assignment = self.client.complete_task(self.task.task_id, claim_next=more)
+
+        self._patiently(call)
 
     def stop(self, reason: str) -> None:
         """Stop the task's work now (cancel from the farm, or a hard shutdown)."""

@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         " on the LAN by zeroconf, and keep looking until one appears)",
     )
     p.add_argument(
+        "--farm-name",
+        metavar="NAME",
+        help="when several farms are announced on the LAN, join the one with this name"
+        " (the coordinator's --name)",
+    )
+    p.add_argument(
         "--token",
         default=os.environ.get("FARM_TOKEN"),
         help="the farm token, printed by the coordinator at start (env FARM_TOKEN)",
@@ -142,6 +148,7 @@ def main(argv: list[str] | None = None, *, inside_blender: str | None = None) ->
             threads=args.threads,
             allow_scripts=args.allow_scripts,
             zeroconf_interfaces=args.interfaces,
+            farm_name=args.farm_name,
             poll_wait=args.poll_wait,
             max_tasks=args.max_tasks,
             burst=args.burst,
