@@ -1,0 +1,56 @@
+"""complete {"next": true}: the completion carries the worker's next task."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from tests.conftest import AUTH, register, submit_sleep
+
+
+async def test_completion_hands_out_the_next_task_until_none_is_left(
+    client: TestClient[Any, Any],
+) -> None:
+    worker = await register(client)
+    job = await submit_sleep(client, count=3)
+    resp = await client.post("/api/v1/worker/task?wait=0", headers=worker)
+    task_id = (await resp.json())["task_id"]
+    seen = [task_id]
+    while True:
+        resp = await client.post(
+            f"/api/v1/worker/tasks/{task_id}/complete", json={"next": True}, headers=worker
+        )
+        assert resp.status == 200, await resp.text()
+        body = await resp.json()
+        if body["next"] is None:
+            break
+        task_id = body["next"]["task_id"]
+        assert body["next"]["job_id"] == job["id"]
+        seen.append(task_id)
+    assert len(set(seen)) == 3
+    resp = await client.get(f"/api/v1/jobs/{job['id']}", headers=AUTH)
+    assert (await resp.json())["status"] == "completed"
+    workers = await (await client.get("/api/v1/workers", headers=AUTH)).json()
+    assert workers["workers"][0]["status"] == "idle"
+
+
+async def test_plain_completion_claims_nothing(client: TestClient[Any, Any]) -> None:
+    worker = await register(client)
+    await submit_sleep(client, count=2)
+    task = await (await client.post("/api/v1/worker/task?wait=0", headers=worker)).json()
+    resp = await client.post(f"/api/v1/worker/tasks/{task['task_id']}/complete", headers=worker)
+    assert await resp.json() == {"ok": True}
+    tasks = (await (await client.get("/api/v1/jobs/1", headers=AUTH)).json())["tasks"]
+    assert [t["status"] for t in tasks] == ["completed", "queued"]
+
+
+async def test_next_must_be_a_boolean(client: TestClient[Any, Any]) -> None:
+    worker = await register(client)
+    await submit_sleep(client, count=1)
+    task = await (await client.post("/api/v1/worker/task?wait=0", headers=worker)).json()
+    resp = await client.post(
+        f"/api/v1/worker/tasks/{task['task_id']}/complete", json={"next": "yes"}, headers=worker
+    )
+    assert resp.status == 400
+    assert "next" in (await resp.json())["error"]
