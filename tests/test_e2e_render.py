@@ -196,7 +196,7 @@ def test_broken_blend_fails_readably_and_worker_keeps_serving(
 def test_kill_9_worker_mid_chunk_requeues_and_every_frame_arrives_once(
     tmp_path: Path,
 ) -> None:
-    scene = make_scene(tmp_path / "k.blend", frames=(1, 4), samples=512, resolution=(160, 120))
+    scene = make_scene(tmp_path / "k.blend", frames=(1, 4), samples=128, resolution=(96, 72))
     with LocalFarm(root=tmp_path / "farm", lease_seconds=2.0) as farm:
         farm.start_coordinator()
         victim = farm.start_worker("victim", blender=DEBIAN_BLENDER)
