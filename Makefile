@@ -28,3 +28,10 @@ demo: setup
 
 clean:
 	rm -rf demo-output .pytest_cache .mypy_cache .ruff_cache
+
+# The Blender extension: one zip per platform in build/extension/ (downloads the
+# wheels once into build/wheels/, validates each zip with Blender's blender_ext.py).
+.PHONY: extension
+extension: setup
+	PYTHON=$(PYTHON) sh scripts/bootstrap.sh --bpy
+	$(PY) scripts/build_extension.py

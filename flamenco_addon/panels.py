@@ -1,0 +1,268 @@
+"""The Render Properties panel: only draws. State comes from properties and runtime.STATE."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import bpy
+
+from . import local_farm, preferences, scan
+from .runtime import STATE
+from .submission import SubmitError, default_frames
+
+try:
+    from .finder import label as coordinator_label
+except ImportError:  # no zeroconf wheel for this platform: typed URLs only
+    coordinator_label = None  # type: ignore[assignment]
+
+NOTICE_SECONDS = 20.0  # how long the result of a farm action stays in the panel
+STATUS_ICONS = {
+    "queued": "SORTTIME",
+    "active": "PLAY",
+    "paused": "PAUSE",
+    "completed": "CHECKMARK",
+    "failed": "ERROR",
+    "canceled": "CANCEL",
+}
+
+
+class RENDER_PT_farm(bpy.types.Panel):
+    bl_space_type = "PROPERTIES"
+    bl_region_type = "WINDOW"
+    bl_context = "render"
+    bl_label = "Render Farm"
+
+    def draw(self, context: Any) -> None:
+        wm = context.window_manager
+        url = wm.farm.coordinator_in_use
+        row = _layout(self).row()
+        row.label(text=f"Farm: {url}" if url else "No farm chosen", icon="NETWORK_DRIVE")
+        row.operator("farm.open_dashboard", text="", icon="URL")
+        notice = STATE.actions.notice
+        if STATE.actions.busy:
+            _layout(self).label(text=f"Working: {STATE.actions.busy}...", icon="SORTTIME")
+        elif notice.text and time.monotonic() - notice.at < NOTICE_SECONDS:
+            _layout(self).label(text=notice.text, icon="ERROR" if notice.error else "INFO")
+
+
+class RENDER_PT_farm_coordinator(bpy.types.Panel):
+    bl_space_type = "PROPERTIES"
+    bl_region_type = "WINDOW"
+    bl_context = "render"
+    bl_label = "Farm"
+    bl_parent_id = "RENDER_PT_farm"
+
+    def draw(self, context: Any) -> None:
+        layout = _layout(self)
+        prefs = preferences.get(context)
+        layout.prop(prefs, "coordinator_mode", text="Use")
+        if prefs.coordinator_mode == "URL":
+            layout.prop(prefs, "coordinator_url")
+        elif prefs.coordinator_mode == "AUTO":
+            self.draw_found(context, layout)
+        self.draw_local(context, layout, prefs)
+
+    def draw_found(self, context: Any, layout: Any) -> None:
+        box = layout.box()
+        box.label(text="Farms on the network", icon="WORLD")
+        if not getattr(bpy.app, "online_access", True):
+            box.label(text="Online access is off: only this computer is searched", icon="INFO")
+        finder = STATE.finder
+        if finder is None or coordinator_label is None:
+            box.label(text="Network search unavailable: type the address instead", icon="ERROR")
+            return
+        if finder.error:
+            box.label(text=finder.error, icon="ERROR")
+        found = finder.entries()
+        if not found:
+            box.label(text="Looking for farms...", icon="VIEWZOOM")
+        chosen = context.window_manager.farm.coordinator_in_use
+        for coord in found:
+            row = box.row()
+            icon = "RADIOBUT_ON" if coord.url == chosen else "RADIOBUT_OFF"
+            op = row.operator("farm.use_coordinator", text=coordinator_label(coord), icon=icon)
+            op.url = coord.url
+
+    def draw_local(self, context: Any, layout: Any, prefs: Any) -> None:
+        box = layout.box()
+        state = local_farm.status(preferences.data_dir(prefs))
+        if not state.running:
+            box.operator("farm.start_local_farm", icon="PLAY")
+            box.prop(prefs, "local_worker")
+            return
+        box.label(text=f"This computer runs a farm: {state.url}", icon="CHECKMARK")
+        box.label(text=f"Farm token: {state.token}")
+        col = box.column(align=True)
+        col.label(text="Add a render machine with:")
+        col.label(text=local_farm.worker_command(local_farm.lan_url(state.url), state.token))
+        row = box.row(align=True)
+        row.operator("farm.copy_worker_command", icon="COPYDOWN")
+        if state.worker_pid is not None:
+            row.operator("farm.stop_local_farm", text="Stop Worker", icon="X").which = "WORKER"
+        else:
+            row.operator("farm.start_local_farm", text="Start Worker", icon="PLAY").worker = "YES"
+        row.operator("farm.stop_local_farm", text="Stop Farm", icon="CANCEL").which = "ALL"
+
+
+class RENDER_PT_farm_job(bpy.types.Panel):
+    bl_space_type = "PROPERTIES"
+    bl_region_type = "WINDOW"
+    bl_context = "render"
+    bl_label = "Job"
+    bl_parent_id = "RENDER_PT_farm"
+
+    def draw(self, context: Any) -> None:
+        layout = _layout(self)
+        layout.use_property_split = True
+        scene = context.scene
+        form = scene.farm_job
+        layout.prop(form, "job_type")
+        if _has_placeholder():
+            layout.prop(form, "job_name", placeholder=_placeholder_name())
+        else:
+            layout.prop(form, "job_name")
+        if form.job_type == "blender-render":
+            self.draw_render(context, layout, form)
+        for item in form.settings:
+            self.draw_setting(layout, item)
+        layout.prop(form, "priority")
+        self.draw_submit(context)
+
+    def draw_render(self, context: Any, layout: Any, form: Any) -> None:
+        scene = context.scene
+        try:
+            frames = default_frames(scan.snapshot(scene))
+        except SubmitError:
+            frames = "nothing to render"
+        if _has_placeholder():
+            layout.prop(form, "frames", placeholder=frames)
+        else:
+            layout.prop(form, "frames")
+            if not form.frames:
+                layout.label(text=f"Scene range: {frames}")
+        layout.prop(form, "chunk_size")
+        layout.prop(scene.render, "filepath", text="Output")
+
+    def draw_setting(self, layout: Any, item: Any) -> None:
+        attr = {
+            "int": "int_value",
+            "float": "float_value",
+            "bool": "bool_value",
+            "choice": "choice_value",
+        }.get(item.kind, "str_value")
+        layout.prop(item, attr, text=item.label)
+
+    def draw_submit(self, context: Any) -> None:
+        farm = context.window_manager.farm
+        if STATE.submit is None:
+            _layout(self).operator("farm.submit_job", icon="EXPORT")
+            return
+        row = _layout(self).row(align=True)
+        row.use_property_split = False
+        if hasattr(row, "progress"):  # Blender 4.0+
+            row.progress(factor=farm.progress, text=farm.progress_text or "Submitting...")
+        else:
+            row.prop(farm, "progress", text=farm.progress_text or "Submitting...", slider=True)
+        row.operator("farm.cancel_submit", text="", icon="CANCEL")
+
+
+def _layout(panel: Any) -> Any:
+    """The panel's layout; Blender always sets it while drawing."""
+    layout = panel.layout
+    assert layout is not None
+    return layout
+
+
+def _has_placeholder() -> bool:
+    return bool(bpy.app.version >= (4, 1, 0))
+
+
+def _placeholder_name() -> str:
+    name = bpy.path.display_name_from_filepath(bpy.data.filepath)
+    return name or "untitled"
+
+
+class FARM_UL_jobs(bpy.types.UIList):
+    def draw_item(
+        self,
+        context: Any,
+        layout: Any,
+        data: Any,
+        item: Any,
+        icon: Any,
+        active_data: Any,
+        active_property: Any,
+        index: Any = 0,
+        flt_flag: Any = 0,
+    ) -> None:
+        row = layout.row()
+        row.label(text=f"{item.job_id}: {item.name}", icon=STATUS_ICONS.get(item.status, "DOT"))
+        sub = row.row()
+        sub.alignment = "RIGHT"
+        sub.label(text=f"{item.status} {item.progress:.0f}%")
+
+
+class RENDER_PT_farm_jobs(bpy.types.Panel):
+    bl_space_type = "PROPERTIES"
+    bl_region_type = "WINDOW"
+    bl_context = "render"
+    bl_label = "Jobs"
+    bl_parent_id = "RENDER_PT_farm"
+
+    def draw(self, context: Any) -> None:
+        layout = _layout(self)
+        farm = context.window_manager.farm
+        self.want_jobs(context)
+        row = layout.row(align=True)
+        row.prop(farm, "scope", expand=True)
+        row.operator("farm.refresh_jobs", text="", icon="FILE_REFRESH")
+        row = layout.row(align=True)
+        row.prop(farm, "status_filter", text="")
+        row.prop(farm, "type_filter", text="", icon="NODETREE")
+        row.prop(farm, "name_filter", text="", icon="VIEWZOOM")
+        if STATE.jobs.view.error:
+            layout.label(text=STATE.jobs.view.error, icon="ERROR")
+        layout.template_list("FARM_UL_jobs", "", farm, "jobs", farm, "jobs_index", rows=4)
+        if 0 <= farm.jobs_index < len(farm.jobs):
+            self.draw_actions(layout, farm.jobs[farm.jobs_index])
+
+    def want_jobs(self, context: Any) -> None:
+        farm = context.window_manager.farm
+        filters = {
+            "status": "" if farm.status_filter == "ALL" else farm.status_filter,
+            "type": farm.type_filter.strip(),
+            "name": farm.name_filter.strip(),
+        }
+        try:
+            url, token = scan.coordinator(context)
+        except SubmitError:
+            return
+        STATE.jobs.want(url, token, {k: v for k, v in filters.items() if v})
+
+    def draw_actions(self, layout: Any, job: Any) -> None:
+        if job.reason:
+            layout.label(text=job.reason, icon="INFO")
+        sync = STATE.syncer.status.get(job.job_id) if STATE.syncer is not None else None
+        if sync:
+            layout.label(text=f"Results: {sync}", icon="IMPORT")
+        grid = layout.grid_flow(columns=3, align=True)
+        for action, icon in (
+            ("cancel", "CANCEL"),
+            ("pause" if job.status != "paused" else "resume", "PAUSE"),
+            ("requeue", "FILE_REFRESH"),
+            ("regenerate", "RECOVER_LAST"),
+        ):
+            op = grid.operator("farm.job_action", text=action.capitalize(), icon=icon)
+            op.job_id, op.action = job.job_id, action
+        grid.operator("farm.open_output", text="Output", icon="FILE_FOLDER").folder = job.output
+        grid.operator("farm.open_dashboard", text="Dashboard", icon="URL")
+
+
+CLASSES = (
+    RENDER_PT_farm,
+    RENDER_PT_farm_coordinator,
+    RENDER_PT_farm_job,
+    FARM_UL_jobs,
+    RENDER_PT_farm_jobs,
+)

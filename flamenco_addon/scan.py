@@ -1,0 +1,128 @@
+"""Reading Blender: the scene snapshot, the file's dependencies, the coordinator to use.
+
+Everything here copies out of bpy into the plain dataclasses of
+submission.py and packing.py; decisions are made there.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import bpy
+
+from . import local_farm, preferences
+from .bpy_paths import path_slots
+from .packing import Dependency, blender_abspath
+from .runtime import STATE
+from .submission import SceneSnapshot, SubmitError
+
+
+def snapshot(scene: Any) -> SceneSnapshot:
+    render = scene.render
+    settings = render.image_settings
+    return SceneSnapshot(
+        blend_path=bpy.data.filepath,
+        scene_name=scene.name,
+        camera=scene.camera.name if scene.camera else None,
+        frame_start=scene.frame_start,
+        frame_end=scene.frame_end,
+        frame_step=scene.frame_step,
+        render_filepath=render.filepath,
+        file_format=settings.file_format,
+        media_type=getattr(settings, "media_type", ""),
+        use_file_extension=render.use_file_extension,
+        use_overwrite=render.use_overwrite,
+        blender_version="{}.{}".format(*bpy.app.version[:2]),
+    )
+
+
+def dependencies() -> list[Dependency]:
+    """Every file the open .blend uses, its linked libraries' own files included."""
+    main_dir = os.path.dirname(bpy.data.filepath)
+    lib_dirs: dict[Any, str] = {}
+
+    def folder_of(library: Any) -> str:
+        if library is None:
+            return main_dir
+        if library not in lib_dirs:
+            path = blender_abspath(library.filepath, folder_of(library.parent))
+            lib_dirs[library] = os.path.dirname(path)
+        return lib_dirs[library]
+
+    deps = []
+    for slot in path_slots(bpy.data):
+        path = blender_abspath(getattr(slot.holder, slot.attr), folder_of(slot.library))
+        deps.append(
+            Dependency(
+                slot.kind,
+                slot.owner,
+                path,
+                sequence=slot.sequence,
+                udim=slot.udim,
+                directory=slot.directory,
+                blend=slot.kind == "library",
+            )
+        )
+    return deps
+
+
+def rewrite_command() -> list[str]:
+    """How to run rewrite_paths.py in a separate Blender like this one."""
+    script = str(Path(__file__).with_name("rewrite_paths.py"))
+    if bpy.app.binary_path:  # empty in the bpy module
+        return [
+            bpy.app.binary_path,
+            *("-b", "--factory-startup", "-noaudio", "--disable-autoexec"),
+            *("--python-exit-code", "1", "--python", script, "--"),
+        ]
+    return [sys.executable, script]  # the bpy module: a Python that imports bpy
+
+
+def python_path() -> list[str]:
+    """Blender's module search path, for farm processes started from here."""
+    return [p for p in sys.path if p and os.path.isdir(p)]
+
+
+def coordinator(context: Any, *, url: str = "", token: str = "") -> tuple[str, str]:
+    """(url, token) to talk to: the operator's, else the preferences' choice."""
+    prefs = preferences.get(context)
+    local = local_farm.status(preferences.data_dir(prefs))
+    if not url:
+        url = _chosen_url(context, prefs, local)
+    if not url:
+        raise SubmitError(
+            "No farm chosen: pick a coordinator in the Farm panel, type its address in the"
+            " add-on preferences, or start a farm on this computer"
+        )
+    if "://" not in url:
+        url = f"http://{url}"
+    token = token or prefs.token or (local.token if _same_host(url, local.url) else "")
+    return url.rstrip("/"), token
+
+
+def _chosen_url(context: Any, prefs: Any, local: local_farm.FarmState) -> str:
+    mode = prefs.coordinator_mode
+    if mode == "URL":
+        return str(prefs.coordinator_url).strip()
+    if mode == "LOCAL":
+        return local.url if local.running else ""
+    chosen = str(context.window_manager.farm.coordinator_url)
+    if chosen:
+        return chosen
+    if local.running:  # a farm this computer runs comes before others on the LAN
+        return local.url
+    found = STATE.finder.entries() if STATE.finder is not None else []
+    return str(found[0].url) if found else ""
+
+
+def _same_host(url: str, local_url: str) -> bool:
+    from .submission import is_local_url
+
+    return (
+        bool(local_url)
+        and is_local_url(url)
+        and url.rsplit(":", 1)[-1].rstrip("/") == (local_url.rsplit(":", 1)[-1])
+    )

@@ -1,0 +1,233 @@
+"""What a job is made of, from a snapshot of the scene. No `bpy` here.
+
+The shell (operators.py) copies what it needs out of Blender into a
+`SceneSnapshot` and a `JobForm`; everything below is plain data in, plain data
+out, so it is tested without Blender.
+"""
+
+from __future__ import annotations
+
+import getpass
+import ipaddress
+import ntpath
+import os
+import platform
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from coordinator.frames import FrameError, chunk_frames, format_frames, parse_frames
+from coordinator.outputs import is_movie_format, resolve_blender_relative
+
+JSON = dict[str, Any]
+
+# blender-render settings the add-on fills in from the scene; every other
+# setting of a job type is drawn from the coordinator's schema.
+SCENE_SETTINGS = frozenset(
+    {
+        *("frames", "chunk_size", "output", "file_format"),
+        *("use_file_extension", "scene", "camera", "overwrite"),
+    }
+)
+# Where each result of a remote render goes: "auto" picks by the coordinator's address.
+RESULTS_MODES = ("auto", "coordinator", "download")
+
+# Blender 5.0 lists multilayer EXR and video under image_settings.media_type;
+# the farm speaks the classic file_format ids of 3.x-4.x.
+_MEDIA_TYPE_FORMATS = {"MULTI_LAYER_IMAGE": "OPEN_EXR_MULTILAYER", "VIDEO": "FFMPEG"}
+
+
+class SubmitError(Exception):
+    """Something the artist must fix before submitting; the message says what."""
+
+
+@dataclass(frozen=True)
+class SceneSnapshot:
+    """What the add-on reads from Blender for a job, copied out of bpy."""
+
+    blend_path: str  # the artist's .blend, absolute; "" when never saved
+    scene_name: str  # the scene to render
+    camera: str | None  # the scene camera's object name
+    frame_start: int  # scene range, the default frame list
+    frame_end: int
+    frame_step: int
+    render_filepath: str  # scene.render.filepath as typed ("//render/frame_####")
+    file_format: str  # image_settings.file_format
+    media_type: str = ""  # image_settings.media_type (5.0+), "" before
+    use_file_extension: bool = True  # render.use_file_extension
+    use_overwrite: bool = True  # render.use_overwrite
+    blender_version: str = ""  # "5.0" of the submitting Blender
+
+
+@dataclass(frozen=True)
+class JobForm:
+    """What the artist chose in the panel (or passed to the operator)."""
+
+    job_type: str = "blender-render"  # a name from the coordinator's /job-types
+    name: str = ""  # "" = the .blend's name
+    frames: str = ""  # "" = the scene's range
+    chunk_size: int = 4  # frames per task
+    priority: int = 50  # 0-100
+    extra: Mapping[str, Any] = field(default_factory=dict)  # schema-drawn settings
+
+
+def default_frames(snap: SceneSnapshot) -> str:
+    """The scene's range as a frame list ("1-250", or "1-9x2" with a frame step)."""
+    if snap.frame_end < snap.frame_start:
+        raise SubmitError(
+            f"the scene's frame range {snap.frame_start}-{snap.frame_end} is empty:"
+            " nothing to render"
+        )
+    if snap.frame_step > 1 and snap.frame_end > snap.frame_start:
+        return f"{snap.frame_start}-{snap.frame_end}x{snap.frame_step}"
+    frames = range(snap.frame_start, snap.frame_end + 1)
+    return format_frames(frames)
+
+
+def classic_file_format(file_format: str, media_type: str = "") -> str:
+    """The file_format id the farm knows, whatever Blender 5.0's media type says."""
+    return _MEDIA_TYPE_FORMATS.get(media_type, file_format)
+
+
+def resolve_output(snap: SceneSnapshot) -> str:
+    """render.filepath made absolute as Blender would, or a SubmitError saying why not."""
+    path = snap.render_filepath.strip()
+    if not path:
+        raise SubmitError("the output path (Output Properties > Output) is empty")
+    if path.startswith("//") and not snap.blend_path:
+        raise SubmitError(
+            f"the output path {path!r} is relative to the .blend file: save the file first"
+        )
+    try:
+        resolved = resolve_blender_relative(path, _dirname(snap.blend_path or "/"))
+    except ValueError as ex:
+        raise SubmitError(f"the output path can't be used: {ex}") from ex
+    return resolved  # ending in a separator: a folder, frames named 0001.png ...
+
+
+def check_format(snap: SceneSnapshot) -> str:
+    fmt = classic_file_format(snap.file_format, snap.media_type)
+    try:
+        movie = is_movie_format(fmt)
+    except ValueError as ex:
+        raise SubmitError(f"the farm does not know the file format {fmt!r}") from ex
+    if movie:
+        raise SubmitError(
+            "the output is a movie file, which can't be split across machines: render to"
+            " an image format (PNG, OpenEXR) and make the movie afterwards"
+        )
+    return fmt
+
+
+def check_frames(text: str, chunk_size: int) -> str:
+    try:
+        frames = parse_frames(text)
+        chunk_frames(frames, chunk_size)
+    except FrameError as ex:
+        raise SubmitError(str(ex)) from ex
+    return text.strip()
+
+
+def job_settings(snap: SceneSnapshot, form: JobForm) -> JSON:
+    """The job's settings: scene-derived ones for a render, plus the schema-drawn extras."""
+    if form.job_type != "blender-render":
+        return dict(form.extra)
+    frames = check_frames(form.frames or default_frames(snap), form.chunk_size)
+    if not snap.camera and not form.extra.get("camera"):
+        raise SubmitError("the scene has no active camera: nothing to render")
+    settings: JSON = {
+        "frames": frames,
+        "chunk_size": form.chunk_size,
+        "output": resolve_output(snap),
+        "file_format": check_format(snap),
+        "use_file_extension": snap.use_file_extension,
+        "scene": snap.scene_name,
+        "camera": snap.camera,
+        "overwrite": snap.use_overwrite,
+    }
+    settings.update({k: v for k, v in form.extra.items() if k not in SCENE_SETTINGS})
+    return settings
+
+
+def job_name(snap: SceneSnapshot, form: JobForm) -> str:
+    if form.name.strip():
+        return form.name.strip()
+    stem = _basename(snap.blend_path).rsplit(".", 1)[0] or "untitled"
+    return f"{stem} - {snap.scene_name}" if snap.scene_name != "Scene" else stem
+
+
+def submitter() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name on some Windows setups
+        user = "artist"
+    return f"{user}@{platform.node() or 'blender'}"
+
+
+def is_local_url(url: str) -> bool:
+    """Whether the coordinator runs on this computer (loopback or one of our names)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host in ("localhost", platform.node().lower()):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def coordinator_delivers(url: str, mode: str = "auto") -> bool:
+    """deliver=true when the coordinator can write into the artist's folder itself."""
+    if mode not in RESULTS_MODES:
+        raise SubmitError(f"results must be one of {', '.join(RESULTS_MODES)}, not {mode!r}")
+    if mode == "auto":
+        return is_local_url(url)
+    return mode == "coordinator"
+
+
+def job_body(
+    snap: SceneSnapshot,
+    form: JobForm,
+    *,
+    files: Mapping[str, str],
+    blend: str | None,
+    deliver: bool,
+) -> JSON:
+    """The POST /jobs body."""
+    if not 0 <= form.priority <= 100:
+        raise SubmitError(f"priority {form.priority} must be from 0 to 100")
+    return {
+        "name": job_name(snap, form),
+        "type": form.job_type,
+        "priority": form.priority,
+        "settings": job_settings(snap, form),
+        "files": dict(files),
+        "blend": blend,
+        "blender_version": snap.blender_version or None,
+        "submitter": submitter(),
+        "deliver": deliver,
+    }
+
+
+def output_dir(output: str) -> str:
+    """The folder frames of `output` (an absolute pattern) land in."""
+    flavour = ntpath if ntpath.splitdrive(output)[0] else posixpath
+    if output.endswith(("/", "\\")):
+        return output
+    return flavour.dirname(output)
+
+
+def drawn_settings(job_type: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The settings of a job type the panel draws from the schema."""
+    if job_type.get("name") == "blender-render":
+        return [s for s in job_type.get("settings", []) if s["name"] not in SCENE_SETTINGS]
+    return list(job_type.get("settings", []))
+
+
+def _dirname(path: str) -> str:
+    return (ntpath if ntpath.splitdrive(path)[0] else posixpath).dirname(path)
+
+
+def _basename(path: str) -> str:
+    return os.path.basename(path.replace("\\", "/"))

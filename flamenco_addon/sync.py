@@ -1,0 +1,204 @@
+"""Results home: finished frames from a coordinator on another machine. No `bpy` here.
+
+When the coordinator runs elsewhere (deliver=false), the add-on downloads
+each job's outputs into the folder of its output path while Blender is open.
+Which jobs belong to which .blend is kept in a small JSON file in the
+add-on's user folder (not in the .blend: submitting must not touch the
+artist's file), so syncing resumes when the file is opened again. A frame
+already in the folder with the same sha256 is not fetched again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from coordinator.client import FarmClient, FarmClientError, sha256_file
+from coordinator.protocol import TERMINAL_JOB_STATUSES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobRecord:
+    job_id: int  # the coordinator's id
+    coordinator: str  # its URL at submit time
+    blend: str  # the artist's .blend, absolute
+    name: str  # job name, for the panel
+    output_dir: str  # where frames land
+    deliver: bool  # True: the coordinator writes the frames itself, nothing to sync
+    overwrite: bool = True  # replace a different file already there (render.use_overwrite)
+    done: bool = False  # every output fetched and the job finished
+    submitted_at: float = field(default_factory=time.time)
+
+
+class JobRecords:
+    """The jobs this computer submitted, per .blend, in one JSON file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def load(self) -> list[JobRecord]:
+        with self._lock:
+            return self._load()
+
+    def _load(self) -> list[JobRecord]:
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        known = set(JobRecord.__dataclass_fields__)
+        return [JobRecord(**{k: v for k, v in r.items() if k in known}) for r in raw]
+
+    def _save(self, records: list[JobRecord]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps([asdict(r) for r in records], indent=1), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def add(self, record: JobRecord) -> None:
+        with self._lock:
+            records = [r for r in self._load() if not _same(r, record)]
+            self._save([*records, record])
+
+    def mark_done(self, record: JobRecord) -> None:
+        with self._lock:
+            records = self._load()
+            for r in records:
+                if _same(r, record):
+                    r.done = True
+            self._save(records)
+
+    def for_blend(self, blend: str) -> list[JobRecord]:
+        key = os.path.normcase(os.path.abspath(blend)) if blend else ""
+        return [r for r in self.load() if os.path.normcase(r.blend) == key]
+
+
+def _same(a: JobRecord, b: JobRecord) -> bool:
+    return a.job_id == b.job_id and a.coordinator == b.coordinator
+
+
+@dataclass
+class SyncResult:
+    fetched: list[str] = field(default_factory=list)  # names downloaded now
+    present: int = 0  # already there with the same content
+    kept: list[str] = field(default_factory=list)  # a different file was there; overwrite off
+    finished: bool = False  # the job ended and every output is home
+
+
+class HashCache:
+    """sha256 of files by (size, mtime), so a folder of frames is hashed once."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[int, int, str]] = {}
+
+    def sha(self, path: Path) -> str | None:
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        hit = self._known.get(str(path))
+        if hit is not None and hit[:2] == (st.st_size, st.st_mtime_ns):
+            return hit[2]
+        digest = sha256_file(path)
+        self._known[str(path)] = (st.st_size, st.st_mtime_ns, digest)
+        return digest
+
+
+def sync_job(
+    client: FarmClient, record: JobRecord, *, cache: HashCache | None = None
+) -> SyncResult:
+    """Fetch the job's outputs that are not in its folder yet."""
+    cache = cache or HashCache()
+    job = client.job(record.job_id, tasks=False)
+    result = SyncResult()
+    folder = Path(record.output_dir)
+    for output in client.outputs(record.job_id):
+        dest = folder / output["name"]
+        have = cache.sha(dest)
+        if have == output["sha256"]:
+            result.present += 1
+        elif have is not None and not record.overwrite:
+            result.kept.append(output["name"])
+        else:
+            client.download_output(record.job_id, output, dest)
+            cache.sha(dest)
+            result.fetched.append(output["name"])
+    result.finished = job["status"] in TERMINAL_JOB_STATUSES
+    return result
+
+
+class Syncer:
+    """A daemon thread that keeps syncing the unfinished jobs of one or more .blend files."""
+
+    def __init__(
+        self,
+        records: JobRecords,
+        token_for: Any,
+        *,
+        interval: float = 3.0,
+        on_fetch: Any = None,
+    ) -> None:
+        self.records = records
+        self.token_for = token_for  # url -> token (the preferences' token)
+        self.interval = interval
+        self.on_fetch = on_fetch  # called with (record, SyncResult) when frames came in
+        self.blends: set[str] = set()
+        self.status: dict[int, str] = {}  # job id -> a line for the panel
+        self._stop = threading.Event()
+        self._cache = HashCache()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, blend: str) -> None:
+        if blend:
+            self.blends.add(os.path.normcase(os.path.abspath(blend)))
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="farm-sync", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def pending(self) -> list[JobRecord]:
+        return [
+            r
+            for r in self.records.load()
+            if not r.deliver and not r.done and os.path.normcase(r.blend) in self.blends
+        ]
+
+    def run_once(self) -> None:
+        for record in self.pending():
+            self._sync_one(record)
+
+    def _sync_one(self, record: JobRecord) -> None:
+        client = FarmClient(record.coordinator, token=self.token_for(record.coordinator))
+        try:
+            result = sync_job(client, record, cache=self._cache)
+        except FarmClientError as ex:
+            self.status[record.job_id] = f"can't sync: {ex.message}"
+            return
+        except OSError as ex:
+            self.status[record.job_id] = f"can't write frames: {ex}"
+            return
+        if result.fetched and self.on_fetch is not None:
+            self.on_fetch(record, result)
+        total = result.present + len(result.fetched)
+        self.status[record.job_id] = f"{total} frame(s) home"
+        if result.finished:
+            self.records.mark_done(record)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # never let the thread die silently
+                log.exception("result sync failed")
+            self._stop.wait(self.interval)

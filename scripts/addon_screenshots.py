@@ -1,0 +1,154 @@
+"""Screenshots of the add-on's panel for docs/artist-guide.md, from a real Blender UI.
+
+    python scripts/addon_screenshots.py [OUT_DIR]   (needs xvfb-run and Debian's blender)
+
+Runs Debian's Blender 3.4 under Xvfb with the legacy add-on, on a scene made
+by tests/addon_helpers.PACKING_SCENE. Inside Blender a timer drives the real
+interactive path: Start a farm on this computer (detached processes), Submit
+with INVOKE_DEFAULT (modal operator, progress in the panel), the Jobs list.
+Zeroconf stays on loopback (FARM_ZEROCONF_INTERFACES). The farm is stopped at
+the end. Pictures land in docs/images/addon-*.png (or OUT_DIR: the GUI test
+runs this too).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.addon_helpers import PACKING_SCENE, run_blender, site_packages  # noqa: E402
+
+IMAGES = REPO / "docs" / "images"
+
+# Runs inside Blender's UI. Each step returns the seconds until the next one.
+UI_SCRIPT = r"""
+import os, sys, time, bpy, addon_utils
+images, data_dir = os.environ["SHOT_DIR"], os.environ["SHOT_FARM_DIR"]
+addon_utils.enable("flamenco_addon", default_set=True)
+from flamenco_addon import preferences
+from flamenco_addon.runtime import STATE
+prefs = preferences.get()
+prefs.local_data_dir = data_dir
+prefs.local_worker = True
+
+def big_properties():
+    screen = bpy.context.window.screen
+    area = max(screen.areas, key=lambda a: a.width * a.height)
+    area.type = "PROPERTIES"
+    return area
+
+def override(area):
+    window = bpy.context.window_manager.windows[0]
+    region = next(r for r in area.regions if r.type == "WINDOW")
+    return bpy.context.temp_override(window=window, area=area, region=region)
+
+def to_bottom(area):
+    for _ in range(12):  # the add-on's panel comes last: scroll to the bottom
+        with override(area):
+            bpy.ops.view2d.scroll_down(deltay=400)
+        area.tag_redraw()
+        yield 0.1
+
+
+def shot(area, name, scroll=True):
+    if scroll:
+        yield from to_bottom(area)
+    with override(area):
+        bpy.ops.screen.screenshot_area(filepath=os.path.join(images, name))
+    print("SHOT", name, flush=True)
+
+def steps():
+    area = big_properties()
+    yield 1.0
+    area.spaces[0].context = "RENDER"
+    yield 1.0
+    with override(area):
+        bpy.ops.farm.start_local_farm()
+    deadline = time.monotonic() + 60
+    while (STATE.actions.busy or not STATE.finder.entries()) and time.monotonic() < deadline:
+        yield 0.5
+    yield 3.0
+    yield from shot(area, "addon-farm.png")
+    yield from to_bottom(area)
+    with override(area):
+        bpy.ops.farm.submit_job("INVOKE_DEFAULT", frames="1-2", chunk_size=1)
+    yield 0.4  # the copy is being prepared in a background Blender now
+    if STATE.submit is not None:
+        yield from shot(area, "addon-submitting.png", scroll=False)
+    while STATE.submit is not None:
+        yield 0.1
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        jobs = STATE.jobs.view.jobs
+        if jobs and jobs[0]["status"] == "completed":
+            break
+        yield 1.0
+    print("JOB_STATUS", STATE.jobs.view.jobs[0]["status"] if STATE.jobs.view.jobs else "none")
+    bpy.context.window_manager.farm.jobs_index = 0
+    yield 2.0
+    yield from shot(area, "addon-jobs.png")
+    with override(area):
+        bpy.ops.farm.stop_local_farm()
+    while STATE.actions.busy:
+        yield 0.5
+    print("ADDON_TEST_DONE", flush=True)
+    bpy.ops.wm.quit_blender()
+
+walk = steps()
+
+def tick():
+    try:
+        return next(walk)
+    except StopIteration:
+        return None
+    except Exception:
+        import traceback
+        traceback.print_exc()
+        bpy.ops.wm.quit_blender()
+        return None
+
+bpy.app.timers.register(tick, first_interval=3.0)
+"""
+
+
+def main(images: Path = IMAGES) -> tuple[int, str]:
+    """Exit code and Blender's output."""
+    images.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="addon-shots-") as tmp:
+        root = Path(tmp)
+        run_blender(PACKING_SCENE, str(root / "project"), str(root / "outside"))
+        (root / "scripts" / "addons").mkdir(parents=True)
+        (root / "scripts" / "addons" / "flamenco_addon").symlink_to(REPO / "flamenco_addon")
+        script = root / "ui.py"
+        script.write_text(UI_SCRIPT, encoding="utf-8")
+        env = dict(
+            os.environ,
+            BLENDER_USER_SCRIPTS=str(root / "scripts"),
+            BLENDER_USER_CONFIG=str(root / "config"),
+            PYTHONPATH=os.pathsep.join([str(REPO), site_packages()]),
+            FARM_ZEROCONF_INTERFACES="127.0.0.1",
+            SHOT_DIR=str(images),
+            SHOT_FARM_DIR=str(root / "farm"),
+        )
+        command = ["xvfb-run", "-a", "-s", "-screen 0 1600x900x24", "/usr/bin/blender"]
+        command += [
+            "--factory-startup",
+            "--python-use-system-env",
+            str(root / "project" / "shot.blend"),
+        ]
+        command += ["--python", str(script)]
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        output = proc.stdout + proc.stderr
+        return (0 if "ADDON_TEST_DONE" in proc.stdout else 1), output
+
+
+if __name__ == "__main__":
+    code, output = main(Path(sys.argv[1]) if len(sys.argv) > 1 else IMAGES)
+    print(output[-3000:])
+    sys.exit(code)

@@ -1,0 +1,30 @@
+"""The interactive path in a real Blender window (Debian's 3.4 under Xvfb): the panel
+draws, Start a Farm runs detached processes, Submit runs as a modal operator with
+progress while timers fire, the Jobs list fills, Stop ends the farm. The same run
+makes the pictures of docs/artist-guide.md (scripts/addon_screenshots.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from scripts.addon_screenshots import main as run_ui
+from tests.addon_helpers import DEBIAN_BLENDER
+
+pytestmark = [pytest.mark.blender, pytest.mark.slow, pytest.mark.timeout(300)]
+
+if not Path(DEBIAN_BLENDER).exists() or shutil.which("xvfb-run") is None:
+    pytest.skip("needs Debian's blender and xvfb-run (make setup-test)", allow_module_level=True)
+
+
+def test_panel_submit_and_farm_buttons_in_a_real_window(tmp_path: Path) -> None:
+    code, output = run_ui(tmp_path)
+    assert code == 0, output[-4000:]
+    assert "Traceback" not in output, output[-4000:]
+    shots = sorted(p.name for p in tmp_path.glob("addon-*.png"))
+    assert shots == ["addon-farm.png", "addon-jobs.png", "addon-submitting.png"]
+    assert 'Job 1 "shot" is on the farm' in output
+    assert "JOB_STATUS completed" in output
