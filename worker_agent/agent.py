@@ -13,6 +13,7 @@ the task back to the farm.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import platform
@@ -39,12 +40,14 @@ from coordinator.client import (
 from coordinator.protocol import Assignment
 from worker_agent import events as ev
 from worker_agent.blender import (
+    RUNNER_PATH,
     BlenderInfo,
     RenderProcess,
     build_command,
     write_task,
 )
 from worker_agent.cache import BlobCache, CacheError
+from worker_agent.merge import MergeError, MergeInput, MergeTask
 from worker_agent.runner import RenderTask, TaskError
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,7 @@ log = logging.getLogger(__name__)
 LOG_FLUSH_SECONDS = 1.0  # how often log text and progress go to the coordinator
 LOG_TAIL_LINES = 40  # lines sent with a failure
 CONTROL_WAIT = 10.0  # seconds per control long-poll (also the lease heartbeat)
+MERGE_PATH = Path(__file__).with_name("merge.py")  # progressive merges, run inside Blender
 
 
 @dataclass
@@ -81,6 +85,7 @@ class Agent:
         self.aborting = threading.Event()  # stop the current task now
         self.tasks_done = 0
         self._current: TaskRun | None = None
+        self._client: FarmClient | None = None  # once registered
 
     # -------------------------------------------------------------- the loop
     def run(self) -> int:
@@ -97,13 +102,14 @@ class Agent:
         return 0
 
     def _serve(self, client: FarmClient) -> None:
+        self._client = client
         chained: Assignment | None = None  # handed out with the last completion
         while not self.stopping.is_set():
             try:
                 assignment = chained or client.next_task(wait=self.config.poll_wait)
             except AuthError:
                 log.warning("the coordinator no longer knows this worker; registering again")
-                client = self._register(client, fresh=True)
+                client = self._client = self._register(client, fresh=True)
                 continue
             if assignment is None:
                 if self.config.burst:
@@ -191,6 +197,12 @@ class Agent:
             )
         return farm.with_token(creds.secret)
 
+    def leave(self) -> None:
+        """Interrupted outside a task (or between claiming and starting one): hand
+        back whatever the farm thinks this worker holds, and say goodbye."""
+        if self._client is not None:
+            self._sign_off(self._client)
+
     def _sign_off(self, client: FarmClient) -> None:
         try:
             client.sign_off()
@@ -200,6 +212,8 @@ class Agent:
     # ------------------------------------------------------------ one task
     def _run_task(self, client: FarmClient, assignment: Assignment) -> Assignment | None:
         """Run one task; returns the next one when the coordinator chained it."""
+        run = TaskRun(self, client, assignment)
+        self._current = run  # from here a first signal lets the task finish
         log.info(
             "task %d: %s (job %d %r, attempt %d)",
             assignment.task_id,
@@ -208,8 +222,6 @@ class Agent:
             assignment.job_name,
             assignment.attempt,
         )
-        run = TaskRun(self, client, assignment)
-        self._current = run
         try:
             run.execute()
         finally:
@@ -245,7 +257,9 @@ class TaskRun:
             if kind == "sleep":
                 self._sleep()
             elif kind == "render":
-                self._render()
+                self._in_workdir(self._render_in)
+            elif kind == "merge":
+                self._in_workdir(self._merge_in)
             else:
                 raise TaskFailure(f"this worker does not know task kind {kind!r}; upgrade it")
             if self.stopped.is_set():
@@ -374,7 +388,8 @@ class TaskRun:
             self._report(progress=1 - max(0.0, end - time.monotonic()) / max(seconds, 1e-9))
             self._flush()
 
-    def _render(self) -> None:
+    def _in_workdir(self, work: Callable[[Path, Path], None]) -> None:
+        """Fetch the job's project, then work(.blend, a fresh output folder)."""
         workdir = self.config.cache_dir / "jobs" / str(self.task.job_id)
         project = workdir / "project"
         if not self.task.blend:
@@ -393,28 +408,18 @@ class TaskRun:
         shutil.rmtree(out_dir, ignore_errors=True)
         out_dir.mkdir(parents=True)
         try:
-            self._render_in(project / self.task.blend, out_dir)
+            work(project / self.task.blend, out_dir)
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
 
     def _render_in(self, blend: Path, out_dir: Path) -> None:
         render_task = self._render_task(blend, out_dir)
         task_json = write_task(render_task, out_dir / "task.json")
-        info = self.config.blender
-        command = build_command(
-            info,
-            task_json_path=task_json,
-            blend_path=blend,
-            allow_scripts=self.config.allow_scripts,
-        )
-        uploads = Uploader(self)
         frames = list(render_task.frames)
         saved: dict[int, str] = {}
         state = {"index": 0}
 
-        def on_line(line: str, event: ev.RunnerEvent | None) -> None:
-            if not line.startswith("@@FARM@@"):
-                self.log_line(line)
+        def on_event(event: ev.RunnerEvent | None) -> None:
             if isinstance(event, ev.FrameStart) and event.frame in frames:
                 state["index"] = frames.index(event.frame)
                 self._report(
@@ -427,10 +432,112 @@ class TaskRun:
                 )
             elif isinstance(event, ev.FrameSaved):
                 saved[event.frame] = event.path
+
+        code, failed_uploads = self._run_script(RUNNER_PATH, task_json, blend, on_event)
+        if self.stopped.is_set():
+            return
+        self._judge(code, frames, saved, failed_uploads)
+
+    def _merge_in(self, blend: Path, out_dir: Path) -> None:
+        """A progressive merge: fetch its inputs, run merge.py, upload what it writes."""
+        merge_task = self._merge_task(blend, out_dir)
+        task_json = out_dir / "merge.json"
+        task_json.write_text(json.dumps(merge_task.to_json(), ensure_ascii=False), "utf-8")
+        saved: list[str] = []
+
+        def on_event(event: ev.RunnerEvent | None) -> None:
+            if isinstance(event, ev.FrameSaved):
+                saved.append(Path(event.path).name)
+
+        self._report(activity=f"merging frame {merge_task.frame}")
+        code, failed_uploads = self._run_script(MERGE_PATH, task_json, blend, on_event)
+        if self.stopped.is_set():
+            return
+        merged = merge_task.merged_output
+        finished = [name for name in saved if name != merged]
+        if code != 0 or not finished or (merged and merged not in saved):
+            detail = self._errors[-1] if self._errors else (self._tail[-1] if self._tail else "")
+            raise TaskFailure(f"the merge failed (Blender exited with code {code}): {detail}")
+        if failed_uploads:
+            raise TaskFailure(f"could not upload {', '.join(failed_uploads)}")
+        self._report(progress=1.0, activity="done")
+
+    def _merge_task(self, blend: Path, out_dir: Path) -> MergeTask:
+        payload = self.task.payload
+        folder = out_dir / "inputs"
+        inputs = []
+        try:
+            for item in payload["inputs"]:
+                name, samples = str(item["name"]), int(item["samples"])
+                inputs.append(MergeInput(str(self._fetch_input(name, folder)), samples))
+            return MergeTask.from_json(
+                {
+                    "blend": str(blend),
+                    "output_dir": str(out_dir),
+                    "frame": payload["frame"],
+                    "inputs": [dataclasses.asdict(i) for i in inputs],
+                    "samples": payload["samples"],
+                    "merged_output": payload.get("merged_output"),
+                    "output_name": payload.get("output_name", ""),
+                    "file_format": payload.get("file_format"),
+                    "use_file_extension": payload.get("use_file_extension"),
+                    "scene": payload.get("scene"),
+                    "camera": payload.get("camera"),
+                    "allow_scripts": self.config.allow_scripts,
+                }
+            )
+        except (KeyError, TypeError, ValueError, MergeError) as ex:
+            raise TaskFailure(f"the merge task is malformed: {ex!r}") from ex
+
+    def _fetch_input(self, name: str, folder: Path) -> Path:
+        """One output of the tasks this one depends on, exactly as they completed it."""
+        sha = self.task.inputs.get(name)
+        if sha is None:
+            raise TaskFailure(
+                f"input {name} is not among what the tasks this one depends on uploaded"
+            )
+        dest = folder / name
+        if dest.parent != folder or name.startswith("."):
+            raise TaskFailure(f"refusing the input name {name!r}")
+        self._report(activity=f"fetching {name}")
+        try:
+            self.client.download_input(self.task.task_id, name, sha, dest)
+        except ConflictError:
+            raise
+        except (FarmClientError, OSError) as ex:
+            raise TaskFailure(f"could not fetch input {name}: {ex}") from ex
+        return dest
+
+    def _run_script(
+        self,
+        script: Path,
+        task_json: Path,
+        blend: Path,
+        on_event: Callable[[ev.RunnerEvent | None], None],
+    ) -> tuple[int, list[str]]:
+        """Run a runner script in Blender, uploading each file it saves.
+
+        -> (exit code, uploads that failed). on_event sees every parsed event.
+        """
+        info = self.config.blender
+        command = build_command(
+            info,
+            runner_path=script,
+            task_json_path=task_json,
+            blend_path=blend,
+            allow_scripts=self.config.allow_scripts,
+        )
+        uploads = Uploader(self)
+
+        def on_line(line: str, event: ev.RunnerEvent | None) -> None:
+            if not line.startswith("@@FARM@@"):
+                self.log_line(line)
+            if isinstance(event, ev.FrameSaved):
                 uploads.put(Path(event.path), event.frame)
             elif isinstance(event, ev.RunnerError):
                 self._errors.append(event.message)
                 self.log_line(f"[runner] error: {event.message}")
+            on_event(event)
 
         self.log_line(f"[agent] {' '.join(command)}")
         self._report(activity=f"starting Blender {info.version}")
@@ -442,10 +549,7 @@ class TaskRun:
         if self.stopped.is_set():  # a cancel that came while we were starting
             self.process.cancel()
         code = self._wait_for(self.process)
-        failed_uploads = uploads.close()
-        if self.stopped.is_set():
-            return
-        self._judge(code, frames, saved, failed_uploads)
+        return code, uploads.close()
 
     def _wait_for(self, process: RenderProcess) -> int:
         while process.poll() is None:

@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None, *, inside_blender: str | None = None) ->
     try:
         return agent.run()
     except KeyboardInterrupt:
+        agent.leave()
         log.info("stopped")
         return 0
 

@@ -81,6 +81,9 @@ class RenderTask:
     seed: int | None = None  # Cycles seed; None = keep
     disable_denoise: bool = False  # turn Cycles denoising off
     disable_compositor: bool = False  # write the raw render, skip the compositor
+    # With disable_denoise on a scene that denoises: store its denoising data passes
+    # (albedo, normal), so that a later merge can denoise the summed samples.
+    keep_denoising_data: bool = False
     region: tuple[float, float, float, float] | None = None  # border min_x, min_y, max_x, max_y
     crop_to_region: bool = False  # crop the image to the region
     allow_scripts: bool = False  # mode --bpy: auto-run scripts in the .blend (binary: -y/-Y)
@@ -146,6 +149,7 @@ _FIELD_TYPES: dict[str, tuple[type | tuple[type, ...], bool, int | None]] = {
     "seed": (int, True, 0),
     "disable_denoise": (bool, False, None),
     "disable_compositor": (bool, False, None),
+    "keep_denoising_data": (bool, False, None),
     "crop_to_region": (bool, False, None),
     "allow_scripts": (bool, False, None),
 }
@@ -440,7 +444,10 @@ def setup_scene(task: RenderTask) -> Any:
     if scene.render.engine == "CYCLES":
         _set_cycles(scene, task)
     elif task.samples is not None or task.sample_count is not None:
-        raise TaskError(f"sample settings need Cycles, the scene uses {scene.render.engine}")
+        raise TaskError(
+            f"scene {scene.name!r} renders with {scene.render.engine}, and only Cycles can"
+            " render a frame in sample chunks; render it in frame chunks (blender-render)"
+        )
     _set_region(scene, task)
     if task.threads is not None:
         scene.render.threads_mode = "FIXED"
@@ -508,6 +515,10 @@ def _set_file_format(image_settings: Any, file_format: str) -> None:
 def _set_cycles(scene: Any, task: RenderTask) -> None:
     cycles = scene.cycles
     if task.disable_denoise:
+        if task.keep_denoising_data and cycles.use_denoising:
+            # Written to multilayer EXR by 2.8-4.x; 5.0 leaves all but Combined out.
+            for layer in scene.view_layers:
+                layer.cycles.denoising_store_passes = True
         cycles.use_denoising = False
     if task.seed is not None:
         cycles.seed = task.seed
@@ -533,7 +544,11 @@ def _set_sample_range(cycles: Any, offset: int, count: int) -> None:
         cycles.sample_offset = offset
         cycles.samples = count
     else:
-        raise TaskError("sample ranges need Blender 3.1 or newer")
+        version = ".".join(map(str, blender_version()))
+        raise TaskError(
+            f"rendering a frame in sample chunks needs Blender 3.1 or newer (sample_offset);"
+            f" this worker has {version}"
+        )
 
 
 def _set_device(scene: Any, device: str) -> None:
