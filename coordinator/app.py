@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +73,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         reason = ex.text if ex.text and not ex.text.startswith(str(ex.status)) else ex.reason
         return json_error(ex.status, f"{reason}: {request.method} {request.path}")
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError as ex:
+        # The client went away mid-request (a worker's connection dropped during an
+        # upload): nobody is left to answer, and the upload's temp file is gone.
+        # One line instead of aiohttp's traceback; the client retries.
+        log.warning("%s %s: connection lost mid-request (%s)", request.method, request.path, ex)
+        return json_error(400, "the connection was lost before the request was complete")
+    except asyncio.CancelledError:
         raise
     except Exception:
         log.exception("internal error on %s %s", request.method, request.path)
@@ -116,6 +123,8 @@ def is_farm_token(farm: Farm, token: str) -> bool:
 
 
 MAX_JSON = 16 << 20  # bytes of a JSON request body
+# A sweep this much later than due means the coordinator did not run meanwhile.
+STALL_SECONDS = 2.0
 
 
 async def read_json(request: web.Request) -> object:
@@ -196,15 +205,27 @@ async def _farm_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
     async def loop() -> None:
+        interval = app[CONFIG].sweep_interval
+        # Leases kept running while the coordinator was down: its workers get one
+        # lease from now to be heard from before their tasks go to someone else.
+        app[FARM].extend_leases("the coordinator started")
+        last = time.time()
         while True:
-            await asyncio.sleep(app[CONFIG].sweep_interval)
+            await asyncio.sleep(interval)
             try:
+                stalled = time.time() - last - interval
+                if stalled > STALL_SECONDS:
+                    app[FARM].extend_leases(
+                        f"the coordinator was stalled for {stalled:.1f} s (paused, suspended"
+                        " or blocked)"
+                    )
                 app[FARM].sweep()
                 advertiser = app.get(ADVERTISER)
                 if advertiser is not None:
                     await advertiser.update(workers=_online_workers(app[FARM]))
             except Exception:
                 log.exception("sweep failed")
+            last = time.time()
 
     task = asyncio.create_task(loop(), name="lease-sweeper")
     yield
@@ -230,6 +251,10 @@ async def _zeroconf_ctx(app: web.Application) -> AsyncIterator[None]:
     await advertiser.close()
 
 
+async def _end_event_streams(app: web.Application) -> None:
+    app[HUB].close()
+
+
 def _online_workers(farm: Farm) -> int:
     return sum(n for status, n in farm.worker_counts().items() if status != "offline")
 
@@ -241,6 +266,7 @@ def create_app(config: AppConfig) -> web.Application:
     app[CONFIG] = config
     app[HUB] = Hub()
     app.cleanup_ctx.extend([_farm_ctx, _sweeper_ctx, _zeroconf_ctx])
+    app.on_shutdown.append(_end_event_streams)
     for module in ROUTE_MODULES:
         app.add_routes(module.routes)
     return app

@@ -577,6 +577,9 @@ def cmd_jobs(args: argparse.Namespace, conn: Connection) -> int:
         return EXIT_OK
     headers = ("ID", "NAME", "TYPE", "STATUS", "PROGRESS", "TASKS", "SUBMITTED")
     print(table(headers, map(job_row, jobs)))
+    for job in jobs:
+        if job.get("warning"):
+            note(f"job {job['id']}: {job['warning']}")
     shown_to = page["offset"] + len(jobs)
     if page["total"] > len(jobs):
         note(f"jobs {page['offset'] + 1}-{shown_to} of {page['total']} (--limit, --offset)")
@@ -635,6 +638,16 @@ def job_details(job: JSON) -> str:
         "  settings:",
     ]
     lines += [f"    {k} = {json.dumps(v)}" for k, v in (job.get("settings") or {}).items()]
+    if job.get("generation", 1) > 1:
+        lines.insert(4, f"  generation: {job['generation']} (regenerated)")
+    if job.get("warning"):
+        lines.insert(3, f"  warning:    {job['warning']}")
+    blocked = [
+        f"{b['name'] or b['worker_id'][:8]} ({b['failures']} failures)"
+        for b in job.get("blocklist") or []
+    ]
+    if blocked:
+        lines.append(f"  blocklisted workers: {', '.join(blocked)} (clear-blocklist {job['id']})")
     return "\n".join(lines)
 
 
@@ -672,6 +685,7 @@ def cmd_workers(args: argparse.Namespace, conn: Connection) -> int:
     rows = [
         [
             clip(w["name"], 30),
+            w["id"][:8],
             w["status"] + (" (disabled)" if w.get("disabled") else ""),
             w.get("blender_version") or "",
             ", ".join(w.get("devices") or []),
@@ -680,7 +694,7 @@ def cmd_workers(args: argparse.Namespace, conn: Connection) -> int:
         ]
         for w in workers
     ]
-    print(table(("WORKER", "STATUS", "BLENDER", "DEVICES", "TASK", "LAST SEEN"), rows))
+    print(table(("WORKER", "ID", "STATUS", "BLENDER", "DEVICES", "TASK", "LAST SEEN"), rows))
     return EXIT_OK
 
 
@@ -706,6 +720,81 @@ def cmd_delete(args: argparse.Namespace, conn: Connection) -> int:
     client.delete_job(args.job_id)
     print(f"job {args.job_id} deleted")
     return EXIT_OK
+
+
+def cmd_regenerate(args: argparse.Namespace, conn: Connection) -> int:
+    settings: JSON = dict(settings_from_args(args))
+    if "output" in settings:
+        settings["output"] = absolute_output(settings["output"], None)
+    job = conn.client().regenerate_job(args.job_id, settings, keep_completed=not args.fresh)
+    done = job.get("regenerated") or {}
+    print(f"job {job['id']} {job['name']!r}: {job['status']}")
+    note(
+        f"{plural(done.get('tasks', 0), 'task')}, {done.get('kept', 0)} kept as finished,"
+        f" {done.get('stopped', 0)} running stopped; {job.get('status_reason', '')}"
+    )
+    return EXIT_OK
+
+
+def cmd_priority(args: argparse.Namespace, conn: Connection) -> int:
+    job = conn.client().set_priority(args.job_id, args.priority)
+    print(f"job {job['id']} {job['name']!r}: priority {job['priority']}")
+    return EXIT_OK
+
+
+def cmd_clear_blocklist(args: argparse.Namespace, conn: Connection) -> int:
+    client = conn.client()
+    worker = find_worker(client, args.worker)["id"] if args.worker else None
+    job = client.clear_blocklist(args.job_id, worker_id=worker)
+    print(f"job {job['id']} {job['name']!r}: blocklist cleared")
+    return EXIT_OK
+
+
+def cmd_task_action(args: argparse.Namespace, conn: Connection) -> int:
+    client = conn.client()
+    if args.command == "requeue-task":
+        task = client.requeue_task(args.task_id)
+    else:
+        task = client.cancel_task(args.task_id)
+    print(f"task {task['id']} {task['name']!r} of job {task['job_id']}: {task['status']}")
+    return EXIT_OK
+
+
+def cmd_worker_action(args: argparse.Namespace, conn: Connection) -> int:
+    client = conn.client()
+    worker = find_worker(client, args.worker)
+    if args.command == "remove-worker":
+        if not args.yes and sys.stdin.isatty():
+            answer = input(f"Remove worker {worker['name']} ({worker['id']})? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                note("not removed")
+                return EXIT_FAILED
+        client.remove_worker(worker["id"])
+        print(f"worker {worker['name']} removed")
+        return EXIT_OK
+    if args.command == "enable":
+        worker = client.enable_worker(worker["id"])
+    else:
+        worker = client.disable_worker(worker["id"], now=args.now)
+    state = "disabled" if worker["disabled"] else "enabled"
+    print(f"worker {worker['name']}: {state} ({worker['status']})")
+    return EXIT_OK
+
+
+def find_worker(client: FarmClient, text: str) -> JSON:
+    """A worker by its id, its name, or the start of its id (as `workers` shows it)."""
+    workers = client.workers()
+    for key in ("id", "name"):
+        found = [w for w in workers if w[key] == text]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            ids = ", ".join(w["id"][:8] for w in found)
+            raise CliError(f"{len(found)} workers are called {text!r} ({ids}); give an id")
+    found = [w for w in workers if len(text) >= 4 and w["id"].startswith(text)]
+    if len(found) == 1:
+        return found[0]
+    raise CliError(f"no worker {text!r}; `python -m coordinator workers` lists them")
 
 
 # ================================================================== pull
@@ -1081,6 +1170,53 @@ def _add_actions(add: Callable[..., argparse.ArgumentParser]) -> None:
             p.add_argument("--all", action="store_true", help="completed tasks too")
     p = add("delete", cmd_delete, "delete a job, its logs and stored outputs")
     p.add_argument("job_id", type=positive_int, metavar="ID")
+    p.add_argument("--yes", action="store_true", help="do not ask")
+    _add_more_actions(add)
+
+
+def _add_more_actions(add: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add(
+        "regenerate",
+        cmd_regenerate,
+        "recompile a job's tasks, optionally with changed settings; finished frames the"
+        " new tasks would render the same way are kept",
+        epilog="examples:\n  python -m coordinator regenerate 42 --frames 1-300\n"
+        "  python -m coordinator regenerate 42 --chunk-size 10 --set camera=CamB --fresh",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("job_id", type=positive_int, metavar="ID")
+    p.add_argument("--frames", help="shortcut for --set frames=...")
+    p.add_argument("--chunk-size", metavar="N", help="shortcut for --set chunk_size=N")
+    p.add_argument("--output", metavar="PATH", help="shortcut for --set output=...")
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="a setting to change (repeatable)"
+    )
+    p.add_argument("--fresh", action="store_true", help="render finished frames again too")
+    p = add("priority", cmd_priority, "change a job's priority (0-100, higher first)")
+    p.add_argument("job_id", type=positive_int, metavar="ID")
+    p.add_argument("priority", type=int, metavar="PRIORITY")
+    p = add(
+        "clear-blocklist",
+        cmd_clear_blocklist,
+        "let workers blocklisted for a job (after failing its tasks) take its tasks again",
+    )
+    p.add_argument("job_id", type=positive_int, metavar="ID")
+    p.add_argument("--worker", metavar="WORKER", help="only this one (name or id)")
+    for name, text in (
+        ("requeue-task", "run one task again from scratch (stopping it first if it runs)"),
+        ("cancel-task", "stop one task for good; its job goes on with the others"),
+    ):
+        p = add(name, cmd_task_action, text)
+        p.add_argument("task_id", type=positive_int, metavar="TASK_ID")
+    p = add("disable", cmd_worker_action, "give a worker no new tasks (it finishes its task)")
+    p.add_argument("worker", metavar="WORKER", help="name or id (see workers)")
+    p.add_argument(
+        "--now", action="store_true", help="stop its task now; the task goes back to the queue"
+    )
+    p = add("enable", cmd_worker_action, "let a disabled worker take tasks again")
+    p.add_argument("worker", metavar="WORKER", help="name or id (see workers)")
+    p = add("remove-worker", cmd_worker_action, "forget an offline worker")
+    p.add_argument("worker", metavar="WORKER", help="name or id (see workers)")
     p.add_argument("--yes", action="store_true", help="do not ask")
 
 

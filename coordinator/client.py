@@ -217,12 +217,20 @@ class FarmClient:
         return result
 
     def jobs(self, **filters: Any) -> JSON:
-        params = {k: v for k, v in filters.items() if v not in (None, "")}
+        """A page of jobs: status, type (comma lists or lists), name, submitter (text
+        or glob, any case), after, before (date or epoch), sort, limit, offset."""
+        params = {
+            k: ",".join(map(str, v)) if isinstance(v, list | tuple | set) else v
+            for k, v in filters.items()
+            if v not in (None, "")
+        }
         result: JSON = self._json("GET", "/jobs", params=params)
         return result
 
-    def job(self, job_id: int, *, tasks: bool = True) -> JSON:
-        result: JSON = self._json("GET", f"/jobs/{job_id}", params={"tasks": int(tasks)})
+    def job(self, job_id: int, *, tasks: bool = True, all_generations: bool = False) -> JSON:
+        """The job; with tasks, its current tasks (all_generations: earlier ones too)."""
+        which = "all" if tasks and all_generations else int(tasks)
+        result: JSON = self._json("GET", f"/jobs/{job_id}", params={"tasks": which})
         return result
 
     def job_action(self, job_id: int, action: str, body: JSON | None = None) -> JSON:
@@ -231,6 +239,67 @@ class FarmClient:
 
     def delete_job(self, job_id: int) -> None:
         self._json("DELETE", f"/jobs/{job_id}")
+
+    # A person's actions. Each returns the job, task or worker afterwards; one
+    # that does not apply raises ConflictError whose message says why.
+    def cancel_job(self, job_id: int) -> JSON:
+        return self.job_action(job_id, "cancel")
+
+    def pause_job(self, job_id: int) -> JSON:
+        return self.job_action(job_id, "pause")
+
+    def resume_job(self, job_id: int) -> JSON:
+        return self.job_action(job_id, "resume")
+
+    def requeue_job(self, job_id: int, *, which: str = "failed") -> JSON:
+        """which: "failed" (failed and canceled tasks) or "all" (finished ones too)."""
+        return self.job_action(job_id, "requeue", {"which": which})
+
+    def regenerate_job(
+        self, job_id: int, settings: Mapping[str, Any] | None = None, *, keep_completed: bool = True
+    ) -> JSON:
+        """Recompile the job's tasks with `settings` changed (the rest stay as they are).
+
+        Finished frames the new tasks would render the same way are kept unless
+        keep_completed is False. The answer's "regenerated" says how many tasks
+        there are now, how many were kept and how many running ones were stopped.
+        """
+        body = {"settings": dict(settings or {}), "keep_completed": keep_completed}
+        return self.job_action(job_id, "regenerate", body)
+
+    def set_priority(self, job_id: int, priority: int) -> JSON:
+        return self.job_action(job_id, "priority", {"priority": priority})
+
+    def clear_blocklist(self, job_id: int, *, worker_id: str | None = None) -> JSON:
+        body = {} if worker_id is None else {"worker_id": worker_id}
+        return self.job_action(job_id, "clear-blocklist", body)
+
+    def requeue_task(self, task_id: int) -> JSON:
+        result: JSON = self._json("POST", f"/tasks/{task_id}/requeue", json={})
+        return result
+
+    def cancel_task(self, task_id: int) -> JSON:
+        result: JSON = self._json("POST", f"/tasks/{task_id}/cancel", json={})
+        return result
+
+    def worker(self, worker_id: str) -> JSON:
+        result: JSON = self._json("GET", f"/workers/{quote(worker_id, safe='')}")
+        return result
+
+    def disable_worker(self, worker_id: str, *, now: bool = False) -> JSON:
+        """No new tasks for it; its task finishes first, or with now goes back to the queue."""
+        result: JSON = self._json(
+            "POST", f"/workers/{quote(worker_id, safe='')}/disable", json={"now": now}
+        )
+        return result
+
+    def enable_worker(self, worker_id: str) -> JSON:
+        result: JSON = self._json("POST", f"/workers/{quote(worker_id, safe='')}/enable", json={})
+        return result
+
+    def remove_worker(self, worker_id: str) -> None:
+        """Forget an offline worker (an online one is refused)."""
+        self._json("DELETE", f"/workers/{quote(worker_id, safe='')}")
 
     def task(self, task_id: int) -> JSON:
         result: JSON = self._json("GET", f"/tasks/{task_id}")
@@ -326,6 +395,10 @@ class FarmClient:
                 timeout=max(self.timeout, 300),
             )
         return result
+
+    def download_input(self, task_id: int, name: str, sha: str, dest: Path) -> None:
+        """One of the held task's `inputs` (Assignment.inputs), verified against sha."""
+        self._download(f"/worker/tasks/{task_id}/inputs/{quote(name)}", dest, sha=sha)
 
     def complete_task(self, task_id: int, *, claim_next: bool = False) -> Assignment | None:
         """Report the task done; with claim_next, also take the next runnable task, if any."""

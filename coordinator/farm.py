@@ -15,7 +15,7 @@ import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from coordinator.job_types.schema import JSON, Setting, SettingsError, validate
 from coordinator.protocol import (
     Assignment,
     JobStatus,
+    TaskSpec,
     TaskStatus,
     WorkerStatus,
     parse_blender_version,
@@ -61,9 +62,17 @@ class FarmConfig:
 
 
 _STATUSES_PRESENT = "SELECT " + ", ".join(
-    f"EXISTS (SELECT 1 FROM tasks WHERE job_id = ?1 AND status = '{status}')"
+    f"EXISTS (SELECT 1 FROM tasks WHERE job_id = ?1 AND status = '{status}' AND generation = ?2)"
     for status in TaskStatus
 )
+
+
+@dataclass
+class _Finished:
+    """What a job's current tasks finished, for a regenerate to keep."""
+
+    frames: dict[int, set[str]] = field(default_factory=dict)  # frame -> signatures that made it
+    tasks: dict[tuple[str, tuple[int, ...]], int] = field(default_factory=dict)  # -> task id
 
 
 def _version_number(text: str) -> int:
@@ -211,6 +220,7 @@ class Farm:
             "tags": loads(row["tags"]),
             "disabled": bool(row["disabled"]),
             "last_seen": row["last_seen"],
+            "actions": states.worker_actions(row["status"], disabled=bool(row["disabled"])),
             "task": None
             if task is None
             else {"id": task["id"], "job_id": task["job_id"], "name": task["name"]},
@@ -357,15 +367,96 @@ class Farm:
             raise NotFound(f"there is no job {job_id}")
         return row
 
-    def get_job(self, job_id: int, *, with_tasks: bool = True) -> JSON:
+    def get_job(
+        self, job_id: int, *, with_tasks: bool = True, all_generations: bool = False
+    ) -> JSON:
         row = self._job_row(job_id)
-        out = self._job_json(row, self._task_summary([job_id]).get(job_id, {}))
+        out = self._jobs_json([row])[0]
         if with_tasks:
+            # Tasks of earlier generations (replaced by a regenerate) stay as the
+            # job's history, with their logs; they are listed only when asked for.
+            where, args = (
+                ("", ()) if all_generations else (" AND generation = ?", (row["generation"],))
+            )
             out["tasks"] = [
-                self._task_json(t)
-                for t in self.store.all("SELECT * FROM tasks WHERE job_id = ? ORDER BY idx", job_id)
+                self._task_json(t, current=t["generation"] == row["generation"])
+                for t in self.store.all(
+                    f"SELECT * FROM tasks WHERE job_id = ?{where} ORDER BY generation, idx",
+                    job_id,
+                    *args,
+                )
             ]
+        report = self._job_report(row)
+        if report is not None:
+            out["report"] = report
         return out
+
+    def _job_report(self, row: Any) -> JSON | None:
+        """The job type's own summary (progressive: samples reached per frame)."""
+        job_type = job_types.REGISTRY.get(row["type"])
+        if job_type is None or job_type.report_fn is None:
+            return None
+        tasks = self.store.all(
+            "SELECT kind, status, frames, payload FROM tasks WHERE job_id = ? AND generation = ?",
+            row["id"],
+            row["generation"],
+        )
+        return job_type.report_fn(
+            [
+                {
+                    "kind": t["kind"],
+                    "status": t["status"],
+                    "frames": loads(t["frames"]),
+                    "payload": loads(t["payload"]),
+                }
+                for t in tasks
+            ]
+        )
+
+    def _jobs_json(self, rows: list[Any]) -> list[JSON]:
+        """Jobs as the API shows them, with what a person can do and what holds them up."""
+        ids = [r["id"] for r in rows]
+        summaries, blocklists = self._task_summary(ids), self._blocklists(ids)
+        waiting = any(r["status"] in (JobStatus.QUEUED, JobStatus.ACTIVE) for r in rows)
+        online = self._online_workers() if waiting else []
+        out = []
+        for row in rows:
+            job = self._job_json(row, summaries.get(row["id"], {}))
+            blocked = blocklists.get(row["id"], [])
+            job["blocklist"] = blocked
+            job["warning"] = _no_worker_warning(
+                row, job["task_counts"], online, {b["worker_id"] for b in blocked}
+            )
+            job["actions"] = states.job_actions(
+                row["status"], job["task_counts"], blocklisted=bool(blocked)
+            )
+            out.append(job)
+        return out
+
+    def _blocklists(self, job_ids: list[int]) -> dict[int, list[JSON]]:
+        """Per job, the workers that failed enough of its tasks to get no more of them."""
+        if not job_ids:
+            return {}
+        marks = ",".join("?" * len(job_ids))
+        rows = self.store.all(
+            "SELECT f.job_id, f.worker_id, count(*) AS n, w.name FROM task_failures f"
+            " LEFT JOIN workers w ON w.id = f.worker_id"
+            f" WHERE f.blamed = 1 AND f.job_id IN ({marks})"
+            " GROUP BY f.job_id, f.worker_id HAVING n >= ? ORDER BY w.name, f.worker_id",
+            *job_ids,
+            scheduler.BLOCKLIST_THRESHOLD,
+        )
+        out: dict[int, list[JSON]] = {}
+        for r in rows:
+            out.setdefault(r["job_id"], []).append(
+                {"worker_id": r["worker_id"], "name": r["name"] or "", "failures": r["n"]}
+            )
+        return out
+
+    def _online_workers(self) -> list[Any]:
+        return self.store.all(
+            "SELECT id, blender, blender_version, disabled FROM workers WHERE status != 'offline'"
+        )
 
     def _task_summary(self, job_ids: list[int]) -> dict[int, JSON]:
         if not job_ids:
@@ -373,7 +464,9 @@ class Farm:
         marks = ",".join("?" * len(job_ids))
         rows = self.store.all(
             f"SELECT job_id, status, count(*) AS n, sum(progress) AS p FROM tasks"
-            f" WHERE job_id IN ({marks}) GROUP BY job_id, status",
+            f" WHERE job_id IN ({marks})"
+            " AND generation = (SELECT generation FROM jobs WHERE jobs.id = tasks.job_id)"
+            " GROUP BY job_id, status",
             *job_ids,
         )
         out: dict[int, JSON] = {}
@@ -416,9 +509,8 @@ class Farm:
         rows = self.store.all(
             f"SELECT * FROM jobs{clause} ORDER BY {sort} LIMIT ? OFFSET ?", *args, limit, offset
         )
-        summaries = self._task_summary([r["id"] for r in rows])
         return {
-            "jobs": [self._job_json(r, summaries.get(r["id"], {})) for r in rows],
+            "jobs": self._jobs_json(rows),
             "total": total[0] if total else 0,
             "limit": limit,
             "offset": offset,
@@ -474,8 +566,10 @@ class Farm:
             ids = [
                 r[0]
                 for r in self.store.all(
-                    f"SELECT id FROM tasks WHERE job_id = ? AND status IN ({marks})",
+                    f"SELECT id FROM tasks WHERE job_id = ? AND generation = ?"
+                    f" AND status IN ({marks})",
                     job_id,
+                    row["generation"],
                     *statuses,
                 )
             ]
@@ -560,7 +654,7 @@ class Farm:
         row = self._job_row(job_id)
         # Which statuses occur, not how often: one index probe each, so the
         # cost does not grow with the job's size.
-        found = self.store.one(_STATUSES_PRESENT, job_id)
+        found = self.store.one(_STATUSES_PRESENT, job_id, row["generation"])
         present = {status: 1 for status, hit in zip(TaskStatus, found or (), strict=True) if hit}
         wanted = states.job_status_from_counts(JobStatus(row["status"]), present)
         if wanted == row["status"]:
@@ -569,13 +663,315 @@ class Farm:
         if wanted == JobStatus.FAILED:
             failed = self.store.one(
                 "SELECT t.name, f.reason FROM tasks t LEFT JOIN task_failures f ON f.task_id = t.id"
-                " WHERE t.job_id = ? AND t.status = 'failed' ORDER BY f.at DESC LIMIT 1",
+                " WHERE t.job_id = ? AND t.status = 'failed' AND t.generation = ?"
+                " ORDER BY f.at DESC LIMIT 1",
                 job_id,
+                row["generation"],
             )
             if failed is not None:
                 reason = f"task '{failed['name']}' failed: {failed['reason'] or 'no reason given'}"
+        elif wanted == JobStatus.CANCELED:
+            reason = "every task that was left was canceled"
         self._set_job_status(row, wanted, reason)
         log.info("job %d is %s%s", job_id, wanted, f" ({reason})" if reason else "")
+
+    # ------------------------------------------- regenerate, priority, blocklist
+    def regenerate_job(
+        self, job_id: int, *, settings: Any = None, keep_completed: Any = True
+    ) -> JSON:
+        """Compile the job's tasks again from its settings, with `settings` changed.
+
+        The job keeps its id, files, outputs and earlier tasks (an older
+        generation, logs included). A new task whose frames the current tasks
+        all finished, with the same payload apart from the frames, is kept as
+        completed unless keep_completed is false. Running tasks are stopped:
+        their workers get 409 on every report and "stop" from the control poll.
+        """
+        changes = {} if settings is None else settings
+        if not isinstance(changes, Mapping):
+            raise BadRequest(
+                "'settings' must be an object of the settings to change", field="settings"
+            )
+        if not isinstance(keep_completed, bool):
+            raise BadRequest("'keep_completed' must be true or false", field="keep_completed")
+        row = self._job_row(job_id)
+        self._check_job_action(row, "regenerate")
+        old = loads(row["settings"]) or {}
+        new, tasks = _recompile(row["type"], {**old, **changes})
+        done = self._finished_work(job_id, row["generation"]) if keep_completed else _Finished()
+        generation = row["generation"] + 1
+        with self.store.tx():
+            stopped = self._set_tasks(
+                job_id, (TaskStatus.QUEUED, TaskStatus.ACTIVE), TaskStatus.CANCELED
+            )
+            self.store.run(
+                "UPDATE jobs SET settings = ?, generation = ? WHERE id = ?",
+                dumps(new),
+                generation,
+                job_id,
+            )
+            self._insert_tasks(job_id, tasks, generation=generation)
+            kept = self._keep_finished(job_id, generation, tasks, done)
+            held = row["status"] == JobStatus.PAUSED  # a person's pause holds
+            self._set_job_status(row, JobStatus.PAUSED if held else JobStatus.QUEUED, "")
+            self._refresh_job(job_id)
+            note = (
+                f"regenerated as generation {generation} ({_describe_changes(old, new)});"
+                f" {len(kept)} of {len(tasks)} tasks kept"
+            )
+            self.store.run("UPDATE jobs SET status_reason = ? WHERE id = ?", note, job_id)
+        log.info("job %d %s", job_id, note)
+        if kept and new.get("output") != old.get("output"):
+            # finished frames follow the output to its new folder
+            self._redeliver(job_id, {f for frames in kept.values() for f in frames})
+        self._after_tasks_changed(job_id, stopped)
+        self.hub.notify_work()
+        out = self.get_job(job_id, with_tasks=False)
+        out["regenerated"] = {"tasks": len(tasks), "kept": len(kept), "stopped": len(stopped)}
+        return out
+
+    def _finished_work(self, job_id: int, generation: int) -> _Finished:
+        """What the tasks of this generation finished, for a regenerate to keep: only
+        frames that no unfinished task of the generation still has to produce."""
+        done = _Finished()
+        unfinished: set[int] = set()
+        for r in self.store.all(
+            "SELECT id, kind, payload, frames, status FROM tasks"
+            " WHERE job_id = ? AND generation = ? AND frames != '[]'",  # framed tasks only
+            job_id,
+            generation,
+        ):
+            frames = tuple(loads(r["frames"]) or ())
+            if r["status"] != TaskStatus.COMPLETED:
+                unfinished.update(frames)
+                continue
+            signature = _render_signature(r["kind"], loads(r["payload"]) or {})
+            done.tasks[(signature, frames)] = r["id"]
+            for frame in frames:
+                done.frames.setdefault(frame, set()).add(signature)
+        for frame in unfinished:
+            done.frames.pop(frame, None)
+        return done
+
+    def _keep_finished(
+        self, job_id: int, generation: int, tasks: list[TaskSpec], done: _Finished
+    ) -> dict[int, tuple[int, ...]]:
+        """Mark the new tasks whose frames are all finished as completed.
+
+        They are born completed in the transaction that inserts them, so no
+        worker ever sees them queued (a creation, not a queued -> completed
+        move). Returns their ids and frames.
+        """
+        if not done.frames:
+            return {}
+        ids = {
+            r["idx"]: r["id"]
+            for r in self.store.all(
+                "SELECT id, idx FROM tasks WHERE job_id = ? AND generation = ?", job_id, generation
+            )
+        }
+        kept: dict[int, tuple[int, ...]] = {}
+        same: list[tuple[int, int]] = []  # (new id, the old task that did exactly this)
+        for idx, spec in enumerate(tasks):
+            signature = _render_signature(spec.kind, spec.payload)
+            if spec.frames and all(signature in done.frames.get(f, ()) for f in spec.frames):
+                kept[ids[idx]] = spec.frames
+                old = done.tasks.get((signature, tuple(spec.frames)))
+                if old is not None:
+                    same.append((ids[idx], old))
+        self.store.db.executemany(
+            "UPDATE tasks SET status = 'completed', progress = 1, activity = ? WHERE id = ?",
+            [(f"kept: finished before generation {generation}", task_id) for task_id in kept],
+        )
+        # An unchanged task's outputs now belong to its successor (tasks that
+        # depend on it find them there); other outputs stay with the old task.
+        self.store.db.executemany("UPDATE outputs SET task_id = ? WHERE task_id = ?", same)
+        return kept
+
+    def _redeliver(self, job_id: int, frames: set[int]) -> None:
+        marks = ",".join("?" * len(frames))
+        for r in self.store.all(
+            f"SELECT name FROM outputs WHERE job_id = ? AND frame IN ({marks})", job_id, *frames
+        ):
+            self.deliver_output(job_id, r["name"])
+
+    def set_job_priority(self, job_id: int, priority: Any) -> JSON:
+        if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 100:
+            raise BadRequest("'priority' must be a whole number from 0 to 100", field="priority")
+        row = self._job_row(job_id)
+        self._check_job_action(row, "priority")
+        self.store.run(
+            "UPDATE jobs SET priority = ?, updated_at = ? WHERE id = ?",
+            priority,
+            time.time(),
+            job_id,
+        )
+        log.info("job %d priority %d -> %d", job_id, row["priority"], priority)
+        self.hub.notify_work()  # the order of work changed
+        self.hub.publish("job", id=job_id)
+        return self.get_job(job_id, with_tasks=False)
+
+    def clear_blocklist(self, job_id: int, *, worker_id: Any = None) -> JSON:
+        """Forgive workers their failures on this job, so that they get its tasks again.
+
+        The failures stay in each task's history, no longer held against the worker.
+        """
+        if worker_id is not None and not isinstance(worker_id, str):
+            raise BadRequest("'worker_id' must be a worker's id", field="worker_id")
+        row = self._job_row(job_id)
+        self._check_job_action(row, "clear-blocklist")
+        listed = [b["worker_id"] for b in self._blocklists([job_id]).get(job_id, [])]
+        if worker_id is not None:
+            if worker_id not in listed:
+                raise Conflict(f"worker {worker_id} is not blocklisted for job {job_id}")
+            listed = [worker_id]
+        if not listed:
+            raise Conflict(f"job {job_id} has no blocklisted workers; nothing to clear")
+        with self.store.tx():
+            self.store.db.executemany(
+                "UPDATE task_failures SET blamed = 0 WHERE job_id = ? AND worker_id = ?",
+                [(job_id, w) for w in listed],
+            )
+        log.info("job %d: blocklist cleared for %s", job_id, ", ".join(listed))
+        self.hub.notify_work()
+        self.hub.publish("job", id=job_id)
+        return self.get_job(job_id, with_tasks=False)
+
+    def _check_job_action(self, row: Any, action: str) -> None:
+        if row["status"] not in states.JOB_ACTIONS[action]:
+            raise Conflict(f"job {row['id']} is {row['status']}; {action} does not apply")
+
+    # ------------------------------------------------- a person's task actions
+    def requeue_task(self, task_id: int) -> JSON:
+        """Run one task again from scratch (stopping it first when a worker has it):
+        a fresh count of attempts, its failures forgiven."""
+        row, job = self._person_task(task_id, "requeue")
+        with self.store.tx():
+            self._set_task_status(row, TaskStatus.QUEUED)
+            self.store.run(
+                "UPDATE tasks SET attempts = 0, worker_id = NULL, lease_expires = NULL,"
+                " progress = 0, activity = 'requeued by a person' WHERE id = ?",
+                task_id,
+            )
+            self.store.run("DELETE FROM task_failures WHERE task_id = ?", task_id)
+            self._reopen_for_task(row, job)
+        self._append_log(job["id"], task_id, "\n=== requeued by a person ===\n")
+        log.info("task %d requeued by a person", task_id)
+        return self._after_task_action(row)
+
+    def cancel_task(self, task_id: int) -> JSON:
+        """Stop one task for good; its job goes on with the others."""
+        row, job = self._person_task(task_id, "cancel")
+        with self.store.tx():
+            self._set_task_status(row, TaskStatus.CANCELED)
+            self.store.run(
+                "UPDATE tasks SET lease_expires = NULL, activity = 'canceled by a person'"
+                " WHERE id = ?",
+                task_id,
+            )
+            self._reopen_for_task(row, job)
+        log.info("task %d canceled by a person", task_id)
+        return self._after_task_action(row)
+
+    def _person_task(self, task_id: int, action: str) -> tuple[Any, Any]:
+        row = self._task_row(task_id)
+        job = self._job_row(row["job_id"])
+        if row["generation"] != job["generation"]:
+            raise Conflict(
+                f"task {task_id} belongs to an earlier generation of job {job['id']}"
+                " (the job was regenerated); act on its current tasks"
+            )
+        if row["status"] not in states.TASK_ACTIONS[action]:
+            which = ", ".join(sorted(states.TASK_ACTIONS[action]))
+            raise Conflict(
+                f"task {task_id} is {row['status']}; {action} applies to a task that is {which}"
+            )
+        return row, job
+
+    def _reopen_for_task(self, row: Any, job: Any) -> None:
+        """After a task action (inside its transaction): free the worker, and let a
+        finished job move again, as its tasks now say."""
+        if row["status"] == TaskStatus.ACTIVE and row["worker_id"]:
+            self._set_worker_status(row["worker_id"], WorkerStatus.IDLE)
+        if job["status"] in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED):
+            self._set_job_status(job, JobStatus.QUEUED, "")
+        self._refresh_job(job["id"])
+
+    def _after_task_action(self, row: Any) -> JSON:
+        self.hub.notify_task(row["id"])  # a worker running it hears "stop" at once
+        self.hub.notify_work()
+        self.hub.publish("task", id=row["id"], job_id=row["job_id"])
+        self.hub.publish("job", id=row["job_id"])
+        return self.get_task(row["id"])
+
+    # ----------------------------------------------- a person's worker actions
+    def _worker_row(self, worker_id: str) -> Any:
+        row = self.store.one("SELECT * FROM workers WHERE id = ?", worker_id)
+        if row is None:
+            raise NotFound(f"there is no worker {worker_id}")
+        return row
+
+    def get_worker(self, worker_id: str) -> JSON:
+        row = self._worker_row(worker_id)
+        task = self.store.one(
+            "SELECT id, job_id, name FROM tasks WHERE worker_id = ? AND status = 'active'",
+            worker_id,
+        )
+        return self._worker_json(row, task)
+
+    def disable_worker(self, worker_id: str, *, now: Any = False) -> JSON:
+        """No new tasks for this worker. Its current task finishes first, or with
+        `now` goes straight back to the queue (not counted as a failure)."""
+        if not isinstance(now, bool):
+            raise BadRequest("'now' must be true or false", field="now")
+        row = self._worker_row(worker_id)
+        if row["disabled"] and not (now and row["status"] == WorkerStatus.BUSY):
+            raise Conflict(f"worker {row['name']} is disabled already")
+        self.store.run("UPDATE workers SET disabled = 1 WHERE id = ?", worker_id)
+        if now:
+            for task in self.store.all(
+                "SELECT id FROM tasks WHERE worker_id = ? AND status = 'active'", worker_id
+            ):
+                self._requeue_lost(
+                    task["id"], worker_id, f"worker {row['name']} was disabled", count=False
+                )
+            if row["status"] == WorkerStatus.BUSY:
+                self._set_worker_status(worker_id, WorkerStatus.IDLE)
+        log.info("worker %s disabled%s", row["name"], " now" if now else "")
+        self.hub.publish("worker", id=worker_id)
+        return self.get_worker(worker_id)
+
+    def enable_worker(self, worker_id: str) -> JSON:
+        row = self._worker_row(worker_id)
+        if not row["disabled"]:
+            raise Conflict(f"worker {row['name']} is not disabled; nothing to enable")
+        self.store.run("UPDATE workers SET disabled = 0 WHERE id = ?", worker_id)
+        log.info("worker %s enabled", row["name"])
+        self.hub.notify_work()  # its task long-poll may claim again
+        self.hub.publish("worker", id=worker_id)
+        return self.get_worker(worker_id)
+
+    def remove_worker(self, worker_id: str) -> None:
+        """Forget an offline worker. A running agent would simply register again,
+        so an online one is refused."""
+        row = self._worker_row(worker_id)
+        if row["status"] != WorkerStatus.OFFLINE:
+            raise Conflict(
+                f"worker {row['name']} is {row['status']}; only an offline worker can be"
+                " removed (a running agent registers again): stop its agent, or disable it"
+            )
+        for task in self.store.all(
+            "SELECT id FROM tasks WHERE worker_id = ? AND status = 'active'", worker_id
+        ):
+            self._requeue_lost(task["id"], worker_id, "the worker was removed", count=False)
+        self.store.run("DELETE FROM workers WHERE id = ?", worker_id)
+        log.info("worker %s (%s) removed", row["name"], worker_id)
+        self.hub.publish("worker-removed", id=worker_id)
+
+    def _is_current(self, task: Any) -> bool:
+        """Is the task part of its job's current generation (not replaced by a regenerate)?"""
+        job = self.store.one("SELECT generation FROM jobs WHERE id = ?", task["job_id"])
+        return job is not None and job["generation"] == task["generation"]
 
     # ================================================================== tasks
     def _task_row(self, task_id: int) -> Any:
@@ -584,7 +980,7 @@ class Farm:
             raise NotFound(f"there is no task {task_id}")
         return row
 
-    def _task_json(self, row: Any) -> JSON:
+    def _task_json(self, row: Any, *, current: bool = True) -> JSON:
         return {
             "id": row["id"],
             "job_id": row["job_id"],
@@ -600,11 +996,12 @@ class Farm:
             "activity": row["activity"],
             "generation": row["generation"],
             "updated_at": row["updated_at"],
+            "actions": states.task_actions(row["status"], current=current),
         }
 
     def get_task(self, task_id: int) -> JSON:
         row = self._task_row(task_id)
-        out = self._task_json(row)
+        out = self._task_json(row, current=self._is_current(row))
         out["payload"] = loads(row["payload"])
         out["failures"] = [
             dict(r)
@@ -661,6 +1058,8 @@ class Farm:
             return None
         self._set_worker_status(worker["id"], WorkerStatus.BUSY)
         task, job = self._task_row(claimed.task_id), self._job_row(claimed.job_id)
+        # What an earlier attempt uploaded no longer counts as this task's output.
+        self.store.run("UPDATE outputs SET attempt = NULL WHERE task_id = ?", task["id"])
         # Written with the task's first log text: most tasks that never log
         # (sleep) then cost no file I/O at all.
         self._log_headers[task["id"]] = (
@@ -685,7 +1084,33 @@ class Farm:
             lease_seconds=self.config.lease_seconds,
             blend=job["blend"],
             files=loads(job["files"]) or {},
+            inputs=self._task_inputs(task["id"]),
         )
+
+    def _task_inputs(self, task_id: int) -> dict[str, str]:
+        """name -> sha256 of what the tasks this one depends on produced.
+
+        Only the completed attempt of each dependency counts: a file left by an
+        earlier, failed attempt (attempt NULL, or another number) is not an input,
+        so a merge never mixes chunks of different attempts.
+        """
+        rows = self.store.all(
+            "SELECT o.name, o.sha256 FROM task_deps d JOIN tasks t ON t.id = d.depends_on"
+            " JOIN outputs o ON o.task_id = t.id AND o.attempt = t.attempts"
+            " WHERE d.task_id = ? AND t.status = 'completed' ORDER BY o.name",
+            task_id,
+        )
+        return {r["name"]: r["sha256"] for r in rows}
+
+    def input_file(self, worker: JSON, task_id: int, name: str) -> Path:
+        """An input of a task the worker holds (see _task_inputs), for it to download."""
+        row = self._held_task(worker, task_id)
+        if check_output_name(name) not in self._task_inputs(task_id):
+            raise NotFound(
+                f"{name!r} is not an input of task {task_id}: only the outputs of the"
+                " tasks it depends on are"
+            )
+        return self.files.output_path(row["job_id"], name)
 
     def _held_task(self, worker: JSON, task_id: int) -> Any:
         """The task if this worker still holds its lease; Conflict tells it to stop."""
@@ -693,6 +1118,11 @@ class Farm:
         if row is None:
             raise Conflict(f"task {task_id} no longer exists (its job was deleted); stop it")
         if row["worker_id"] != worker["id"] or row["status"] != TaskStatus.ACTIVE:
+            if not self._is_current(row):
+                raise Conflict(
+                    f"task {task_id} was replaced when job {row['job_id']} was regenerated;"
+                    " stop it and ask for new work"
+                )
             raise Conflict(
                 f"task {task_id} is not (or no longer) assigned to this worker"
                 f" ({_held_by_whom(row)}); stop it and ask for new work"
@@ -731,9 +1161,15 @@ class Farm:
         )
         if text:
             self._append_log(row["job_id"], task_id, text)
-        if progress is not None or activity is not None:
+        if progress is not None or activity is not None or text:
+            # log=True: new log text, for dashboards that show its tail live
             self.hub.publish(
-                "task", id=task_id, job_id=row["job_id"], progress=progress, activity=activity
+                "task",
+                id=task_id,
+                job_id=row["job_id"],
+                progress=progress,
+                activity=activity,
+                log=bool(text),
             )
 
     def renew_lease(self, worker: JSON, task_id: int) -> None:
@@ -746,10 +1182,14 @@ class Farm:
 
     def task_should_stop(self, worker: JSON, task_id: int) -> str | None:
         """Why the worker must stop this task, or None if it should go on."""
-        row = self.store.one("SELECT status, worker_id FROM tasks WHERE id = ?", task_id)
+        row = self.store.one(
+            "SELECT status, worker_id, job_id, generation FROM tasks WHERE id = ?", task_id
+        )
         if row is None:
             return "the job was deleted"
         if row["worker_id"] != worker["id"] or row["status"] != TaskStatus.ACTIVE:
+            if not self._is_current(row):
+                return "the job was regenerated; this task is no longer part of it"
             return f"the task is {_held_by_whom(row)}"
         job = self.store.one(
             "SELECT status FROM jobs WHERE id = (SELECT job_id FROM tasks WHERE id = ?)", task_id
@@ -899,13 +1339,18 @@ class Farm:
         finally:
             tmp.unlink(missing_ok=True)
         now = time.time()
+        # A job type names the outputs that only feed other tasks of the job
+        # (progressive rendering's chunks): they are kept here, never delivered.
+        intermediate = name in ((loads(row["payload"]) or {}).get("intermediate_outputs") or ())
         with self.store.tx():
             self.store.run(
-                "INSERT INTO outputs (job_id, task_id, name, frame, sha256, size, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, name) DO UPDATE SET"
+                "INSERT INTO outputs (job_id, task_id, name, frame, sha256, size, created_at,"
+                " intermediate, attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (job_id, name) DO UPDATE SET"
                 " task_id = excluded.task_id, frame = excluded.frame, sha256 = excluded.sha256,"
                 " size = excluded.size, delivered_path = NULL, delivery_note = '',"
-                " created_at = excluded.created_at",
+                " created_at = excluded.created_at, intermediate = excluded.intermediate,"
+                " attempt = excluded.attempt",
                 job_id,
                 task_id,
                 name,
@@ -913,6 +1358,8 @@ class Farm:
                 actual,
                 size,
                 now,
+                int(intermediate),
+                row["attempts"],
             )
             self.store.run(
                 "UPDATE tasks SET lease_expires = ? WHERE id = ?",
@@ -928,7 +1375,7 @@ class Farm:
         row = self.store.one("SELECT * FROM outputs WHERE job_id = ? AND name = ?", job_id, name)
         if row is None:
             raise NotFound(f"job {job_id} has no output named {name!r}")
-        if not job["deliver"]:
+        if not job["deliver"] or row["intermediate"]:
             return self._output_json(row)
         settings = loads(job["settings"]) or {}
         pattern = settings.get("output")
@@ -945,11 +1392,14 @@ class Farm:
                 row["sha256"],
                 folder / name,
                 overwrite=bool(settings.get("overwrite", True)),
+                replaceable=row["delivered_sha256"],
             )
         self.store.run(
-            "UPDATE outputs SET delivered_path = ?, delivery_note = ? WHERE id = ?",
+            "UPDATE outputs SET delivered_path = ?, delivery_note = ?,"
+            " delivered_sha256 = coalesce(?, delivered_sha256) WHERE id = ?",
             result.path,
             result.note,
+            row["sha256"] if result.path is not None else None,
             row["id"],
         )
         # Log trouble once: the sweep retries failed deliveries every few
@@ -957,14 +1407,19 @@ class Farm:
         noteworthy = result.path is None or result.note.startswith("replaced")
         if noteworthy and result.note != row["delivery_note"]:
             self._append_log(job_id, row["task_id"], f"\n=== output {name}: {result.note} ===\n")
+            if result.path is None:  # and to the admin, once per change, not once a sweep
+                log.warning("job %d: output %s: %s", job_id, name, result.note)
         return self._output_json(self.store.one("SELECT * FROM outputs WHERE id = ?", row["id"]))
 
-    def list_outputs(self, job_id: int) -> list[JSON]:
+    def list_outputs(self, job_id: int, *, intermediate: bool = False) -> list[JSON]:
+        """The job's frames; with `intermediate`, also the files that only feed its
+        other tasks (never delivered, so the pull and the add-on skip them)."""
         self._job_row(job_id)
+        only_final = "" if intermediate else " AND intermediate = 0"
         return [
             self._output_json(r)
             for r in self.store.all(
-                "SELECT * FROM outputs WHERE job_id = ? ORDER BY frame, name", job_id
+                f"SELECT * FROM outputs WHERE job_id = ?{only_final} ORDER BY frame, name", job_id
             )
         ]
 
@@ -990,6 +1445,7 @@ class Farm:
             "task_id": row["task_id"],
             "delivered_path": row["delivered_path"],
             "delivery_note": row["delivery_note"],
+            "intermediate": bool(row["intermediate"]),
             "created_at": row["created_at"],
         }
 
@@ -1019,6 +1475,30 @@ class Farm:
         ):
             self.deliver_output(row["job_id"], row["name"])
 
+    def extend_leases(self, why: str, now: float | None = None) -> int:
+        """Give every running task at least one full lease from now.
+
+        For when the coordinator itself was away (restarted, paused, suspended,
+        its event loop blocked): its workers could not renew their leases, and
+        expiring them would requeue work that is still being rendered and count
+        the coordinator's outage as a failed attempt of the task.
+        """
+        now = time.time() if now is None else now
+        until = now + self.config.lease_seconds
+        count = self.store.run(
+            "UPDATE tasks SET lease_expires = ? WHERE status = 'active' AND lease_expires < ?",
+            until,
+            until,
+        ).rowcount
+        if count:
+            log.warning(
+                "%s: giving the workers of %d running task(s) %g s to report",
+                why,
+                count,
+                self.config.lease_seconds,
+            )
+        return count
+
     def missing_blobs(self, body: Any) -> list[str]:
         if not isinstance(body, Mapping) or not isinstance(body.get("hashes"), list):
             raise BadRequest('send {"hashes": ["<sha256>", ...]}')
@@ -1026,6 +1506,71 @@ class Farm:
         if len(hashes) > MAX_FILES_PER_JOB:
             raise BadRequest(f"ask about at most {MAX_FILES_PER_JOB} hashes at a time")
         return sorted({check_sha256(h) for h in hashes if not self.files.has_blob(check_sha256(h))})
+
+
+# ------------------------------------------------------- a person's actions
+def _recompile(type_name: str, settings: Mapping[str, Any]) -> tuple[JSON, list[TaskSpec]]:
+    try:
+        job_type = job_types.get(type_name)
+        valid = job_type.validate(dict(settings))
+        return valid, job_type.compile(valid)
+    except SettingsError as ex:
+        raise BadRequest(str(ex), field=ex.field) from ex
+    except ValueError as ex:  # a check deeper in compile()
+        raise BadRequest(f"settings: {ex}") from ex
+
+
+def _render_signature(kind: str, payload: Mapping[str, Any]) -> str:
+    """What a task renders apart from which frames: a finished frame is only kept
+    by a regenerate when the new task would render it the same way."""
+    return dumps([kind, {k: v for k, v in payload.items() if k != "frames"}])
+
+
+def _describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    def short(value: Any) -> str:
+        return _clip(json.dumps(value, ensure_ascii=False), 40)
+
+    changed = [
+        f"{key} {short(old.get(key))} → {short(new.get(key))}"
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    ]
+    return ", ".join(changed) or "same settings"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _no_worker_warning(
+    job: Any, counts: Mapping[str, int], online: list[Any], blocked: set[str]
+) -> str:
+    """Why a job with queued work may wait for ever, or "" when a worker can take it.
+
+    Such a job is not failed: the right worker may come online any moment. The
+    warning is worked out when the job is read, so it is never stale.
+    """
+    if job["status"] not in (JobStatus.QUEUED, JobStatus.ACTIVE) or not counts.get("queued"):
+        return ""
+    if not online:
+        return "no worker is online; start one (python -m worker_agent) to render this job"
+    enabled = [w for w in online if not w["disabled"]]
+    if not enabled:
+        return "every online worker is disabled; enable one to render this job"
+    able = [w for w in enabled if w["blender"] >= job["min_blender"]]
+    if not able:
+        need = f"{job['min_blender'] // 1000}.{job['min_blender'] % 1000}"
+        have = ", ".join(sorted({w["blender_version"] for w in enabled}))
+        return (
+            f"no online worker has Blender {need} or newer (they have {have}); start a"
+            " worker with a newer Blender to render this job"
+        )
+    if all(w["id"] in blocked for w in able):
+        return (
+            "every worker able to run it is blocklisted for this job after failing its"
+            " tasks; fix the job, then clear the blocklist"
+        )
+    return ""
 
 
 def _held_by_whom(task: Any) -> str:
@@ -1110,7 +1655,9 @@ def _job_filters(query: Mapping[str, str]) -> tuple[list[str], list[Any]]:
         if not text:
             continue
         if _GLOB_CHARS & set(text):
-            where.append(f"{key} GLOB ?")
+            # Case-insensitive like the substring match (ASCII letters, as
+            # SQLite's lower()): "shot_*" finds "Shot_010" too.
+            where.append(f"lower({key}) GLOB lower(?)")
             args.append(text)
         else:
             where.append(f"instr(lower({key}), lower(?)) > 0")

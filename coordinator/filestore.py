@@ -201,17 +201,25 @@ def output_folder(pattern: str) -> Path | None:
     return folder if cut >= 0 and folder.is_absolute() else None
 
 
-def deliver(source: Path, sha: str, dest: Path, *, overwrite: bool) -> Delivery:
+def deliver(
+    source: Path, sha: str, dest: Path, *, overwrite: bool, replaceable: str | None = None
+) -> Delivery:
     """Copy a verified output to where the artist expects it, atomically.
 
     Never replaces a different file without saying so, and never at all when
-    the job asked not to overwrite (Blender's Overwrite option off).
+    the job asked not to overwrite (Blender's Overwrite option off), except
+    the file the same job delivered there before (`replaceable`, its sha256):
+    a progressive frame replaces its own earlier, noisier version.
     """
+    note = ""
     if dest.is_file():
-        if sha256_file(dest) == sha:
+        current = sha256_file(dest)
+        if current == sha:
             return Delivery(str(dest), "already there")
-        if not overwrite:
+        if not overwrite and current != replaceable:
             return Delivery(None, f"kept the different file already at {dest} (overwrite is off)")
+        if current == replaceable:
+            note = "updated (replaced this job's earlier version)"
     replaced = dest.exists()
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -229,6 +237,7 @@ def deliver(source: Path, sha: str, dest: Path, *, overwrite: bool) -> Delivery:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
     except OSError as ex:
-        log.warning("delivery of %s to %s failed: %s", source.name, dest, ex)
+        # Farm.deliver_output logs it once; the sweep retries every second.
+        log.debug("delivery of %s to %s failed: %s", source.name, dest, ex)
         return Delivery(None, f"could not write {dest}: {ex.strerror or ex}")
-    return Delivery(str(dest), "replaced an older file" if replaced else "delivered")
+    return Delivery(str(dest), note or ("replaced an older file" if replaced else "delivered"))

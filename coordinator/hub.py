@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 EVENT_QUEUE_SIZE = 1000
+CLOSED: dict[str, Any] = {"type": "shutdown"}  # the last event of every stream
 
 
 class Hub:
@@ -66,6 +67,15 @@ class Hub:
         for queue in self._subscribers:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(event)
+
+    def close(self) -> None:
+        """The coordinator is stopping: end every event stream now. An open
+        dashboard used to hold a stop up for two minutes (aiohttp waits for
+        running handlers, then waits again after cancelling them)."""
+        for queue in self._subscribers:
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(CLOSED)
 
     @contextlib.contextmanager
     def subscribe(self) -> Iterator[asyncio.Queue[dict[str, Any]]]:

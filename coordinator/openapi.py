@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from coordinator.protocol import API_PREFIX, API_VERSION, JobStatus, TaskStatus, WorkerStatus
+from coordinator.states import JOB_ACTIONS, TASK_ACTIONS
 
 JSON = dict[str, Any]
 
@@ -73,6 +74,29 @@ def _op(
 
 _JOB_ID = _param("job_id", "path", _ID, "the job's id")
 _TASK_ID = _param("task_id", "path", _ID, "the task's id")
+_WORKER_ID = _param("worker_id", "path", {"type": "string"}, "the worker's id")
+_JOB = {"$ref": "#/components/schemas/Job"}
+
+
+def _refusable(responses: JSON) -> JSON:
+    """Responses of an action that may not apply: 404 and 409 with the reason."""
+    errors = {
+        code: {"description": text, "content": {"application/json": {"schema": _ERROR}}}
+        for code, text in (
+            ("404", "no such job, task or worker"),
+            ("409", "the action does not apply in its current state; the message says why"),
+        )
+    }
+    return {**responses, **errors}
+
+
+def _fields(properties: JSON, *, required: tuple[str, ...] = ()) -> JSON:
+    schema: JSON = {"type": "object", "additionalProperties": False, "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    return {"required": bool(required), "content": {"application/json": {"schema": schema}}}
+
+
 _SHA = _param(
     "sha256",
     "path",
@@ -127,8 +151,45 @@ _SCHEMAS: JSON = {
             "status_reason": {"type": "string"},
             "settings": _OBJ,
             "task_counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "report": {
+                "type": "object",
+                "description": "the job type's own progress summary, when it has one;"
+                " blender-render-progressive: {samples, frame_samples: {frame: samples"
+                " reached}, frames_finished}",
+            },
             "progress": {"type": "number", "minimum": 0, "maximum": 1},
+            "generation": {
+                "type": "integer",
+                "description": "1, plus one for each regenerate; tasks carry theirs",
+            },
+            "warning": {
+                "type": "string",
+                "description": "why no worker can take its queued work right now"
+                " (e.g. no online worker has a new enough Blender); empty when none",
+            },
+            "blocklist": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/BlocklistEntry"},
+                "description": "workers that failed too many of its tasks to get more",
+            },
+            "actions": {
+                "type": "array",
+                "items": {"type": "string", "enum": list(JOB_ACTIONS)},
+                "description": "the actions a person can take on it now",
+            },
             "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
+            "regenerated": {
+                "type": "object",
+                "description": "only in the answer to regenerate: tasks, kept, stopped",
+            },
+        },
+    },
+    "BlocklistEntry": {
+        "type": "object",
+        "properties": {
+            "worker_id": {"type": "string"},
+            "name": {"type": "string"},
+            "failures": {"type": "integer", "description": "its failed attempts on the job"},
         },
     },
     "JobPage": {
@@ -153,6 +214,13 @@ _SCHEMAS: JSON = {
             "worker_id": {"type": ["string", "null"]},
             "progress": {"type": "number"},
             "activity": {"type": "string"},
+            "generation": {"type": "integer", "description": "the job generation it belongs to"},
+            "actions": {
+                "type": "array",
+                "items": {"type": "string", "enum": list(TASK_ACTIONS)},
+                "description": "the actions a person can take on it now (none on an"
+                " earlier generation's task)",
+            },
         },
     },
     "Worker": {
@@ -160,10 +228,25 @@ _SCHEMAS: JSON = {
         "properties": {
             "id": {"type": "string"},
             "name": {"type": "string"},
+            "host": {"type": "string"},
             "status": {"type": "string", "enum": list(WorkerStatus)},
+            "disabled": {"type": "boolean", "description": "takes no new tasks"},
             "blender_version": {"type": "string"},
-            "devices": {"type": "array"},
-            "last_seen": {"type": "number"},
+            "devices": {"type": "array", "items": {"type": "string"}},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "last_seen": {"type": "number", "description": "seconds since 1970"},
+            "task": {
+                "type": ["object", "null"],
+                "description": "the task it runs: id, job_id, name",
+            },
+            "actions": {
+                "type": "array",
+                "items": {
+                    "type": "string",
+                    "enum": ["disable", "disable-now", "enable", "remove"],
+                },
+                "description": "the actions a person can take on it now",
+            },
         },
     },
     "WorkerRegistration": {
@@ -190,6 +273,13 @@ _SCHEMAS: JSON = {
             "lease_seconds": {"type": "number"},
             "blend": {"type": ["string", "null"]},
             "files": {"type": "object", "additionalProperties": {"type": "string"}},
+            "inputs": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "output name -> sha256 of what the tasks it depends on"
+                " produced (their completed attempts); download each from"
+                " /worker/tasks/{task_id}/inputs/{name}",
+            },
         },
     },
     "Output": {
@@ -201,6 +291,11 @@ _SCHEMAS: JSON = {
             "size": {"type": "integer"},
             "delivered_path": {"type": ["string", "null"]},
             "delivery_note": {"type": "string"},
+            "intermediate": {
+                "type": "boolean",
+                "description": "feeds other tasks of the job (a progressive chunk); kept on"
+                " the farm, never delivered",
+            },
         },
     },
 }
@@ -211,8 +306,13 @@ def _paths() -> JSON:
     job_filters = [
         _param("status", "query", {"type": "string"}, "comma-separated statuses"),
         _param("type", "query", {"type": "string"}, "comma-separated job types"),
-        _param("name", "query", {"type": "string"}, "substring, or a glob with * ? ["),
-        _param("submitter", "query", {"type": "string"}, "substring, or a glob"),
+        _param(
+            "name",
+            "query",
+            {"type": "string"},
+            "contains this text, or matches a glob with * ? [...]; either way ignoring case",
+        ),
+        _param("submitter", "query", {"type": "string"}, "like name: text or a glob, any case"),
         _param("after", "query", {"type": "string"}, "submitted at/after: ISO date or epoch"),
         _param("before", "query", {"type": "string"}, "submitted before: ISO date or epoch"),
         _param(
@@ -228,7 +328,7 @@ def _paths() -> JSON:
         name: {
             "post": _op(
                 text,
-                _ok("the job after the action", {"$ref": "#/components/schemas/Job"}),
+                _refusable(_ok("the job after the action", _JOB)),
                 tag="jobs",
                 params=[_JOB_ID],
             )
@@ -280,12 +380,17 @@ def _paths() -> JSON:
                 tag="jobs",
                 params=[
                     _JOB_ID,
-                    _param("tasks", "query", {"type": "string"}, "0 to leave tasks out"),
+                    _param(
+                        "tasks",
+                        "query",
+                        {"type": "string", "enum": ["1", "0", "all"]},
+                        "0 leaves tasks out; all lists earlier generations' tasks too",
+                    ),
                 ],
             ),
             "delete": _op(
                 "Delete a job, its tasks, logs and stored outputs (frames already delivered stay)",
-                _ok("deleted", _OBJ),
+                _refusable(_ok("deleted", _OBJ)),
                 tag="jobs",
                 params=[_JOB_ID],
             ),
@@ -294,7 +399,7 @@ def _paths() -> JSON:
         f"{p}/jobs/{{job_id}}/requeue": {
             "post": _op(
                 "Queue a job's failed and canceled tasks again (which=failed) or all of them",
-                _ok("the job", {"$ref": "#/components/schemas/Job"}),
+                _refusable(_ok("the job", _JOB)),
                 tag="jobs",
                 params=[_JOB_ID],
                 body=_body(
@@ -303,6 +408,52 @@ def _paths() -> JSON:
                         "properties": {"which": {"type": "string", "enum": ["failed", "all"]}},
                     }
                 ),
+            )
+        },
+        f"{p}/jobs/{{job_id}}/regenerate": {
+            "post": _op(
+                "Compile the job's tasks again from its settings, with some changed; the"
+                " job keeps its id, files and history, running tasks are stopped, and"
+                " finished frames the new tasks would render the same way are kept",
+                _refusable(_ok("the job, with a regenerated summary", _JOB)),
+                tag="jobs",
+                params=[_JOB_ID],
+                body=_fields(
+                    {
+                        "settings": {
+                            "type": "object",
+                            "description": "settings to change (null resets one to its"
+                            " default); the others stay as they are",
+                        },
+                        "keep_completed": {
+                            "type": "boolean",
+                            "default": True,
+                            "description": "false renders every frame again",
+                        },
+                    }
+                ),
+            )
+        },
+        f"{p}/jobs/{{job_id}}/priority": {
+            "post": _op(
+                "Change a job's priority (higher runs first)",
+                _refusable(_ok("the job", _JOB)),
+                tag="jobs",
+                params=[_JOB_ID],
+                body=_fields(
+                    {"priority": {"type": "integer", "minimum": 0, "maximum": 100}},
+                    required=("priority",),
+                ),
+            )
+        },
+        f"{p}/jobs/{{job_id}}/clear-blocklist": {
+            "post": _op(
+                "Forgive blocklisted workers (all, or one) their failures on this job so"
+                " that they get its tasks again",
+                _refusable(_ok("the job", _JOB)),
+                tag="jobs",
+                params=[_JOB_ID],
+                body=_fields({"worker_id": {"type": "string", "description": "only this one"}}),
             )
         },
         f"{p}/jobs/{{job_id}}/outputs": {
@@ -355,6 +506,24 @@ def _paths() -> JSON:
                         "tail", "query", {"type": "integer"}, "bytes from the end (default 65536)"
                     ),
                 ],
+            )
+        },
+        f"{p}/tasks/{{task_id}}/requeue": {
+            "post": _op(
+                "Run one task again from scratch (a worker running it is told to stop);"
+                " its attempts and failures are forgiven",
+                _refusable(_ok("the task", {"$ref": "#/components/schemas/Task"})),
+                tag="tasks",
+                params=[_TASK_ID],
+            )
+        },
+        f"{p}/tasks/{{task_id}}/cancel": {
+            "post": _op(
+                "Stop one task for good (a worker running it is told to stop); the job"
+                " goes on with its other tasks",
+                _refusable(_ok("the task", {"$ref": "#/components/schemas/Task"})),
+                tag="tasks",
+                params=[_TASK_ID],
             )
         },
         f"{p}/files/missing": {
@@ -422,9 +591,45 @@ def _paths() -> JSON:
                 tag="workers",
             ),
         },
+        f"{p}/workers/{{worker_id}}": {
+            "get": _op(
+                "One worker",
+                _refusable(_ok("the worker", {"$ref": "#/components/schemas/Worker"})),
+                tag="workers",
+                params=[_WORKER_ID],
+            ),
+            "delete": _op(
+                "Forget an offline worker (an online one is refused: its agent would"
+                " register again)",
+                _refusable(_ok("removed", _OBJ)),
+                tag="workers",
+                params=[_WORKER_ID],
+            ),
+        },
+        f"{p}/workers/{{worker_id}}/disable": {
+            "post": _op(
+                "Give the worker no new tasks; its task finishes first, or with now=true"
+                " goes back to the queue at once (not counted as a failure)",
+                _refusable(_ok("the worker", {"$ref": "#/components/schemas/Worker"})),
+                tag="workers",
+                params=[_WORKER_ID],
+                body=_fields({"now": {"type": "boolean", "default": False}}),
+            )
+        },
+        f"{p}/workers/{{worker_id}}/enable": {
+            "post": _op(
+                "Let a disabled worker take tasks again",
+                _refusable(_ok("the worker", {"$ref": "#/components/schemas/Worker"})),
+                tag="workers",
+                params=[_WORKER_ID],
+            )
+        },
         f"{p}/events": {
             "get": _op(
-                "Live updates (server-sent events: job, task, worker, output)",
+                "Live updates as server-sent events (job, job-deleted, task, worker,"
+                " worker-removed, output), each `data:` a JSON object with its `type` and"
+                " ids; read it with the Authorization header (fetch() and a stream reader"
+                " in a browser)",
                 _ok("an event stream", {"type": "string"}, content_type="text/event-stream"),
                 tag="events",
             )
@@ -493,6 +698,30 @@ def _paths() -> JSON:
                 body=_body(
                     {"type": "string", "format": "binary"}, content_type="application/octet-stream"
                 ),
+                security="workerSecret",
+            )
+        },
+        f"{p}/worker/tasks/{{task_id}}/inputs/{{name}}": {
+            "get": _op(
+                "Download an input of the held task: an output of a task it depends on,"
+                " as listed in its assignment's inputs",
+                {
+                    **_ok(
+                        "the file",
+                        {"type": "string", "format": "binary"},
+                        content_type="application/octet-stream",
+                    ),
+                    "404": {
+                        "description": "not one of the task's inputs",
+                        "content": {"application/json": {"schema": _ERROR}},
+                    },
+                    "409": {
+                        "description": "the worker no longer holds the task",
+                        "content": {"application/json": {"schema": _ERROR}},
+                    },
+                },
+                tag="worker protocol",
+                params=[_TASK_ID, _param("name", "path", {"type": "string"}, "the input's name")],
                 security="workerSecret",
             )
         },

@@ -72,6 +72,9 @@ class Assignment:
     lease_seconds: float  # report at least this often or lose the task
     blend: str | None = None  # the job's main .blend, relative to its file tree
     files: dict[str, str] = field(default_factory=dict)  # relpath -> sha256 to download
+    # Output name -> sha256 of what the tasks it depends on produced (their completed
+    # attempts), fetched from /worker/tasks/{id}/inputs/{name}: a merge's chunks.
+    inputs: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,6 +87,7 @@ class Assignment:
             "lease_seconds": self.lease_seconds,
             "blend": self.blend,
             "files": self.files,
+            "inputs": self.inputs,
         }
 
     @classmethod
@@ -98,6 +102,7 @@ class Assignment:
             lease_seconds=float(data["lease_seconds"]),
             blend=data.get("blend"),
             files=dict(data.get("files") or {}),
+            inputs=dict(data.get("inputs") or {}),  # absent from older coordinators
         )
 
 

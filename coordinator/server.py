@@ -24,6 +24,7 @@ from coordinator.protocol import DEFAULT_PORT
 log = logging.getLogger(__name__)
 
 PORT_SEARCH = 50  # how many ports after the default to try
+SHUTDOWN_GRACE = 2.0  # seconds requests in flight get to finish when the coordinator stops
 
 
 def default_data_dir() -> Path:
@@ -124,7 +125,9 @@ async def run_server(options: ServeOptions) -> None:
         zeroconf_interfaces=options.zeroconf_interfaces,
         port=port,
     )
-    runner = web.AppRunner(create_app(config), access_log=None)
+    # Open long-polls and event streams (workers, dashboards) would otherwise hold
+    # a stop up for a minute or two; they all reconnect by themselves.
+    runner = web.AppRunner(create_app(config), access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
     await runner.setup()
     site = web.TCPSite(runner, options.host, port, reuse_address=True)
     await site.start()

@@ -109,6 +109,17 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (job_id, name)
     );
     """,
+    # 2: outputs that feed other tasks (progressive rendering's chunks and merges)
+    """
+    -- kept on the farm for the tasks that depend on it, never delivered
+    ALTER TABLE outputs ADD COLUMN intermediate INTEGER NOT NULL DEFAULT 0;
+    -- the task attempt that uploaded it, NULL once the task started another attempt
+    ALTER TABLE outputs ADD COLUMN attempt INTEGER;
+    -- sha256 of the file this job last delivered under this name: the job may replace
+    -- its own earlier delivery (a sharper progressive frame) even with overwrite off
+    ALTER TABLE outputs ADD COLUMN delivered_sha256 TEXT;
+    CREATE INDEX outputs_task ON outputs(task_id);
+    """,
 )
 
 

@@ -163,7 +163,13 @@ async def wait_until(
 
 PUBLIC = {("GET", f"{API}/health"), ("GET", f"{API}/version")}
 # Sensible values for each path parameter, so a request reaches its handler.
-PATH_VALUES = {"job_id": "1", "task_id": "1", "sha256": "0" * 64, "name": "frame_0001.png"}
+PATH_VALUES = {
+    "job_id": "1",
+    "task_id": "1",
+    "sha256": "0" * 64,
+    "name": "frame_0001.png",
+    "worker_id": "0",
+}
 
 
 def api_routes(app: web.Application) -> list[tuple[str, str]]:

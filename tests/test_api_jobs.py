@@ -150,10 +150,19 @@ async def test_list_filters(client: Client) -> None:
         "Shot_010 lighting",
         "shot_020 anim",
     ]
-    # a glob is exact about case and anchored
-    assert names(await list_jobs(client, "?name=shot_*")) == ["shot_020 anim"]
-    assert names(await list_jobs(client, "?name=*render")) == ["Test render"]
-    assert names(await list_jobs(client, "?name=S?ot_0[12]0*")) == ["Shot_010 lighting"]
+    # a glob is anchored and, like a substring, ignores case
+    assert names(await list_jobs(client, "?name=shot_*&sort=id")) == [
+        "Shot_010 lighting",
+        "shot_020 anim",
+    ]
+    assert names(await list_jobs(client, "?name=*RENDER")) == ["Test render"]
+    assert names(await list_jobs(client, "?name=*render*")) == ["Test render"]
+    assert names(await list_jobs(client, "?name=render")) == ["Test render"]
+    assert names(await list_jobs(client, "?name=S?ot_0[1]0*")) == ["Shot_010 lighting"]
+    assert names(await list_jobs(client, "?name=shot")) != []
+    assert names(await list_jobs(client, "?name=shot_0")) != []
+    assert names(await list_jobs(client, "?name=*lighting")) == ["Shot_010 lighting"]
+    assert names(await list_jobs(client, "?name=lighting*")) == []  # anchored at the start
     assert names(await list_jobs(client, "?submitter=ana&sort=id")) == [
         "Shot_010 lighting",
         "Test render",

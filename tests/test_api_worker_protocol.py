@@ -120,6 +120,7 @@ async def test_assignment_has_what_the_worker_needs(client: Client) -> None:
         "lease_seconds": 5.0,
         "blend": None,
         "files": {},
+        "inputs": {},
     }
     job_now = await get_job(client, job["id"])
     assert job_now["status"] == "active"

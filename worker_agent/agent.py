@@ -13,12 +13,12 @@ the task back to the farm.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import platform
 import queue
 import shutil
+import signal
 import socket
 import threading
 import time
@@ -40,6 +40,7 @@ from coordinator.client import (
 from coordinator.protocol import Assignment
 from worker_agent import events as ev
 from worker_agent.blender import (
+    CRASH_PREFIX,
     RUNNER_PATH,
     BlenderInfo,
     RenderProcess,
@@ -47,7 +48,7 @@ from worker_agent.blender import (
     write_task,
 )
 from worker_agent.cache import BlobCache, CacheError
-from worker_agent.merge import MergeError, MergeInput, MergeTask
+from worker_agent.merge import MergeError, MergeTask
 from worker_agent.runner import RenderTask, TaskError
 
 log = logging.getLogger(__name__)
@@ -326,7 +327,7 @@ class TaskRun:
             except Unreachable as ex:
                 if self.agent.aborting.is_set():
                     raise
-                log.warning("coordinator unreachable (%s); retrying in %.0f s", ex.message, delay)
+                log.warning("coordinator unreachable (%s); retrying in %g s", ex.message, delay)
                 self.agent.aborting.wait(delay)
                 delay = min(delay * 2, 10.0)
 
@@ -448,14 +449,15 @@ class TaskRun:
         def on_event(event: ev.RunnerEvent | None) -> None:
             if isinstance(event, ev.FrameSaved):
                 saved.append(Path(event.path).name)
+                self._report(progress=len(saved) / (2 * len(merge_task.merges)))
 
-        self._report(activity=f"merging frame {merge_task.frame}")
+        self._report(activity=f"merging {len(merge_task.merges)} frame(s)")
         code, failed_uploads = self._run_script(MERGE_PATH, task_json, blend, on_event)
         if self.stopped.is_set():
             return
-        merged = merge_task.merged_output
-        finished = [name for name in saved if name != merged]
-        if code != 0 or not finished or (merged and merged not in saved):
+        merged = {m.merged_output for m in merge_task.merges if m.merged_output}
+        finished = [name for name in saved if name not in merged]
+        if code != 0 or len(finished) < len(merge_task.merges) or not merged <= set(saved):
             detail = self._errors[-1] if self._errors else (self._tail[-1] if self._tail else "")
             raise TaskFailure(f"the merge failed (Blender exited with code {code}): {detail}")
         if failed_uploads:
@@ -465,19 +467,27 @@ class TaskRun:
     def _merge_task(self, blend: Path, out_dir: Path) -> MergeTask:
         payload = self.task.payload
         folder = out_dir / "inputs"
-        inputs = []
         try:
-            for item in payload["inputs"]:
-                name, samples = str(item["name"]), int(item["samples"])
-                inputs.append(MergeInput(str(self._fetch_input(name, folder)), samples))
+            merges = [
+                {
+                    "frame": merge["frame"],
+                    "merged_output": merge.get("merged_output"),
+                    "inputs": [
+                        {
+                            "path": str(self._fetch_input(str(i["name"]), folder)),
+                            "samples": i["samples"],
+                        }
+                        for i in merge["inputs"]
+                    ],
+                }
+                for merge in payload["merges"]
+            ]
             return MergeTask.from_json(
                 {
                     "blend": str(blend),
                     "output_dir": str(out_dir),
-                    "frame": payload["frame"],
-                    "inputs": [dataclasses.asdict(i) for i in inputs],
+                    "merges": merges,
                     "samples": payload["samples"],
-                    "merged_output": payload.get("merged_output"),
                     "output_name": payload.get("output_name", ""),
                     "file_format": payload.get("file_format"),
                     "use_file_extension": payload.get("use_file_extension"),
@@ -529,9 +539,16 @@ class TaskRun:
         )
         uploads = Uploader(self)
 
+        out_dir = task_json.parent  # the runner writes only here
+
         def on_line(line: str, event: ev.RunnerEvent | None) -> None:
             if not line.startswith("@@FARM@@"):
                 self.log_line(line)
+            if isinstance(event, ev.FrameSaved) and not _inside(Path(event.path), out_dir):
+                # Blender echoes text from the .blend (paths, names, which may hold a
+                # newline): a forged event must not upload a file from elsewhere.
+                self.log_line(f"[agent] ignored a saved file outside {out_dir}: {event.path}")
+                event = None
             if isinstance(event, ev.FrameSaved):
                 uploads.put(Path(event.path), event.frame)
             elif isinstance(event, ev.RunnerError):
@@ -562,15 +579,11 @@ class TaskRun:
     ) -> None:
         missing = [f for f in frames if f not in saved]
         if missing or code != 0:
-            detail = (
-                self._errors[-1]
-                if self._errors
-                else (self._tail[-1] if self._tail else "no output")
-            )
+            # Blender's last words, not the agent's own notes or a crash backtrace.
+            said = [t for t in self._tail if not t.startswith(("[agent]", CRASH_PREFIX))]
+            detail = self._errors[-1] if self._errors else (said[-1] if said else "no output")
             what = f"frames {', '.join(map(str, missing))} were not written" if missing else ""
-            raise TaskFailure(
-                f"Blender exited with code {code}{'; ' + what if what else ''}: {detail}"
-            )
+            raise TaskFailure(f"{_exit_text(code)}{'; ' + what if what else ''}: {detail}")
         if failed_uploads:
             raise TaskFailure(f"could not upload {', '.join(failed_uploads)}")
         self._report(progress=1.0, activity="done")
@@ -627,6 +640,24 @@ class Uploader:
             lambda: self.client.upload_output(task_id, path, name=path.name, frame=frame)
         )
         self.run.log_line(f"[agent] uploaded {path.name}")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether path is a file in folder once symlinks are followed."""
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
+def _exit_text(code: int) -> str:
+    """How Blender ended, for the failure reason: a crash names its signal."""
+    if code < 0:
+        try:
+            return f"Blender crashed (killed by {signal.Signals(-code).name}, exit code {code})"
+        except ValueError:
+            pass
+    return f"Blender exited with code {code}"
 
 
 class TaskFailure(Exception):

@@ -176,6 +176,8 @@ def build_command(
 
 
 LineCallback = Callable[[str, RunnerEvent | None], None]
+CRASH_PREFIX = "[blender crash] "  # lines of Blender's crash report, passed on after it died
+CRASH_REPORT_LINES = 200  # at most this many of them
 
 
 class RenderProcess:
@@ -243,8 +245,20 @@ class RenderProcess:
         """
         code = self._proc.wait(timeout)
         self._reader.join(timeout)
+        self._pass_on_crash_reports()
         shutil.rmtree(self._tmpdir, ignore_errors=True)
         return code
+
+    def _pass_on_crash_reports(self) -> None:
+        """Blender's crash handler writes its backtrace to NAME.crash.txt in the temp
+        folder, which is about to go: hand it to on_line, so it reaches the task log."""
+        for report in sorted(Path(self._tmpdir).glob("*.crash.txt")):
+            try:
+                lines = report.read_text("utf-8", "replace").splitlines()
+            except OSError:
+                continue
+            for line in [f"{report.name}:", *lines[:CRASH_REPORT_LINES]]:
+                self._on_line(f"{CRASH_PREFIX}{line}", None)
 
     def cancel(self, grace: float = 0.5) -> int:
         """Stops Blender and its children: SIGTERM, then SIGKILL after grace seconds."""

@@ -72,12 +72,25 @@ class BlobCache:
         """Lay out a job's files under dest; returns how many were downloaded."""
         downloaded = 0
         for done, (relpath, sha) in enumerate(sorted(files.items()), start=1):
+            target = dest / safe_relpath(relpath)  # refused before anything is fetched
             source, fetched = self.fetch(client, sha)
             downloaded += fetched
-            _place(source, dest / safe_relpath(relpath), sha)
+            _check_no_links(target, dest)
+            _place(source, target, sha)
             if progress is not None:
                 progress(done, len(files))
         return downloaded
+
+
+def _check_no_links(target: Path, root: Path) -> None:
+    """No folder between root and target may be a symlink: files are written
+    through them, so one planted there (by an earlier render, say) would carry
+    this job's files out of its folder. A link at target itself is replaced."""
+    folder = root
+    for name in target.relative_to(root).parts[:-1]:
+        folder = folder / name
+        if folder.is_symlink():
+            raise CacheError(f"refusing to write {target}: {folder} is a symbolic link")
 
 
 def _place(source: Path, target: Path, sha: str) -> None:

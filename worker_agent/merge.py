@@ -75,26 +75,31 @@ class MergeInput:
 
 
 @dataclasses.dataclass(frozen=True)
+class FrameMerge:
+    """One frame of a merge task."""
+
+    frame: int  # the frame being refined
+    inputs: tuple[MergeInput, ...]  # one (the first chunk) or two (merged so far + a chunk)
+    merged_output: str | None = None  # file name of the merged EXR; None with one input
+
+
+@dataclasses.dataclass(frozen=True)
 class MergeTask:
     """MERGE.json, written by the agent from a merge task's payload."""
 
     blend: str  # absolute path of the .blend (for the scene's output settings)
-    output_dir: str  # where the merged EXR and the frame are written
-    frame: int  # the frame being refined
-    inputs: tuple[MergeInput, ...]  # one (the first chunk) or two (merged so far + a chunk)
-    samples: int  # the frame's total samples: what a 4.4+ chunk header says
-    merged_output: str | None = None  # file name of the merged EXR; None with one input
+    output_dir: str  # where the merged EXRs and the frames are written
+    merges: tuple[FrameMerge, ...]  # the frames, in order
+    samples: int  # the frames' total samples: what a 4.4+ chunk header says
     output_name: str = ""  # the artist's file name pattern ("frame_####")
-    file_format: str | None = None  # the finished frame's format; None = the scene's
+    file_format: str | None = None  # the finished frames' format; None = the scene's
     use_file_extension: bool | None = None  # None = keep the scene's
     scene: str | None = None  # scene name; None = the file's active scene
     camera: str | None = None  # camera object; None = the scene's
     allow_scripts: bool = False  # mode --bpy: auto-run scripts in the .blend
 
     def to_json(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["inputs"] = [dataclasses.asdict(i) for i in self.inputs]
-        return data
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, data: Any) -> MergeTask:
@@ -105,23 +110,26 @@ class MergeTask:
         if unknown:
             raise MergeError(f"unknown merge task field(s): {', '.join(unknown)}")
         try:
-            inputs = tuple(MergeInput(str(i["path"]), int(i["samples"])) for i in data["inputs"])
-            task = cls(**{**data, "inputs": inputs})
+            merges = tuple(_frame_merge(m) for m in data["merges"])
+            task = cls(**{**data, "merges": merges})
         except (KeyError, TypeError, ValueError) as ex:
             raise MergeError(f"bad merge task: {ex!r}") from ex
-        if not 1 <= len(task.inputs) <= 2:
-            raise MergeError(f"a merge takes one or two inputs, not {len(task.inputs)}")
-        if (len(task.inputs) == 2) != bool(task.merged_output):
-            raise MergeError("merged_output names the result of merging two inputs")
-        if any(i.samples < 1 or i.samples > task.samples for i in task.inputs):
-            raise MergeError("each input holds between 1 and the total samples")
+        if not task.merges:
+            raise MergeError("a merge task needs at least one frame")
+        for merge in task.merges:
+            if not 1 <= len(merge.inputs) <= 2:
+                raise MergeError(f"a merge takes one or two inputs, not {len(merge.inputs)}")
+            if (len(merge.inputs) == 2) != bool(merge.merged_output):
+                raise MergeError("merged_output names the result of merging two inputs")
+            if any(i.samples < 1 or i.samples > task.samples for i in merge.inputs):
+                raise MergeError("each input holds between 1 and the total samples")
         return task
 
-    def render_task(self) -> Any:
-        """The runner's RenderTask for the finished frame (output settings, naming)."""
+    def render_task(self, frame: int | None = None) -> Any:
+        """The runner's RenderTask for the finished frames (output settings, naming)."""
         return _runner().RenderTask(
             blend=self.blend,
-            frames=(self.frame,),
+            frames=(frame,) if frame is not None else tuple(m.frame for m in self.merges),
             output_dir=self.output_dir,
             output_name=self.output_name,
             scene=self.scene,
@@ -130,6 +138,11 @@ class MergeTask:
             use_file_extension=self.use_file_extension,
             allow_scripts=self.allow_scripts,
         )
+
+
+def _frame_merge(data: dict[str, Any]) -> FrameMerge:
+    inputs = tuple(MergeInput(str(i["path"]), int(i["samples"])) for i in data["inputs"])
+    return FrameMerge(int(data["frame"]), inputs, data.get("merged_output"))
 
 
 # ---------------------------------------------------------------- EXR headers (pure)
@@ -247,10 +260,14 @@ def merge_exrs(first: MergeInput, second: MergeInput, output: str) -> None:
     """Cycles' weighted merge; raises MergeError unless the result is really there."""
     if os.path.exists(output):
         os.remove(output)
-    _bpy().ops.cycles.merge_images(
-        input_filepath1=first.path, input_filepath2=second.path, output_filepath=output
-    )
-    # The operator reports errors but still returns FINISHED.
+    os.makedirs(os.path.dirname(output), exist_ok=True)
+    try:
+        _bpy().ops.cycles.merge_images(
+            input_filepath1=first.path, input_filepath2=second.path, output_filepath=output
+        )
+    except RuntimeError as ex:  # the bpy module raises what the binary only prints
+        print(f"merge: {ex}")
+    # The binary's operator reports errors but still returns FINISHED.
     expected = first.samples + second.samples
     headers = read_sample_headers(output) if os.path.isfile(output) else []
     if not headers or any(h.value != expected for h in headers):
@@ -299,13 +316,24 @@ def has_denoiser() -> bool:
 class Compositing:
     """Builds the compositor graph that writes the finished frame from a merged EXR."""
 
-    def __init__(self, scene: Any, image: Any, *, denoise: bool, log: Any) -> None:
+    def __init__(self, scene: Any, *, denoise: bool, log: Any) -> None:
         self.scene = scene
-        self.image = image
         self.denoise = denoise  # the scene denoises and this Blender can
         self.log = log  # print-like, for the task log
+        self.image: Any = None  # the merged EXR being shown
+        self.sources: list[tuple[Any, str | None]] = []  # Image nodes and their view layer
 
-    def build(self) -> None:
+    def show(self, image: Any) -> None:
+        """Make the compositor read `image`: builds the graph the first time."""
+        self.image = image
+        if not self.sources:
+            self._build()
+            return
+        for node, layer in self.sources:
+            node.image = image
+            self._pick_layer(node, layer)
+
+    def _build(self) -> None:
         tree = _scene_tree(self.scene)
         if tree is None:
             tree, target = _plain_tree(self.scene)
@@ -324,17 +352,22 @@ class Compositing:
         """An Image node on the merged EXR: (node, its Combined output, denoised if asked)."""
         node = tree.nodes.new("CompositorNodeImage")
         node.image = self.image
-        if layer is not None:
-            try:
-                node.layer = layer
-            except TypeError:
-                self.log(f"view layer {layer!r} is not in the merged frame; using the first")
+        self._pick_layer(node, layer)
+        self.sources.append((node, layer))
         combined = _output(node, "Combined", "Image")
         if combined is None:
             raise MergeError("the merged EXR has no Combined pass")
         if self.denoise:
             combined = self._denoised(tree, node, combined)
         return node, combined
+
+    def _pick_layer(self, node: Any, layer: str | None) -> None:
+        if layer is None:
+            return
+        try:
+            node.layer = layer
+        except TypeError:
+            self.log(f"view layer {layer!r} is not in the merged frame; using the first")
 
     def _denoised(self, tree: Any, node: Any, combined: Any) -> Any:
         denoise = tree.nodes.new("CompositorNodeDenoise")
@@ -374,19 +407,28 @@ def _output(node: Any, *names: str) -> Any:
     return None
 
 
-def finish_frame(task: MergeTask, source: str, emitter: Any) -> None:
-    """Write the frame in the scene's format from the merged EXR; emits frame_saved."""
+def prepare_scene(task: MergeTask) -> tuple[Any, Compositing]:
+    """The scene set up for writing the finished frames, and its compositing."""
     R = _runner()
-    bpy = _bpy()
-    render_task = task.render_task()
-    scene = R.setup_scene(render_task)
+    scene = R.setup_scene(task.render_task())
     wants_denoise = scene.render.engine == "CYCLES" and bool(scene.cycles.use_denoising)
     can_denoise = wants_denoise and has_denoiser()
     if wants_denoise and not can_denoise:
-        print("merge: this Blender has no OpenImageDenoise; the frame is written without denoising")
-    image = bpy.data.images.load(source, check_existing=False)
-    Compositing(scene, image, denoise=can_denoise, log=lambda text: print(f"merge: {text}")).build()
-    R.Run(render_task, emitter).render(scene)
+        print("merge: this Blender has no OpenImageDenoise; frames are written without denoising")
+    return scene, Compositing(scene, denoise=can_denoise, log=lambda t: print(f"merge: {t}"))
+
+
+def merge_frame(
+    task: MergeTask, merge: FrameMerge, scene: Any, compositing: Compositing, emitter: Any
+) -> None:
+    """Merge one frame's inputs and write it finished; emits frame_saved for each file."""
+    source = merge.inputs[0].path
+    if merge.merged_output:
+        source = os.path.join(task.output_dir, merge.merged_output)
+        merge_exrs(merge.inputs[0], merge.inputs[1], source)
+        emitter.emit("frame_saved", frame=merge.frame, path=source)
+    compositing.show(_bpy().data.images.load(source, check_existing=False))
+    _runner().Run(task.render_task(merge.frame), emitter).render(scene)
 
 
 def run_merge(argv: Sequence[str], emitter: Any) -> int:
@@ -399,16 +441,13 @@ def run_merge(argv: Sequence[str], emitter: Any) -> int:
             R.open_blend(task.render_task())
         else:
             R.check_loaded(task.render_task())
-        for item in task.inputs:
+        for item in (i for m in task.merges for i in m.inputs):
             for change in fix_sample_headers(item.path, samples=item.samples, total=task.samples):
                 print(f"merge: {change}")
-        source = task.inputs[0].path
-        if task.merged_output:
-            source = os.path.join(task.output_dir, task.merged_output)
-            merge_exrs(task.inputs[0], task.inputs[1], source)
-            emitter.emit("frame_saved", frame=task.frame, path=source)
-        finish_frame(task, source, emitter)
-        emitter.emit("done", frames=[task.frame])
+        scene, compositing = prepare_scene(task)
+        for merge in task.merges:
+            merge_frame(task, merge, scene, compositing, emitter)
+        emitter.emit("done", frames=[m.frame for m in task.merges])
         return 0
     except (MergeError, R.TaskError) as ex:
         emitter.emit("error", message=str(ex))

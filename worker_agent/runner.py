@@ -512,11 +512,20 @@ def _set_file_format(image_settings: Any, file_format: str) -> None:
         raise TaskError(f"this Blender cannot write file format {file_format!r}: {ex}") from ex
 
 
+def _single_part_exr(scene: Any) -> None:
+    """A sample range is rendered to be merged, and Cycles' merge reads only the
+    first part of an EXR: 5.0 writes each pass to a part of its own unless asked
+    for the interleaved (single-part) layout that 2.8-4.x always write."""
+    settings = scene.render.image_settings
+    if settings.file_format == "OPEN_EXR_MULTILAYER" and hasattr(settings, "use_exr_interleave"):
+        settings.use_exr_interleave = True
+
+
 def _set_cycles(scene: Any, task: RenderTask) -> None:
     cycles = scene.cycles
     if task.disable_denoise:
         if task.keep_denoising_data and cycles.use_denoising:
-            # Written to multilayer EXR by 2.8-4.x; 5.0 leaves all but Combined out.
+            # Albedo and normal guide a later denoise of the merged frame.
             for layer in scene.view_layers:
                 layer.cycles.denoising_store_passes = True
         cycles.use_denoising = False
@@ -526,6 +535,7 @@ def _set_cycles(scene: Any, task: RenderTask) -> None:
         cycles.samples = task.samples
     if task.sample_count is not None:
         _set_sample_range(cycles, task.sample_offset or 0, task.sample_count)
+        _single_part_exr(scene)
     if task.device is not None:
         _set_device(scene, task.device)
 

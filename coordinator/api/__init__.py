@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from coordinator.api import events, files, jobs, meta, tasks, workers
+from coordinator.api import events, files, jobs, meta, tasks, web, workers
 
-ROUTE_MODULES = (meta, jobs, tasks, files, workers, events)
+ROUTE_MODULES = (meta, jobs, tasks, files, workers, events, web)

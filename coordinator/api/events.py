@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 from aiohttp import web
 
 from coordinator.app import HUB
+from coordinator.hub import CLOSED
 from coordinator.protocol import API_PREFIX
 
 routes = web.RouteTableDef()
@@ -25,13 +27,23 @@ async def events(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
-    await response.write(b": connected\n\n")
-    with request.app[HUB].subscribe() as queue:
-        while True:
-            try:
-                event = await asyncio.wait_for(queue.get(), KEEPALIVE)
-            except TimeoutError:
-                await response.write(b": keepalive\n\n")
-                continue
-            data = json.dumps(event, separators=(",", ":"))
-            await response.write(f"event: {event['type']}\ndata: {data}\n\n".encode())
+    try:
+        await response.write(b": connected\n\n")
+        with request.app[HUB].subscribe() as queue:
+            await _relay(queue, response)
+    except ConnectionResetError:
+        pass  # the reader went away (a closed tab): not an error worth a traceback
+    return response
+
+
+async def _relay(queue: asyncio.Queue[dict[str, Any]], response: web.StreamResponse) -> None:
+    while True:
+        try:
+            event = await asyncio.wait_for(queue.get(), KEEPALIVE)
+        except TimeoutError:
+            await response.write(b": keepalive\n\n")
+            continue
+        data = json.dumps(event, separators=(",", ":"))
+        await response.write(f"event: {event['type']}\ndata: {data}\n\n".encode())
+        if event is CLOSED:  # the coordinator is stopping
+            return

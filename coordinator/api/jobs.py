@@ -28,10 +28,13 @@ async def list_jobs(request: web.Request) -> web.Response:
 
 @routes.get(f"{API_PREFIX}/jobs/{{job_id}}")
 async def get_job(request: web.Request) -> web.Response:
-    with_tasks = request.query.get("tasks", "1") not in ("0", "false", "no")
-    return web.json_response(
-        request.app[FARM].get_job(int_param(request, "job_id"), with_tasks=with_tasks)
+    tasks = request.query.get("tasks", "1")
+    job = request.app[FARM].get_job(
+        int_param(request, "job_id"),
+        with_tasks=tasks not in ("0", "false", "no"),
+        all_generations=tasks == "all",  # earlier generations too (before a regenerate)
     )
+    return web.json_response(job)
 
 
 @routes.delete(f"{API_PREFIX}/jobs/{{job_id}}")
@@ -66,6 +69,35 @@ async def requeue(request: web.Request) -> web.Response:
     return web.json_response(
         request.app[FARM].requeue_job(int_param(request, "job_id"), which=which)
     )
+
+
+@routes.post(f"{API_PREFIX}/jobs/{{job_id}}/regenerate")
+async def regenerate(request: web.Request) -> web.Response:
+    body = await read_object(request, allowed=("settings", "keep_completed"))
+    job = request.app[FARM].regenerate_job(
+        int_param(request, "job_id"),
+        settings=body.get("settings"),
+        keep_completed=body.get("keep_completed", True),
+    )
+    return web.json_response(job)
+
+
+@routes.post(f"{API_PREFIX}/jobs/{{job_id}}/priority")
+async def priority(request: web.Request) -> web.Response:
+    body = await read_object(request, allowed=("priority",))
+    if "priority" not in body:
+        raise BadRequest('send {"priority": 0-100}', field="priority")
+    job = request.app[FARM].set_job_priority(int_param(request, "job_id"), body["priority"])
+    return web.json_response(job)
+
+
+@routes.post(f"{API_PREFIX}/jobs/{{job_id}}/clear-blocklist")
+async def clear_blocklist(request: web.Request) -> web.Response:
+    body = await read_object(request, allowed=("worker_id",))
+    job = request.app[FARM].clear_blocklist(
+        int_param(request, "job_id"), worker_id=body.get("worker_id")
+    )
+    return web.json_response(job)
 
 
 @routes.get(f"{API_PREFIX}/jobs/{{job_id}}/outputs")

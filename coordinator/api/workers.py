@@ -10,8 +10,9 @@ from aiohttp import web
 from coordinator.api.common import int_param, query_float
 from coordinator.app import FARM, HUB, WORKER, WORKER_SECRET, read_json, read_object
 from coordinator.errors import BadRequest
+from coordinator.farm import Farm
 from coordinator.frames import MAX_FRAME, MIN_FRAME
-from coordinator.protocol import API_PREFIX
+from coordinator.protocol import API_PREFIX, WorkerStatus
 
 routes = web.RouteTableDef()
 
@@ -30,6 +31,34 @@ async def list_workers(request: web.Request) -> web.Response:
     return web.json_response({"workers": request.app[FARM].list_workers()})
 
 
+@routes.get(f"{API_PREFIX}/workers/{{worker_id}}")
+async def get_worker(request: web.Request) -> web.Response:
+    return web.json_response(request.app[FARM].get_worker(request.match_info["worker_id"]))
+
+
+@routes.post(f"{API_PREFIX}/workers/{{worker_id}}/disable")
+async def disable(request: web.Request) -> web.Response:
+    """No new tasks for the worker: its task finishes first, or with now=true goes
+    back to the queue at once."""
+    body = await read_object(request, allowed=("now",))
+    worker = request.app[FARM].disable_worker(
+        request.match_info["worker_id"], now=body.get("now", False)
+    )
+    return web.json_response(worker)
+
+
+@routes.post(f"{API_PREFIX}/workers/{{worker_id}}/enable")
+async def enable(request: web.Request) -> web.Response:
+    await read_object(request)  # takes no fields
+    return web.json_response(request.app[FARM].enable_worker(request.match_info["worker_id"]))
+
+
+@routes.delete(f"{API_PREFIX}/workers/{{worker_id}}")
+async def remove(request: web.Request) -> web.Response:
+    request.app[FARM].remove_worker(request.match_info["worker_id"])
+    return web.json_response({"removed": True})
+
+
 @routes.post(f"{API_PREFIX}/worker/task")
 async def next_task(request: web.Request) -> web.Response:
     """Long-poll for work: answers at once when a task is runnable, else waits
@@ -46,7 +75,19 @@ async def next_task(request: web.Request) -> web.Response:
         if remaining <= 0:
             return web.Response(status=204)
         await hub.wait_for_work(remaining)
+        if _poll_abandoned(request, farm, worker["id"]):
+            return web.Response(status=204)
         worker = farm.authenticate_worker(request[WORKER_SECRET])
+
+
+def _poll_abandoned(request: web.Request, farm: Farm, worker_id: str) -> bool:
+    """Whether nobody waits for this long-poll's answer any more: the worker hung up,
+    or signed off meanwhile (a worker interrupted mid-poll signs off and exits).
+    A task claimed for it would be answered to nobody and sit on its lease."""
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        return True
+    return farm.get_worker(worker_id)["status"] == WorkerStatus.OFFLINE
 
 
 @routes.post(f"{API_PREFIX}/worker/tasks/{{task_id}}/update")
@@ -99,6 +140,16 @@ async def upload_output(request: web.Request) -> web.Response:
         chunks=request.content.iter_chunked(1 << 20),
     )
     return web.json_response(out, status=201)
+
+
+@routes.get(f"{API_PREFIX}/worker/tasks/{{task_id}}/inputs/{{name}}")
+async def download_input(request: web.Request) -> web.FileResponse:
+    """An output of a task this one depends on (a merge's chunks); only while the
+    worker holds the task, and only the names its assignment lists in `inputs`."""
+    path = request.app[FARM].input_file(
+        request[WORKER], int_param(request, "task_id"), request.match_info["name"]
+    )
+    return web.FileResponse(path)
 
 
 @routes.post(f"{API_PREFIX}/worker/tasks/{{task_id}}/complete")

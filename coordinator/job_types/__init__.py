@@ -1,7 +1,7 @@
 """Job types: settings schema + `compile(settings) -> list[TaskSpec]`, one module each.
 
 Adding a job type = adding a module with NAME, LABEL, DESCRIPTION, SCHEMA and
-compile(), and listing it in `_MODULES`. compile() is pure: same settings,
+compile() (and optionally report()), and listing it in `_MODULES`. compile() is pure: same settings,
 same tasks.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from coordinator.job_types import blender_render, sleep
+from coordinator.job_types import blender_render, blender_render_progressive, sleep
 from coordinator.job_types.schema import JSON, Setting, SettingsError, validate
 from coordinator.protocol import TaskSpec
 
@@ -29,6 +29,9 @@ class JobType:
     schema: tuple[Setting, ...]  # its settings
     compile_fn: Callable[[JSON], list[TaskSpec]]  # pure
     needs_blend: bool  # a job of this type must come with a .blend
+    # Optional: a summary of a job's progress in the type's own terms (e.g. samples
+    # reached per frame), from its tasks' kind, status, frames and payload.
+    report_fn: Callable[[list[JSON]], JSON] | None = None
 
     def validate(self, settings: Any) -> JSON:
         return validate(self.schema, settings)
@@ -61,10 +64,11 @@ def _from_module(module: ModuleType) -> JobType:
         schema=tuple(module.SCHEMA),
         compile_fn=module.compile,
         needs_blend=module.NEEDS_BLEND,
+        report_fn=getattr(module, "report", None),
     )
 
 
-_MODULES: Sequence[ModuleType] = (sleep, blender_render)
+_MODULES: Sequence[ModuleType] = (sleep, blender_render, blender_render_progressive)
 REGISTRY: dict[str, JobType] = {m.NAME: _from_module(m) for m in _MODULES}
 
 
