@@ -271,7 +271,10 @@ def test_workers_page_and_warnings(page: Any, farm: Farm) -> None:
 
 
 def test_screenshots_for_the_docs(page: Any, farm: Farm, tmp_path: Path) -> None:
-    """docs/images/dashboard.png and dashboard-job.png, from a farm at work."""
+    """The pictures of docs/dashboard.md: a staged farm (sleep jobs, workers driven
+    through FarmClient, one real render's frames). They land in tmp unless
+    FARM_UPDATE_SCREENSHOTS=1, so a test run leaves the committed ones alone."""
+    images = IMAGES if os.environ.get("FARM_UPDATE_SCREENSHOTS") == "1" else tmp_path / "shots"
     api = farm.api
     for job in api.jobs(limit=500)["jobs"]:  # a clean list for the picture
         api.delete_job(job["id"])
@@ -316,8 +319,8 @@ def test_screenshots_for_the_docs(page: Any, farm: Farm, tmp_path: Path) -> None
     expect(page.locator("table.jobs tbody tr")).to_have_count(7)
     expect(page.locator("#live")).to_have_text("Live")
     page.mouse.click(5, 880)  # no focus ring in the picture
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(IMAGES / "dashboard.png"))
+    images.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(images / "dashboard.png"))
 
     page.get_by_role("link", name="shot_010_lighting").click()
     expect(page.locator("#latest-frame")).to_be_visible()
@@ -326,8 +329,8 @@ def test_screenshots_for_the_docs(page: Any, farm: Farm, tmp_path: Path) -> None
     expect(page.locator("pre.log")).to_contain_text("Fra:19")
     page.mouse.click(5, 5)
     page.evaluate("window.scrollTo(0, 0)")  # the sticky bar at the top of the picture
-    page.screenshot(path=str(IMAGES / "dashboard-job.png"), full_page=True)
-    assert (IMAGES / "dashboard.png").stat().st_size > 10_000
+    page.screenshot(path=str(images / "dashboard-job.png"), full_page=True)
+    assert (images / "dashboard.png").stat().st_size > 10_000
 
 
 # ------------------------------------------------- a render job, faked well
