@@ -1090,13 +1090,14 @@ class Farm:
     def _task_inputs(self, task_id: int) -> dict[str, str]:
         """name -> sha256 of what the tasks this one depends on produced.
 
-        Only the completed attempt of each dependency counts: a file left by an
-        earlier, failed attempt (attempt NULL, or another number) is not an input,
-        so a merge never mixes chunks of different attempts.
+        Only the completed attempt of each dependency counts: claiming a task
+        voids what its earlier attempts uploaded (attempt NULL), so a merge never
+        mixes in a chunk of a failed attempt. (A regenerate that keeps a finished
+        task moves its outputs to the successor, attempt and all.)
         """
         rows = self.store.all(
             "SELECT o.name, o.sha256 FROM task_deps d JOIN tasks t ON t.id = d.depends_on"
-            " JOIN outputs o ON o.task_id = t.id AND o.attempt = t.attempts"
+            " JOIN outputs o ON o.task_id = t.id AND o.attempt IS NOT NULL"
             " WHERE d.task_id = ? AND t.status = 'completed' ORDER BY o.name",
             task_id,
         )

@@ -92,6 +92,9 @@ class FileStore:
         self.max_upload = max_upload
         for folder in (self.blobs, self.jobs, self.tmp):
             folder.mkdir(parents=True, exist_ok=True)
+        # Uploads cut short by a crash of the coordinator (each is retried whole).
+        for leftover in self.tmp.glob("upload-*"):
+            leftover.unlink(missing_ok=True)
 
     # --- blobs --------------------------------------------------------
     def blob_path(self, sha: str) -> Path:

@@ -458,7 +458,7 @@ def _paths() -> JSON:
         },
         f"{p}/jobs/{{job_id}}/outputs": {
             "get": _op(
-                "Rendered files of a job",
+                "Rendered files of a job (not intermediate ones that only feed its other tasks)",
                 _ok(
                     "outputs",
                     {

@@ -1,4 +1,4 @@
-"""The merge runner: adds a sample chunk to a frame and writes the finished frame, inside Blender.
+"""The merge runner: adds a sample chunk to frames and writes them finished, inside Blender.
 
 Runs like the render runner, in the Blender binary or a Python with ``bpy``::
 
@@ -9,7 +9,7 @@ It uses only the standard library and ``bpy``, plus runner.py (loaded by path
 when run by path), and prints the same ``@@FARM@@`` event lines: ``frame_saved``
 for each file it writes (the merged EXR, then the frame), ``error``, ``done``.
 
-What a merge does, for one frame:
+What a merge does, for each frame of its task:
 
 1. Checks each input EXR's ``cycles.<ViewLayer>.samples`` header against the
    samples the coordinator says it holds. Blender 4.4+ records the scene's total
@@ -314,7 +314,11 @@ def has_denoiser() -> bool:
 
 
 class Compositing:
-    """Builds the compositor graph that writes the finished frame from a merged EXR."""
+    """The compositor graph that writes a finished frame from a merged EXR.
+
+    Built once per Blender run, on the first frame; later frames only swap the
+    image its Image nodes read.
+    """
 
     def __init__(self, scene: Any, *, denoise: bool, log: Any) -> None:
         self.scene = scene
