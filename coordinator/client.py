@@ -202,9 +202,12 @@ class FarmClient:
         digest = hashlib.sha256()
         try:
             with tmp.open("wb") as out:
-                for block in resp.iter_content(CHUNK):
-                    digest.update(block)
-                    out.write(block)
+                try:
+                    for block in resp.iter_content(CHUNK):
+                        digest.update(block)
+                        out.write(block)
+                except requests.RequestException as ex:  # cut off mid-body: try again later
+                    raise Unreachable(f"the download of {path} from {self.url} broke off") from ex
             if sha is not None and digest.hexdigest() != sha:
                 raise FarmClientError(f"download of {path} is corrupt (sha256 mismatch)")
             os.replace(tmp, dest)

@@ -1036,12 +1036,16 @@ class Farm:
 
     # ----------------------------------------------------- the worker's side
     def abandon_held_tasks(self, worker: JSON) -> None:
-        """A worker asking for work holds nothing: whatever it held was lost in a restart."""
+        """A worker asking for work holds nothing: whatever it held was lost in a restart,
+        or handed to it in a reply it never got. A task it never reported on (no
+        progress yet) does not spend an attempt."""
         for row in self.store.all(
-            "SELECT id FROM tasks WHERE worker_id = ? AND status = 'active'", worker["id"]
+            "SELECT id, progress, activity FROM tasks WHERE worker_id = ? AND status = 'active'",
+            worker["id"],
         ):
+            started = row["progress"] > 0 or row["activity"] != "starting"
             self._requeue_lost(
-                row["id"], worker["id"], "the worker restarted and dropped it", count=True
+                row["id"], worker["id"], "the worker restarted and dropped it", count=started
             )
 
     def claim_task(self, worker: JSON) -> Assignment | None:
@@ -1237,13 +1241,18 @@ class Farm:
         return {"task_status": status}
 
     def _workers_left_for(self, task: Any, job: Any) -> int:
-        """Online, enabled workers able to open the job's file that never failed the task."""
+        """Online, enabled workers able to open the job's file that never failed the task
+        and are not blocklisted for the job (the scheduler's own conditions)."""
         row = self.store.one(
             "SELECT count(*) FROM workers w WHERE w.status != 'offline' AND w.disabled = 0"
             " AND w.blender >= ? AND NOT EXISTS (SELECT 1 FROM task_failures f"
-            " WHERE f.task_id = ? AND f.worker_id = w.id AND f.blamed = 1)",
+            " WHERE f.task_id = ? AND f.worker_id = w.id AND f.blamed = 1)"
+            " AND (SELECT count(*) FROM task_failures f WHERE f.job_id = ?"
+            " AND f.worker_id = w.id AND f.blamed = 1) < ?",
             job["min_blender"],
             task["id"],
+            job["id"],
+            scheduler.BLOCKLIST_THRESHOLD,
         )
         return int(row[0]) if row else 0
 
@@ -1330,6 +1339,7 @@ class Farm:
             check_sha256(sha)
         row = self._held_task(worker, task_id)
         job_id = row["job_id"]
+        self._check_output_owner(row, name)
         tmp, actual, size = await self.files.receive_output(name, chunks, sha=sha)
         try:
             # The lease may have gone, or the job been deleted, while the bytes came
@@ -1370,6 +1380,35 @@ class Farm:
         out = self.deliver_output(job_id, name)
         self.hub.publish("output", job_id=job_id, name=name, frame=frame)
         return out
+
+    def _check_output_owner(self, task: Any, name: str) -> None:
+        """One file name, one producer: a task may not replace (and take over) a file
+        that another live task of the job made (a finished frame, a merge's input),
+        unless it builds on that task: a progressive merge refines the frame its
+        predecessor delivered."""
+        owner = self.store.one(
+            "SELECT t.id, t.name, t.status, t.generation, o.attempt FROM outputs o"
+            " JOIN tasks t ON t.id = o.task_id WHERE o.job_id = ? AND o.name = ?",
+            task["job_id"],
+            name,
+        )
+        if (
+            owner is not None
+            and owner["id"] != task["id"]
+            and owner["generation"] == task["generation"]
+            and owner["status"] in (TaskStatus.ACTIVE, TaskStatus.COMPLETED)
+            and owner["attempt"] is not None
+            and self.store.one(
+                "SELECT 1 FROM task_deps WHERE task_id = ? AND depends_on = ?",
+                task["id"],
+                owner["id"],
+            )
+            is None
+        ):
+            raise Conflict(
+                f"{name!r} is an output of task {owner['id']} ({owner['name']}), not of"
+                f" task {task['id']}; check the task's output name and frames"
+            )
 
     def deliver_output(self, job_id: int, name: str) -> JSON:
         job = self._job_row(job_id)

@@ -215,16 +215,20 @@ def deliver(
     a progressive frame replaces its own earlier, noisier version.
     """
     note = ""
-    if dest.is_file():
-        current = sha256_file(dest)
-        if current == sha:
-            return Delivery(str(dest), "already there")
-        if not overwrite and current != replaceable:
-            return Delivery(None, f"kept the different file already at {dest} (overwrite is off)")
-        if current == replaceable:
-            note = "updated (replaced this job's earlier version)"
-    replaced = dest.exists()
     try:
+        # Reading what is there can fail too (a folder we may not enter, an
+        # unreadable file): that is a delivery problem, retried, never a 500.
+        if dest.is_file():
+            current = sha256_file(dest)
+            if current == sha:
+                return Delivery(str(dest), "already there")
+            if not overwrite and current != replaceable:
+                return Delivery(
+                    None, f"kept the different file already at {dest} (overwrite is off)"
+                )
+            if current == replaceable:
+                note = "updated (replaced this job's earlier version)"
+        replaced = dest.exists()
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
         tmp = Path(name)

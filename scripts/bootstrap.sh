@@ -22,6 +22,8 @@ fi
 
 # --- system packages -----------------------------------------------------
 missing=""
+# Debian's python3 has no ensurepip (so no venv) without python3-venv.
+"$PY" -c 'import ensurepip' 2>/dev/null || missing="$missing python3-venv"
 command -v blender >/dev/null 2>&1 || missing="$missing blender"
 if [ "$WANT_BROWSER" = 1 ]; then
     [ -x /usr/bin/chromium ] || missing="$missing chromium"

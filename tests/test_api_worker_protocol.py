@@ -481,6 +481,10 @@ async def test_asking_for_work_drops_what_the_worker_held(client: Client) -> Non
     await submit_sleep(client, count=1)
     task = await claim(client, worker)
     assert task is not None
+    resp = await client.post(
+        f"{API}/worker/tasks/{task['task_id']}/update", json={"progress": 0.5}, headers=worker
+    )
+    assert resp.status == 200  # it started rendering, then the worker restarted
     again = await claim(client, worker)
     assert again is not None and again["task_id"] == task["task_id"]
     assert again["attempt"] == 2
@@ -490,6 +494,19 @@ async def test_asking_for_work_drops_what_the_worker_held(client: Client) -> Non
         f"{API}/worker/tasks/{task['task_id']}/update", json={"progress": 0.1}, headers=worker
     )
     assert resp.status == 200  # the new attempt is its own
+
+
+async def test_a_task_handed_out_but_never_started_costs_no_attempt(client: Client) -> None:
+    """The reply carrying the task was lost (or the worker died before starting it):
+    asking for work again gets the same task back as the same first attempt."""
+    worker = await register(client, "lost reply")
+    await submit_sleep(client, count=1)
+    task = await claim(client, worker)
+    assert task is not None
+    again = await claim(client, worker)
+    assert again is not None and again["task_id"] == task["task_id"]
+    assert again["attempt"] == 1
+    assert (await get_task(client, task["task_id"]))["failures"] == []
 
 
 async def test_worker_goes_offline_and_comes_back(client: Client) -> None:

@@ -273,6 +273,14 @@ class TaskRun:
             self._fail(str(ex))
         except ConflictError as ex:
             log.info("task %d taken away: %s", self.task.task_id, ex.message)
+        except AuthError as ex:  # the farm forgot this worker: _serve registers again
+            log.warning("task %d dropped: %s", self.task.task_id, ex.message)
+        except FarmClientError as ex:  # refused otherwise: let the lease hand it on
+            log.warning("task %d abandoned: the coordinator said %s", self.task.task_id, ex.message)
+        except Exception as ex:  # a bug here must cost one task, not the worker
+            log.exception("task %d: internal error", self.task.task_id)
+            with contextlib.suppress(FarmClientError):
+                self._fail(f"the worker hit an internal error: {type(ex).__name__}: {ex}")
         finally:
             self.stopped.set()
             # The coordinator ends the control long-poll when the task ends; a
@@ -339,7 +347,7 @@ class TaskRun:
         while not self.stopped.is_set():
             try:
                 action, reason = control.control(self.task.task_id, wait=wait)
-            except (ConflictError, NotFoundError) as ex:
+            except (ConflictError, NotFoundError, AuthError) as ex:
                 action, reason = "stop", ex.message
             except FarmClientError as ex:  # coordinator away: keep rendering, try again
                 log.debug("control poll failed: %s", ex.message)
@@ -397,13 +405,20 @@ class TaskRun:
             raise TaskFailure("the job names no .blend file to render")
         self._report(activity=f"fetching {len(self.task.files)} project files")
         self._flush()
+        fetched: list[int] = []  # downloads of the last try (earlier ones are cached)
         try:
-            fetched = self.agent.cache.materialize(self.client, self.task.files, project)
+            # A coordinator that is away (restarting) is waited for, as for reports:
+            # failing here would blame this worker for the coordinator's outage.
+            self._patiently(
+                lambda: fetched.append(
+                    self.agent.cache.materialize(self.client, self.task.files, project)
+                )
+            )
         except (CacheError, FarmClientError, OSError) as ex:
             raise TaskFailure(f"could not fetch the project files: {ex}") from ex
         self.log_line(
-            f"[agent] project files ready ({fetched} downloaded,"
-            f" {len(self.task.files) - fetched} from cache)"
+            f"[agent] project files ready ({fetched[-1]} downloaded,"
+            f" {len(self.task.files) - fetched[-1]} from cache)"
         )
         out_dir = workdir / f"out-{self.task.task_id}-{self.task.attempt}"
         shutil.rmtree(out_dir, ignore_errors=True)
@@ -565,7 +580,14 @@ class TaskRun:
             raise TaskFailure(f"could not start Blender ({info.path}): {ex.strerror or ex}") from ex
         if self.stopped.is_set():  # a cancel that came while we were starting
             self.process.cancel()
-        code = self._wait_for(self.process)
+        try:
+            code = self._wait_for(self.process)
+        except BaseException:
+            # Whatever ends this task early, Blender (in its own session) must not
+            # go on rendering as an orphan.
+            self.process.cancel()
+            uploads.close()
+            raise
         return code, uploads.close()
 
     def _wait_for(self, process: RenderProcess) -> int:

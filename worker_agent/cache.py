@@ -57,8 +57,17 @@ class BlobCache:
         """The cached file for a hash, downloading it when missing. -> (path, downloaded)"""
         target = self.path(sha)
         if target.is_file():
-            return target, False
+            if target.stat().st_mtime_ns == SEALED_MTIME:
+                return target, False
+            if _sha256(target) == sha:  # unsealed (an older cache): check once, seal
+                _seal(target)
+                return target, False
+            # Project files are hard links to these blobs: something wrote into one
+            # (a re-baked cache, a script). Never render from a changed copy.
+            log.warning("cached file %s was modified; downloading it again", sha[:12])
+            target.unlink()
         client.download_file(sha, target)  # verified against sha, renamed into place
+        _seal(target)
         return target, True
 
     def materialize(
@@ -91,6 +100,16 @@ def _check_no_links(target: Path, root: Path) -> None:
         folder = folder / name
         if folder.is_symlink():
             raise CacheError(f"refusing to write {target}: {folder} is a symbolic link")
+
+
+# A verified blob is read-only with this mtime; a write into it (through any of
+# its hard links) changes the mtime, which the next fetch() notices.
+SEALED_MTIME = 0
+
+
+def _seal(path: Path) -> None:
+    path.chmod(0o444)
+    os.utime(path, ns=(SEALED_MTIME, SEALED_MTIME))
 
 
 def _place(source: Path, target: Path, sha: str) -> None:
