@@ -1078,6 +1078,18 @@ class Farm:
             worker["name"],
         )
         self.hub.publish("task", id=task["id"], job_id=job["id"])
+        return self._assignment(task, job)
+
+    def held_assignment(self, worker: JSON) -> Assignment | None:
+        """The task this worker holds, as it was handed out: a worker whose reply
+        got lost asks again and gets the same task, not a second one."""
+        task = self.store.one(
+            "SELECT * FROM tasks WHERE worker_id = ? AND status = 'active' ORDER BY id LIMIT 1",
+            worker["id"],
+        )
+        return None if task is None else self._assignment(task, self._job_row(task["job_id"]))
+
+    def _assignment(self, task: Any, job: Any) -> Assignment:
         return Assignment(
             task_id=task["id"],
             job_id=job["id"],
@@ -1204,6 +1216,13 @@ class Farm:
         return None
 
     def complete_task(self, worker: JSON, task_id: int) -> None:
+        done = self.store.one("SELECT status, worker_id FROM tasks WHERE id = ?", task_id)
+        if (
+            done is not None
+            and done["status"] == TaskStatus.COMPLETED
+            and (done["worker_id"] == worker["id"])
+        ):
+            return  # a retry of a completion whose reply was lost: already done
         row = self._held_task(worker, task_id)
         with self.store.tx():
             self._set_task_status(row, TaskStatus.COMPLETED)

@@ -54,3 +54,20 @@ async def test_next_must_be_a_boolean(client: TestClient[Any, Any]) -> None:
     )
     assert resp.status == 400
     assert "next" in (await resp.json())["error"]
+
+
+async def test_a_retried_completion_is_accepted_and_hands_out_the_same_next_task(
+    client: TestClient[Any, Any],
+) -> None:
+    """The reply to complete+next got lost; the worker sends it again."""
+    worker = await register(client)
+    await submit_sleep(client, count=3)
+    task = await (await client.post("/api/v1/worker/task?wait=0", headers=worker)).json()
+    url = f"/api/v1/worker/tasks/{task['task_id']}/complete"
+    first = await (await client.post(url, json={"next": True}, headers=worker)).json()
+    resp = await client.post(url, json={"next": True}, headers=worker)
+    assert resp.status == 200, await resp.text()
+    again = await resp.json()
+    assert again["next"]["task_id"] == first["next"]["task_id"]
+    tasks = (await (await client.get("/api/v1/jobs/1", headers=AUTH)).json())["tasks"]
+    assert [t["status"] for t in tasks] == ["completed", "active", "queued"]

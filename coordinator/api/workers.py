@@ -155,7 +155,10 @@ async def download_input(request: web.Request) -> web.FileResponse:
 @routes.post(f"{API_PREFIX}/worker/tasks/{{task_id}}/complete")
 async def complete(request: web.Request) -> web.Response:
     """Completes the task; with {"next": true} also claims the worker's next task
-    at once when one is runnable (one round trip less per task; no waiting)."""
+    at once when one is runnable (one round trip less per task; no waiting).
+
+    Safe to retry: completing a task this worker already completed is a no-op,
+    and the next task is then the one it was already handed."""
     body = await read_object(request, allowed=("next",))
     want_next = body.get("next", False)
     if not isinstance(want_next, bool):
@@ -164,7 +167,7 @@ async def complete(request: web.Request) -> web.Response:
     farm.complete_task(worker, int_param(request, "task_id"))
     if not want_next:
         return web.json_response({"ok": True})
-    assignment = farm.claim_task(worker)
+    assignment = farm.held_assignment(worker) or farm.claim_task(worker)
     return web.json_response(
         {"ok": True, "next": None if assignment is None else assignment.to_json()}
     )
