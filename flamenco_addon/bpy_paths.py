@@ -9,8 +9,9 @@ fixes. No relative imports: rewrite_paths.py imports this by file location.
 Covered: images (single, sequences, UDIM tiles, movies), movie clips,
 sounds, fonts, linked libraries, Alembic/USD caches, OpenVDB volumes, fluid
 and ocean bake folders, mesh caches, and image/movie strips of the sequencer.
-Not covered: point caches on disk (`blendcache_<file>` beside the .blend) and
-simulation-node bakes; such a file needs the bake packed or re-baked on the farm.
+Point caches baked to disk have no path slot: they live in `blendcache_<file>`
+beside the .blend, which scan.py packs as a folder. Not covered: point caches
+with an external folder of their own, and simulation-node bakes.
 """
 
 from __future__ import annotations

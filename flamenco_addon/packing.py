@@ -116,6 +116,13 @@ def relpath_for(path: str, project_root: str) -> str:
     return f"{EXTERNAL}/{digest}/{name}"
 
 
+def point_cache_folder(blend_path: str) -> str:
+    """Where Blender keeps a file's disk point caches: //blendcache_<name without .blend>/."""
+    folder, name = os.path.split(blend_path)
+    stem = name[: -len(".blend")] if name.lower().endswith(".blend") else name
+    return os.path.join(folder, f"blendcache_{stem}")
+
+
 def blend_relative(target_rel: str, blend_rel: str) -> str:
     """The "//..." path that reaches target_rel from a .blend at blend_rel in the pack."""
     return "//" + posixpath.relpath(target_rel, posixpath.dirname(blend_rel) or ".")

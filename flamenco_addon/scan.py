@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import bpy
 
 from . import local_farm, preferences
 from .bpy_paths import path_slots
-from .packing import Dependency, blender_abspath
+from .packing import Dependency, blender_abspath, point_cache_folder
 from .runtime import STATE
 from .submission import SceneSnapshot, SubmitError
 
@@ -52,7 +53,7 @@ def dependencies() -> list[Dependency]:
             lib_dirs[library] = os.path.dirname(path)
         return lib_dirs[library]
 
-    deps = []
+    deps = _point_cache_dependencies()
     for slot in path_slots(bpy.data):
         path = blender_abspath(getattr(slot.holder, slot.attr), folder_of(slot.library))
         deps.append(
@@ -67,6 +68,32 @@ def dependencies() -> list[Dependency]:
             )
         )
     return deps
+
+
+def _point_cache_dependencies() -> list[Dependency]:
+    """Baked simulations (cloth, soft bodies, particles, rigid bodies, dynamic paint)
+    kept on disk live in //blendcache_<file name>/ beside the .blend. The packed .blend
+    keeps its name and place, so packing that folder beside it is all they need."""
+    folder = point_cache_folder(bpy.data.filepath)
+    on_disk = any(c.use_disk_cache and not c.use_external for c in _point_caches(bpy.data))
+    if on_disk and os.path.isdir(folder):
+        return [Dependency("cache", "baked simulations", folder, directory=True)]
+    return []
+
+
+def _point_caches(data: Any) -> Iterator[Any]:
+    for ob in data.objects:
+        for mod in ob.modifiers:
+            if getattr(mod, "point_cache", None) is not None:  # cloth, soft body
+                yield mod.point_cache
+            for surface in getattr(getattr(mod, "canvas_settings", None), "canvas_surfaces", ()):
+                yield surface.point_cache  # dynamic paint
+        for system in ob.particle_systems:
+            yield system.point_cache
+    for scene in data.scenes:
+        world = scene.rigidbody_world
+        if world is not None and world.point_cache is not None:
+            yield world.point_cache
 
 
 def rewrite_command() -> list[str]:
