@@ -235,9 +235,14 @@ def task_counts(job: JSON) -> tuple[int, int]:
 
 # ================================================================= serve
 def cmd_serve(args: argparse.Namespace, conn: Connection) -> int:
-    import asyncio
 
-    from coordinator.server import ServeOptions, default_data_dir, default_name, run_server
+    from coordinator.server import (
+        ServeOptions,
+        default_data_dir,
+        default_name,
+        run_server,
+        serve_forever,
+    )
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -257,7 +262,7 @@ def cmd_serve(args: argparse.Namespace, conn: Connection) -> int:
         lease_seconds=args.lease_seconds,
     )
     try:
-        asyncio.run(run_server(options))
+        serve_forever(run_server(options))
     except KeyboardInterrupt:
         pass
     except OSError as ex:

@@ -1051,26 +1051,28 @@ class Farm:
     def claim_task(self, worker: JSON) -> Assignment | None:
         if worker["disabled"]:
             return None
-        claimed = scheduler.claim(
-            self.store,
-            worker_id=worker["id"],
-            blender=worker["blender"],
-            lease_seconds=self.config.lease_seconds,
-        )
-        if claimed is None:
-            self._set_worker_status(worker["id"], WorkerStatus.IDLE)
-            return None
-        self._set_worker_status(worker["id"], WorkerStatus.BUSY)
-        task, job = self._task_row(claimed.task_id), self._job_row(claimed.job_id)
-        # What an earlier attempt uploaded no longer counts as this task's output.
-        self.store.run("UPDATE outputs SET attempt = NULL WHERE task_id = ?", task["id"])
+        with self.store.tx():  # one commit for the claim and its bookkeeping
+            claimed = scheduler.claim(
+                self.store,
+                worker_id=worker["id"],
+                blender=worker["blender"],
+                lease_seconds=self.config.lease_seconds,
+            )
+            if claimed is None:
+                self._set_worker_status(worker["id"], WorkerStatus.IDLE)
+                return None
+            self._set_worker_status(worker["id"], WorkerStatus.BUSY)
+            task, job = self._task_row(claimed.task_id), self._job_row(claimed.job_id)
+            if task["attempts"] > 1:
+                # What an earlier attempt uploaded no longer counts as this task's output.
+                self.store.run("UPDATE outputs SET attempt = NULL WHERE task_id = ?", task["id"])
         # Written with the task's first log text: most tasks that never log
         # (sleep) then cost no file I/O at all.
         self._log_headers[task["id"]] = (
             f"\n=== attempt {task['attempts']} on worker {worker['name']}"
             f" ({worker['id']}) at {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n"
         )
-        log.info(
+        log.debug(  # completions and failures are logged at INFO; this is per claim
             "task %d (%s of job %d) -> worker %s",
             task["id"],
             task["name"],
@@ -1100,7 +1102,7 @@ class Farm:
             lease_seconds=self.config.lease_seconds,
             blend=job["blend"],
             files=loads(job["files"]) or {},
-            inputs=self._task_inputs(task["id"]),
+            inputs=self._task_inputs(task["id"]) if task["has_deps"] else {},
         )
 
     def _task_inputs(self, task_id: int) -> dict[str, str]:

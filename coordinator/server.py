@@ -12,8 +12,10 @@ import secrets
 import signal
 import socket
 import sys
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -144,6 +146,17 @@ async def run_server(options: ServeOptions) -> None:
     finally:
         print("coordinator stopping", flush=True)
         await runner.cleanup()
+
+
+def serve_forever(main: Coroutine[Any, Any, None]) -> None:
+    """Run the server on uvloop where it is installed (Linux, macOS: about a fifth
+    more requests per CPU second, see docs/performance.md), else on asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
 
 
 def default_name() -> str:
