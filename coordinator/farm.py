@@ -1131,9 +1131,10 @@ class Farm:
             )
         return self.files.output_path(row["job_id"], name)
 
-    def _held_task(self, worker: JSON, task_id: int) -> Any:
+    def _held_task(self, worker: JSON, task_id: int, *, row: Any = None) -> Any:
         """The task if this worker still holds its lease; Conflict tells it to stop."""
-        row = self.store.one("SELECT * FROM tasks WHERE id = ?", task_id)
+        if row is None:
+            row = self.store.one("SELECT * FROM tasks WHERE id = ?", task_id)
         if row is None:
             raise Conflict(f"task {task_id} no longer exists (its job was deleted); stop it")
         if row["worker_id"] != worker["id"] or row["status"] != TaskStatus.ACTIVE:
@@ -1218,14 +1219,14 @@ class Farm:
         return None
 
     def complete_task(self, worker: JSON, task_id: int) -> None:
-        done = self.store.one("SELECT status, worker_id FROM tasks WHERE id = ?", task_id)
+        found = self.store.one("SELECT * FROM tasks WHERE id = ?", task_id)
         if (
-            done is not None
-            and done["status"] == TaskStatus.COMPLETED
-            and (done["worker_id"] == worker["id"])
+            found is not None
+            and found["status"] == TaskStatus.COMPLETED
+            and (found["worker_id"] == worker["id"])
         ):
             return  # a retry of a completion whose reply was lost: already done
-        row = self._held_task(worker, task_id)
+        row = self._held_task(worker, task_id, row=found)
         with self.store.tx():
             self._set_task_status(row, TaskStatus.COMPLETED)
             self.store.run(

@@ -120,6 +120,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outputs ADD COLUMN delivered_sha256 TEXT;
     CREATE INDEX outputs_task ON outputs(task_id);
     """,
+    # 3: "what does this worker hold" without walking every task it ever finished
+    """
+    DROP INDEX tasks_worker;
+    CREATE INDEX tasks_worker ON tasks(worker_id, status) WHERE worker_id IS NOT NULL;
+    """,
 )
 
 
