@@ -76,6 +76,59 @@ def _check_format(fmt: str) -> str:
     return fmt
 
 
+def output_settings(*, format_help: str, overwrite_help: str) -> tuple[Setting, ...]:
+    """Where and how finished frames are written: shared by the job types that render."""
+    return (
+        Setting(
+            "output",
+            "str",
+            "Output",
+            "Absolute output path with # for the frame number, the scene's render.filepath",
+            required=True,
+            check=_check_output,
+        ),
+        Setting(
+            "file_format",
+            "choice",
+            "File format",
+            format_help,
+            default=None,
+            choices=IMAGE_FORMATS,
+            check=_check_format,
+        ),
+        Setting(
+            "use_file_extension",
+            "bool",
+            "File extensions",
+            "Add the format's extension",
+            default=True,
+        ),
+        Setting(
+            "scene",
+            "str",
+            "Scene",
+            "Scene to render; unset renders the file's active scene",
+            default=None,
+            max_length=1024,
+        ),
+        Setting(
+            "camera",
+            "str",
+            "Camera",
+            "Camera object; unset keeps the scene's camera",
+            default=None,
+            max_length=1024,
+        ),
+        Setting(
+            "overwrite",
+            "bool",
+            "Overwrite",
+            overwrite_help,
+            default=True,
+        ),
+    )
+
+
 SCHEMA = (
     Setting(
         "frames",
@@ -95,48 +148,10 @@ SCHEMA = (
         minimum=1,
         maximum=10_000,
     ),
-    Setting(
-        "output",
-        "str",
-        "Output",
-        "Absolute output path with # for the frame number, the scene's render.filepath",
-        required=True,
-        check=_check_output,
-    ),
-    Setting(
-        "file_format",
-        "choice",
-        "File format",
-        "Image format; unset keeps the scene's",
-        default=None,
-        choices=IMAGE_FORMATS,
-        check=_check_format,
-    ),
-    Setting(
-        "use_file_extension", "bool", "File extensions", "Add the format's extension", default=True
-    ),
-    Setting(
-        "scene",
-        "str",
-        "Scene",
-        "Scene to render; unset renders the file's active scene",
-        default=None,
-        max_length=1024,
-    ),
-    Setting(
-        "camera",
-        "str",
-        "Camera",
-        "Camera object; unset keeps the scene's camera",
-        default=None,
-        max_length=1024,
-    ),
-    Setting(
-        "overwrite",
-        "bool",
-        "Overwrite",
-        "Replace frames already in the output folder (as Blender's Overwrite option)",
-        default=True,
+    *output_settings(
+        format_help="Image format; unset keeps the scene's",
+        overwrite_help="Replace frames already in the output folder (as Blender's Overwrite"
+        " option)",
     ),
 )
 

@@ -18,10 +18,8 @@ import re
 
 from coordinator.frames import chunk_frames, format_frames, parse_frames
 from coordinator.job_types.blender_render import (
-    IMAGE_FORMATS,
-    _check_format,
     _check_frames,
-    _check_output,
+    output_settings,
 )
 from coordinator.job_types.schema import JSON, Setting, SettingsError
 from coordinator.outputs import frame_path
@@ -92,49 +90,10 @@ SCHEMA = (
         minimum=1,
         maximum=10_000,
     ),
-    Setting(
-        "output",
-        "str",
-        "Output",
-        "Absolute output path with # for the frame number, the scene's render.filepath",
-        required=True,
-        check=_check_output,
-    ),
-    Setting(
-        "file_format",
-        "choice",
-        "File format",
-        "Format of the finished frames; unset keeps the scene's",
-        default=None,
-        choices=IMAGE_FORMATS,
-        check=_check_format,
-    ),
-    Setting(
-        "use_file_extension", "bool", "File extensions", "Add the format's extension", default=True
-    ),
-    Setting(
-        "scene",
-        "str",
-        "Scene",
-        "Scene to render; unset renders the file's active scene",
-        default=None,
-        max_length=1024,
-    ),
-    Setting(
-        "camera",
-        "str",
-        "Camera",
-        "Camera object; unset keeps the scene's camera",
-        default=None,
-        max_length=1024,
-    ),
-    Setting(
-        "overwrite",
-        "bool",
-        "Overwrite",
-        "Replace frames already in the output folder (frames this job wrote itself are"
-        " always refined in place)",
-        default=True,
+    *output_settings(
+        format_help="Format of the finished frames; unset keeps the scene's",
+        overwrite_help="Replace frames already in the output folder (frames this job wrote"
+        " itself are always refined in place)",
     ),
 )
 
