@@ -8,10 +8,11 @@ fixes. No relative imports: rewrite_paths.py imports this by file location.
 
 Covered: images (single, sequences, UDIM tiles, movies), movie clips,
 sounds, fonts, linked libraries, Alembic/USD caches, OpenVDB volumes, fluid
-and ocean bake folders, mesh caches, and image/movie strips of the sequencer.
-Point caches baked to disk have no path slot: they live in `blendcache_<file>`
-beside the .blend, which scan.py packs as a folder. Not covered: point caches
-with an external folder of their own, and simulation-node bakes.
+and ocean bake folders, mesh caches, image/movie strips of the sequencer,
+point caches read from an external folder, and geometry-node bakes on disk
+(the modifier's bake folder and each bake's own custom folder; 3.6+). Point
+caches Blender writes itself have no path slot: they live in
+`blendcache_<file>` beside the .blend, which scan.py packs as a folder.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class PathSlot:
     sequence: bool = False  # one frame of a numbered sequence
     udim: bool = False  # tiled image, path with <UDIM>
     directory: bool = False  # a folder
+    optional: bool = False  # may be absent (a bake folder before its first bake)
 
 
 def path_slots(data: Any) -> Iterator[PathSlot]:
@@ -43,6 +45,8 @@ def path_slots(data: Any) -> Iterator[PathSlot]:
     yield from _simple(data, "cache_files", "cache", sequence_attr="is_sequence")
     yield from _simple(data, "volumes", "volume", sequence_attr="is_sequence")
     yield from _modifiers(data)
+    yield from _external_point_caches(data)
+    yield from _node_bakes(data)
     yield from _strips(data)
 
 
@@ -104,6 +108,72 @@ def _modifiers(data: Any) -> Iterator[PathSlot]:
             if getattr(holder, attr, ""):
                 yield PathSlot(
                     "cache", f"{obj.name}/{mod.name}", holder, attr, obj.library, directory=folder
+                )
+
+
+def point_caches(data: Any) -> Iterator[tuple[Any, str, Any]]:
+    """(point cache, owner name, library) for cloth, soft bodies, dynamic paint,
+    particles and rigid-body worlds."""
+    for ob in data.objects:
+        for mod in ob.modifiers:
+            if getattr(mod, "point_cache", None) is not None:  # cloth, soft body
+                yield mod.point_cache, f"{ob.name}/{mod.name}", ob.library
+            for surface in getattr(getattr(mod, "canvas_settings", None), "canvas_surfaces", ()):
+                yield surface.point_cache, f"{ob.name}/{surface.name}", ob.library
+        for system in ob.particle_systems:
+            yield system.point_cache, f"{ob.name}/{system.name}", ob.library
+    for scene in data.scenes:
+        world = scene.rigidbody_world
+        if world is not None and world.point_cache is not None:
+            yield world.point_cache, f"{scene.name}/rigid body world", scene.library
+
+
+def _external_point_caches(data: Any) -> Iterator[PathSlot]:
+    """Caches the artist pointed at a folder of their own ("External" in the Cache panel)."""
+    for cache, owner, library in point_caches(data):
+        if cache.use_external and cache.filepath:
+            yield PathSlot("cache", owner, cache, "filepath", library, directory=True)
+
+
+def _node_bakes(data: Any) -> Iterator[PathSlot]:
+    """Geometry-node bakes on disk. Blender fills the modifier's folder in on the
+    first bake (//blendcache_<file>/<object>_<modifier>); a bake may have its own."""
+    for obj in data.objects:
+        for mod in getattr(obj, "modifiers", ()):
+            if mod.type != "NODES":
+                continue
+            # bake_directory since 4.1, simulation_bake_directory in 3.6 and 4.0
+            attr = "bake_directory"
+            if not hasattr(mod, attr):
+                attr = "simulation_bake_directory"
+            default_target = getattr(mod, "bake_target", "DISK")  # 4.3+ may pack bakes
+            uses_folder = False
+            for bake in getattr(mod, "bakes", ()):
+                target = getattr(bake, "bake_target", "INHERIT")
+                if (default_target if target == "INHERIT" else target) != "DISK":
+                    continue
+                if bake.use_custom_path:
+                    if bake.directory:
+                        yield PathSlot(
+                            "bake",
+                            f"{obj.name}/{mod.name}",
+                            bake,
+                            "directory",
+                            obj.library,
+                            directory=True,
+                            optional=True,
+                        )
+                else:
+                    uses_folder = True
+            if getattr(mod, attr, "") and (uses_folder or not hasattr(mod, "bakes")):
+                yield PathSlot(
+                    "bake",
+                    f"{obj.name}/{mod.name}",
+                    mod,
+                    attr,
+                    obj.library,
+                    directory=True,
+                    optional=True,
                 )
 
 

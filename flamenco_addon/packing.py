@@ -57,6 +57,7 @@ class Dependency:
     udim: bool = False  # the path holds a <UDIM> or <UVTILE> token
     directory: bool = False  # a folder (a cache): every file under it
     blend: bool = False  # a linked library: its own paths are rewritten too
+    optional: bool = False  # absent is fine: a bake folder before the first bake
 
 
 @dataclass(frozen=True)
@@ -137,15 +138,22 @@ def plan_pack(blend_path: str, deps: Iterable[Dependency], *, project_root: str 
         if dep.path in plan.remap:
             continue  # several datablocks use one file
         files = _expand(dep)
+        if not files and dep.optional:
+            continue  # nothing baked yet: Blender simulates, here and on the farm
         if not files:
             plan.missing.append(Missing(dep.kind, dep.owner, dep.path))
             continue
-        plan.remap[dep.path] = relpath_for(dep.path, root)
+        base = plan.remap[dep.path] = relpath_for(dep.path, root)
         target = plan.blends if dep.blend else plan.files
         for source in files:
-            if source not in seen and os.path.normpath(source) != os.path.normpath(blend_path):
-                seen.add(source)
-                target.append(PackedFile(source, relpath_for(source, root)))
+            if dep.directory:  # the folder's layout is kept wherever it is packed
+                inner = os.path.relpath(source, dep.path).replace(os.sep, "/")
+                rel = f"{base}/{inner}"
+            else:
+                rel = relpath_for(source, root)
+            if rel not in seen and os.path.normpath(source) != os.path.normpath(blend_path):
+                seen.add(rel)
+                target.append(PackedFile(source, rel))
     return plan
 
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import bpy
 
 from . import local_farm, preferences
-from .bpy_paths import path_slots
+from .bpy_paths import path_slots, point_caches
 from .packing import Dependency, blender_abspath, point_cache_folder
 from .runtime import STATE
 from .submission import SceneSnapshot, SubmitError
@@ -65,6 +64,7 @@ def dependencies() -> list[Dependency]:
                 udim=slot.udim,
                 directory=slot.directory,
                 blend=slot.kind == "library",
+                optional=slot.optional,
             )
         )
     return deps
@@ -75,25 +75,10 @@ def _point_cache_dependencies() -> list[Dependency]:
     kept on disk live in //blendcache_<file name>/ beside the .blend. The packed .blend
     keeps its name and place, so packing that folder beside it is all they need."""
     folder = point_cache_folder(bpy.data.filepath)
-    on_disk = any(c.use_disk_cache and not c.use_external for c in _point_caches(bpy.data))
+    on_disk = any(c.use_disk_cache and not c.use_external for c, _, _ in point_caches(bpy.data))
     if on_disk and os.path.isdir(folder):
         return [Dependency("cache", "baked simulations", folder, directory=True)]
     return []
-
-
-def _point_caches(data: Any) -> Iterator[Any]:
-    for ob in data.objects:
-        for mod in ob.modifiers:
-            if getattr(mod, "point_cache", None) is not None:  # cloth, soft body
-                yield mod.point_cache
-            for surface in getattr(getattr(mod, "canvas_settings", None), "canvas_surfaces", ()):
-                yield surface.point_cache  # dynamic paint
-        for system in ob.particle_systems:
-            yield system.point_cache
-    for scene in data.scenes:
-        world = scene.rigidbody_world
-        if world is not None and world.point_cache is not None:
-            yield world.point_cache
 
 
 def rewrite_command() -> list[str]:

@@ -233,6 +233,55 @@ def test_plan_keeps_the_project_layout_and_moves_outsiders(tmp_path: Path) -> No
     assert plan.total_bytes > 0
 
 
+def test_a_folder_outside_the_project_keeps_its_inner_layout(tmp_path: Path) -> None:
+    """A geometry-node bake is meta/*.json + blobs/*.blob: both must stay under the
+    one folder the rewritten .blend points at, however deep."""
+    project, outside, blend = make_project(tmp_path)
+    bake = outside / "bakes" / "right"
+    for rel in ("meta/00001.json", "blobs/00001.blob", "blobs/deep/x.bin"):
+        (bake / rel).parent.mkdir(parents=True, exist_ok=True)
+        (bake / rel).write_bytes(rel.encode())
+    inside = project / "blendcache_shot" / "Left_Sim" / "17"
+    (inside / "meta").mkdir(parents=True)
+    (inside / "meta" / "00001.json").write_bytes(b"{}")
+    deps = [
+        Dependency("bake", "Right/Sim", str(bake), directory=True, optional=True),
+        # the whole blendcache folder and one of its bakes: each file once
+        Dependency("cache", "baked simulations", str(project / "blendcache_shot"), directory=True),
+        Dependency("bake", "Left/Sim", str(inside.parent), directory=True, optional=True),
+    ]
+    plan = plan_pack(str(blend), deps)
+    assert plan.missing == []
+    base = plan.remap[str(bake)]
+    assert base.startswith("_external/") and base.endswith("/right")
+    rel = sorted(f.relpath for f in plan.files)
+    assert rel == [
+        *(f"{base}/{r}" for r in ("blobs/00001.blob", "blobs/deep/x.bin", "meta/00001.json")),
+        "blendcache_shot/Left_Sim/17/meta/00001.json",
+    ]
+    assert plan.remap[str(inside.parent)] == "blendcache_shot/Left_Sim"
+
+
+def test_a_bake_folder_not_baked_yet_is_not_missing(tmp_path: Path) -> None:
+    """Blender keeps a modifier's bake folder after "Delete Bake": it simulates
+    live then, here and on the farm, so there is nothing to pack or report. An
+    external point cache the artist pointed at is required."""
+    project, _outside, blend = make_project(tmp_path)
+    deps = [
+        Dependency(
+            "bake",
+            "Box/Sim",
+            str(project / "blendcache_shot/Box_Sim"),
+            directory=True,
+            optional=True,
+        ),
+        Dependency("cache", "Cloth/Cloth", str(project / "gone_cache"), directory=True),
+    ]
+    plan = plan_pack(str(blend), deps)
+    assert [m.owner for m in plan.missing] == ["Cloth/Cloth"]
+    assert plan.files == [] and str(project / "blendcache_shot/Box_Sim") not in plan.remap
+
+
 def test_missing_files_are_listed_before_anything_is_sent(tmp_path: Path) -> None:
     project, _outside, blend = make_project(tmp_path)
     deps = [
