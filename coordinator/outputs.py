@@ -6,17 +6,20 @@ mirror Blender's C code (`BKE_image_path_from_imformat`: `BLI_path_abs`, then
 and were checked against `scene.render.frame_path()` of Debian's Blender 3.4
 and of `bpy` 5.0.1, which agree on every rule used here (tests/test_outputs.py).
 
-Not modelled: the path templates of Blender 4.5+ ("{blend_name}", "{fps}"),
-which the add-on must expand on the submitting machine, and `BLI_path_abs` on
+The path templates of Blender 4.5+ ("{blend_name}", "{fps:###}") are expanded
+by `expand_path_template()` on the submitting machine, which alone knows the
+values; workers then get a plain pattern. Not modelled: `BLI_path_abs` on
 Linux turning a Windows path "C:\\x" into "/c/x" (the farm keeps Windows paths
 Windows-shaped, as the artist's own Blender would).
 """
 
 from __future__ import annotations
 
+import math
 import ntpath
 import posixpath
 import re
+from collections.abc import Mapping
 from types import ModuleType
 
 # Digits Blender appends when the file name has no "#" (BLI_path_frame(..., 4)).
@@ -182,3 +185,83 @@ def _normalise(path: str, flavour: ModuleType) -> str:
     if is_folder and not path.endswith(flavour.sep):
         path += flavour.sep
     return path
+
+
+# ------------------------------------------------------------ path templates
+
+
+class TemplateError(ValueError):
+    """A path template Blender 4.5+ would refuse to render; says which part and why."""
+
+
+# Variables of the render output path, by the Blender version that added them.
+TEMPLATE_VARIABLES_4_5 = ("blend_name", "fps", "resolution_x", "resolution_y")
+TEMPLATE_VARIABLES_5_0 = (
+    *TEMPLATE_VARIABLES_4_5,
+    *("blend_dir", "blend_name_lib", "blend_dir_lib", "scene_name", "camera_name"),
+)
+# "###" (an integer, at least 3 digits), ".##" (exactly 2 decimals), "###.##".
+_FORMAT_SPEC = re.compile(r"(?P<whole>#*)(?:\.(?P<decimals>#+))?")
+
+
+def expand_path_template(path: str, variables: Mapping[str, str | int | float]) -> str:
+    """`path` with every "{name}" / "{name:spec}" replaced, "{{" and "}}" unescaped.
+
+    Mirrors Blender's path templates (4.5+), checked against
+    `scene.render.frame_path()` of bpy 5.0.1 in tests/test_addon_bpy.py: floats
+    print like Python's repr ("24.0"); "#" specs round half away from zero and
+    pad with zeros; only numbers take a spec. Frame "#"s outside braces stay.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(path):
+        char = path[i]
+        if path.startswith(("{{", "}}"), i):
+            out.append(char)
+            i += 2
+        elif char == "}":
+            raise TemplateError(
+                f"unescaped '}}' at position {i + 1} of {path!r}: write '}}}}' for a literal brace"
+            )
+        elif char == "{":
+            end = _expression_end(path, i)
+            out.append(_substitute(path[i + 1 : end], variables))
+            i = end + 1
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
+def _expression_end(path: str, start: int) -> int:
+    close = path.find("}", start + 1)
+    reopen = path.find("{", start + 1)
+    if close < 0 or 0 <= reopen < close:
+        stop = len(path) if close < 0 and reopen < 0 else min(x for x in (close, reopen) if x >= 0)
+        raise TemplateError(
+            f"incomplete template expression {path[start:stop]!r} in {path!r}:"
+            " close it with '}', or write '{{' for a literal brace"
+        )
+    return close
+
+
+def _substitute(expression: str, variables: Mapping[str, str | int | float]) -> str:
+    name, colon, spec = expression.partition(":")
+    if name not in variables:
+        known = ", ".join("{" + v + "}" for v in variables) or "none in this Blender"
+        raise TemplateError(f"unknown variable in {{{expression}}}; known: {known}")
+    value = variables[name]
+    if not colon:
+        return repr(value) if isinstance(value, float) else str(value)
+    match = _FORMAT_SPEC.fullmatch(spec)
+    if isinstance(value, str) or match is None or not spec.strip(".") or spec.endswith("."):
+        raise TemplateError(
+            f"invalid format in {{{expression}}}: numbers take '###', '.##' or '###.##'"
+            + (f"; {name} is text" if isinstance(value, str) else "")
+        )
+    whole, decimals = len(match["whole"]), match["decimals"]
+    if decimals is None:  # an integer, rounded half away from zero
+        rounded = int(math.copysign(math.floor(abs(value) + 0.5), value))
+        return f"{rounded:0{whole}d}"
+    places = len(decimals)
+    return f"{value:0{whole + 1 + places if whole else 0}.{places}f}"

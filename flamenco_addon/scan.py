@@ -36,7 +36,29 @@ def snapshot(scene: Any) -> SceneSnapshot:
         use_file_extension=render.use_file_extension,
         use_overwrite=render.use_overwrite,
         blender_version="{}.{}".format(*bpy.app.version[:2]),
+        path_variables=path_variables(scene),
     )
+
+
+def path_variables(scene: Any) -> dict[str, str | int | float] | None:
+    """What render.filepath's templates ("{blend_name}", ...) stand for; None before 4.5."""
+    if bpy.app.version < (4, 5, 0):
+        return None
+    render = scene.render
+    blend_dir, blend_file = os.path.split(bpy.data.filepath)
+    scale = render.resolution_percentage
+    found: dict[str, str | int | float] = {
+        "blend_name": blend_file[: -len(".blend")] if blend_file.endswith(".blend") else blend_file,
+        "fps": render.fps / render.fps_base,
+        "resolution_x": render.resolution_x * scale // 100,
+        "resolution_y": render.resolution_y * scale // 100,
+    }
+    if bpy.app.version >= (5, 0, 0):
+        found["blend_dir"] = os.path.join(blend_dir, "") if blend_dir else ""
+        found["blend_name_lib"], found["blend_dir_lib"] = found["blend_name"], found["blend_dir"]
+        found["scene_name"] = scene.name
+        found["camera_name"] = scene.camera.name if scene.camera else ""
+    return found
 
 
 def dependencies() -> list[Dependency]:

@@ -19,7 +19,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from coordinator.frames import FrameError, chunk_frames, format_frames, parse_frames
-from coordinator.outputs import is_movie_format, resolve_blender_relative
+from coordinator.outputs import (
+    TemplateError,
+    expand_path_template,
+    is_movie_format,
+    resolve_blender_relative,
+)
 
 JSON = dict[str, Any]
 
@@ -59,6 +64,8 @@ class SceneSnapshot:
     use_file_extension: bool = True  # render.use_file_extension
     use_overwrite: bool = True  # render.use_overwrite
     blender_version: str = ""  # "5.0" of the submitting Blender
+    # Values of render.filepath's "{name}" templates (Blender 4.5+); None: no templates
+    path_variables: Mapping[str, str | int | float] | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,11 @@ def resolve_output(snap: SceneSnapshot) -> str:
     path = snap.render_filepath.strip()
     if not path:
         raise SubmitError("the output path (Output Properties > Output) is empty")
+    if snap.path_variables is not None:
+        try:
+            path = expand_path_template(path, snap.path_variables)
+        except TemplateError as ex:
+            raise SubmitError(f"the output path has a template Blender can't use: {ex}") from ex
     if path.startswith("//") and not snap.blend_path:
         raise SubmitError(
             f"the output path {path!r} is relative to the .blend file: save the file first"

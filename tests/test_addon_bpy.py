@@ -8,13 +8,14 @@ Problems come back as sentences, not tracebacks.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from coordinator.localfarm import LocalFarm
-from tests.addon_helpers import BPY_PYTHON, build_extension, run_bpy
+from tests.addon_helpers import BPY_PYTHON, REPO, build_extension, run_bpy, site_packages
 from tests.blendgen import make_scene, png_size
 
 pytestmark = [pytest.mark.bpy, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -43,6 +44,8 @@ out["ops"] = sorted(dir(bpy.ops.farm))
 out["panels"] = [p for p in ("RENDER_PT_farm", "RENDER_PT_farm_jobs") if hasattr(bpy.types, p)]
 
 bpy.ops.wm.open_mainfile(filepath=blend)
+# A 4.5+ path template, and braces meant literally ("{{" in a template)
+bpy.context.scene.render.filepath = "{blend_dir}render/{blend_name}_{{v2}}_"
 before = [bpy.data.is_dirty, bpy.data.filepath]
 out["submit"] = call(frames="1-2", chunk_size=1, wait=True, timeout=180, results="DOWNLOAD")
 out["untouched"] = before == [bpy.data.is_dirty, bpy.data.filepath]
@@ -104,7 +107,7 @@ def test_extension_installs_and_submits_from_blender_5(
     assert out["submit"] == ["FINISHED"], output[-3000:]
     assert out["untouched"], "submitting changed the artist's open file"
     frames = sorted(p.name for p in (project / "render").iterdir())
-    assert frames == ["frame_0001.png", "frame_0002.png"]
+    assert frames == ["shot_{v2}_0001.png", "shot_{v2}_0002.png"]
     assert png_size(project / "render" / frames[0]) == (64, 48)
     (job,) = farm.client().jobs()["jobs"]
     assert job["deliver"] is False  # results=DOWNLOAD: the add-on fetched them
@@ -120,3 +123,55 @@ def test_extension_installs_and_submits_from_blender_5(
     assert "gone.png" in out["missing"]
     assert out["pause"].startswith("Error: The farm refused: ")  # the job has finished
     assert "Traceback" not in output
+
+
+# Runs in the bpy module: for each render.filepath, what Blender names frame 7
+# (or its error), next to what the add-on's own expansion + the farm's naming give.
+TEMPLATES = r"""
+import json, sys, bpy
+blend, cases = sys.argv[1], json.loads(sys.argv[2])
+from coordinator.outputs import frame_path
+from flamenco_addon import scan
+from flamenco_addon.submission import SubmitError, resolve_output
+bpy.ops.wm.read_factory_settings(use_empty=True)
+scene = bpy.context.scene
+cam = bpy.data.objects.new("Cam{1}", bpy.data.cameras.new("Cam"))
+scene.collection.objects.link(cam)
+scene.camera = cam
+scene.render.resolution_x, scene.render.resolution_y = 1920, 1080
+scene.render.resolution_percentage = 50
+bpy.ops.wm.save_as_mainfile(filepath=blend)
+pairs = []
+for path, fps, fps_base in cases:
+    scene.render.filepath, scene.render.fps, scene.render.fps_base = path, fps, fps_base
+    try:
+        blender = scene.render.frame_path(frame=7)
+    except RuntimeError as ex:
+        blender = "error"
+    try:
+        ours = frame_path(resolve_output(scan.snapshot(scene)), 7, file_format="PNG")
+    except SubmitError as ex:
+        ours = "error"
+    pairs.append([path, fps, blender, ours])
+print("PAIRS " + json.dumps(pairs))
+print("ADDON_TEST_DONE")
+"""
+
+
+def test_output_templates_expand_as_blender_5_expands_them(tmp_path: Path) -> None:
+    rates = [(24, 1.0), (30000, 1001.0), (57, 2.0), (24, 1.001)]
+    paths = [
+        "//out/{blend_name}/{scene_name}_{camera_name}_{resolution_x}x{resolution_y}_{fps}_####",
+        "//o/{fps:###}_{fps:.###}_{fps:###.##}_{resolution_x:#####}_{fps:#}",
+        "{blend_dir}renders/{blend_name_lib}_{{v2}}_",
+        "//o/{resolution_y:.##}/{{{fps:#}}}",
+        *("//o/{nope}_", "//o/{fps", "//o/}x", "//o/{scene_name:##}_", "//o/{fps:}"),
+    ]
+    cases = [(p, fps, base) for p in paths for fps, base in rates]
+    env = {"PYTHONPATH": os.pathsep.join([str(REPO), site_packages()])}
+    out = run_bpy(TEMPLATES, str(tmp_path / "shot.blend"), json.dumps(cases), env=env)
+    pairs = json.loads(next(x for x in out.splitlines() if x.startswith("PAIRS "))[6:])
+    assert len(pairs) == len(cases)
+    assert sum(blender == "error" for _, _, blender, _ in pairs) == 5 * len(rates)
+    for path, fps, blender, ours in pairs:
+        assert ours == blender, (path, fps)

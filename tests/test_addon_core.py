@@ -124,6 +124,34 @@ def test_output_paths_resolve_like_blender() -> None:
     assert output_dir("C:\\r\\f_####") == "C:\\r"
 
 
+def test_output_path_templates_are_expanded_here_for_blender_4_5_and_later() -> None:
+    """Only the submitting machine knows {blend_dir}; workers get a plain pattern."""
+    variables = {
+        "blend_name": "s010",
+        "blend_dir": "/home/ann/shots/s010/",
+        "fps": 24.0,
+        "resolution_x": 960,
+        "resolution_y": 540,
+        "scene_name": "Scene",
+        "camera_name": "Camera",
+    }
+    snap = replace(
+        SNAP,
+        render_filepath="{blend_dir}render/{blend_name}_{resolution_x}p{fps:##}/f_####",
+        path_variables=variables,
+    )
+    assert resolve_output(snap) == "/home/ann/shots/s010/render/s010_960p24/f_####"
+    assert job_settings(snap, JobForm())["output"] == resolve_output(snap)
+    # Before 4.5 braces are plain characters, as that Blender reads them.
+    old = replace(snap, path_variables=None, render_filepath="//r/{blend_name}_")
+    assert resolve_output(old) == "/home/ann/shots/s010/r/{blend_name}_"
+    bad = replace(snap, render_filepath="//r/{shot}_####")
+    with pytest.raises(
+        SubmitError, match=r"template Blender can't use: unknown variable in \{shot\}"
+    ):
+        resolve_output(bad)
+
+
 def test_job_body_names_the_job_after_the_file() -> None:
     body = job_body(
         SNAP,

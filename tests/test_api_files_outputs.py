@@ -9,6 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -284,6 +285,23 @@ async def test_a_windows_output_path_is_not_written_here(
     assert tree(cwd) == set()
     resp = await client.get(f"{API}/jobs/{job['id']}/outputs/frame_0001.png", headers=AUTH)
     assert await resp.read() == b"px"
+
+
+async def test_output_names_with_braces_and_spaces_round_trip(
+    client: Client, tmp_path: Path
+) -> None:
+    """ "{{v2}}" in a 4.5+ template is a literal "{v2}" in the frame's name."""
+    out_dir = tmp_path / "out"
+    job = await submit_render(client, str(out_dir / "shot {v2}_####"))
+    worker = await register(client)
+    task = await claim(client, worker)
+    assert task is not None
+    name = quote("shot {v2}_0001.png")
+    resp = await _upload(client, worker, task["task_id"], name, b"px")
+    assert resp.status == 201, await resp.text()
+    assert (out_dir / "shot {v2}_0001.png").read_bytes() == b"px"
+    resp = await client.get(f"{API}/jobs/{job['id']}/outputs/{name}", headers=AUTH)
+    assert resp.status == 200 and await resp.read() == b"px"
 
 
 async def test_no_delivery_when_the_job_says_so(client: Client, tmp_path: Path) -> None:

@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.outputs import frame_path, is_movie_format, resolve_blender_relative
+from coordinator.outputs import (
+    TemplateError,
+    expand_path_template,
+    frame_path,
+    is_movie_format,
+    resolve_blender_relative,
+)
 
 BLENDER = Path("/usr/bin/blender")
 
@@ -194,6 +200,60 @@ def test_resolve_blender_relative(path: str, blend_dir: str, expected: str) -> N
 def test_resolve_blender_relative_rejects(path: str, blend_dir: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         resolve_blender_relative(path, blend_dir)
+
+
+TEMPLATE_VALUES = {
+    "blend_name": "shot",
+    "blend_dir": "/p/",
+    "fps": 30000 / 1001,
+    "resolution_x": 32,
+    "resolution_y": 24,
+    "scene_name": "Scene",
+}
+
+
+# What bpy 5.0.1's frame_path() gave for these (tests/test_addon_bpy.py checks it live).
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("//o/{blend_name}_{resolution_x}x{resolution_y}_", "//o/shot_32x24_"),
+        ("//o/{fps}_", "//o/29.97002997002997_"),
+        ("//o/{fps:###}_{fps:.###}_{fps:###.##}", "//o/030_29.970_029.97"),
+        ("//o/{resolution_x:#####}_{resolution_x:.##}", "//o/00032_32.00"),
+        ("//o/{{literal}}_{blend_dir}_", "//o/{literal}_/p/_"),
+        ("//o/{{{fps:#}}}", "//o/{30}"),
+        ("//o/f_####", "//o/f_####"),
+    ],
+)
+def test_path_templates(template: str, expected: str) -> None:
+    assert expand_path_template(template, TEMPLATE_VALUES) == expected
+
+
+def test_path_template_numbers_round_half_away_from_zero() -> None:
+    assert expand_path_template("{fps:#}|{fps:.#}|{fps}", {"fps": 28.5}) == "29|28.5|28.5"
+    assert expand_path_template("{fps:##}", {"fps": 24.0}) == "24"
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("//o/{nope}_", r"unknown variable in \{nope\}; known: \{blend_name\}"),
+        ("//o/{}", "unknown variable"),
+        ("//o/{ fps }", "unknown variable"),
+        ("//o/{fps", "incomplete template expression '{fps'"),
+        ("//o/{ {fps}", "incomplete template expression '{ '"),
+        ("//o/{fps}{", "incomplete template expression '{'"),
+        ("//o/}x", "unescaped '}' at position 5"),
+        ("//o/{scene_name:##}", "scene_name is text"),
+        *(
+            (f"//o/{{fps:{spec}}}", "invalid format")
+            for spec in ("", ".", "##.", "-#", "#.#.#", "x")
+        ),
+    ],
+)
+def test_path_template_errors_say_what_is_wrong(template: str, message: str) -> None:
+    with pytest.raises(TemplateError, match=message):
+        expand_path_template(template, TEMPLATE_VALUES)
 
 
 # (render.filepath, frame, file_format, use_file_extension); "{root}" is a temp folder

@@ -495,7 +495,10 @@ def _set_output(scene: Any, task: RenderTask) -> None:
         os.makedirs(task.output_dir, exist_ok=True)
     except OSError as ex:
         raise TaskError(f"cannot create the output folder: {ex}") from ex
-    render.filepath = os.path.join(task.output_dir, task.output_name)
+    path = os.path.join(task.output_dir, task.output_name)
+    if _bpy().app.version >= (4, 5, 0):  # "{...}" is a path template there: keep it literal
+        path = path.replace("{", "{{").replace("}", "}}")
+    render.filepath = path
     render.use_overwrite = True  # a retried task must replace a partial file
     render.use_placeholder = False
 

@@ -106,7 +106,7 @@ async def list_outputs(request: web.Request) -> web.Response:
     return web.json_response({"outputs": outputs})
 
 
-@routes.get(f"{API_PREFIX}/jobs/{{job_id}}/outputs/{{name}}")
+@routes.get(f"{API_PREFIX}/jobs/{{job_id}}/outputs/{{name:[^/]+}}")
 async def get_output(request: web.Request) -> web.FileResponse:
     path = request.app[FARM].output_file(int_param(request, "job_id"), request.match_info["name"])
     return web.FileResponse(path)

@@ -117,7 +117,7 @@ async def control(request: web.Request) -> web.Response:
     return web.json_response({"action": "stop", "reason": reason})
 
 
-@routes.put(f"{API_PREFIX}/worker/tasks/{{task_id}}/outputs/{{name}}")
+@routes.put(f"{API_PREFIX}/worker/tasks/{{task_id}}/outputs/{{name:[^/]+}}")
 async def upload_output(request: web.Request) -> web.Response:
     frame_text = request.query.get("frame")
     try:
@@ -142,7 +142,7 @@ async def upload_output(request: web.Request) -> web.Response:
     return web.json_response(out, status=201)
 
 
-@routes.get(f"{API_PREFIX}/worker/tasks/{{task_id}}/inputs/{{name}}")
+@routes.get(f"{API_PREFIX}/worker/tasks/{{task_id}}/inputs/{{name:[^/]+}}")
 async def download_input(request: web.Request) -> web.FileResponse:
     """An output of a task this one depends on (a merge's chunks); only while the
     worker holds the task, and only the names its assignment lists in `inputs`."""
