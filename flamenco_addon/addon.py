@@ -69,12 +69,13 @@ def _refresh(context: Any) -> None:
 
 
 def _load_form(context: Any, types: list[dict[str, Any]]) -> None:
-    from .submission import drawn_settings
+    from .submission import drawn_settings, scene_settings_of
 
     form = context.scene.farm_job
     for job_type in types:
         if job_type["name"] == form.job_type:
-            properties.load_schema(form, job_type["name"], drawn_settings(job_type))
+            filled = scene_settings_of(job_type)
+            properties.load_schema(form, job_type["name"], drawn_settings(job_type), filled)
 
 
 def _copy_jobs(farm: Any) -> None:

@@ -107,6 +107,9 @@ class FARM_OT_submit_job(bpy.types.Operator):
             raise SubmitError(_offline_message(url))
         snap = scan.snapshot(context.scene)
         form = self.form(context)
+        known = STATE.job_types.by_url.get(url)  # the panel's copy; the thread asks again
+        if known:
+            form = submitting.with_schema(form, known)
         job_settings(snap, form)  # output path, frames, format: refuse before packing
         plan = plan_pack(bpy.data.filepath, scan.dependencies())
         if plan.missing:

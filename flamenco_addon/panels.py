@@ -122,27 +122,33 @@ class RENDER_PT_farm_job(bpy.types.Panel):
             layout.prop(form, "job_name", placeholder=_placeholder_name())
         else:
             layout.prop(form, "job_name")
-        if form.job_type == "blender-render":
-            self.draw_render(context, layout, form)
+        self.draw_scene_settings(context, layout, form)
         for item in form.settings:
             self.draw_setting(layout, item)
         layout.prop(form, "priority")
         self.draw_submit(context)
 
-    def draw_render(self, context: Any, layout: Any, form: Any) -> None:
+    def draw_scene_settings(self, context: Any, layout: Any, form: Any) -> None:
+        """What the job type takes from the scene, shown where the artist sets it."""
         scene = context.scene
-        try:
-            frames = default_frames(scan.snapshot(scene))
-        except SubmitError:
-            frames = "nothing to render"
-        if _has_placeholder():
-            layout.prop(form, "frames", placeholder=frames)
-        else:
-            layout.prop(form, "frames")
-            if not form.frames:
-                layout.label(text=f"Scene range: {frames}")
-        layout.prop(form, "chunk_size")
-        layout.prop(scene.render, "filepath", text="Output")
+        filled = form.filled()
+        if "frames" in filled:
+            try:
+                frames = default_frames(scan.snapshot(scene))
+            except SubmitError:
+                frames = "nothing to render"
+            if _has_placeholder():
+                layout.prop(form, "frames", placeholder=frames)
+            else:
+                layout.prop(form, "frames")
+                if not form.frames:
+                    layout.label(text=f"Scene range: {frames}")
+        if "chunk_size" in filled:
+            layout.prop(form, "chunk_size")
+        if "samples" in filled and hasattr(scene, "cycles"):
+            layout.prop(scene.cycles, "samples", text="Samples")
+        if "output" in filled:
+            layout.prop(scene.render, "filepath", text="Output")
 
     def draw_setting(self, layout: Any, item: Any) -> None:
         attr = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import bpy
@@ -92,16 +92,28 @@ class FarmJobSettings(bpy.types.PropertyGroup):
     )
     settings: bpy.props.CollectionProperty(type=FarmSettingValue)
     settings_for: bpy.props.StringProperty()
+    # Comma-separated: the job type's settings taken from the scene (frames, output, ...)
+    scene_settings: bpy.props.StringProperty(default="frames,chunk_size,output")
+
+    def filled(self) -> set[str]:
+        return set(filter(None, self.scene_settings.split(",")))
 
     def extra(self) -> dict[str, Any]:
         return {s.name: s.value() for s in self.settings if s.value() is not None}
 
 
-def load_schema(form: FarmJobSettings, job_type: str, settings: list[Mapping[str, Any]]) -> None:
+def load_schema(
+    form: FarmJobSettings,
+    job_type: str,
+    settings: list[Mapping[str, Any]],
+    scene_settings: Iterable[str] = (),
+) -> None:
     """Rebuild the drawn settings when the job type (or its schema) changes."""
-    key = job_type + "|" + ",".join(s["name"] for s in settings)
+    filled = ",".join(sorted(scene_settings))
+    key = job_type + "|" + ",".join(s["name"] for s in settings) + "|" + filled
     if form.settings_for == key:
         return
+    form.scene_settings = filled
     old = {s.name: s.value() for s in form.settings}
     form.settings.clear()
     for spec in settings:

@@ -33,6 +33,8 @@ def snapshot(scene: Any) -> SceneSnapshot:
         render_filepath=render.filepath,
         file_format=settings.file_format,
         media_type=getattr(settings, "media_type", ""),
+        engine=render.engine,
+        samples=scene.cycles.samples if render.engine == "CYCLES" else 0,
         use_file_extension=render.use_file_extension,
         use_overwrite=render.use_overwrite,
         blender_version="{}.{}".format(*bpy.app.version[:2]),

@@ -28,14 +28,16 @@ from coordinator.outputs import (
 
 JSON = dict[str, Any]
 
-# blender-render settings the add-on fills in from the scene; every other
-# setting of a job type is drawn from the coordinator's schema.
+# Settings the add-on fills in from the scene, for every job type that renders
+# (one whose schema has an "output"); the panel draws the job type's others.
 SCENE_SETTINGS = frozenset(
     {
         *("frames", "chunk_size", "output", "file_format"),
-        *("use_file_extension", "scene", "camera", "overwrite"),
+        *("use_file_extension", "scene", "camera", "overwrite", "samples"),
     }
 )
+# What blender-render takes from the scene, before its schema has been fetched.
+_RENDER_SCENE_SETTINGS = SCENE_SETTINGS - {"samples"}
 # Where each result of a remote render goes: "auto" picks by the coordinator's address.
 RESULTS_MODES = ("auto", "coordinator", "download")
 
@@ -61,6 +63,8 @@ class SceneSnapshot:
     render_filepath: str  # scene.render.filepath as typed ("//render/frame_####")
     file_format: str  # image_settings.file_format
     media_type: str = ""  # image_settings.media_type (5.0+), "" before
+    engine: str = "CYCLES"  # render.engine
+    samples: int = 0  # Cycles' max samples; 0 for other engines
     use_file_extension: bool = True  # render.use_file_extension
     use_overwrite: bool = True  # render.use_overwrite
     blender_version: str = ""  # "5.0" of the submitting Blender
@@ -78,6 +82,15 @@ class JobForm:
     chunk_size: int = 4  # frames per task
     priority: int = 50  # 0-100
     extra: Mapping[str, Any] = field(default_factory=dict)  # schema-drawn settings
+    # The job type's settings the scene fills in (scene_settings_of its schema);
+    # None: schema not fetched yet, blender-render's are assumed for it.
+    scene_settings: frozenset[str] | None = None
+
+
+def scene_settings_of(job_type: Mapping[str, Any]) -> frozenset[str]:
+    """The settings of a job type (as GET /job-types lists it) that come from the scene."""
+    names = {s["name"] for s in job_type.get("settings", [])}
+    return frozenset(names & SCENE_SETTINGS) if "output" in names else frozenset()
 
 
 def default_frames(snap: SceneSnapshot) -> str:
@@ -143,23 +156,36 @@ def check_frames(text: str, chunk_size: int) -> str:
 
 
 def job_settings(snap: SceneSnapshot, form: JobForm) -> JSON:
-    """The job's settings: scene-derived ones for a render, plus the schema-drawn extras."""
-    if form.job_type != "blender-render":
+    """The job's settings: those the job type takes from the scene, plus the drawn extras."""
+    filled = form.scene_settings
+    if filled is None:
+        filled = _RENDER_SCENE_SETTINGS if form.job_type == "blender-render" else frozenset()
+    if not filled:
         return dict(form.extra)
-    frames = check_frames(form.frames or default_frames(snap), form.chunk_size)
-    if not snap.camera and not form.extra.get("camera"):
+    if "camera" in filled and not snap.camera and not form.extra.get("camera"):
         raise SubmitError("the scene has no active camera: nothing to render")
-    settings: JSON = {
-        "frames": frames,
-        "chunk_size": form.chunk_size,
-        "output": resolve_output(snap),
-        "file_format": check_format(snap),
-        "use_file_extension": snap.use_file_extension,
+    scene: JSON = {
         "scene": snap.scene_name,
         "camera": snap.camera,
+        "use_file_extension": snap.use_file_extension,
         "overwrite": snap.use_overwrite,
+        "chunk_size": form.chunk_size,
     }
-    settings.update({k: v for k, v in form.extra.items() if k not in SCENE_SETTINGS})
+    if "frames" in filled:
+        chunk = form.chunk_size if "chunk_size" in filled else 1
+        scene["frames"] = check_frames(form.frames or default_frames(snap), chunk)
+    if "output" in filled:
+        scene["output"] = resolve_output(snap)
+    if "file_format" in filled:
+        scene["file_format"] = check_format(snap)
+    if "samples" in filled:
+        if snap.engine != "CYCLES" or snap.samples < 1:
+            raise SubmitError(
+                f"rendering in sample ranges needs Cycles; this scene renders with {snap.engine}"
+            )
+        scene["samples"] = snap.samples
+    settings: JSON = {k: v for k, v in scene.items() if k in filled}
+    settings.update({k: v for k, v in form.extra.items() if k not in filled})
     return settings
 
 
@@ -232,9 +258,8 @@ def output_dir(output: str) -> str:
 
 def drawn_settings(job_type: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The settings of a job type the panel draws from the schema."""
-    if job_type.get("name") == "blender-render":
-        return [s for s in job_type.get("settings", []) if s["name"] not in SCENE_SETTINGS]
-    return list(job_type.get("settings", []))
+    filled = scene_settings_of(job_type)
+    return [s for s in job_type.get("settings", []) if s["name"] not in filled]
 
 
 def _dirname(path: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,14 @@ from coordinator.client import AuthError, FarmClient, FarmClientError, NotFoundE
 
 from .background import Channel
 from .packing import Cancelled, PackError, PackPlan, rewrite_job, run_rewrite, upload_files
-from .submission import JobForm, SceneSnapshot, SubmitError, job_body
+from .submission import (
+    JobForm,
+    SceneSnapshot,
+    SubmitError,
+    job_body,
+    job_settings,
+    scene_settings_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +51,8 @@ def run(sub: Submission, channel: Channel) -> dict[str, Any]:
     """Rewrite paths in the copy, upload what the farm lacks, create the job."""
     channel.progress("prepare", 0.01, f"Contacting the farm at {sub.client.url}")
     sub.client.jobs(limit=1)  # unreachable or a wrong token: say so before any work
+    form = with_schema(sub.form, sub.client.job_types())
+    job_settings(sub.snapshot, form)  # what the scene can't give: refused before uploading
     channel.progress("prepare", 0.02, "Preparing a copy of the file for the farm")
     job = rewrite_job(sub.plan, sub.pack_root)
     run_rewrite(sub.rewrite_command, job, sub.pack_root / ".work", cancel=channel.cancel)
@@ -54,12 +63,21 @@ def run(sub: Submission, channel: Channel) -> dict[str, Any]:
     _check(channel.cancel)
     channel.progress("submit", _PREPARE + _UPLOAD, "Creating the job")
     body = job_body(
-        sub.snapshot, sub.form, files=hashes, blend=sub.plan.blend_relpath, deliver=sub.deliver
+        sub.snapshot, form, files=hashes, blend=sub.plan.blend_relpath, deliver=sub.deliver
     )
     created: dict[str, Any] = sub.client.submit(body)
     created["_uploaded_bytes"] = sent
     log.info("job %s submitted: %d files, %d bytes sent", created.get("id"), len(files), sent)
     return created
+
+
+def with_schema(form: JobForm, job_types: list[dict[str, Any]]) -> JobForm:
+    """The form, told which of its job type's settings the scene fills in."""
+    for job_type in job_types:
+        if job_type.get("name") == form.job_type:
+            return replace(form, scene_settings=scene_settings_of(job_type))
+    names = ", ".join(sorted(str(t.get("name")) for t in job_types))
+    raise SubmitError(f"the farm has no job type {form.job_type!r}; it has {names}")
 
 
 def _upload_progress(channel: Channel) -> Any:

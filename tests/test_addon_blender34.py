@@ -23,7 +23,7 @@ from tests.addon_helpers import (
     run_blender,
     site_packages,
 )
-from tests.blendgen import png_pixels
+from tests.blendgen import make_scene, png_pixels
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -100,3 +100,49 @@ def test_legacy_addon_packs_and_the_farm_renders_identically(
         assert png_pixels(project / "render" / name) == png_pixels(tmp_path / "local" / name)
     # The two frames differ (the sequence advanced), and the textures count.
     assert png_pixels(project / "render" / names[0]) != png_pixels(project / "render" / names[1])
+
+
+PROGRESSIVE = """
+import json, sys, bpy, addon_utils
+url, token = sys.argv[sys.argv.index("--") + 1:]
+assert addon_utils.enable("flamenco_addon", default_set=True) is not None
+result = bpy.ops.farm.submit_job(
+    coordinator=url,
+    token=token,
+    job_type="blender-render-progressive",
+    frames="2",
+    settings_json=json.dumps({"chunks": 2}),
+)
+print("RESULT " + json.dumps(sorted(result)))
+print("ADDON_TEST_DONE")
+"""
+
+
+def test_a_progressive_job_takes_its_frames_output_and_samples_from_the_scene(
+    farm: LocalFarm, tmp_path: Path
+) -> None:
+    """Only the chunk count is typed: the rest is the scene's, as for a frame render."""
+    blend = make_scene(tmp_path / "project" / "shot.blend", frames=(1, 3), samples=8)
+    local = tmp_path / "local"
+    command = [DEBIAN_BLENDER, "-b", "--factory-startup", "-Y", str(blend)]
+    command += ["-o", str(local / "frame_####"), "-f", "2"]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    out = run_blender(PROGRESSIVE, farm.url, farm.token, blend=blend, env=legacy_env(tmp_path))
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    assert json.loads(line[len("RESULT ") :]) == ["FINISHED"], reports(out)
+    (job,) = farm.client().jobs()["jobs"]
+    settings = farm.client().job(job["id"])["settings"]
+    assert job["type"] == "blender-render-progressive"
+    assert (settings["frames"], settings["samples"], settings["chunks"]) == ("2", 8, 2)
+    assert settings["output"] == str(blend.parent / "render" / "frame_")
+
+    farm.start_worker("w34", blender=DEBIAN_BLENDER)
+    done = farm.wait_for_job(job["id"], timeout=150)
+    assert done["status"] == "completed", farm.describe()
+    assert sorted(os.listdir(blend.parent / "render")) == ["frame_0002.png"]
+    ours, theirs = (
+        png_pixels(blend.parent / "render" / "frame_0002.png"),
+        png_pixels(local / "frame_0002.png"),
+    )
+    assert max(abs(a - b) for a, b in zip(ours, theirs, strict=True)) <= 1  # float rounding

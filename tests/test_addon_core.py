@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from coordinator import job_types
 from flamenco_addon import packing
 from flamenco_addon.packing import Dependency, blend_relative, blender_abspath, plan_pack
 from flamenco_addon.submission import (
+    SCENE_SETTINGS,
     JobForm,
     SceneSnapshot,
     SubmitError,
@@ -24,7 +26,9 @@ from flamenco_addon.submission import (
     job_settings,
     output_dir,
     resolve_output,
+    scene_settings_of,
 )
+from flamenco_addon.submitting import with_schema
 
 ADDON = Path(__file__).resolve().parent.parent / "flamenco_addon"
 
@@ -185,17 +189,44 @@ def test_loopback_coordinators_deliver_themselves() -> None:
 
 
 def test_schema_settings_the_panel_draws() -> None:
-    render = {
-        "name": "blender-render",
-        "settings": [
-            {"name": "frames", "type": "str"},
-            {"name": "overwrite", "type": "bool", "default": True},
-            {"name": "denoise", "type": "bool", "default": False},
-        ],
+    """Every job type that renders takes its frames, output and format from the
+    scene; the panel draws only the rest, so a new job type needs no add-on change."""
+    served = {t["name"]: t for t in job_types.describe_all()}  # as GET /job-types lists them
+    drawn = {name: [s["name"] for s in drawn_settings(t)] for name, t in served.items()}
+    assert drawn["blender-render"] == []
+    assert drawn["blender-render-progressive"] == ["chunks", "chunk_samples", "frames_per_task"]
+    assert drawn["sleep"] == [s["name"] for s in served["sleep"]["settings"]]
+    assert scene_settings_of(served["sleep"]) == frozenset()
+    assert scene_settings_of(served["blender-render"]) == SCENE_SETTINGS - {"samples"}
+
+
+def test_a_progressive_job_takes_frames_output_and_samples_from_the_scene() -> None:
+    progressive = next(
+        t for t in job_types.describe_all() if t["name"] == "blender-render-progressive"
+    )
+    snap = replace(SNAP, samples=128)
+    form = with_schema(
+        JobForm(job_type="blender-render-progressive", extra={"chunks": 8}), [progressive]
+    )
+    settings = job_settings(snap, form)
+    assert settings == {
+        "frames": "1-24",
+        "samples": 128,
+        "chunks": 8,
+        "output": "/home/ann/shots/s010/render/s010_####",
+        "file_format": "PNG",
+        "use_file_extension": True,
+        "scene": "Scene",
+        "camera": "Camera",
+        "overwrite": True,
     }
-    assert [s["name"] for s in drawn_settings(render)] == ["denoise"]
-    sleep = {"name": "sleep", "settings": [{"name": "seconds", "type": "float", "default": 1.0}]}
-    assert [s["name"] for s in drawn_settings(sleep)] == ["seconds"]
+    compiled = job_types.get("blender-render-progressive")
+    assert len(compiled.compile(compiled.validate(settings))) > 24 * 8  # renders + merges
+    eevee = replace(snap, engine="BLENDER_EEVEE_NEXT", samples=0)
+    with pytest.raises(SubmitError, match="needs Cycles; this scene renders with BLENDER_EEVEE"):
+        job_settings(eevee, form)
+    with pytest.raises(SubmitError, match="the farm has no job type 'nope'; it has blender-render"):
+        with_schema(JobForm(job_type="nope"), [progressive, {"name": "blender-render"}])
 
 
 # ------------------------------------------------------------------- paths
