@@ -169,7 +169,8 @@ class RENDER_PT_farm_job(bpy.types.Panel):
         if hasattr(row, "progress"):  # Blender 4.0+
             row.progress(factor=farm.progress, text=farm.progress_text or "Submitting...")
         else:
-            row.prop(farm, "progress", text=farm.progress_text or "Submitting...", slider=True)
+            text = farm.progress_text or "Submitting..."
+            row.prop(farm, "progress_percent", text=text, slider=True)
         row.operator("farm.cancel_submit", text="", icon="CANCEL")
 
 

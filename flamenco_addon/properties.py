@@ -186,6 +186,10 @@ class FarmView(bpy.types.PropertyGroup):
     submitting: bpy.props.BoolProperty()
     progress: bpy.props.FloatProperty(subtype="FACTOR", min=0, max=1)
     progress_text: bpy.props.StringProperty()
+    # Blender before 4.0 has no progress bar widget: a read-only slider in percent
+    progress_percent: bpy.props.FloatProperty(
+        subtype="PERCENTAGE", min=0, max=100, precision=0, get=lambda self: self.progress * 100
+    )
 
 
 CLASSES = (FarmSettingValue, FarmJobSettings, FarmJobItem, FarmView)

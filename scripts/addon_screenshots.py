@@ -5,7 +5,8 @@
 Runs Debian's Blender 3.4 under Xvfb with the legacy add-on, on a scene made
 by tests/addon_helpers.PACKING_SCENE. Inside Blender a timer drives the real
 interactive path: Start a farm on this computer (detached processes), Submit
-with INVOKE_DEFAULT (modal operator, progress in the panel), the Jobs list.
+with INVOKE_DEFAULT (modal operator, progress in the panel), the Jobs list,
+and a second Submit cancelled by a real Esc key press (xdotool).
 Zeroconf stays on loopback (FARM_ZEROCONF_INTERFACES). The farm is stopped at
 the end. Pictures land in docs/images/addon-*.png (or OUT_DIR: the GUI test
 runs this too).
@@ -22,13 +23,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from flamenco_addon import local_farm  # noqa: E402
 from tests.addon_helpers import PACKING_SCENE, run_blender, site_packages  # noqa: E402
 
 IMAGES = REPO / "docs" / "images"
 
 # Runs inside Blender's UI. Each step returns the seconds until the next one.
 UI_SCRIPT = r"""
-import os, sys, time, bpy, addon_utils
+import os, subprocess, sys, time, bpy, addon_utils
 images, data_dir = os.environ["SHOT_DIR"], os.environ["SHOT_FARM_DIR"]
 addon_utils.enable("flamenco_addon", default_set=True)
 from flamenco_addon import preferences
@@ -93,12 +95,47 @@ def steps():
     bpy.context.window_manager.farm.jobs_index = 0
     yield 2.0
     yield from shot(area, "addon-jobs.png")
+    yield from escape_cancels(area)
     with override(area):
         bpy.ops.farm.stop_local_farm()
     while STATE.actions.busy:
         yield 0.5
     print("ADDON_TEST_DONE", flush=True)
     bpy.ops.wm.quit_blender()
+
+def escape_cancels(area):
+    # Submit again and press Esc on the keyboard: a real key event from the X
+    # server (xdotool), through Blender's event loop to the modal operator.
+    from coordinator.client import FarmClient
+    from flamenco_addon import local_farm
+    from pathlib import Path
+    farm = local_farm.status(Path(data_dir))
+    client = FarmClient(farm.url, token=farm.token)
+    before = len(client.jobs()["jobs"])
+    with override(area):
+        bpy.ops.farm.submit_job("INVOKE_DEFAULT", frames="1-2", chunk_size=1)
+    yield 0.1
+    pressed = STATE.submit is not None
+    subprocess.run(["xdotool", "mousemove", "800", "450", "key", "Escape"], check=True)
+    deadline = time.monotonic() + 30
+    while STATE.submit is not None and time.monotonic() < deadline:
+        yield 0.1
+    yield 1.0  # a job created despite Esc would show up by now
+    after = len(client.jobs()["jobs"])
+    print("ESCAPE", "pressed" if pressed else "too-late", "jobs", before, after, flush=True)
+    print("LAST_REPORT", last_report(area), flush=True)
+
+def last_report(area):
+    # What the artist reads in the Info editor: its last line, via its Copy.
+    old_type, area.type = area.type, "INFO"
+    try:
+        with override(area):
+            bpy.ops.info.select_all(action="SELECT")
+            bpy.ops.info.report_copy()
+    finally:
+        area.type = old_type
+    lines = bpy.context.window_manager.clipboard.strip().splitlines()
+    return lines[-1] if lines else ""
 
 walk = steps()
 
@@ -143,7 +180,11 @@ def main(images: Path = IMAGES) -> tuple[int, str]:
             str(root / "project" / "shot.blend"),
         ]
         command += ["--python", str(script)]
-        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        try:
+            proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        finally:  # the farm outlives Blender by design: a failed run must not leave it
+            for role in (local_farm.WORKER, local_farm.COORDINATOR):
+                local_farm.stop(root / "farm", role, timeout=10)
         output = proc.stdout + proc.stderr
         return (0 if "ADDON_TEST_DONE" in proc.stdout else 1), output
 

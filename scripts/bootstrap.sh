@@ -28,6 +28,7 @@ command -v blender >/dev/null 2>&1 || missing="$missing blender"
 if [ "$WANT_BROWSER" = 1 ]; then
     [ -x /usr/bin/chromium ] || missing="$missing chromium"
     command -v xvfb-run >/dev/null 2>&1 || missing="$missing xvfb xauth libgl1-mesa-dri"
+    command -v xdotool >/dev/null 2>&1 || missing="$missing xdotool"  # key presses in the GUI test
 fi
 if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
