@@ -11,7 +11,6 @@ import platform
 import secrets
 import signal
 import socket
-import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from coordinator.app import AppConfig, create_app
+from coordinator.datadirs import user_data_dir
 from coordinator.farm import FarmConfig
 from coordinator.protocol import DEFAULT_PORT
 
@@ -31,13 +31,7 @@ SHUTDOWN_GRACE = 2.0  # seconds requests in flight get to finish when the coordi
 
 def default_data_dir() -> Path:
     """Where a coordinator keeps its database and files unless told otherwise."""
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
-    return base / "blender-farm" / "coordinator"
+    return user_data_dir() / "coordinator"
 
 
 def load_token(data_dir: Path, explicit: str | None) -> tuple[str, bool]:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coordinator.client import FarmClient, FarmClientError
+from coordinator.datadirs import user_data_dir
 
 DEFAULT_PORT = 8765
 PORT_SEARCH = 50
@@ -55,13 +56,8 @@ class FarmState:
 
 
 def default_data_dir() -> Path:
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
-    return base / "blender-farm" / "local-farm"
+    """Where "Start a farm on this computer" keeps its data unless the preferences say."""
+    return user_data_dir() / "local-farm"
 
 
 def child_env(pythonpath: Sequence[str]) -> dict[str, str]:
