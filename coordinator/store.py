@@ -132,6 +132,26 @@ def _now() -> float:
     return time.time()
 
 
+def sql_statements(script: str) -> list[str]:
+    """The statements of an SQL script, split where SQLite itself sees them end:
+    a ";" inside a comment, a string or a trigger body does not split."""
+    statements, start = [], 0
+    for end, char in enumerate(script):
+        if char == ";" and sqlite3.complete_statement(script[start : end + 1]):
+            statement = script[start : end + 1].strip()
+            if not _only_comments(statement.rstrip(";")):
+                statements.append(statement)
+            start = end + 1
+    if script[start:].strip() and not _only_comments(script[start:]):
+        raise ValueError(f"incomplete SQL statement at the end: {script[start:].strip()[:80]!r}")
+    return statements
+
+
+def _only_comments(text: str) -> bool:
+    lines = (line.strip() for line in text.splitlines())
+    return all(not line or line.startswith("--") for line in lines)
+
+
 class Store:
     """The coordinator's SQLite file."""
 
@@ -143,7 +163,11 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA busy_timeout=5000")
-        self.migrate()
+        try:
+            self.migrate()
+        except BaseException:
+            self.db.close()
+            raise
 
     def close(self) -> None:
         self.db.close()
@@ -153,6 +177,8 @@ class Store:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
     def migrate(self) -> None:
+        """Bring the file up to the newest schema, one transaction per version
+        (executescript would commit on its own, so statements run one by one)."""
         current = self.schema_version
         if current > len(MIGRATIONS):
             raise RuntimeError(
@@ -162,9 +188,8 @@ class Store:
         for version in range(current + 1, len(MIGRATIONS) + 1):
             log.info("migrating %s to schema version %d", self.path, version)
             with self.tx():
-                for statement in MIGRATIONS[version - 1].split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
+                for statement in sql_statements(MIGRATIONS[version - 1]):
+                    self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version={version}")
 
     @contextlib.contextmanager
