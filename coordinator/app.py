@@ -220,6 +220,7 @@ async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
                         " or blocked)"
                     )
                 app[FARM].sweep()
+                await app[FARM].retry_deliveries()
                 advertiser = app.get(ADVERTISER)
                 if advertiser is not None:
                     await advertiser.update(workers=_online_workers(app[FARM]))

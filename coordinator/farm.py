@@ -7,6 +7,8 @@ The HTTP layer only parses requests and serialises results.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -50,6 +52,8 @@ LAST_SEEN_RESOLUTION = 1.0
 # An idle worker is heard from at least once per task long-poll (at most this long).
 IDLE_POLL_MAX = 60.0
 MAX_FILES_PER_JOB = 100_000
+# outputs.delivery_note of a delivered output that must be copied again (a new folder)
+PENDING_DELIVERY = "waiting to be delivered"
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,8 @@ class Farm:
         self.hub = hub
         # task id -> the "=== attempt N on worker W ===" line not yet in its log
         self._log_headers: dict[int, str] = {}
+        # (job id, output name) -> held while that output is copied into its folder
+        self._delivering: dict[tuple[int, str], asyncio.Lock] = {}
 
     # ================================================================ workers
     def register_worker(self, body: Any) -> JSON:
@@ -789,11 +795,16 @@ class Farm:
         return kept
 
     def _redeliver(self, job_id: int, frames: set[int]) -> None:
+        """Have these frames delivered again (to a new output folder): the sweep
+        copies them within a second, off the event loop."""
         marks = ",".join("?" * len(frames))
-        for r in self.store.all(
-            f"SELECT name FROM outputs WHERE job_id = ? AND frame IN ({marks})", job_id, *frames
-        ):
-            self.deliver_output(job_id, r["name"])
+        self.store.run(
+            "UPDATE outputs SET delivered_path = NULL, delivery_note = ?"
+            f" WHERE job_id = ? AND frame IN ({marks}) AND intermediate = 0",
+            PENDING_DELIVERY,
+            job_id,
+            *frames,
+        )
 
     def set_job_priority(self, job_id: int, priority: Any) -> JSON:
         if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 100:
@@ -1399,7 +1410,7 @@ class Farm:
                 now + self.config.lease_seconds,
                 task_id,
             )
-        out = self.deliver_output(job_id, name)
+        out = await self.deliver_output(job_id, name)
         self.hub.publish("output", job_id=job_id, name=name, frame=frame)
         return out
 
@@ -1432,7 +1443,23 @@ class Farm:
                 f" task {task['id']}; check the task's output name and frames"
             )
 
-    def deliver_output(self, job_id: int, name: str) -> JSON:
+    async def deliver_output(self, job_id: int, name: str) -> JSON:
+        """Copy an output into the job's output folder, if the job asks for that.
+
+        The copy and its checksums run in a thread: a big EXR must not hold up
+        every other request. One delivery per output at a time, and only the
+        newest upload's result is recorded (a re-upload may land meanwhile).
+        """
+        key = (job_id, name)
+        lock = self._delivering.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._deliver_output(job_id, name)
+        finally:
+            if not lock.locked() and self._delivering.get(key) is lock:
+                del self._delivering[key]
+
+    async def _deliver_output(self, job_id: int, name: str) -> JSON:
         job = self._job_row(job_id)
         row = self.store.one("SELECT * FROM outputs WHERE job_id = ? AND name = ?", job_id, name)
         if row is None:
@@ -1449,13 +1476,18 @@ class Farm:
                 None, f"{pattern!r} is not a folder on this machine; fetch the output from the farm"
             )
         else:
-            result = deliver(
+            result = await asyncio.to_thread(
+                deliver,
                 self.files.output_path(job_id, name),
                 row["sha256"],
                 folder / name,
                 overwrite=bool(settings.get("overwrite", True)),
                 replaceable=row["delivered_sha256"],
             )
+        now = self.store.one("SELECT * FROM outputs WHERE id = ?", row["id"])
+        if now is None or now["sha256"] != row["sha256"]:
+            # deleted, or uploaded again while this copy ran: that upload delivers
+            return self._output_json(now) if now is not None else self._output_json(row)
         self.store.run(
             "UPDATE outputs SET delivered_path = ?, delivery_note = ?,"
             " delivered_sha256 = coalesce(?, delivered_sha256) WHERE id = ?",
@@ -1513,7 +1545,7 @@ class Farm:
 
     # ============================================================ background
     def sweep(self, now: float | None = None) -> None:
-        """Expire leases of silent workers, mark them offline, retry failed deliveries."""
+        """Expire leases of silent workers and mark them offline."""
         now = time.time() if now is None else now
         for task_id, worker_id in scheduler.expired_leases(self.store, now):
             log.warning("task %d: worker %s stopped reporting; requeueing", task_id, worker_id)
@@ -1529,13 +1561,22 @@ class Farm:
         ):
             log.warning("worker %s went offline", row["id"])
             self._set_worker_status(row["id"], WorkerStatus.OFFLINE)
-        for row in self.store.all(
+
+    async def retry_deliveries(self, now: float | None = None) -> int:
+        """Deliver the outputs waiting for it: those whose folder could not be written
+        (tried again every few seconds) and those a regenerate moved. Returns how many."""
+        now = time.time() if now is None else now
+        rows = self.store.all(
             "SELECT o.job_id, o.name FROM outputs o JOIN jobs j ON j.id = o.job_id"
-            " WHERE o.delivered_path IS NULL AND j.deliver = 1"
-            " AND o.delivery_note LIKE 'could not write%' AND o.created_at < ?",
+            " WHERE o.delivered_path IS NULL AND j.deliver = 1 AND (o.delivery_note = ?"
+            " OR (o.delivery_note LIKE 'could not write%' AND o.created_at < ?))",
+            PENDING_DELIVERY,
             now - 5,
-        ):
-            self.deliver_output(row["job_id"], row["name"])
+        )
+        for row in rows:
+            with contextlib.suppress(NotFound):  # the job was deleted meanwhile
+                await self.deliver_output(row["job_id"], row["name"])
+        return len(rows)
 
     def extend_leases(self, why: str, now: float | None = None) -> int:
         """Give every running task at least one full lease from now.

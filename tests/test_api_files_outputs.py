@@ -3,9 +3,11 @@ rendered outputs into the artist's output folder."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
+from coordinator import farm as farm_module
 from coordinator import filestore
 from tests.conftest import (
     API,
@@ -358,14 +361,14 @@ async def test_an_unwritable_output_folder_is_noted_and_the_output_kept(
     assert await resp.read() == b"px"
     assert tree(out_dir) == set()
 
-    # the sweep retries later, logging the trouble once rather than every second
+    # the sweeper retries later, logging the trouble once rather than every second
     farm = farm_of(client)
     for _ in range(3):
-        farm.sweep(now=time.time() + 10)
+        assert await farm.retry_deliveries(now=time.time() + 10) == 1
     resp = await client.get(f"{API}/tasks/{task_id}/log", headers=AUTH)
     assert (await resp.text()).count("could not write") == 1
     monkeypatch.undo()
-    farm.sweep(now=time.time() + 10)
+    assert await farm.retry_deliveries(now=time.time() + 10) == 1
     resp = await client.get(f"{API}/jobs/{job['id']}/outputs", headers=AUTH)
     (listed,) = (await resp.json())["outputs"]
     assert listed["delivery_note"] == "delivered"
@@ -421,3 +424,65 @@ async def test_a_reuploaded_output_replaces_the_stored_one(client: Client, tmp_p
     resp = await client.get(f"{API}/jobs/{job['id']}/outputs", headers=AUTH)
     assert [o["sha256"] for o in (await resp.json())["outputs"]] == [sha(b"second")]
     assert (tmp_path / "out" / "frame_0001.png").read_bytes() == b"second"
+
+
+class _HeldDelivery:
+    """filestore.deliver, held at its start until released: a very slow disk."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.calls = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> filestore.Delivery:
+        self.calls += 1
+        self.entered.set()
+        assert self.release.wait(30), "the test never released the delivery"
+        return filestore.deliver(*args, **kwargs)
+
+
+async def _until(event: threading.Event) -> None:
+    for _ in range(300):
+        if event.is_set():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the delivery never started")
+
+
+async def test_a_slow_delivery_does_not_hold_up_other_requests(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held = _HeldDelivery()
+    monkeypatch.setattr(farm_module, "deliver", held)
+    job, worker, task_id = await _render_task(client, tmp_path / "out")
+    upload = asyncio.ensure_future(_upload(client, worker, task_id, "frame_0001.png", b"v1"))
+    await _until(held.entered)
+    # The copy is stuck in its thread; the coordinator still answers.
+    resp = await asyncio.wait_for(client.get(f"{API}/jobs/{job['id']}", headers=AUTH), 10)
+    assert resp.status == 200
+    assert not upload.done()
+    held.release.set()
+    resp = await asyncio.wait_for(upload, 10)
+    assert resp.status == 201 and (await resp.json())["delivery_note"] == "delivered"
+    assert (tmp_path / "out" / "frame_0001.png").read_bytes() == b"v1"
+
+
+async def test_an_upload_during_a_delivery_ends_with_the_newest_file(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held = _HeldDelivery()
+    monkeypatch.setattr(farm_module, "deliver", held)
+    job, worker, task_id = await _render_task(client, tmp_path / "out")
+    first = asyncio.ensure_future(_upload(client, worker, task_id, "frame_0001.png", b"old"))
+    await _until(held.entered)
+    second = asyncio.ensure_future(_upload(client, worker, task_id, "frame_0001.png", b"new"))
+    await asyncio.sleep(0.2)  # the second upload is stored and waits for the first copy
+    held.release.set()
+    for resp in await asyncio.wait_for(asyncio.gather(first, second), 10):
+        assert resp.status == 201
+    assert (tmp_path / "out" / "frame_0001.png").read_bytes() == b"new"
+    resp = await client.get(f"{API}/jobs/{job['id']}/outputs", headers=AUTH)
+    (listed,) = (await resp.json())["outputs"]
+    assert listed["sha256"] == sha(b"new")
+    assert listed["delivered_path"] == str(tmp_path / "out" / "frame_0001.png")
+    assert held.calls == 2
