@@ -209,6 +209,10 @@ async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
         # Leases kept running while the coordinator was down: its workers get one
         # lease from now to be heard from before their tasks go to someone else.
         app[FARM].extend_leases("the coordinator started")
+        try:
+            await app[FARM].clean_partial_deliveries()
+        except Exception:
+            log.exception("cleaning half-copied outputs failed")
         last = time.time()
         while True:
             await asyncio.sleep(interval)

@@ -31,6 +31,7 @@ from coordinator.filestore import (
     check_sha256,
     deliver,
     output_folder,
+    remove_partial_deliveries,
 )
 from coordinator.hub import Hub
 from coordinator.job_types.schema import JSON, Setting, SettingsError, validate
@@ -611,11 +612,14 @@ class Farm:
                 job_id,
             )
         ]
+        tasks = [r[0] for r in self.store.all("SELECT id FROM tasks WHERE job_id = ?", job_id)]
         with self.store.tx():
             self.store.run("DELETE FROM jobs WHERE id = ?", job_id)
             for worker_id in workers:
                 self._set_worker_status(worker_id, WorkerStatus.IDLE)
         self.files.remove_job(job_id)
+        for task_id in tasks:
+            self._log_headers.pop(task_id, None)
         for task_id in active:
             self.hub.notify_task(task_id)
         log.info("job %d deleted", job_id)
@@ -1561,6 +1565,24 @@ class Farm:
         ):
             log.warning("worker %s went offline", row["id"])
             self._set_worker_status(row["id"], WorkerStatus.OFFLINE)
+
+    async def clean_partial_deliveries(self) -> int:
+        """Remove the temporary files of copies a killed coordinator left half done
+        in output folders (on start; a crash can't clean up after itself)."""
+        folders: dict[Path, set[str]] = {}
+        for row in self.store.all(
+            "SELECT j.settings, o.name FROM outputs o JOIN jobs j ON j.id = o.job_id"
+            " WHERE j.deliver = 1 AND o.intermediate = 0"
+        ):
+            folder = output_folder(str((loads(row["settings"]) or {}).get("output") or ""))
+            if folder is not None:
+                folders.setdefault(folder, set()).add(row["name"])
+        removed = 0
+        for folder, names in folders.items():
+            for path in await asyncio.to_thread(remove_partial_deliveries, folder, names):
+                log.info("removed %s, left half-copied when the coordinator stopped", path)
+                removed += 1
+        return removed
 
     async def retry_deliveries(self, now: float | None = None) -> int:
         """Deliver the outputs waiting for it: those whose folder could not be written

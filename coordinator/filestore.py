@@ -204,6 +204,27 @@ def output_folder(pattern: str) -> Path | None:
     return folder if cut >= 0 and folder.is_absolute() else None
 
 
+# The temporary name deliver() copies into: ".<name>.<mkstemp's 8 characters>.part"
+_PARTIAL = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.part")
+
+
+def remove_partial_deliveries(folder: Path, names: set[str]) -> list[Path]:
+    """Delete the half-copied files a killed coordinator left in an output folder:
+    only deliver()'s own temporary names, only for outputs in `names`."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for entry in entries:
+        match = _PARTIAL.fullmatch(entry.name)
+        if match is not None and match["name"] in names and entry.is_file(follow_symlinks=False):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
 def deliver(
     source: Path, sha: str, dest: Path, *, overwrite: bool, replaceable: str | None = None
 ) -> Delivery:

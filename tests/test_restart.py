@@ -27,6 +27,8 @@ from tests.conftest import (
     get_job,
     get_task,
     register,
+    sha,
+    submit_render,
     submit_sleep,
     wait_until,
 )
@@ -75,6 +77,40 @@ async def test_two_app_lives_on_one_data_dir(make_client: MakeClient, tmp_path: 
     done = await get_job(second, job["id"])
     assert done["status"] == "completed"
     assert done["task_counts"] == {"completed": 3}
+
+
+async def test_half_copied_frames_are_cleaned_up_on_the_next_start(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """A coordinator killed while copying a frame into the output folder leaves its
+    temporary file there; the next start removes it, and only it."""
+    data_dir, out = tmp_path / "farm", tmp_path / "out"
+    first = await make_client(data_dir=data_dir)
+    await submit_render(first, str(out / "frame_####"), frames="1")
+    worker = await register(first)
+    task = await claim(first, worker)
+    assert task is not None
+    resp = await first.put(
+        f"{API}/worker/tasks/{task['task_id']}/outputs/frame_0001.png?sha256={sha(b'px')}",
+        data=b"px",
+        headers=worker,
+    )
+    assert resp.status == 201
+    await first.close()
+    # What the kill left behind, next to what is the artist's own
+    (out / ".frame_0001.png.k2j_4h5g.part").write_bytes(b"p")
+    mine = [".frame_0002.png.abcdefgh.part", ".notes.txt.part", "frame_0001.png.x1234567.part"]
+    for name in mine:
+        (out / name).write_bytes(b"artist")
+
+    second = await make_client(data_dir=data_dir)
+
+    async def cleaned() -> bool:
+        return not (out / ".frame_0001.png.k2j_4h5g.part").exists()
+
+    await wait_until(cleaned, what="the half-copied frame to be removed")
+    assert sorted(p.name for p in out.iterdir()) == sorted([*mine, "frame_0001.png"])
+    await second.close()
 
 
 def _free_port() -> int:
