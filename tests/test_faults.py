@@ -348,14 +348,19 @@ def test_full_then_read_only_output_disk_delivers_once_it_is_writable(
 
 # ------------------------------------------------ a connection cut mid-upload
 class CuttingProxy:
-    """A TCP proxy that cuts its connection once, in the middle of the first
-    upload of an output (after the headers and a few body bytes)."""
+    """A TCP proxy that cuts its connection once: by default in the middle of the
+    first upload of an output (after the headers and a few body bytes); with
+    method=b"GET", path=b"/inputs/", as the first merge input is asked for."""
 
-    MARK = b"PUT /api/v1/worker/tasks/"
-    KEEP = 256  # body bytes that get through before the cut
+    KEEP = 256  # body bytes of an upload that get through before the cut
 
-    def __init__(self, upstream: int) -> None:
+    def __init__(
+        self, upstream: int, *, method: bytes = b"PUT", path: bytes = b"/outputs/"
+    ) -> None:
         self.upstream = upstream
+        self.MARK = method + b" /api/v1/worker/tasks/"
+        self.path = path
+        self.keep = self.KEEP if method == b"PUT" else -4  # a GET is cut before its end
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
         self.cut = threading.Event()
@@ -391,7 +396,7 @@ class CuttingProxy:
         held = b""
         with contextlib.suppress(OSError):
             while data := link.client.recv(65536):
-                if not held and self.MARK in data and b"/outputs/" in data:
+                if not held and self.MARK in data and self.path in data:
                     with self._lock:
                         cutting, self._armed = self._armed, False
                     if cutting:
@@ -402,8 +407,8 @@ class CuttingProxy:
                     link.upstream.sendall(data)
                     continue
                 end = held.find(b"\r\n\r\n")
-                if end >= 0 and len(held) >= end + 4 + self.KEEP:
-                    link.upstream.sendall(held[: end + 4 + self.KEEP])
+                if end >= 0 and len(held) >= end + 4 + self.keep:
+                    link.upstream.sendall(held[: max(0, end + 4 + self.keep)])
                     link.cut()
                     self.cut.set()
                     break
@@ -456,6 +461,41 @@ def test_connection_cut_mid_upload_is_retried_and_leaves_no_partial_file(
         assert "connection lost mid-request" in log
         assert "Traceback" not in log
         assert_workers_take_the_next_job(farm)
+    finally:
+        proxy.close()
+
+
+@real_farm
+def test_connection_cut_fetching_a_merge_input_is_waited_out(
+    farm: LocalFarm, tmp_path: Path, scene: Path
+) -> None:
+    """A merge whose input download is cut (the coordinator restarting, a network
+    blip) tries again rather than failing the attempt, as project files do."""
+    farm.start_coordinator("--no-zeroconf")
+    proxy = CuttingProxy(farm.port, method=b"GET", path=b"/inputs/")
+    try:
+        worker = start_worker_at(farm, "w", proxy.url)
+        client = farm.client()
+        files, _ = client.upload_project({"shot.blend": scene})
+        out = tmp_path / "out"
+        job = client.submit(
+            {
+                "name": "merge through a cut",
+                "type": "blender-render-progressive",
+                "blend": "shot.blend",
+                "files": files,
+                "blender_version": "3.4",
+                "settings": {"frames": "1", "samples": 8, "chunks": 2, "output": str(out / "f_#")},
+            }
+        )
+        done = farm.wait_for_job(job["id"], timeout=120)
+        assert done["status"] == "completed", farm.describe()
+        assert proxy.cut.is_set(), "the proxy never saw a merge input download"
+        detail = client.job(job["id"])
+        merges = [t for t in detail["tasks"] if t["kind"] == "merge"]
+        assert merges and all(t["attempts"] == 1 for t in merges), merges
+        assert "coordinator unreachable" in worker.log()
+        assert sorted(os.listdir(out)) == ["f_1.png"]
     finally:
         proxy.close()
 

@@ -525,8 +525,8 @@ class TaskRun:
         if dest.parent != folder or name.startswith("."):
             raise TaskFailure(f"refusing the input name {name!r}")
         self._report(activity=f"fetching {name}")
-        try:
-            self.client.download_input(self.task.task_id, name, sha, dest)
+        try:  # a coordinator restarting is waited out, as for the project's files
+            self._patiently(lambda: self.client.download_input(self.task.task_id, name, sha, dest))
         except ConflictError:
             raise
         except (FarmClientError, OSError) as ex:
