@@ -5,7 +5,10 @@ each job's outputs into the folder of its output path while Blender is open.
 Which jobs belong to which .blend is kept in a small JSON file in the
 add-on's user folder (not in the .blend: submitting must not touch the
 artist's file), so syncing resumes when the file is opened again. A frame
-already in the folder with the same sha256 is not fetched again.
+already in the folder with the same sha256 is not fetched again. With
+Overwrite off, a different file already there is kept, unless it is this
+job's own earlier download (a progressive frame's noisier preview): the
+record remembers what it fetched.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class JobRecord:
     overwrite: bool = True  # replace a different file already there (render.use_overwrite)
     done: bool = False  # every output fetched and the job finished
     submitted_at: float = field(default_factory=time.time)
+    fetched: dict[str, str] = field(default_factory=dict)  # name -> sha256 this job brought
 
 
 class JobRecords:
@@ -74,6 +78,15 @@ class JobRecords:
             for r in records:
                 if _same(r, record):
                     r.done = True
+            self._save(records)
+
+    def save_fetched(self, record: JobRecord) -> None:
+        """Remember what the sync brought home for this job (for Overwrite off)."""
+        with self._lock:
+            records = self._load()
+            for r in records:
+                if _same(r, record):
+                    r.fetched = dict(record.fetched)
             self._save(records)
 
     def for_blend(self, blend: str) -> list[JobRecord]:
@@ -125,11 +138,12 @@ def sync_job(
         have = cache.sha(dest)
         if have == output["sha256"]:
             result.present += 1
-        elif have is not None and not record.overwrite:
-            result.kept.append(output["name"])
+        elif have is not None and not record.overwrite and have != record.fetched.get(dest.name):
+            result.kept.append(output["name"])  # the artist's file, not an earlier download
         else:
             client.download_output(record.job_id, output, dest)
             cache.sha(dest)
+            record.fetched[dest.name] = output["sha256"]
             result.fetched.append(output["name"])
     result.finished = job["status"] in TERMINAL_JOB_STATUSES
     return result
@@ -180,6 +194,7 @@ class Syncer:
 
     def _sync_one(self, record: JobRecord) -> None:
         client = FarmClient(record.coordinator, token=self.token_for(record.coordinator))
+        before = dict(record.fetched)
         try:
             result = sync_job(client, record, cache=self._cache)
         except FarmClientError as ex:
@@ -188,6 +203,9 @@ class Syncer:
         except OSError as ex:
             self.status[record.job_id] = f"can't write frames: {ex}"
             return
+        finally:
+            if record.fetched != before:  # also what came in before a failure
+                self.records.save_fetched(record)
         if result.fetched and self.on_fetch is not None:
             self.on_fetch(record, result)
         total = result.present + len(result.fetched)

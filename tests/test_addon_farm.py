@@ -152,6 +152,45 @@ def test_sync_fetches_each_frame_once(farm: LocalFarm, tmp_path: Path) -> None:
     assert sha256_file(out / "f_0002.png") == sha256_file(tmp_path / "f_0002.png")
 
 
+def test_sync_with_overwrite_off_refines_its_own_frames_only(
+    farm: LocalFarm, tmp_path: Path
+) -> None:
+    """A progressive frame comes in noisy, then refined: with Overwrite off the
+    refined one still replaces the download the sync made itself (remembered
+    across Blender sessions), never a file of the artist's."""
+    job_id = finished_job(farm, {"f_0001.png": b"noisy preview"}, tmp_path)
+    blend = str(tmp_path / "shot.blend")
+    out = tmp_path / "home"
+    records = JobRecords(tmp_path / "user" / "jobs.json")
+    records.add(JobRecord(job_id, farm.url, blend, "j", str(out), deliver=False, overwrite=False))
+    out.mkdir()
+    (out / "f_0002.png").write_bytes(b"the artist's own")
+
+    def session() -> Syncer:  # a new Blender session each time: state only in the records
+        syncer = Syncer(JobRecords(records.path), lambda _url: farm.token)
+        syncer.blends.add(os.path.normcase(os.path.abspath(blend)))
+        return syncer
+
+    session().run_once()
+    assert (out / "f_0001.png").read_bytes() == b"noisy preview"
+    # The farm refines frame 1 (a later merge uploads it again).
+    client = farm.client()
+    creds = client.register_worker(name="refiner", host="h", blender_version="4.2", devices=["CPU"])
+    task_id = client.job(job_id)["tasks"][0]["id"]
+    client.requeue_task(task_id)
+    worker = client.with_token(creds.secret)
+    task = worker.next_task(wait=5)
+    assert task is not None and task.task_id == task_id
+    for name, data in {"f_0001.png": b"refined", "f_0002.png": b"farm frame 2"}.items():
+        (tmp_path / name).write_bytes(data)
+        worker.upload_output(task_id, tmp_path / name, name=name, frame=int(name[2:6]))
+    worker.complete_task(task_id)
+    records.add(JobRecord(**{**records.load()[0].__dict__, "done": False}))
+    session().run_once()
+    assert (out / "f_0001.png").read_bytes() == b"refined"
+    assert (out / "f_0002.png").read_bytes() == b"the artist's own"  # overwrite is off
+
+
 def test_sync_resumes_from_the_records_when_the_file_is_opened_again(
     farm: LocalFarm, tmp_path: Path
 ) -> None:
