@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Iterator
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 EVENT_QUEUE_SIZE = 1000
 CLOSED: dict[str, Any] = {"type": "shutdown"}  # the last event of every stream
+# Replaces what a reader too slow to keep up missed: reload, then follow again.
+RESYNC: dict[str, Any] = {"type": "resync"}
 
 
 class Hub:
@@ -65,8 +70,16 @@ class Hub:
     def publish(self, kind: str, **data: Any) -> None:
         event = {"type": kind, **data}
         for queue in self._subscribers:
-            with contextlib.suppress(asyncio.QueueFull):
+            try:
                 queue.put_nowait(event)
+            except asyncio.QueueFull:
+                # A reader EVENT_QUEUE_SIZE events behind: rather than lose some
+                # silently, drop its backlog and tell it to reload what it shows.
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(RESYNC)
+                queue.put_nowait(event)
+                log.info("an event stream fell %d events behind; told it to resync", queue.maxsize)
 
     def close(self) -> None:
         """The coordinator is stopping: end every event stream now. An open

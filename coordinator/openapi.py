@@ -628,8 +628,9 @@ def _paths() -> JSON:
             "get": _op(
                 "Live updates as server-sent events (job, job-deleted, task, worker,"
                 " worker-removed, output), each `data:` a JSON object with its `type` and"
-                " ids; read it with the Authorization header (fetch() and a stream reader"
-                " in a browser)",
+                " ids; `resync` when the reader fell too far behind and events were dropped"
+                " (reload what you show), `shutdown` when the coordinator stops. Read it"
+                " with the Authorization header (fetch() and a stream reader in a browser)",
                 _ok("an event stream", {"type": "string"}, content_type="text/event-stream"),
                 tag="events",
             )

@@ -14,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from coordinator import states
+from coordinator.app import HUB
 from coordinator.protocol import JobStatus as J
 from coordinator.protocol import TaskStatus as T
 from tests.conftest import (
@@ -552,6 +553,31 @@ async def test_actions_are_announced_on_the_event_stream(client: Client) -> None
     lines = [await asyncio.wait_for(resp.content.readline(), 3) for _ in range(3)]
     assert lines[1] == b"event: job\n"
     assert json.loads(lines[2].removeprefix(b"data: ")) == {"type": "job", "id": job["id"]}
+    resp.close()
+
+
+async def test_a_reader_that_falls_behind_is_told_to_resync(client: Client) -> None:
+    """Events are not dropped silently: a stream more than EVENT_QUEUE_SIZE events
+    behind gets `resync` (reload what you show), then the events after it."""
+    from coordinator.hub import EVENT_QUEUE_SIZE, Hub
+
+    hub = Hub()
+    with hub.subscribe() as queue:
+        for i in range(EVENT_QUEUE_SIZE + 5):
+            hub.publish("task", id=i)
+        events = [queue.get_nowait() for _ in range(queue.qsize())]
+    assert events[0] == {"type": "resync"}
+    assert events[1:] == [
+        {"type": "task", "id": i} for i in range(EVENT_QUEUE_SIZE, EVENT_QUEUE_SIZE + 5)
+    ]
+    # and through HTTP: a stream that is not read while the farm is busy
+    resp = await client.get(f"{API}/events", headers=AUTH)
+    assert await resp.content.readline() == b": connected\n"
+    app_hub = client.app[HUB]
+    for i in range(EVENT_QUEUE_SIZE + 1):  # published faster than the relay can run
+        app_hub.publish("task", id=i)
+    lines = [await asyncio.wait_for(resp.content.readline(), 3) for _ in range(6)]
+    assert b"event: resync\n" in lines
     resp.close()
 
 

@@ -191,6 +191,12 @@ class App {
       this.setLive("reconnecting");
       return;
     }
+    if (event.type === "resync") {
+      // events were dropped while this tab fell behind: reload, then follow again
+      if (this.view && this.view.load) this.view.load();
+      this.loadHealth();
+      return;
+    }
     if (event.type === "worker" || event.type === "worker-removed") {
       clearTimeout(this.statsTimer);
       this.statsTimer = setTimeout(() => this.loadHealth(), 500);
