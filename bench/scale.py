@@ -4,7 +4,9 @@
 
 Against a real coordinator process: submit a sleep job with N tasks (the
 coordinator validates, compiles and stores them in one transaction), list
-and filter jobs, fetch the job with all its tasks, and claim its first task.
+and filter jobs, fetch the job without its tasks and a page of 100 of them
+(what the dashboard and CLI do), the last page and a status-filtered page,
+fetch the job with all its tasks, and claim its first task.
 Memory is the coordinator's peak resident set (VmHWM).
 """
 
@@ -40,6 +42,15 @@ def one_run(tasks: int) -> dict[str, float]:
         page = client.jobs(status="queued", name="shot_*", limit=50)
         t2 = time.perf_counter()
         assert page["total"] == 1 and page["jobs"][0]["id"] == job["id"]
+        bare = client.job(job["id"], tasks=False)
+        first = client.tasks(job["id"], limit=100)
+        tp = time.perf_counter()
+        last = client.tasks(job["id"], offset=tasks - 100, limit=100)
+        tl = time.perf_counter()
+        filtered = client.tasks(job["id"], status="failed,active", limit=100)
+        tf = time.perf_counter()
+        assert bare["task_counts"] == {"queued": tasks} and len(first["tasks"]) == 100
+        assert last["tasks"][-1]["index"] == tasks - 1 and filtered["total"] == 0
         full = client.job(job["id"])
         t3 = time.perf_counter()
         assert len(full["tasks"]) == tasks
@@ -52,7 +63,10 @@ def one_run(tasks: int) -> dict[str, float]:
         return {
             "submit_s": t1 - t0,
             "list_filter_s": t2 - t1,
-            "get_with_tasks_s": t3 - t2,
+            "job_and_first_page_s": tp - t2,
+            "last_page_s": tl - tp,
+            "filtered_page_s": tf - tl,
+            "get_with_tasks_s": t3 - tf,
             "first_claim_s": t5 - t4,
             "coordinator_peak_rss_mb": stats["rss_mb"],
             "rss_growth_mb": stats["rss_mb"] - base_rss,

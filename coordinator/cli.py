@@ -526,8 +526,7 @@ def explain_failure(client: FarmClient, job: JSON) -> None:
     note(f"job {job['id']} {job['status']}: {job.get('status_reason') or 'no reason given'}")
     if job["status"] != JobStatus.FAILED:
         return
-    tasks = client.job(job["id"], tasks=True).get("tasks", [])
-    failed = [t for t in tasks if t["status"] == "failed"]
+    failed = client.tasks(job["id"], status="failed", limit=1)["tasks"]
     if not failed:
         return
     task = failed[0]
@@ -606,16 +605,21 @@ def job_row(job: JSON) -> list[object]:
 
 def cmd_job(args: argparse.Namespace, conn: Connection) -> int:
     client = conn.client()
-    job = client.job(args.job_id, tasks=True)
     if args.json:
-        print(json.dumps(job, indent=2))
+        print(json.dumps(client.job(args.job_id, tasks=True), indent=2))
         return EXIT_OK
+    job = client.job(args.job_id, tasks=False)
     print(job_details(job))
-    tasks = job.get("tasks", [])
+    page = client.tasks(args.job_id, status=args.tasks, limit=args.limit)
+    tasks = page["tasks"]
     if tasks:
         workers = {w["id"]: w["name"] for w in client.workers()} if any_worker(tasks) else {}
         print()
         print(task_table(tasks, workers))
+    if page["total"] > len(tasks):
+        note(f"the first {len(tasks)} of {page['total']} tasks; see more with --limit N")
+    elif args.tasks and not tasks:
+        note(f"no {args.tasks} tasks")
     return EXIT_OK
 
 
@@ -1143,7 +1147,9 @@ def _add_inspect(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = add("job", cmd_job, "show a job and its tasks")
     p.add_argument("job_id", type=positive_int, metavar="ID")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--tasks", metavar="STATUS", help="only tasks of these statuses: failed,active")
+    p.add_argument("--limit", type=positive_int, default=100, help="show N tasks (default 100)")
+    p.add_argument("--json", action="store_true", help="machine-readable: the job, every task")
     p = add("log", cmd_log, "print the end of a task's log")
     p.add_argument("task_id", type=positive_int, metavar="TASK_ID")
     p.add_argument("--tail", type=positive_int, default=65536, metavar="BYTES")

@@ -236,6 +236,25 @@ class FarmClient:
         result: JSON = self._json("GET", f"/jobs/{job_id}", params={"tasks": which})
         return result
 
+    def tasks(
+        self,
+        job_id: int,
+        *,
+        status: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+        all_generations: bool = False,
+    ) -> JSON:
+        """A page of the job's tasks: {"tasks", "total", "limit", "offset"};
+        status is comma-separated (failed,canceled)."""
+        params: dict[str, Any] = {"offset": offset, "limit": limit}
+        if status:
+            params["status"] = status
+        if all_generations:
+            params["generation"] = "all"
+        result: JSON = self._json("GET", f"/jobs/{job_id}/tasks", params=params)
+        return result
+
     def job_action(self, job_id: int, action: str, body: JSON | None = None) -> JSON:
         result: JSON = self._json("POST", f"/jobs/{job_id}/{action}", json=body or {})
         return result

@@ -398,6 +398,43 @@ class Farm:
             out["report"] = report
         return out
 
+    def list_tasks(self, job_id: int, query: Mapping[str, str]) -> JSON:
+        """A page of the job's tasks in their order, optionally of some statuses only:
+        a 100,000-task job is not sent whole to show 100 rows."""
+        row = self._job_row(job_id)
+        where, args = ["job_id = ?"], list[Any]([job_id])
+        generations = query.get("generation", "current")
+        if generations == "current":
+            where.append("generation = ?")
+            args.append(row["generation"])
+        elif generations != "all":
+            raise BadRequest("'generation' must be 'current' or 'all'", field="generation")
+        statuses = [s for s in query.get("status", "").split(",") if s]
+        unknown = sorted(set(statuses) - {s.value for s in TaskStatus})
+        if unknown:
+            known = ", ".join(s.value for s in TaskStatus)
+            raise BadRequest(f"unknown task status {unknown[0]!r}; use {known}", field="status")
+        if statuses:
+            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            args.extend(statuses)
+        limit = _int_param(query, "limit", 100, 1, 1000)
+        offset = _int_param(query, "offset", 0, 0, 10**9)
+        clause = " AND ".join(where)
+        total = self.store.one(f"SELECT count(*) FROM tasks WHERE {clause}", *args)
+        rows = self.store.all(
+            f"SELECT * FROM tasks WHERE {clause} ORDER BY generation, idx LIMIT ? OFFSET ?",
+            *args,
+            limit,
+            offset,
+        )
+        current = row["generation"]
+        return {
+            "tasks": [self._task_json(t, current=t["generation"] == current) for t in rows],
+            "total": total[0] if total else 0,
+            "limit": limit,
+            "offset": offset,
+        }
+
     def _job_report(self, row: Any) -> JSON | None:
         """The job type's own summary (progressive: samples reached per frame)."""
         job_type = job_types.REGISTRY.get(row["type"])

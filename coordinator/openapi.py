@@ -201,6 +201,15 @@ _SCHEMAS: JSON = {
             "offset": {"type": "integer"},
         },
     },
+    "TaskPage": {
+        "type": "object",
+        "properties": {
+            "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
+            "total": {"type": "integer", "description": "tasks that match, on every page"},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+        },
+    },
     "Task": {
         "type": "object",
         "properties": {
@@ -394,6 +403,31 @@ def _paths() -> JSON:
                 tag="jobs",
                 params=[_JOB_ID],
             ),
+        },
+        f"{p}/jobs/{{job_id}}/tasks": {
+            "get": _op(
+                "A page of a job's tasks in their order, optionally of some statuses only"
+                " (for big jobs: GET /jobs/{id}?tasks=0 plus pages of this)",
+                _refusable(_ok("a page of tasks", {"$ref": "#/components/schemas/TaskPage"})),
+                tag="jobs",
+                params=[
+                    _JOB_ID,
+                    _param("status", "query", {"type": "string"}, "comma-separated task statuses"),
+                    _param(
+                        "generation",
+                        "query",
+                        {"type": "string", "enum": ["current", "all"]},
+                        "all: earlier generations' tasks too (default current)",
+                    ),
+                    _param(
+                        "limit",
+                        "query",
+                        {"type": "integer", "minimum": 1, "maximum": 1000},
+                        "page size (default 100)",
+                    ),
+                    _param("offset", "query", {"type": "integer", "minimum": 0}, "page start"),
+                ],
+            )
         },
         **{f"{p}/jobs/{{job_id}}/{name}": ops for name, ops in job_action.items()},
         f"{p}/jobs/{{job_id}}/requeue": {

@@ -125,6 +125,10 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX tasks_worker;
     CREATE INDEX tasks_worker ON tasks(worker_id, status) WHERE worker_id IS NOT NULL;
     """,
+    # 4: a job's tasks a page at a time, in their order (GET /jobs/{id}/tasks)
+    """
+    CREATE INDEX tasks_job_order ON tasks(job_id, generation, idx);
+    """,
 )
 
 

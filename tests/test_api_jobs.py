@@ -291,6 +291,62 @@ async def test_get_job_with_tasks_and_progress(client: Client) -> None:
     assert "tasks" not in await resp.json()
 
 
+async def test_tasks_a_page_at_a_time(client: Client) -> None:
+    worker = await register(client)
+    job = await submit_sleep(client, count=7)
+    for _ in range(2):
+        task = await claim(client, worker)
+        assert task is not None
+        await finish(client, worker, task["task_id"])
+    base = f"{API}/jobs/{job['id']}/tasks"
+
+    async def page(query: str) -> dict[str, Any]:
+        resp = await client.get(f"{base}{query}", headers=AUTH)
+        assert resp.status == 200, await resp.text()
+        result: dict[str, Any] = await resp.json()
+        return result
+
+    first, second = await page("?limit=3"), await page("?limit=3&offset=3")
+    assert [t["index"] for t in first["tasks"] + second["tasks"]] == [0, 1, 2, 3, 4, 5]
+    assert (first["total"], first["limit"], first["offset"]) == (7, 3, 0)
+    assert [t["index"] for t in (await page("?offset=6"))["tasks"]] == [6]
+    done = await page("?status=completed")
+    assert done["total"] == 2 and {t["status"] for t in done["tasks"]} == {"completed"}
+    both = await page("?status=completed&status=queued")  # repeated = comma-separated
+    assert both["total"] == 7
+    # the same rows GET /jobs/{id} lists, field for field
+    detail = await get_job(client, job["id"])
+    assert (await page(""))["tasks"] == detail["tasks"]
+    # earlier generations on request only
+    resp = await client.post(f"{API}/jobs/{job['id']}/regenerate", json={}, headers=AUTH)
+    assert resp.status == 200, await resp.text()
+    assert (await page(""))["total"] == 7
+    everything = await page("?generation=all&limit=1000")
+    assert everything["total"] == 14
+    assert {t["generation"] for t in everything["tasks"]} == {1, 2}
+    assert all(t["actions"] == [] for t in everything["tasks"] if t["generation"] == 1)
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("?status=done", "unknown task status 'done'; use queued, active"),
+        ("?limit=0", "'limit' must be between 1 and 1000"),
+        ("?limit=1001", "'limit' must be between 1 and 1000"),
+        ("?offset=-1", "'offset' must be between"),
+        ("?offset=x", "'offset' must be a whole number"),
+        ("?generation=2", "'generation' must be 'current' or 'all'"),
+    ],
+)
+async def test_task_pages_refuse_bad_queries(client: Client, query: str, words: str) -> None:
+    job = await submit_sleep(client, count=1)
+    resp = await client.get(f"{API}/jobs/{job['id']}/tasks{query}", headers=AUTH)
+    assert resp.status == 400
+    assert words in (await resp.json())["error"]
+    resp = await client.get(f"{API}/jobs/999/tasks", headers=AUTH)
+    assert resp.status == 404
+
+
 @pytest.mark.parametrize(
     ("path", "status"),
     [

@@ -481,6 +481,13 @@ def test_job_details(run: Callable[..., Result]) -> None:
     assert "task_count = 2" in result.out
     detail = json.loads(run("job", str(job_id), "--json").out)
     assert detail["id"] == job_id and len(detail["tasks"]) == 2
+    first = run("job", str(job_id), "--limit", "1")  # a big job shows a page of its tasks
+    assert "sleep 1/2" in first.out and "sleep 2/2" not in first.out
+    assert "the first 1 of 2 tasks; see more with --limit N" in first.err
+    none = run("job", str(job_id), "--tasks", "failed")
+    assert "sleep 1/2" not in none.out and "no failed tasks" in none.err
+    bad = run("job", str(job_id), "--tasks", "broken")
+    assert bad.code == 2 and "unknown task status 'broken'" in bad.err
     missing = run("job", "999999")
     assert missing.code == 2 and "there is no job 999999" in missing.err
 

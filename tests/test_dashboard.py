@@ -242,6 +242,31 @@ def test_job_actions_regenerate_and_task_actions(page: Any, farm: Farm) -> None:
     assert farm.api.jobs(name=name)["total"] == 0
 
 
+def test_a_big_jobs_tasks_come_a_page_at_a_time(page: Any, farm: Farm) -> None:
+    name = f"big_{uuid.uuid4().hex[:6]}"
+    job = sleep_job(farm, name, tasks=250, priority=100)
+    worker = fake_worker(farm, "pager")
+    done = claim_of(worker, job["id"])
+    worker.complete_task(done.task_id)
+    sign_in(page, farm)
+    page.goto(f"{farm.url}/#/jobs/{job['id']}")
+    rows = page.locator("table.tasks tbody tr")
+    expect(rows).to_have_count(100)
+    expect(page.locator(".pager")).to_contain_text("1–100 of 250")
+    expect(rows.first).to_contain_text("sleep 1/250")
+    page.get_by_role("button", name="Next →").click()
+    expect(page.locator(".pager")).to_contain_text("101–200 of 250")
+    expect(rows.first).to_contain_text("sleep 101/250")
+    page.get_by_role("button", name="Next →").click()
+    expect(rows).to_have_count(50)
+    expect(page.get_by_role("button", name="Next →")).to_be_disabled()
+    page.get_by_label("Show tasks").select_option("completed")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("sleep 1/250")
+    expect(page.locator(".pager")).to_have_count(0)
+    farm.api.cancel_job(job["id"])
+
+
 def test_workers_page_and_warnings(page: Any, farm: Farm) -> None:
     name = f"node-{uuid.uuid4().hex[:4]}"
     worker = fake_worker(farm, name, blender="4.2.3")

@@ -37,6 +37,12 @@ async def get_job(request: web.Request) -> web.Response:
     return web.json_response(job)
 
 
+@routes.get(f"{API_PREFIX}/jobs/{{job_id}}/tasks")
+async def list_job_tasks(request: web.Request) -> web.Response:
+    query = {key: ",".join(request.query.getall(key)) for key in request.query}
+    return web.json_response(request.app[FARM].list_tasks(int_param(request, "job_id"), query))
+
+
 @routes.delete(f"{API_PREFIX}/jobs/{{job_id}}")
 async def delete_job(request: web.Request) -> web.Response:
     request.app[FARM].delete_job(int_param(request, "job_id"))

@@ -19,7 +19,7 @@ import {
 
 const IMAGE = /\.(png|jpe?g|webp|gif|bmp|avif)$/i;
 const MAX_PREVIEW_BYTES = 40e6;
-const MAX_TASK_ROWS = 1000;
+const TASK_PAGE = 100; // rows per page: a 100,000-task job is fetched a page at a time
 const LOG_TAIL = 16384;
 
 // The job actions the API offers (job.actions lists those that apply now).
@@ -42,9 +42,8 @@ export class JobView {
     this.logTask = null; // the task whose log is shown
     this.preview = { name: null, sha: null, url: null };
     this.actionsKey = "";
-    // A big job's JSON is big: redraw it less often.
-    const gap = () => (this.job && this.job.tasks && this.job.tasks.length > 500 ? 2000 : 400);
-    this.refreshSoon = throttle(() => this.load(), gap);
+    this.tasks = { rows: [], total: 0, offset: 0, status: "" }; // the page of tasks shown
+    this.refreshSoon = throttle(() => this.load(), 400);
     this.logSoon = throttle(() => this.loadLog(), 1000);
     this.previewSoon = throttle(() => this.loadPreview(), 1500);
   }
@@ -99,11 +98,22 @@ export class JobView {
     let job;
     let workers;
     try {
-      [job, workers] = await Promise.all([
-        this.app.api.get(`/jobs/${this.id}`),
+      const query = { limit: TASK_PAGE, offset: this.tasks.offset };
+      if (this.tasks.status) query.status = this.tasks.status;
+      let page;
+      [job, page, workers] = await Promise.all([
+        this.app.api.get(`/jobs/${this.id}`, { tasks: 0 }),
+        this.app.api.get(`/jobs/${this.id}/tasks`, query),
         this.app.api.get("/workers"),
       ]);
       if (ticket !== this.ticket) return; // only the newest answer is drawn
+      if (page.tasks.length === 0 && page.total > 0 && this.tasks.offset > 0) {
+        // the page emptied under us (fewer tasks of that status now): show the last one
+        this.tasks.offset = Math.floor((page.total - 1) / TASK_PAGE) * TASK_PAGE;
+        return this.load();
+      }
+      this.tasks.rows = page.tasks;
+      this.tasks.total = page.total;
     } catch (err) {
       if (ticket !== this.ticket) return;
       if (err.status === 404) this.renderGone(`There is no job ${this.id}.`);
@@ -464,9 +474,9 @@ export class JobView {
 
   // ----------------------------------------------------------------- tasks
   renderTasks(job) {
-    const tasks = job.tasks || [];
-    const shown = tasks.slice(0, MAX_TASK_ROWS);
-    const body = shown.map((task) => this.taskRow(task));
+    const tasks = this.tasks.rows;
+    const { total, offset, status } = this.tasks;
+    const body = tasks.map((task) => this.taskRow(task));
     const table = h(
       "table",
       { class: "data tasks" },
@@ -484,14 +494,68 @@ export class JobView {
       ),
       h("tbody", {}, body),
     );
+    const all = Object.values(job.task_counts || {}).reduce((a, b) => a + b, 0);
+    const filter = h(
+      "select",
+      {
+        id: "task-status",
+        "aria-label": "Show tasks",
+        dataset: { key: "task-status" },
+        onchange: (e) => this.showTasks(e.currentTarget.value, 0),
+      },
+      h("option", { value: "", selected: status === "" }, `All (${all})`),
+      ...Object.entries(job.task_counts || {}).map(([name, count]) =>
+        h("option", { value: name, selected: status === name }, `${STATUS_LABELS[name] || name} (${count})`),
+      ),
+    );
+    const pager = total > TASK_PAGE
+      ? h(
+          "div",
+          { class: "pager", role: "group", "aria-label": "Pages of tasks" },
+          h(
+            "button",
+            {
+              type: "button",
+              class: "secondary small",
+              disabled: offset === 0,
+              dataset: { key: "tasks-prev" },
+              onclick: () => this.showTasks(status, Math.max(0, offset - TASK_PAGE)),
+            },
+            "← Previous",
+          ),
+          h("span", { class: "muted", "aria-live": "polite" }, `${offset + 1}–${offset + tasks.length} of ${total}`),
+          h(
+            "button",
+            {
+              type: "button",
+              class: "secondary small",
+              disabled: offset + TASK_PAGE >= total,
+              dataset: { key: "tasks-next" },
+              onclick: () => this.showTasks(status, offset + TASK_PAGE),
+            },
+            "Next →",
+          ),
+        )
+      : null;
     replaceKeepingFocus(
       this.tasksBox,
-      h("h2", { id: "tasks-title" }, "Tasks ", h("span", { class: "muted count" }, `(${tasks.length})`)),
-      tasks.length ? h("div", { class: "table-wrap" }, table) : h("p", { class: "muted" }, "This job has no tasks."),
-      tasks.length > shown.length
-        ? h("p", { class: "muted" }, `The first ${shown.length} of ${tasks.length} tasks are shown.`)
-        : null,
+      h(
+        "div",
+        { class: "tasks-head" },
+        h("h2", { id: "tasks-title" }, "Tasks ", h("span", { class: "muted count" }, `(${total})`)),
+        all ? filter : null,
+      ),
+      tasks.length
+        ? h("div", { class: "table-wrap" }, table)
+        : h("p", { class: "muted" }, all ? "No tasks with this status." : "This job has no tasks."),
+      pager,
     );
+  }
+
+  showTasks(status, offset) {
+    this.tasks.status = status;
+    this.tasks.offset = offset;
+    this.load();
   }
 
   taskRow(task) {
@@ -591,7 +655,7 @@ export class JobView {
   async loadLog() {
     const taskId = this.logTask;
     if (taskId === null || this.gone) return;
-    const task = (this.job.tasks || []).find((t) => t.id === taskId);
+    const task = this.tasks.rows.find((t) => t.id === taskId);
     let text;
     try {
       text = await this.app.api.text(`/tasks/${taskId}/log`, { tail: LOG_TAIL });
