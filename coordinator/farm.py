@@ -153,8 +153,9 @@ class Farm:
         self.hub = hub
         # task id -> the "=== attempt N on worker W ===" line not yet in its log
         self._log_headers: dict[int, str] = {}
-        # (job id, output name) -> held while that output is copied into its folder
-        self._delivering: dict[tuple[int, str], asyncio.Lock] = {}
+        # (job id, output name) -> (held while that output is copied into its folder,
+        # how many deliveries hold or wait for it)
+        self._delivering: dict[tuple[int, str], tuple[asyncio.Lock, int]] = {}
 
     # ================================================================ workers
     def register_worker(self, body: Any) -> JSON:
@@ -1492,13 +1493,17 @@ class Farm:
         newest upload's result is recorded (a re-upload may land meanwhile).
         """
         key = (job_id, name)
-        lock = self._delivering.setdefault(key, asyncio.Lock())
+        lock, users = self._delivering.get(key, (asyncio.Lock(), 0))
+        self._delivering[key] = (lock, users + 1)
         try:
             async with lock:
                 return await self._deliver_output(job_id, name)
         finally:
-            if not lock.locked() and self._delivering.get(key) is lock:
+            lock, users = self._delivering[key]
+            if users == 1:  # the last one in: forget the lock
                 del self._delivering[key]
+            else:
+                self._delivering[key] = (lock, users - 1)
 
     async def _deliver_output(self, job_id: int, name: str) -> JSON:
         job = self._job_row(job_id)

@@ -486,3 +486,4 @@ async def test_an_upload_during_a_delivery_ends_with_the_newest_file(
     assert listed["sha256"] == sha(b"new")
     assert listed["delivered_path"] == str(tmp_path / "out" / "frame_0001.png")
     assert held.calls == 2
+    assert farm_of(client)._delivering == {}  # no lock left behind per output

@@ -87,10 +87,17 @@ def test_two_connections_racing_never_share_a_task(make_farm: Callable[..., Farm
     results: dict[str, list[int]] = {"a": [], "b": []}
     errors: list[BaseException] = []
 
+    start = threading.Barrier(2)
+
     def hammer(store: Store, name: str) -> None:
         try:
+            start.wait(10)
             while (claimed := claim(store, name)) is not None:
                 results[name].append(claimed.task_id)
+                # A breath between claims, as a coordinator has between requests:
+                # SQLite's busy handler sleeps, so a connection re-taking the lock
+                # at once could starve the other and the race would not happen.
+                time.sleep(0.0002)
         except BaseException as ex:  # reported by the main thread
             errors.append(ex)
 
