@@ -1,4 +1,5 @@
-"""Scripts inside a submitted .blend run on a worker only when it opted in.
+"""Scripts inside a submitted .blend run on a worker only when it opted in, and
+so do compositor File Output nodes, which write files wherever the .blend says.
 
 The .blend carries a text datablock registered as a module (use_module),
 which Blender runs when it loads the file if auto-run of scripts is allowed.
@@ -39,6 +40,15 @@ text.from_string(
     f"open(os.path.join({{marks!r}}, 'ran-%d' % os.getpid()), 'w').write('ran')\\n"
 )
 text.use_module = True  # "Register": run when the file loads, if scripts may run
+# No script at all: a compositor File Output node writing to an absolute path.
+scene = bpy.context.scene
+scene.use_nodes = True
+tree = scene.node_tree
+layers = next(n for n in tree.nodes if n.type == "R_LAYERS")
+out = tree.nodes.new("CompositorNodeOutputFile")
+out.name = "passes"
+out.base_path = marks + "-fileout/"
+tree.links.new(layers.outputs["Image"], out.inputs[0])
 bpy.ops.wm.save_mainfile()
 """
 
@@ -90,7 +100,9 @@ def test_scripts_run_only_on_a_worker_that_allows_them(
         pytest.skip("needs .venv-bpy with bpy==5.0.1 (make test creates it)")
     bpy_python, blender = (str(BPY_PYTHON), None) if runtime == "bpy" else (None, DEBIAN_BLENDER)
     blend, marks = scripted
+    fileout = marks.parent / (marks.name + "-fileout")
     shutil.rmtree(marks, ignore_errors=True)
+    shutil.rmtree(fileout, ignore_errors=True)
     with LocalFarm(root=tmp_path / "farm") as farm:
         farm.start_coordinator("--no-zeroconf")
 
@@ -98,6 +110,8 @@ def test_scripts_run_only_on_a_worker_that_allows_them(
         log = render_once(farm, blend, tmp_path / "careful")
         assert not marks.exists(), "the .blend's script ran on a worker without --allow-scripts"
         assert "scripts disabled for" in log and f"skipping '{SCRIPT_NAME}'" in log
+        assert not fileout.exists(), "a File Output node wrote outside the task"
+        assert "muted the compositor's File Output node 'passes'" in log
         careful.stop()
         assert [w["status"] for w in farm.client().workers()] == ["offline"]
 
@@ -105,6 +119,8 @@ def test_scripts_run_only_on_a_worker_that_allows_them(
         log = render_once(farm, blend, tmp_path / "trusting")
         assert marks.is_dir() and len(list(marks.iterdir())) == 1, "the script did not run"
         assert "scripts disabled" not in log
+        assert any(fileout.iterdir()), "a trusting worker lets File Output nodes write"
+        assert "muted" not in log
 
 
 FORGING_BLENDER = """#!/bin/sh

@@ -78,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--allow-scripts",
         action="store_true",
-        help="let .blend files run their own Python scripts (drivers, rigs). Off by"
-        " default: a submitted file could run anything on this machine",
+        help="trust .blend files: run their own Python scripts (drivers, rigs) and let"
+        " compositor File Output nodes write where they point. Off by default: a"
+        " submitted file could run anything, or write anywhere, on this machine",
     )
     p.add_argument(
         "--zeroconf-interface",

@@ -454,7 +454,34 @@ def setup_scene(task: RenderTask) -> Any:
         scene.render.threads = task.threads
     if task.disable_compositor:
         scene.render.use_compositing = False
+    if not task.allow_scripts:
+        for name in mute_file_outputs():
+            print(
+                f"[runner] muted the compositor's File Output node {name!r}: it would write"
+                " files on this worker, outside the task (start the worker with"
+                " --allow-scripts to trust .blend files with that)",
+                flush=True,
+            )
     return scene
+
+
+def mute_file_outputs() -> list[str]:
+    """Mute every compositor File Output node; returns the names of those muted.
+
+    They write wherever the .blend says (an absolute path, or "../" out of
+    the task's folder): from a file someone else made, anywhere this user may
+    write. Their files would not reach the artist anyway.
+    """
+    bpy = _bpy()
+    trees = [g for g in bpy.data.node_groups if g.bl_idname == "CompositorNodeTree"]
+    trees += [s.node_tree for s in bpy.data.scenes if getattr(s, "node_tree", None)]  # < 5.0
+    muted = []
+    for tree in trees:
+        for node in tree.nodes:
+            if node.type == "OUTPUT_FILE" and not node.mute:
+                node.mute = True
+                muted.append(node.name)
+    return muted
 
 
 def _pick_scene(name: str | None) -> Any:
