@@ -204,6 +204,16 @@ async def _farm_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
+    # Retried deliveries run beside the sweep, one pass at a time: copies to a
+    # slow or dead network folder must not hold up lease expiry.
+    deliveries: list[asyncio.Task[None]] = []
+
+    async def retry_deliveries() -> None:
+        try:
+            await app[FARM].retry_deliveries()
+        except Exception:
+            log.exception("retrying deliveries failed")
+
     async def loop() -> None:
         interval = app[CONFIG].sweep_interval
         # Leases kept running while the coordinator was down: its workers get one
@@ -224,7 +234,8 @@ async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
                         " or blocked)"
                     )
                 app[FARM].sweep()
-                await app[FARM].retry_deliveries()
+                if not deliveries or deliveries[-1].done():
+                    deliveries[:] = [asyncio.create_task(retry_deliveries(), name="deliveries")]
                 advertiser = app.get(ADVERTISER)
                 if advertiser is not None:
                     await advertiser.update(workers=_online_workers(app[FARM]))
@@ -234,9 +245,10 @@ async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
 
     task = asyncio.create_task(loop(), name="lease-sweeper")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for running in [task, *deliveries]:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
 
 
 async def _zeroconf_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -153,6 +153,7 @@ class Farm:
         self.hub = hub
         # task id -> the "=== attempt N on worker W ===" line not yet in its log
         self._log_headers: dict[int, str] = {}
+        self.started_at = time.time()
         # (job id, output name) -> (held while that output is copied into its folder,
         # how many deliveries hold or wait for it)
         self._delivering: dict[tuple[int, str], tuple[asyncio.Lock, int]] = {}
@@ -410,7 +411,7 @@ class Farm:
             args.append(row["generation"])
         elif generations != "all":
             raise BadRequest("'generation' must be 'current' or 'all'", field="generation")
-        statuses = [s for s in query.get("status", "").split(",") if s]
+        statuses = sorted({s for s in query.get("status", "").split(",") if s})
         unknown = sorted(set(statuses) - {s.value for s in TaskStatus})
         if unknown:
             known = ", ".join(s.value for s in TaskStatus)
@@ -769,7 +770,7 @@ class Farm:
             )
             self.store.run("UPDATE jobs SET status_reason = ? WHERE id = ?", note, job_id)
         log.info("job %d %s", job_id, note)
-        if kept and new.get("output") != old.get("output"):
+        if kept and row["deliver"] and new.get("output") != old.get("output"):
             # finished frames follow the output to its new folder
             self._redeliver(job_id, {f for frames in kept.values() for f in frames})
         self._after_tasks_changed(job_id, stopped)
@@ -1531,8 +1532,16 @@ class Farm:
                 replaceable=row["delivered_sha256"],
             )
         now = self.store.one("SELECT * FROM outputs WHERE id = ?", row["id"])
-        if now is None or now["sha256"] != row["sha256"]:
-            # deleted, or uploaded again while this copy ran: that upload delivers
+        job_now = self.store.one("SELECT settings FROM jobs WHERE id = ?", job_id)
+        moved = job_now is None or (loads(job_now["settings"]) or {}).get("output") != pattern
+        if now is None or moved or now["sha256"] != row["sha256"]:
+            # Deleted, uploaded again, or the job's output moved (a regenerate) while
+            # this copy ran: the newer state delivers. What this copy left in the
+            # folder is still this job's own file, which that delivery may replace.
+            if now is not None and not moved and result.path is not None:
+                self.store.run(
+                    "UPDATE outputs SET delivered_sha256 = ? WHERE id = ?", row["sha256"], row["id"]
+                )
             return self._output_json(now) if now is not None else self._output_json(row)
         self.store.run(
             "UPDATE outputs SET delivered_path = ?, delivery_note = ?,"
@@ -1610,18 +1619,29 @@ class Farm:
 
     async def clean_partial_deliveries(self) -> int:
         """Remove the temporary files of copies a killed coordinator left half done
-        in output folders (on start; a crash can't clean up after itself)."""
+        in output folders (on start; a crash can't clean up after itself). Files
+        written since this coordinator started belong to copies running now."""
         folders: dict[Path, set[str]] = {}
-        for row in self.store.all(
-            "SELECT j.settings, o.name FROM outputs o JOIN jobs j ON j.id = o.job_id"
-            " WHERE j.deliver = 1 AND o.intermediate = 0"
+        for job in self.store.all(
+            "SELECT id, settings FROM jobs WHERE deliver = 1 AND EXISTS"
+            " (SELECT 1 FROM outputs o WHERE o.job_id = jobs.id AND o.intermediate = 0)"
         ):
-            folder = output_folder(str((loads(row["settings"]) or {}).get("output") or ""))
-            if folder is not None:
-                folders.setdefault(folder, set()).add(row["name"])
+            folder = output_folder(str((loads(job["settings"]) or {}).get("output") or ""))
+            if folder is None:
+                continue
+            names = folders.setdefault(folder, set())
+            names.update(
+                r["name"]
+                for r in self.store.all(
+                    "SELECT name FROM outputs WHERE job_id = ? AND intermediate = 0", job["id"]
+                )
+            )
         removed = 0
         for folder, names in folders.items():
-            for path in await asyncio.to_thread(remove_partial_deliveries, folder, names):
+            found = await asyncio.to_thread(
+                remove_partial_deliveries, folder, names, before=self.started_at
+            )
+            for path in found:
                 log.info("removed %s, left half-copied when the coordinator stopped", path)
                 removed += 1
         return removed
@@ -1805,7 +1825,7 @@ def _job_filters(query: Mapping[str, str]) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     args: list[Any] = []
     if query.get("status"):
-        wanted = [s.strip() for s in query["status"].split(",") if s.strip()]
+        wanted = sorted({s.strip() for s in query["status"].split(",") if s.strip()})
         bad = [s for s in wanted if s not in set(JobStatus)]
         if bad:
             raise BadRequest(
@@ -1814,7 +1834,7 @@ def _job_filters(query: Mapping[str, str]) -> tuple[list[str], list[Any]]:
         where.append(f"status IN ({','.join('?' * len(wanted))})")
         args += wanted
     if query.get("type"):
-        types = [t.strip() for t in query["type"].split(",") if t.strip()]
+        types = sorted({t.strip() for t in query["type"].split(",") if t.strip()})
         where.append(f"type IN ({','.join('?' * len(types))})")
         args += types
     for key in ("name", "submitter"):

@@ -208,9 +208,10 @@ def output_folder(pattern: str) -> Path | None:
 _PARTIAL = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.part")
 
 
-def remove_partial_deliveries(folder: Path, names: set[str]) -> list[Path]:
+def remove_partial_deliveries(folder: Path, names: set[str], *, before: float) -> list[Path]:
     """Delete the half-copied files a killed coordinator left in an output folder:
-    only deliver()'s own temporary names, only for outputs in `names`."""
+    only deliver()'s own temporary names, only for outputs in `names`, only those
+    last written before `before` (a copy running now keeps writing its own)."""
     removed = []
     try:
         entries = list(os.scandir(folder))
@@ -218,8 +219,11 @@ def remove_partial_deliveries(folder: Path, names: set[str]) -> list[Path]:
         return []
     for entry in entries:
         match = _PARTIAL.fullmatch(entry.name)
-        if match is not None and match["name"] in names and entry.is_file(follow_symlinks=False):
-            with contextlib.suppress(OSError):
+        if match is None or match["name"] not in names:
+            continue
+        with contextlib.suppress(OSError):
+            stat = entry.stat(follow_symlinks=False)
+            if entry.is_file(follow_symlinks=False) and stat.st_mtime < before:
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
     return removed

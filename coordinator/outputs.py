@@ -204,6 +204,17 @@ TEMPLATE_VARIABLES_5_0 = (
 _FORMAT_SPEC = re.compile(r"(?P<whole>#*)(?:\.(?P<decimals>#+))?")
 
 
+_UNSAFE_IN_NAMES = re.compile(r'[/\\?*:|"<>\x00-\x1f\x7f]')
+
+
+def safe_filename(text: str) -> str:
+    """A name made safe to be one path component, as Blender makes the text values
+    of templates ({scene_name}, {camera_name}): characters no file system takes
+    become "_", and a name of dots only starts with "_" (never "." or "..")."""
+    text = _UNSAFE_IN_NAMES.sub("_", text)
+    return "_" + text[1:] if text and not text.strip(".") else text
+
+
 def expand_path_template(path: str, variables: Mapping[str, str | int | float]) -> str:
     """`path` with every "{name}" / "{name:spec}" replaced, "{{" and "}}" unescaped.
 

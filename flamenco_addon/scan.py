@@ -13,6 +13,8 @@ from typing import Any
 
 import bpy
 
+from coordinator.outputs import safe_filename
+
 from . import local_farm, preferences
 from .bpy_paths import path_slots, point_caches
 from .packing import Dependency, blender_abspath, point_cache_folder
@@ -58,8 +60,9 @@ def path_variables(scene: Any) -> dict[str, str | int | float] | None:
     if bpy.app.version >= (5, 0, 0):
         found["blend_dir"] = os.path.join(blend_dir, "") if blend_dir else ""
         found["blend_name_lib"], found["blend_dir_lib"] = found["blend_name"], found["blend_dir"]
-        found["scene_name"] = scene.name
-        found["camera_name"] = scene.camera.name if scene.camera else ""
+        # names of things, unlike the file's own, are made safe as file names
+        found["scene_name"] = safe_filename(scene.name)
+        found["camera_name"] = safe_filename(scene.camera.name if scene.camera else "")
     return found
 
 

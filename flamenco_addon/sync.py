@@ -138,6 +138,9 @@ def sync_job(
         have = cache.sha(dest)
         if have == output["sha256"]:
             result.present += 1
+            record.fetched[dest.name] = output[
+                "sha256"
+            ]  # the farm's file: a refinement may replace it
         elif have is not None and not record.overwrite and have != record.fetched.get(dest.name):
             result.kept.append(output["name"])  # the artist's file, not an earlier download
         else:

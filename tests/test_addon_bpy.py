@@ -135,7 +135,8 @@ from flamenco_addon import scan
 from flamenco_addon.submission import SubmitError, resolve_output
 bpy.ops.wm.read_factory_settings(use_empty=True)
 scene = bpy.context.scene
-cam = bpy.data.objects.new("Cam{1}", bpy.data.cameras.new("Cam"))
+scene.name = ".Sc:1/x"  # made safe as a file name: ".Sc_1_x"
+cam = bpy.data.objects.new("Cam{1}|", bpy.data.cameras.new("Cam"))
 scene.collection.objects.link(cam)
 scene.camera = cam
 scene.render.resolution_x, scene.render.resolution_y = 1920, 1080

@@ -29,6 +29,7 @@ from tests.conftest import (
     submit_render,
     submit_sleep,
     upload_blob,
+    wait_until,
 )
 
 Client = TestClient[Any, Any]
@@ -427,18 +428,21 @@ async def test_a_reuploaded_output_replaces_the_stored_one(client: Client, tmp_p
 
 
 class _HeldDelivery:
-    """filestore.deliver, held at its start until released: a very slow disk."""
+    """filestore.deliver, held until released: a very slow disk. Held at its start,
+    or (after=True) once the file is in place, before it returns."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, after: bool = False) -> None:
         self.entered = threading.Event()
         self.release = threading.Event()
         self.calls = 0
+        self.after = after
 
     def __call__(self, *args: Any, **kwargs: Any) -> filestore.Delivery:
         self.calls += 1
+        result = filestore.deliver(*args, **kwargs) if self.after else None
         self.entered.set()
         assert self.release.wait(30), "the test never released the delivery"
-        return filestore.deliver(*args, **kwargs)
+        return result if result is not None else filestore.deliver(*args, **kwargs)
 
 
 async def _until(event: threading.Event) -> None:
@@ -467,16 +471,23 @@ async def test_a_slow_delivery_does_not_hold_up_other_requests(
     assert (tmp_path / "out" / "frame_0001.png").read_bytes() == b"v1"
 
 
+@pytest.mark.parametrize("overwrite", [True, False])
 async def test_an_upload_during_a_delivery_ends_with_the_newest_file(
-    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overwrite: bool
 ) -> None:
-    held = _HeldDelivery()
+    """Even with overwrite off: the older copy that landed first is this job's own."""
+    held = _HeldDelivery(after=True)  # the old frame is in the folder when the new comes
     monkeypatch.setattr(farm_module, "deliver", held)
-    job, worker, task_id = await _render_task(client, tmp_path / "out")
+    job, worker, task_id = await _render_task(client, tmp_path / "out", overwrite=overwrite)
     first = asyncio.ensure_future(_upload(client, worker, task_id, "frame_0001.png", b"old"))
     await _until(held.entered)
     second = asyncio.ensure_future(_upload(client, worker, task_id, "frame_0001.png", b"new"))
-    await asyncio.sleep(0.2)  # the second upload is stored and waits for the first copy
+
+    async def stored() -> bool:  # the second upload is stored and waits for the first copy
+        resp = await client.get(f"{API}/jobs/{job['id']}/outputs", headers=AUTH)
+        return bool((await resp.json())["outputs"][0]["sha256"] == sha(b"new"))
+
+    await wait_until(stored, what="the second upload to be stored")
     held.release.set()
     for resp in await asyncio.wait_for(asyncio.gather(first, second), 10):
         assert resp.status == 201
@@ -487,3 +498,34 @@ async def test_an_upload_during_a_delivery_ends_with_the_newest_file(
     assert listed["delivered_path"] == str(tmp_path / "out" / "frame_0001.png")
     assert held.calls == 2
     assert farm_of(client)._delivering == {}  # no lock left behind per output
+
+
+async def test_a_copy_running_when_the_output_moves_does_not_cancel_the_move(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A regenerate with a new output folder while a frame is still being copied into
+    the old one: the frame still ends up in the new folder."""
+    held = _HeldDelivery()
+    monkeypatch.setattr(farm_module, "deliver", held)
+    job, worker, task_id = await _render_task(client, tmp_path / "a", frames="1")
+    upload = asyncio.ensure_future(_upload(client, worker, task_id, "frame_0001.png", b"px"))
+    await _until(held.entered)
+    resp = await client.post(f"{API}/worker/tasks/{task_id}/complete", json={}, headers=worker)
+    assert resp.status == 200, await resp.text()
+    resp = await client.post(
+        f"{API}/jobs/{job['id']}/regenerate",
+        json={"settings": {"output": str(tmp_path / "b" / "frame_####")}},
+        headers=AUTH,
+    )
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["regenerated"]["kept"] == 1
+    held.release.set()
+    assert (await asyncio.wait_for(upload, 10)).status == 201
+    wanted = str(tmp_path / "b" / "frame_0001.png")
+
+    async def moved() -> bool:
+        resp = await client.get(f"{API}/jobs/{job['id']}/outputs", headers=AUTH)
+        return bool((await resp.json())["outputs"][0]["delivered_path"] == wanted)
+
+    await wait_until(moved, what="the frame to reach the new folder")
+    assert (tmp_path / "b" / "frame_0001.png").read_bytes() == b"px"

@@ -28,6 +28,7 @@ from tests.conftest import (
     register,
     submit_render,
     submit_sleep,
+    wait_until,
 )
 
 Client = TestClient[Any, Any]
@@ -212,18 +213,18 @@ async def test_regenerate_into_a_new_output_folder_delivers_kept_frames_there(
     new = str(tmp_path / "b" / "frame_####")
     after = await post(client, f"/jobs/{job['id']}/regenerate", {"settings": {"output": new}})
     assert after["regenerated"]["kept"] == 1
-    # The copies are the sweeper's work (off the event loop), within a second.
-    resp = await client.get(f"{API}/jobs/{job['id']}/outputs", headers=AUTH)
-    notes = {o["delivery_note"] for o in (await resp.json())["outputs"]}
-    assert notes == {"waiting to be delivered"}
-    assert await farm_of(client).retry_deliveries() == 2
+    # The copies are the sweeper's work, off the event loop (every 0.05 s here).
+    wanted = {str(tmp_path / "b" / f"frame_000{n}.png") for n in (1, 2)}
+
+    async def moved() -> bool:
+        resp = await client.get(f"{API}/jobs/{job['id']}/outputs", headers=AUTH)
+        return {o["delivered_path"] for o in (await resp.json())["outputs"]} == wanted
+
+    await wait_until(moved, what="the kept frames to be delivered into the new folder")
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [
         "frame_0001.png",
         "frame_0002.png",
     ]
-    resp = await client.get(f"{API}/jobs/{job['id']}/outputs", headers=AUTH)
-    paths = {o["delivered_path"] for o in (await resp.json())["outputs"]}
-    assert paths == {str(tmp_path / "b" / f"frame_000{n}.png") for n in (1, 2)}
 
 
 @pytest.mark.parametrize(

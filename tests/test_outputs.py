@@ -20,6 +20,7 @@ from coordinator.outputs import (
     frame_path,
     is_movie_format,
     resolve_blender_relative,
+    safe_filename,
 )
 
 BLENDER = Path("/usr/bin/blender")
@@ -227,6 +228,19 @@ TEMPLATE_VALUES = {
 )
 def test_path_templates(template: str, expected: str) -> None:
     assert expand_path_template(template, TEMPLATE_VALUES) == expected
+
+
+def test_text_values_are_made_safe_as_file_names_as_blender_does() -> None:
+    # what bpy 5.0.1 makes of scene and camera names in {scene_name}, {camera_name}
+    assert safe_filename("Sc:1/x") == "Sc_1_x"
+    assert safe_filename('C/a:m*"<>|?\\x\x01') == "C_a_m_______x_"
+    assert [safe_filename(n) for n in ("...", "..", ".")] == ["_..", "_.", "_"]
+    assert [safe_filename(n) for n in ("a..b", " sp ", "é", ".hidden")] == [
+        "a..b",
+        " sp ",
+        "é",
+        ".hidden",
+    ]
 
 
 def test_path_template_numbers_round_half_away_from_zero() -> None:

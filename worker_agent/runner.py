@@ -479,7 +479,13 @@ def mute_file_outputs() -> list[str]:
     for tree in trees:
         for node in tree.nodes:
             if node.type == "OUTPUT_FILE" and not node.mute:
-                node.mute = True
+                try:  # linked from a library: editable in memory in 5.0, say so if not
+                    node.mute = True
+                except (AttributeError, RuntimeError, TypeError) as ex:
+                    raise TaskError(
+                        f"cannot mute the File Output node {node.name!r} of {tree.name!r}"
+                        f" ({ex}); make it local or start the worker with --allow-scripts"
+                    ) from ex
                 muted.append(node.name)
     return muted
 

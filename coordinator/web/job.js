@@ -504,8 +504,10 @@ export class JobView {
         onchange: (e) => this.showTasks(e.currentTarget.value, 0),
       },
       h("option", { value: "", selected: status === "" }, `All (${all})`),
-      ...Object.entries(job.task_counts || {}).map(([name, count]) =>
-        h("option", { value: name, selected: status === name }, `${STATUS_LABELS[name] || name} (${count})`),
+      // the statuses the job has now, and the one chosen even when none are left
+      ...Object.entries({ ...(status ? { [status]: 0 } : {}), ...(job.task_counts || {}) }).map(
+        ([name, count]) =>
+          h("option", { value: name, selected: status === name }, `${STATUS_LABELS[name] || name} (${count})`),
       ),
     );
     const pager = total > TASK_PAGE
