@@ -167,6 +167,7 @@ def test_render_accepts_absolute_outputs(output: str) -> None:
         ("//render/frame_####", "relative to the .blend"),  # Blender's "//" is relative
         ("/renders/..", "does not name a file"),
         ("/renders/.", "does not name a file"),
+        ("/renders/.Scene_####", "would be hidden files"),  # {scene_name} of a ".Scene"
         ("/renders/\x00frame", "NUL"),
         ("/" + "a" * 5000, "too long"),
     ],

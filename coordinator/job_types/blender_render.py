@@ -60,6 +60,11 @@ def _check_output(path: str) -> str:
     name = path.replace("\\", "/").rsplit("/", 1)[-1]
     if name in ("..", "."):
         raise ValueError(f"{path!r} does not name a file; end it with a name like frame_####")
+    if name.startswith("."):  # the farm would refuse every frame after rendering it
+        raise ValueError(
+            f"frames named {name!r} would be hidden files, which the farm does not deliver;"
+            " give them a name that does not start with '.'"
+        )
     return path
 
 
