@@ -157,6 +157,13 @@ class RENDER_PT_farm_job(bpy.types.Panel):
             "bool": "bool_value",
             "choice": "choice_value",
         }.get(item.kind, "str_value")
+        if item.optional:  # ticked: sent; unticked: the job type's own default
+            row = layout.row(align=True, heading=item.label)
+            row.prop(item, "use_value", text="")
+            value = row.row(align=True)
+            value.active = item.use_value
+            value.prop(item, attr, text="")
+            return
         layout.prop(item, attr, text=item.label)
 
     def draw_submit(self, context: Any) -> None:

@@ -56,9 +56,14 @@ class FarmSettingValue(bpy.types.PropertyGroup):
     float_value: bpy.props.FloatProperty(name="Value")
     bool_value: bpy.props.BoolProperty(name="Value")
     choice_value: bpy.props.EnumProperty(name="Value", items=_choice_items)
-    unset: bpy.props.BoolProperty(default=False)
+    # A number the schema leaves unset by default ("Samples per chunk" instead of a
+    # chunk count): sent only when ticked, never as the 0 a number field shows.
+    optional: bpy.props.BoolProperty(default=False)
+    use_value: bpy.props.BoolProperty(name="Use", default=False)
 
     def value(self) -> Any:
+        if self.optional and not self.use_value:
+            return None
         if self.kind == "int":
             return self.int_value
         if self.kind == "float":
@@ -124,7 +129,14 @@ def load_schema(
             spec.get("description", ""),
         )
         item.choices = "\x1f".join(spec.get("choices") or [])
-        _set_value(item, old.get(spec["name"], spec.get("default")))
+        item.optional = (
+            spec["type"] in ("int", "float")
+            and spec.get("default") is None
+            and not spec.get("required")
+        )
+        value = old.get(spec["name"], spec.get("default"))
+        item.use_value = value is not None
+        _set_value(item, value)
     form.settings_for = key
 
 

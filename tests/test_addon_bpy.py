@@ -176,3 +176,36 @@ def test_output_templates_expand_as_blender_5_expands_them(tmp_path: Path) -> No
     assert sum(blender == "error" for _, _, blender, _ in pairs) == 5 * len(rates)
     for path, fps, blender, ours in pairs:
         assert ours == blender, (path, fps)
+
+
+# The panel's schema-drawn settings in Blender 5.0: an optional number the job
+# type leaves unset (progressive's "Samples per chunk") is not sent as 0.
+PANEL_SETTINGS = r"""
+import json, bpy, addon_utils
+assert addon_utils.enable("flamenco_addon", default_set=True) is not None
+from coordinator import job_types
+from flamenco_addon import properties
+from flamenco_addon.submission import drawn_settings, scene_settings_of
+kind = next(t for t in job_types.describe_all() if t["name"] == "blender-render-progressive")
+form = bpy.context.scene.farm_job
+properties.load_schema(form, kind["name"], drawn_settings(kind), scene_settings_of(kind))
+out = {"drawn": [i.name for i in form.settings]}
+out["optional"] = [i.name for i in form.settings if i.optional]
+out["first"] = form.extra()
+item = next(i for i in form.settings if i.name == "chunk_samples")
+item.use_value, item.int_value = True, 16
+out["ticked"] = form.extra()
+print("OUT " + json.dumps(out))
+print("ADDON_TEST_DONE")
+"""
+
+
+def test_an_unset_optional_number_is_not_sent_as_zero(tmp_path: Path) -> None:
+    from tests.test_addon_blender34 import legacy_env
+
+    out = run_bpy(PANEL_SETTINGS, env=legacy_env(tmp_path))
+    got = json.loads(next(x for x in out.splitlines() if x.startswith("OUT "))[4:])
+    assert got["drawn"] == ["chunks", "chunk_samples", "frames_per_task"]
+    assert got["optional"] == ["chunk_samples"]
+    assert got["first"] == {"chunks": 4, "frames_per_task": 1}  # was chunk_samples=0: refused
+    assert got["ticked"] == {"chunks": 4, "chunk_samples": 16, "frames_per_task": 1}
