@@ -76,6 +76,11 @@ class Channel:
     def running(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
 
+    def begin(self) -> None:
+        """Start a deferred thread (once)."""
+        if self.thread is not None and self.thread.ident is None:
+            self.thread.start()
+
 
 def start(
     work: Callable[[Channel], Any],
@@ -83,8 +88,10 @@ def start(
     *,
     done_text: Callable[[Any], str],
     name: str = "farm-submit",
+    deferred: bool = False,
 ) -> Channel:
-    """Run work(channel) in a daemon thread; its end becomes one final message."""
+    """Run work(channel) in a daemon thread; its end becomes one final message.
+    deferred: the thread is made but started later, with channel.begin()."""
     channel = Channel()
 
     def body() -> None:
@@ -100,7 +107,8 @@ def start(
         channel.post(MsgDone(result, done_text(result)))
 
     channel.thread = threading.Thread(target=body, name=name, daemon=True)
-    channel.thread.start()
+    if not deferred:
+        channel.thread.start()
     return channel
 
 

@@ -150,7 +150,7 @@ class FARM_OT_submit_job(bpy.types.Operator):
             extra=extra,
         )
 
-    def start(self, context: Any) -> background.Channel | None:
+    def start(self, context: Any, *, deferred: bool = False) -> background.Channel | None:
         try:
             self._sub = self.prepare(context)
         except (SubmitError, FarmClientError, OSError, RuntimeError) as ex:
@@ -161,6 +161,7 @@ class FARM_OT_submit_job(bpy.types.Operator):
             lambda ch: submitting.run(sub, ch),
             lambda ex: submitting.artist_message(ex, url=sub.client.url),
             done_text=submitting.done_text,
+            deferred=deferred,
         )
         STATE.submit = channel
         return channel
@@ -225,7 +226,10 @@ class FARM_OT_submit_job(bpy.types.Operator):
                 self.report({"WARNING"}, "A submission is already running")
                 return {"CANCELLED"}
             return self.execute(context)
-        if self.start(context) is None:
+        # The thread starts at the first timer event, once this call has returned:
+        # a Python thread starting inside an operator that a script called through
+        # bpy.ops crashed Blender 3.4 now and then (a C call without the GIL).
+        if self.start(context, deferred=True) is None:
             return {"CANCELLED"}
         wm = context.window_manager
         wm.farm.submitting, wm.farm.progress = True, 0.0
@@ -240,6 +244,7 @@ class FARM_OT_submit_job(bpy.types.Operator):
             return {"RUNNING_MODAL"}
         if event.type != "TIMER" or channel is None:
             return {"PASS_THROUGH"}
+        channel.begin()
         wm = context.window_manager
         for msg in channel.drain():
             if isinstance(msg, MsgProgress):
