@@ -18,9 +18,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support.blendgen import DEBIAN_BLENDER, make_scene
+
 from bench.common import report
-from coordinator.localfarm import LocalFarm
-from tests.blendgen import DEBIAN_BLENDER, make_scene
+from tests.support.localfarm import LocalFarm
 
 
 def plain(blend: Path, out: Path, frames: int, threads: int) -> float:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import proc_stats, report
-from coordinator.localfarm import LocalFarm
+from tests.support.localfarm import LocalFarm
 
 
 def one_run(tasks: int) -> dict[str, float]:

@@ -24,7 +24,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import proc_stats, report
-from coordinator.localfarm import LocalFarm
+from tests.support.localfarm import LocalFarm
 
 
 class Connection:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import report
-from coordinator.localfarm import LocalFarm
+from tests.support.localfarm import LocalFarm
 
 
 def make_project(root: Path, megabytes: int) -> dict[str, Path]:

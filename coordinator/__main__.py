@@ -1,5 +1,5 @@
 """`python -m coordinator`: serve | submit | jobs | job | cancel | ... (see cli.py)."""
 
-from coordinator.cli import main
+from coordinator.cli.main import main
 
 raise SystemExit(main())

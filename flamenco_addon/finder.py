@@ -1,6 +1,6 @@
 """The coordinators the panel lists: zeroconf on the LAN, live. No `bpy` here.
 
-A thin layer over `coordinator.discovery.CoordinatorBrowser` that the panel
+A thin layer over `coordinator.client.browser.CoordinatorBrowser` that the panel
 can poll cheaply (`entries()`, `changed`) and that follows Blender's
 "Allow Online Access": without it, mDNS stays on the loopback interface, so
 only a farm on this computer is found and nothing leaves the machine.
@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Sequence
 
-from coordinator.discovery import CoordinatorBrowser, FoundCoordinator
+from coordinator.client.browser import CoordinatorBrowser, FoundCoordinator
 
 log = logging.getLogger(__name__)
 

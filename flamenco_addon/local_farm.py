@@ -28,8 +28,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from coordinator.client import FarmClient, FarmClientError
-from coordinator.datadirs import user_data_dir
+from coordinator.client.http import FarmClient, FarmClientError
+from coordinator.core import network
+from coordinator.core.datadirs import user_data_dir
 
 DEFAULT_PORT = 8765
 PORT_SEARCH = 50
@@ -70,14 +71,10 @@ def child_env(pythonpath: Sequence[str]) -> dict[str, str]:
 
 
 def free_port(host: str = "127.0.0.1", start: int = DEFAULT_PORT) -> int:
-    for port in range(start, start + PORT_SEARCH):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind((host, port))
-            except OSError:
-                continue
-            return port
-    raise LocalFarmError(f"no free port from {start} to {start + PORT_SEARCH - 1}")
+    try:
+        return network.free_port(host, start=start, count=PORT_SEARCH)
+    except network.NoFreePort as ex:
+        raise LocalFarmError(str(ex)) from ex
 
 
 def _spawn(root: Path, which: str, argv: Sequence[str], env: dict[str, str]) -> int:

@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 import bpy
 
-from coordinator.client import FarmClient, FarmClientError, NotFoundError
-from coordinator.protocol import TERMINAL_JOB_STATUSES
+from coordinator.client.http import FarmClient, FarmClientError, NotFoundError
+from coordinator.core.protocol import TERMINAL_JOB_STATUSES
 
 from . import background, local_farm, preferences, scan, submitting
 from .background import Message, MsgCancelled, MsgDone, MsgProgress

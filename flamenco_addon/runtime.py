@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from coordinator.client import FarmClient, FarmClientError
+from coordinator.client.http import FarmClient, FarmClientError
 
 from .background import Channel
 

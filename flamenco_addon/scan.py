@@ -13,7 +13,7 @@ from typing import Any
 
 import bpy
 
-from coordinator.outputs import safe_filename
+from coordinator.core.outputs import safe_filename
 
 from . import local_farm, preferences
 from .bpy_paths import path_slots, point_caches

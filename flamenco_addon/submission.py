@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from coordinator.frames import FrameError, chunk_frames, format_frames, parse_frames
-from coordinator.outputs import (
+from coordinator.core.frames import FrameError, chunk_frames, format_frames, parse_frames
+from coordinator.core.outputs import (
     TemplateError,
     expand_path_template,
     is_movie_format,
+    output_folder,
     resolve_blender_relative,
 )
 
@@ -249,11 +250,9 @@ def job_body(
 
 
 def output_dir(output: str) -> str:
-    """The folder frames of `output` (an absolute pattern) land in."""
-    flavour = ntpath if ntpath.splitdrive(output)[0] else posixpath
-    if output.endswith(("/", "\\")):
-        return output
-    return flavour.dirname(output)
+    """The folder frames of `output` (an absolute pattern) land in: the rule the
+    coordinator delivers by (`core.outputs.output_folder`)."""
+    return output_folder(output)
 
 
 def drawn_settings(job_type: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -14,7 +14,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from coordinator.client import AuthError, FarmClient, FarmClientError, NotFoundError, Unreachable
+from coordinator.client.http import (
+    AuthError,
+    FarmClient,
+    FarmClientError,
+    NotFoundError,
+    Unreachable,
+)
 
 from .background import Channel
 from .packing import Cancelled, PackError, PackPlan, rewrite_job, run_rewrite, upload_files

@@ -22,8 +22,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coordinator.client import FarmClient, FarmClientError, sha256_file
-from coordinator.protocol import TERMINAL_JOB_STATUSES
+from coordinator.client.http import FarmClient, FarmClientError
+from coordinator.core.hashing import sha256_file
+from coordinator.core.protocol import TERMINAL_JOB_STATUSES
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
     python scripts/addon_screenshots.py [OUT_DIR]   (needs xvfb-run and Debian's blender)
 
 Runs Debian's Blender 3.4 under Xvfb with the legacy add-on, on a scene made
-by tests/addon_helpers.PACKING_SCENE. Inside Blender a timer drives the real
+by tests/support/addon_helpers.PACKING_SCENE. Inside Blender a timer drives the real
 interactive path: Start a farm on this computer (detached processes), Submit
 with INVOKE_DEFAULT (modal operator, progress in the panel), the Jobs list,
 and a second Submit cancelled by a real Esc key press (xdotool).
@@ -23,8 +23,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.support.addon_helpers import PACKING_SCENE, run_blender, site_packages  # noqa: E402
+
 from flamenco_addon import local_farm  # noqa: E402
-from tests.addon_helpers import PACKING_SCENE, run_blender, site_packages  # noqa: E402
 
 IMAGES = REPO / "docs" / "images"
 
@@ -106,7 +107,7 @@ def steps():
 def escape_cancels(area):
     # Submit again and press Esc on the keyboard: a real key event from the X
     # server (xdotool), through Blender's event loop to the modal operator.
-    from coordinator.client import FarmClient
+    from coordinator.client.http import FarmClient
     from flamenco_addon import local_farm
     from pathlib import Path
     farm = local_farm.status(Path(data_dir))

@@ -7,7 +7,7 @@ What goes into each zip:
     worker need (requests, zeroconf, aiohttp and their dependencies) for
     CPython 3.11, the Python of Blender 4.2-5.0, downloaded with pip per
     platform; plus `lanfarm`, a wheel of this project's coordinator/ and
-    worker_agent/ made here (flamenco_addon imports `coordinator.client`, and
+    worker_agent/ made here (flamenco_addon imports `coordinator.client.http`, and
     starts `python -m coordinator serve` / `python -m worker_agent`).
     Blender installs the wheels into its extensions' site-packages.
 

@@ -16,9 +16,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from coordinator.client import FarmClient  # noqa: E402
-from coordinator.localfarm import LocalFarm  # noqa: E402
-from tests.blendgen import make_scene  # noqa: E402
+from tests.support.blendgen import make_scene  # noqa: E402
+
+from coordinator.client.http import FarmClient  # noqa: E402
+from tests.support.localfarm import LocalFarm  # noqa: E402
 
 
 def bar(fraction: float, width: int = 30) -> str:

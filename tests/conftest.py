@@ -13,8 +13,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from coordinator.app import FARM, AppConfig, create_app
-from coordinator.farm import Farm, FarmConfig
+from coordinator.server.app import create_app
+from coordinator.server.config import AppConfig, FarmConfig
+from coordinator.server.farm import Farm
+from coordinator.server.keys import FARM
 
 TOKEN = "test-farm-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

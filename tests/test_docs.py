@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coordinator.cli import openapi_markdown
-from coordinator.openapi import openapi_document
+from coordinator.cli.main import openapi_markdown
+from coordinator.server.openapi import openapi_document
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def test_api_reference_matches_the_openapi_document() -> None:

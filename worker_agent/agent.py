@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coordinator.client import (
+from coordinator.client.http import (
     AuthError,
     ConflictError,
     FarmClient,
@@ -37,7 +37,7 @@ from coordinator.client import (
     Unreachable,
     WorkerCredentials,
 )
-from coordinator.protocol import Assignment
+from coordinator.core.protocol import Assignment
 from worker_agent import events as ev
 from worker_agent.blender import (
     CRASH_PREFIX,
@@ -48,15 +48,15 @@ from worker_agent.blender import (
     write_task,
 )
 from worker_agent.cache import BlobCache, CacheError
-from worker_agent.merge import MergeError, MergeTask
-from worker_agent.runner import RenderTask, TaskError
+from worker_agent.in_blender.merge import MergeError, MergeTask
+from worker_agent.in_blender.runner import RenderTask, TaskError
 
 log = logging.getLogger(__name__)
 
 LOG_FLUSH_SECONDS = 1.0  # how often log text and progress go to the coordinator
 LOG_TAIL_LINES = 40  # lines sent with a failure
 CONTROL_WAIT = 10.0  # seconds per control long-poll (also the lease heartbeat)
-MERGE_PATH = Path(__file__).with_name("merge.py")  # progressive merges, run inside Blender
+MERGE_PATH = Path(__file__).parent / "in_blender" / "merge.py"  # progressive merges, run inside Blender
 
 
 @dataclass
@@ -164,7 +164,7 @@ class Agent:
 
     def _discover(self) -> list[str]:
         """URLs of the farms announced on the LAN (only --farm-name's, when given)."""
-        from coordinator.discovery import find_coordinators
+        from coordinator.client.browser import find_coordinators
 
         found = find_coordinators(
             timeout=3.0,

@@ -1,7 +1,7 @@
 """Finds a Blender, asks it its version, and runs the render runner in it. No bpy.
 
 A worker renders either with the Blender binary or with a Python that has the
-``bpy`` module; both run worker_agent/runner.py, which prints one structured
+``bpy`` module; both run worker_agent/in_blender/runner.py, which prints one structured
 line per event (see worker_agent/events.py).
 """
 
@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Literal
 
 from worker_agent.events import RunnerEvent, parse_line
-from worker_agent.runner import RenderTask
+from worker_agent.in_blender.runner import RenderTask
 
 log = logging.getLogger(__name__)
 
-RUNNER_PATH = Path(__file__).with_name("runner.py")
+RUNNER_PATH = Path(__file__).parent / "in_blender" / "runner.py"
 
 BlenderKind = Literal["binary", "bpy-module"]
 

@@ -8,7 +8,6 @@ nothing.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -16,7 +15,8 @@ import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from coordinator.client import FarmClient
+from coordinator.client.http import FarmClient
+from coordinator.core.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class BlobCache:
         if target.is_file():
             if target.stat().st_mtime_ns == SEALED_MTIME:
                 return target, False
-            if _sha256(target) == sha:  # unsealed (an older cache): check once, seal
+            if sha256_file(target) == sha:  # unsealed (an older cache): check once, seal
                 _seal(target)
                 return target, False
             # Project files are hard links to these blobs: something wrote into one
@@ -120,7 +120,7 @@ def _place(source: Path, target: Path, sha: str) -> None:
                 return
         except OSError:
             pass
-        if target.stat().st_size == source.stat().st_size and _sha256(target) == sha:
+        if target.stat().st_size == source.stat().st_size and sha256_file(target) == sha:
             return
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
@@ -130,11 +130,3 @@ def _place(source: Path, target: Path, sha: str) -> None:
     except OSError:
         shutil.copyfile(source, tmp)
     os.replace(tmp, target)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()

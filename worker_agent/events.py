@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from coordinator.protocol import RUNNER_EVENT_PREFIX
+from coordinator.core.protocol import RUNNER_EVENT_PREFIX
 
 
 @dataclass(frozen=True)

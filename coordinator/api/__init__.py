@@ -1,7 +1,0 @@
-"""HTTP API, one module per resource; each exports `routes`."""
-
-from __future__ import annotations
-
-from coordinator.api import events, files, jobs, meta, tasks, web, workers
-
-ROUTE_MODULES = (meta, jobs, tasks, files, workers, events, web)

@@ -1,0 +1,7 @@
+"""HTTP API, one module per resource; each exports `routes`."""
+
+from __future__ import annotations
+
+from coordinator.server.api import events, files, jobs, meta, tasks, web, workers
+
+ROUTE_MODULES = (meta, jobs, tasks, files, workers, events, web)

@@ -1,0 +1,120 @@
+"""Request parsing shared by the API modules: bodies, path ids and query values.
+
+Services take typed arguments; everything that reads a raw request lives here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Collection
+from typing import Any
+
+from aiohttp import web
+
+from coordinator.server.errors import BadRequest, TooLarge
+
+
+def int_param(request: web.Request, name: str) -> int:
+    """A numeric id from the URL; a 404-worthy value is still a clear 400."""
+    text = request.match_info[name]
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadRequest(f"'{name}' must be a whole number, not {text!r}", field=name) from None
+    if not 0 < value < 2**63:
+        raise BadRequest(f"'{name}' {value} is out of range", field=name)
+    return value
+
+
+def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    text = request.query.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadRequest(f"'{name}' must be a whole number, not {text!r}", field=name) from None
+    return max(lo, min(hi, value))
+
+
+def query_float(request: web.Request, name: str, default: float, lo: float, hi: float) -> float:
+    text = request.query.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise BadRequest(f"'{name}' must be a number, not {text!r}", field=name) from None
+    if value != value:  # NaN
+        raise BadRequest(f"'{name}' must be a number", field=name)
+    return max(lo, min(hi, value))
+
+
+MAX_JSON = 16 << 20  # bytes of a JSON request body
+
+
+async def read_json(request: web.Request) -> object:
+    """The request's JSON body, or a 400 that says what is wrong with it.
+
+    Strict where json.loads is lenient, because every value may end up in
+    SQLite or a file name: no NaN/Infinity (nor 1e999, which parses as inf),
+    no lone surrogates ("\\ud800" cannot be stored as UTF-8), and no nesting
+    deep enough to exhaust the parser. Surrogates, deep nesting and integers
+    of over 4300 digits used to be 500s; NaN is refused here so that no field
+    check has to remember it.
+    """
+    if request.content_length is not None and request.content_length > MAX_JSON:
+        raise TooLarge(f"request body is too large for JSON (limit {MAX_JSON >> 20} MiB)")
+    raw = await request.read()  # aiohttp refuses more than client_max_size with a 413
+    try:
+        # JSON is UTF-8 (RFC 8259); a bogus charset in Content-Type used to be a 500.
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as ex:
+        raise BadRequest("request body is not UTF-8 text") from ex
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+    except json.JSONDecodeError as ex:
+        raise BadRequest(
+            f"request body is not valid JSON: {ex.msg} at line {ex.lineno} column {ex.colno}"
+        ) from ex
+    except RecursionError:
+        raise BadRequest("request body is nested too deeply") from None
+    except ValueError as ex:  # from the hooks below, or an integer of over 4300 digits
+        raise BadRequest(f"request body is not acceptable JSON: {ex}") from None
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(
+            "request body has text that is not valid Unicode (a lone surrogate escape like \\ud800)"
+        ) from None
+    return value
+
+
+async def read_object(request: web.Request, *, allowed: Collection[str] = ()) -> dict[str, Any]:
+    """A body that must be empty or a JSON object with only `allowed` fields.
+
+    For actions that take few or no fields, so that garbage is refused rather
+    than ignored.
+    """
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object (or empty)")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        takes = f"it takes {', '.join(sorted(allowed))}" if allowed else "it takes no fields"
+        raise BadRequest(f"unknown field(s) {', '.join(unknown)} for this request; {takes}")
+    return body
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range for a number")
+    return value

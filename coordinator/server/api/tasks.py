@@ -1,0 +1,35 @@
+"""Tasks as people see them: details, logs, and a person's actions on one task."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from coordinator.core.protocol import API_PREFIX
+from coordinator.server.api.common import int_param, query_int, read_object
+from coordinator.server.keys import FARM
+
+routes = web.RouteTableDef()
+
+
+@routes.get(f"{API_PREFIX}/tasks/{{task_id}}")
+async def get_task(request: web.Request) -> web.Response:
+    return web.json_response(request.app[FARM].get_task(int_param(request, "task_id")))
+
+
+@routes.get(f"{API_PREFIX}/tasks/{{task_id}}/log")
+async def task_log(request: web.Request) -> web.Response:
+    tail = query_int(request, "tail", 64 * 1024, 1, 16 << 20)
+    text = request.app[FARM].task_log(int_param(request, "task_id"), tail=tail)
+    return web.Response(text=text, content_type="text/plain")
+
+
+@routes.post(f"{API_PREFIX}/tasks/{{task_id}}/requeue")
+async def requeue(request: web.Request) -> web.Response:
+    await read_object(request)  # takes no fields
+    return web.json_response(request.app[FARM].requeue_task(int_param(request, "task_id")))
+
+
+@routes.post(f"{API_PREFIX}/tasks/{{task_id}}/cancel")
+async def cancel(request: web.Request) -> web.Response:
+    await read_object(request)  # takes no fields
+    return web.json_response(request.app[FARM].cancel_task(int_param(request, "task_id")))

@@ -1,0 +1,188 @@
+"""Workers: registration and listing (farm token), and the worker protocol
+under /worker/ (each worker's own secret)."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from coordinator.core.frames import MAX_FRAME, MIN_FRAME
+from coordinator.core.protocol import API_PREFIX, WorkerStatus
+from coordinator.server.api.common import int_param, query_float, read_json, read_object
+from coordinator.server.errors import BadRequest
+from coordinator.server.farm import Farm
+from coordinator.server.keys import FARM, HUB, WORKER, WORKER_SECRET
+
+routes = web.RouteTableDef()
+
+MAX_POLL = 60.0
+
+
+@routes.post(f"{API_PREFIX}/workers")
+async def register(request: web.Request) -> web.Response:
+    return web.json_response(
+        request.app[FARM].register_worker(await read_json(request)), status=201
+    )
+
+
+@routes.get(f"{API_PREFIX}/workers")
+async def list_workers(request: web.Request) -> web.Response:
+    return web.json_response({"workers": request.app[FARM].list_workers()})
+
+
+@routes.get(f"{API_PREFIX}/workers/{{worker_id}}")
+async def get_worker(request: web.Request) -> web.Response:
+    return web.json_response(request.app[FARM].get_worker(request.match_info["worker_id"]))
+
+
+@routes.post(f"{API_PREFIX}/workers/{{worker_id}}/disable")
+async def disable(request: web.Request) -> web.Response:
+    """No new tasks for the worker: its task finishes first, or with now=true goes
+    back to the queue at once."""
+    body = await read_object(request, allowed=("now",))
+    worker = request.app[FARM].disable_worker(
+        request.match_info["worker_id"], now=body.get("now", False)
+    )
+    return web.json_response(worker)
+
+
+@routes.post(f"{API_PREFIX}/workers/{{worker_id}}/enable")
+async def enable(request: web.Request) -> web.Response:
+    await read_object(request)  # takes no fields
+    return web.json_response(request.app[FARM].enable_worker(request.match_info["worker_id"]))
+
+
+@routes.delete(f"{API_PREFIX}/workers/{{worker_id}}")
+async def remove(request: web.Request) -> web.Response:
+    request.app[FARM].remove_worker(request.match_info["worker_id"])
+    return web.json_response({"removed": True})
+
+
+@routes.post(f"{API_PREFIX}/worker/task")
+async def next_task(request: web.Request) -> web.Response:
+    """Long-poll for work: answers at once when a task is runnable, else waits
+    up to `wait` seconds for one to appear (204 when none did)."""
+    farm, hub, worker = request.app[FARM], request.app[HUB], request[WORKER]
+    await read_object(request)  # takes no fields
+    deadline = time.monotonic() + query_float(request, "wait", 20.0, 0.0, MAX_POLL)
+    farm.abandon_held_tasks(worker)
+    while True:
+        assignment = farm.claim_task(worker)
+        if assignment is not None:
+            return web.json_response(assignment.to_json())
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return web.Response(status=204)
+        await hub.wait_for_work(remaining)
+        if _poll_abandoned(request, farm, worker["id"]):
+            return web.Response(status=204)
+        worker = farm.authenticate_worker(request[WORKER_SECRET])
+
+
+def _poll_abandoned(request: web.Request, farm: Farm, worker_id: str) -> bool:
+    """Whether nobody waits for this long-poll's answer any more: the worker hung up,
+    or signed off meanwhile (a worker interrupted mid-poll signs off and exits).
+    A task claimed for it would be answered to nobody and sit on its lease."""
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        return True
+    return farm.get_worker(worker_id)["status"] == WorkerStatus.OFFLINE
+
+
+@routes.post(f"{API_PREFIX}/worker/tasks/{{task_id}}/update")
+async def update(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    request.app[FARM].update_task(request[WORKER], int_param(request, "task_id"), body)
+    return web.json_response({"action": "continue"})
+
+
+@routes.get(f"{API_PREFIX}/worker/tasks/{{task_id}}/control")
+async def control(request: web.Request) -> web.Response:
+    """Long-poll that returns as soon as the worker must stop its task.
+
+    It doubles as the lease heartbeat: a worker keeps one open while it renders.
+    """
+    farm, hub, worker = request.app[FARM], request.app[HUB], request[WORKER]
+    task_id = int_param(request, "task_id")
+    # The poll renews the lease only when it starts: never let it outlast half a lease.
+    wait = min(query_float(request, "wait", 10.0, 0.0, MAX_POLL), farm.config.lease_seconds / 2)
+    reason = farm.task_should_stop(worker, task_id)
+    if reason is None:
+        farm.renew_lease(worker, task_id)
+        await hub.wait_for_task_change(task_id, wait)
+        reason = farm.task_should_stop(worker, task_id)
+    if reason is None:
+        return web.json_response({"action": "continue"})
+    return web.json_response({"action": "stop", "reason": reason})
+
+
+@routes.put(f"{API_PREFIX}/worker/tasks/{{task_id}}/outputs/{{name:[^/]+}}")
+async def upload_output(request: web.Request) -> web.Response:
+    frame_text = request.query.get("frame")
+    try:
+        frame = int(frame_text) if frame_text not in (None, "") else None
+    except ValueError:
+        raise BadRequest(f"'frame' must be a whole number, not {frame_text!r}") from None
+    # A frame beyond SQLite's integer range used to be a 500; Blender's own
+    # limits are the sensible ones.
+    if frame is not None and not MIN_FRAME <= frame <= MAX_FRAME:
+        raise BadRequest(
+            f"'frame' {frame} is out of range; Blender frames go from {MIN_FRAME} to {MAX_FRAME}",
+            field="frame",
+        )
+    out = await request.app[FARM].put_output(
+        request[WORKER],
+        int_param(request, "task_id"),
+        request.match_info["name"],
+        frame=frame,
+        sha=request.query.get("sha256"),
+        chunks=request.content.iter_chunked(1 << 20),
+    )
+    return web.json_response(out, status=201)
+
+
+@routes.get(f"{API_PREFIX}/worker/tasks/{{task_id}}/inputs/{{name:[^/]+}}")
+async def download_input(request: web.Request) -> web.FileResponse:
+    """An output of a task this one depends on (a merge's chunks); only while the
+    worker holds the task, and only the names its assignment lists in `inputs`."""
+    path = request.app[FARM].input_file(
+        request[WORKER], int_param(request, "task_id"), request.match_info["name"]
+    )
+    return web.FileResponse(path)
+
+
+@routes.post(f"{API_PREFIX}/worker/tasks/{{task_id}}/complete")
+async def complete(request: web.Request) -> web.Response:
+    """Completes the task; with {"next": true} also claims the worker's next task
+    at once when one is runnable (one round trip less per task; no waiting).
+
+    Safe to retry: completing a task this worker already completed is a no-op,
+    and the next task is then the one it was already handed."""
+    body = await read_object(request, allowed=("next",))
+    want_next = body.get("next", False)
+    if not isinstance(want_next, bool):
+        raise BadRequest("'next' must be true or false", field="next")
+    farm, worker = request.app[FARM], request[WORKER]
+    farm.complete_task(worker, int_param(request, "task_id"))
+    if not want_next:
+        return web.json_response({"ok": True})
+    assignment = farm.held_assignment(worker) or farm.claim_task(worker)
+    return web.json_response(
+        {"ok": True, "next": None if assignment is None else assignment.to_json()}
+    )
+
+
+@routes.post(f"{API_PREFIX}/worker/tasks/{{task_id}}/fail")
+async def fail(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    return web.json_response(
+        request.app[FARM].fail_task(request[WORKER], int_param(request, "task_id"), body)
+    )
+
+
+@routes.post(f"{API_PREFIX}/worker/sign-off")
+async def sign_off(request: web.Request) -> web.Response:
+    await read_object(request)  # takes no fields
+    request.app[FARM].sign_off(request[WORKER])
+    return web.json_response({"ok": True})

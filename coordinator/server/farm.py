@@ -1,0 +1,1871 @@
+"""The farm's operations: everything the API does, as plain methods.
+
+Each method validates, changes the store inside one transaction (status
+changes checked against `states`), then tells the hub who should wake up.
+The HTTP layer only parses requests and serialises results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from coordinator.core.protocol import (
+    Assignment,
+    JobStatus,
+    TaskSpec,
+    TaskStatus,
+    WorkerStatus,
+    parse_blender_version,
+)
+from coordinator.server import job_types, scheduler, states
+from coordinator.server.config import FarmConfig
+from coordinator.server.errors import BadRequest, Conflict, NotFound, Unauthorized
+from coordinator.server.filestore import (
+    Delivery,
+    FileStore,
+    check_output_name,
+    check_relpath,
+    check_sha256,
+    deliver,
+    output_folder,
+    remove_partial_deliveries,
+)
+from coordinator.server.hub import Hub
+from coordinator.server.job_types.schema import JSON, Setting, SettingsError, validate
+from coordinator.server.store import Store, dumps, loads
+
+log = logging.getLogger(__name__)
+
+MAX_LOG_CHUNK = 256 * 1024
+# last_seen is written at most this often per worker (seconds)
+LAST_SEEN_RESOLUTION = 1.0
+# An idle worker is heard from at least once per task long-poll (at most this long).
+IDLE_POLL_MAX = 60.0
+MAX_FILES_PER_JOB = 100_000
+# outputs.delivery_note of a delivered output that must be copied again (a new folder)
+PENDING_DELIVERY = "waiting to be delivered"
+
+
+_STATUSES_PRESENT = "SELECT " + ", ".join(
+    f"EXISTS (SELECT 1 FROM tasks WHERE job_id = ?1 AND status = '{status}' AND generation = ?2)"
+    for status in TaskStatus
+)
+
+
+@dataclass
+class _Finished:
+    """What a job's current tasks finished, for a regenerate to keep."""
+
+    frames: dict[int, set[str]] = field(default_factory=dict)  # frame -> signatures that made it
+    tasks: dict[tuple[str, tuple[int, ...]], int] = field(default_factory=dict)  # -> task id
+
+
+def _version_number(text: str) -> int:
+    major, minor = parse_blender_version(text)
+    return major * 1000 + minor
+
+
+def _check_version(text: str) -> str:
+    major, minor = parse_blender_version(text)
+    # Stored as major*1000+minor in an SQLite integer: "99999999999999999999.1"
+    # used to overflow it (a 500), and "4.2000" would rank above 5.0.
+    if not (0 <= major <= 999 and 0 <= minor <= 999):
+        raise ValueError(f"not a Blender version: {text!r} (expected e.g. '4.2' or '3.4.1')")
+    return text
+
+
+JOB_BODY = (
+    Setting("name", "str", "Name", required=True, max_length=200),
+    Setting("type", "str", "Job type", required=True, max_length=100),
+    Setting("priority", "int", "Priority", default=50, minimum=0, maximum=100),
+    Setting("blend", "str", "Main .blend", default=None, max_length=4096),
+    Setting(
+        "blender_version",
+        "str",
+        "Blender version",
+        default=None,
+        max_length=32,
+        check=_check_version,
+    ),
+    Setting("submitter", "str", "Submitter", default="", max_length=200),
+    Setting("deliver", "bool", "Deliver", default=True),
+    Setting("max_attempts", "int", "Attempts", default=3, minimum=1, maximum=20),
+)
+
+WORKER_BODY = (
+    Setting("name", "str", "Name", required=True, max_length=200),
+    Setting("host", "str", "Host", default="", max_length=255),
+    Setting(
+        "blender_version",
+        "str",
+        "Blender version",
+        required=True,
+        max_length=32,
+        check=_check_version,
+    ),
+)
+
+
+def _validate_body(schema: tuple[Setting, ...], body: Any, *, extra: Iterable[str] = ()) -> JSON:
+    """Validate a request body: plain fields by schema, `extra` ones left to the caller."""
+    if not isinstance(body, Mapping):
+        raise BadRequest("the request body must be a JSON object")
+    extra = set(extra)
+    plain = {k: v for k, v in body.items() if k not in extra}
+    try:
+        out = validate(schema, plain)
+    except SettingsError as ex:
+        # every bad field is named (validate() collects them all), so rename each
+        raise BadRequest(str(ex).replace("setting '", "field '"), field=ex.field) from ex
+    out.update({k: body[k] for k in extra if k in body})
+    return out
+
+
+def _hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Farm:
+    def __init__(self, config: FarmConfig, store: Store, files: FileStore, hub: Hub) -> None:
+        self.config = config
+        self.store = store
+        self.files = files
+        self.hub = hub
+        # task id -> the "=== attempt N on worker W ===" line not yet in its log
+        self._log_headers: dict[int, str] = {}
+        self.started_at = time.time()
+        # (job id, output name) -> (held while that output is copied into its folder,
+        # how many deliveries hold or wait for it)
+        self._delivering: dict[tuple[int, str], tuple[asyncio.Lock, int]] = {}
+
+    # ================================================================ workers
+    def register_worker(self, body: Any) -> JSON:
+        data = _validate_body(WORKER_BODY, body, extra=("devices", "tags"))
+        devices = _string_list(data.get("devices", []), "devices")
+        tags = _string_list(data.get("tags", []), "tags")
+        worker_id, secret, now = str(uuid.uuid4()), secrets.token_urlsafe(32), time.time()
+        with self.store.tx():
+            self.store.run(
+                "INSERT INTO workers (id, name, host, secret_hash, status, blender_version,"
+                " blender, devices, tags, last_seen, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                worker_id,
+                data["name"],
+                data["host"],
+                _hash_secret(secret),
+                WorkerStatus.IDLE,
+                data["blender_version"],
+                _version_number(data["blender_version"]),
+                dumps(devices),
+                dumps(tags),
+                now,
+                now,
+            )
+        log.info(
+            "worker registered: %s (%s, Blender %s)",
+            data["name"],
+            worker_id,
+            data["blender_version"],
+        )
+        self.hub.publish("worker", id=worker_id)
+        return {
+            "worker_id": worker_id,
+            "secret": secret,
+            "lease_seconds": self.config.lease_seconds,
+        }
+
+    def authenticate_worker(self, secret: str) -> JSON:
+        row = self.store.one("SELECT * FROM workers WHERE secret_hash = ?", _hash_secret(secret))
+        if row is None:
+            raise Unauthorized("unknown worker credentials; register the worker again")
+        now = time.time()
+        if row["status"] == WorkerStatus.OFFLINE:
+            holds = self.store.one(
+                "SELECT 1 FROM tasks WHERE worker_id = ? AND status = 'active'", row["id"]
+            )
+            self._set_worker_status(row["id"], WorkerStatus.BUSY if holds else WorkerStatus.IDLE)
+        if now - row["last_seen"] > LAST_SEEN_RESOLUTION:  # spare a write per request
+            self.store.run("UPDATE workers SET last_seen = ? WHERE id = ?", now, row["id"])
+        return dict(row)
+
+    def list_workers(self) -> list[JSON]:
+        rows = self.store.all("SELECT * FROM workers ORDER BY name, id")
+        current = {
+            r["worker_id"]: r
+            for r in self.store.all(
+                "SELECT id, job_id, name, worker_id FROM tasks WHERE status = 'active'"
+            )
+        }
+        return [self._worker_json(r, current.get(r["id"])) for r in rows]
+
+    def _worker_json(self, row: Any, task: Any) -> JSON:
+        return {
+            "id": row["id"],
+            "name": row["name"],
+            "host": row["host"],
+            "status": row["status"],
+            "blender_version": row["blender_version"],
+            "devices": loads(row["devices"]),
+            "tags": loads(row["tags"]),
+            "disabled": bool(row["disabled"]),
+            "last_seen": row["last_seen"],
+            "actions": states.worker_actions(row["status"], disabled=bool(row["disabled"])),
+            "task": None
+            if task is None
+            else {"id": task["id"], "job_id": task["job_id"], "name": task["name"]},
+        }
+
+    def worker_counts(self) -> dict[str, int]:
+        rows = self.store.all("SELECT status, count(*) AS n FROM workers GROUP BY status")
+        return {r["status"]: r["n"] for r in rows}
+
+    def sign_off(self, worker: JSON) -> None:
+        """A worker leaving on purpose hands its task back at once."""
+        for row in self.store.all(
+            "SELECT id FROM tasks WHERE worker_id = ? AND status = 'active'", worker["id"]
+        ):
+            self._requeue_lost(row["id"], worker["id"], "the worker shut down", count=False)
+        self._set_worker_status(worker["id"], WorkerStatus.OFFLINE)
+
+    def _set_worker_status(self, worker_id: str, status: WorkerStatus) -> None:
+        row = self.store.one("SELECT status FROM workers WHERE id = ?", worker_id)
+        if row is None or row["status"] == status:
+            return
+        states.check(states.WORKER_TRANSITIONS, "worker", row["status"], status)
+        self.store.run("UPDATE workers SET status = ? WHERE id = ?", status, worker_id)
+        self.hub.publish("worker", id=worker_id, status=status)
+
+    # =================================================================== jobs
+    def submit_job(self, body: Any) -> JSON:
+        data = _validate_body(JOB_BODY, body, extra=("settings", "files"))
+        try:
+            # get() raises SettingsError for an unknown type; it used to escape
+            # this try and become a 500
+            job_type = job_types.get(data["type"])
+            settings = job_type.validate(data.get("settings", {}))
+            tasks = job_type.compile(settings)
+        except SettingsError as ex:
+            raise BadRequest(str(ex), field=ex.field) from ex
+        except ValueError as ex:  # a check deeper in compile()
+            raise BadRequest(f"settings: {ex}") from ex
+        files = self._check_files(data.get("files", {}))
+        blend = data["blend"]
+        if job_type.needs_blend:
+            if not blend:
+                raise BadRequest(
+                    f"a {job_type.name} job needs 'blend': the main .blend's project"
+                    " path, uploaded in 'files'",
+                    field="blend",
+                )
+            if check_relpath(blend) not in files:
+                raise BadRequest(f"'blend' {blend!r} is not one of the job's files", field="blend")
+        version = data["blender_version"]
+        now = time.time()
+        with self.store.tx():
+            job_id = self.store.run(
+                "INSERT INTO jobs (name, type, priority, status, settings, files, blend,"
+                " blender_version, min_blender, submitter, deliver, max_attempts, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                data["name"],
+                job_type.name,
+                data["priority"],
+                JobStatus.QUEUED,
+                dumps(settings),
+                dumps(files),
+                blend,
+                version,
+                _version_number(version) if version else 0,
+                data["submitter"],
+                int(data["deliver"]),
+                data["max_attempts"],
+                now,
+                now,
+            ).lastrowid
+            assert job_id is not None
+            self._insert_tasks(job_id, tasks, generation=1)
+        log.info(
+            "job %d submitted: %r (%s, %d tasks)", job_id, data["name"], job_type.name, len(tasks)
+        )
+        self.hub.notify_work()
+        self.hub.publish("job", id=job_id)
+        return self.get_job(job_id, with_tasks=False)
+
+    def _check_files(self, files: Any) -> dict[str, str]:
+        if not isinstance(files, Mapping):
+            raise BadRequest("'files' must be an object of project path -> sha256", field="files")
+        if len(files) > MAX_FILES_PER_JOB:
+            raise BadRequest(
+                f"a job may reference at most {MAX_FILES_PER_JOB} files", field="files"
+            )
+        out = {check_relpath(path): check_sha256(sha) for path, sha in files.items()}
+        missing = sorted({sha for sha in out.values() if not self.files.has_blob(sha)})
+        if missing:
+            raise Conflict(
+                f"{len(missing)} file(s) are not uploaded yet; upload them first"
+                f" (PUT /api/v1/files/<sha256>): {', '.join(missing[:5])}",
+                field="files",
+            )
+        return out
+
+    def _insert_tasks(self, job_id: int, tasks: list[Any], *, generation: int) -> None:
+        """Insert a compiled job's tasks (inside the caller's transaction).
+
+        One executemany and one reused JSON encoder (the same output as
+        store.dumps): a row-by-row insert held the event loop for seconds on a
+        100,000-task job.
+        """
+        if not tasks:
+            return
+        now = time.time()
+        encode = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+        self.store.db.executemany(
+            "INSERT INTO tasks (job_id, idx, name, kind, payload, frames, priority, status,"
+            " generation, has_deps, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    job_id,
+                    idx,
+                    spec.name,
+                    spec.kind,
+                    encode(spec.payload),
+                    encode(list(spec.frames)),
+                    spec.priority,
+                    TaskStatus.QUEUED,
+                    generation,
+                    int(bool(spec.depends_on)),
+                    now,
+                )
+                for idx, spec in enumerate(tasks)
+            ),
+        )
+        # Ids are consecutive: one writer, inside one transaction, AUTOINCREMENT.
+        last = self.store.one("SELECT last_insert_rowid()")
+        assert last is not None
+        first = int(last[0]) - len(tasks) + 1
+        deps = [
+            (first + idx, first + dep) for idx, spec in enumerate(tasks) for dep in spec.depends_on
+        ]
+        if deps:
+            self.store.db.executemany(
+                "INSERT INTO task_deps (task_id, depends_on) VALUES (?, ?)", deps
+            )
+
+    def _job_row(self, job_id: int) -> Any:
+        row = self.store.one("SELECT * FROM jobs WHERE id = ?", job_id)
+        if row is None:
+            raise NotFound(f"there is no job {job_id}")
+        return row
+
+    def get_job(
+        self, job_id: int, *, with_tasks: bool = True, all_generations: bool = False
+    ) -> JSON:
+        row = self._job_row(job_id)
+        out = self._jobs_json([row])[0]
+        if with_tasks:
+            # Tasks of earlier generations (replaced by a regenerate) stay as the
+            # job's history, with their logs; they are listed only when asked for.
+            where, args = (
+                ("", ()) if all_generations else (" AND generation = ?", (row["generation"],))
+            )
+            out["tasks"] = [
+                self._task_json(t, current=t["generation"] == row["generation"])
+                for t in self.store.all(
+                    f"SELECT * FROM tasks WHERE job_id = ?{where} ORDER BY generation, idx",
+                    job_id,
+                    *args,
+                )
+            ]
+        report = self._job_report(row)
+        if report is not None:
+            out["report"] = report
+        return out
+
+    def list_tasks(self, job_id: int, query: Mapping[str, str]) -> JSON:
+        """A page of the job's tasks in their order, optionally of some statuses only:
+        a 100,000-task job is not sent whole to show 100 rows."""
+        row = self._job_row(job_id)
+        where, args = ["job_id = ?"], list[Any]([job_id])
+        generations = query.get("generation", "current")
+        if generations == "current":
+            where.append("generation = ?")
+            args.append(row["generation"])
+        elif generations != "all":
+            raise BadRequest("'generation' must be 'current' or 'all'", field="generation")
+        statuses = sorted({s for s in query.get("status", "").split(",") if s})
+        unknown = sorted(set(statuses) - {s.value for s in TaskStatus})
+        if unknown:
+            known = ", ".join(s.value for s in TaskStatus)
+            raise BadRequest(f"unknown task status {unknown[0]!r}; use {known}", field="status")
+        if statuses:
+            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            args.extend(statuses)
+        limit = _int_param(query, "limit", 100, 1, 1000)
+        offset = _int_param(query, "offset", 0, 0, 10**9)
+        clause = " AND ".join(where)
+        total = self.store.one(f"SELECT count(*) FROM tasks WHERE {clause}", *args)
+        rows = self.store.all(
+            f"SELECT * FROM tasks WHERE {clause} ORDER BY generation, idx LIMIT ? OFFSET ?",
+            *args,
+            limit,
+            offset,
+        )
+        current = row["generation"]
+        return {
+            "tasks": [self._task_json(t, current=t["generation"] == current) for t in rows],
+            "total": total[0] if total else 0,
+            "limit": limit,
+            "offset": offset,
+        }
+
+    def _job_report(self, row: Any) -> JSON | None:
+        """The job type's own summary (progressive: samples reached per frame)."""
+        job_type = job_types.REGISTRY.get(row["type"])
+        if job_type is None or job_type.report_fn is None:
+            return None
+        tasks = self.store.all(
+            "SELECT kind, status, frames, payload FROM tasks WHERE job_id = ? AND generation = ?",
+            row["id"],
+            row["generation"],
+        )
+        return job_type.report_fn(
+            [
+                {
+                    "kind": t["kind"],
+                    "status": t["status"],
+                    "frames": loads(t["frames"]),
+                    "payload": loads(t["payload"]),
+                }
+                for t in tasks
+            ]
+        )
+
+    def _jobs_json(self, rows: list[Any]) -> list[JSON]:
+        """Jobs as the API shows them, with what a person can do and what holds them up."""
+        ids = [r["id"] for r in rows]
+        summaries, blocklists = self._task_summary(ids), self._blocklists(ids)
+        waiting = any(r["status"] in (JobStatus.QUEUED, JobStatus.ACTIVE) for r in rows)
+        online = self._online_workers() if waiting else []
+        out = []
+        for row in rows:
+            job = self._job_json(row, summaries.get(row["id"], {}))
+            blocked = blocklists.get(row["id"], [])
+            job["blocklist"] = blocked
+            job["warning"] = _no_worker_warning(
+                row, job["task_counts"], online, {b["worker_id"] for b in blocked}
+            )
+            job["actions"] = states.job_actions(
+                row["status"], job["task_counts"], blocklisted=bool(blocked)
+            )
+            out.append(job)
+        return out
+
+    def _blocklists(self, job_ids: list[int]) -> dict[int, list[JSON]]:
+        """Per job, the workers that failed enough of its tasks to get no more of them."""
+        if not job_ids:
+            return {}
+        marks = ",".join("?" * len(job_ids))
+        rows = self.store.all(
+            "SELECT f.job_id, f.worker_id, count(*) AS n, w.name FROM task_failures f"
+            " LEFT JOIN workers w ON w.id = f.worker_id"
+            f" WHERE f.blamed = 1 AND f.job_id IN ({marks})"
+            " GROUP BY f.job_id, f.worker_id HAVING n >= ? ORDER BY w.name, f.worker_id",
+            *job_ids,
+            scheduler.BLOCKLIST_THRESHOLD,
+        )
+        out: dict[int, list[JSON]] = {}
+        for r in rows:
+            out.setdefault(r["job_id"], []).append(
+                {"worker_id": r["worker_id"], "name": r["name"] or "", "failures": r["n"]}
+            )
+        return out
+
+    def _online_workers(self) -> list[Any]:
+        return self.store.all(
+            "SELECT id, blender, blender_version, disabled FROM workers WHERE status != 'offline'"
+        )
+
+    def _task_summary(self, job_ids: list[int]) -> dict[int, JSON]:
+        if not job_ids:
+            return {}
+        marks = ",".join("?" * len(job_ids))
+        rows = self.store.all(
+            f"SELECT job_id, status, count(*) AS n, sum(progress) AS p FROM tasks"
+            f" WHERE job_id IN ({marks})"
+            " AND generation = (SELECT generation FROM jobs WHERE jobs.id = tasks.job_id)"
+            " GROUP BY job_id, status",
+            *job_ids,
+        )
+        out: dict[int, JSON] = {}
+        for r in rows:
+            entry = out.setdefault(r["job_id"], {"counts": {}, "done": 0.0, "total": 0})
+            entry["counts"][r["status"]] = r["n"]
+            entry["total"] += r["n"]
+            entry["done"] += r["n"] if r["status"] == TaskStatus.COMPLETED else (r["p"] or 0.0)
+        return out
+
+    def _job_json(self, row: Any, summary: JSON) -> JSON:
+        total = summary.get("total", 0)
+        return {
+            "id": row["id"],
+            "name": row["name"],
+            "type": row["type"],
+            "priority": row["priority"],
+            "status": row["status"],
+            "status_reason": row["status_reason"],
+            "settings": loads(row["settings"]),
+            "blend": row["blend"],
+            "blender_version": row["blender_version"],
+            "submitter": row["submitter"],
+            "deliver": bool(row["deliver"]),
+            "max_attempts": row["max_attempts"],
+            "generation": row["generation"],
+            "created_at": row["created_at"],
+            "updated_at": row["updated_at"],
+            "task_counts": summary.get("counts", {}),
+            "progress": round(summary.get("done", 0.0) / total, 4) if total else 1.0,
+        }
+
+    def list_jobs(self, query: Mapping[str, str]) -> JSON:
+        where, args = _job_filters(query)
+        sort = _job_sort(query.get("sort", "-created"))
+        limit = _int_param(query, "limit", 50, 1, 500)
+        offset = _int_param(query, "offset", 0, 0, 10**9)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        total = self.store.one(f"SELECT count(*) FROM jobs{clause}", *args)
+        rows = self.store.all(
+            f"SELECT * FROM jobs{clause} ORDER BY {sort} LIMIT ? OFFSET ?", *args, limit, offset
+        )
+        return {
+            "jobs": self._jobs_json(rows),
+            "total": total[0] if total else 0,
+            "limit": limit,
+            "offset": offset,
+        }
+
+    # ----------------------------------------------------------- job actions
+    def cancel_job(self, job_id: int) -> JSON:
+        row = self._job_row(job_id)
+        with self.store.tx():
+            self._set_job_status(row, JobStatus.CANCELED, "canceled by a person")
+            stopped = self._set_tasks(
+                job_id, (TaskStatus.QUEUED, TaskStatus.ACTIVE), TaskStatus.CANCELED
+            )
+        self._after_tasks_changed(job_id, stopped)
+        return self.get_job(job_id, with_tasks=False)
+
+    def pause_job(self, job_id: int) -> JSON:
+        row = self._job_row(job_id)
+        with self.store.tx():
+            self._set_job_status(row, JobStatus.PAUSED, "paused by a person")
+        self.hub.publish("job", id=job_id)
+        return self.get_job(job_id, with_tasks=False)
+
+    def resume_job(self, job_id: int) -> JSON:
+        row = self._job_row(job_id)
+        if row["status"] != JobStatus.PAUSED:
+            raise Conflict(f"job {job_id} is {row['status']}, not paused; nothing to resume")
+        with self.store.tx():
+            self.store.run(
+                "UPDATE jobs SET status = ?, status_reason = '' WHERE id = ?",
+                JobStatus.QUEUED,
+                job_id,
+            )
+            self._refresh_job(job_id)
+        self.hub.notify_work()
+        self.hub.publish("job", id=job_id)
+        return self.get_job(job_id, with_tasks=False)
+
+    def requeue_job(self, job_id: int, *, which: str = "failed") -> JSON:
+        """Queue tasks again: 'failed' (failed and canceled ones) or 'all'."""
+        row = self._job_row(job_id)
+        if which not in ("failed", "all"):
+            raise BadRequest(f"'which' must be 'failed' or 'all', not {which!r}", field="which")
+        if row["status"] == JobStatus.ACTIVE and which == "all":
+            raise Conflict(
+                f"job {job_id} is rendering; cancel or pause it before requeueing all of its tasks"
+            )
+        statuses = [TaskStatus.FAILED, TaskStatus.CANCELED]
+        if which == "all":
+            statuses.append(TaskStatus.COMPLETED)
+        with self.store.tx():
+            marks = ",".join("?" * len(statuses))
+            ids = [
+                r[0]
+                for r in self.store.all(
+                    f"SELECT id FROM tasks WHERE job_id = ? AND generation = ?"
+                    f" AND status IN ({marks})",
+                    job_id,
+                    row["generation"],
+                    *statuses,
+                )
+            ]
+            if not ids:
+                raise Conflict(f"job {job_id} has no {which} tasks to requeue")
+            self.store.db.executemany(
+                "UPDATE tasks SET status = 'queued', attempts = 0, worker_id = NULL,"
+                " lease_expires = NULL, progress = 0, activity = '' WHERE id = ?",
+                [(i,) for i in ids],
+            )
+            self.store.db.executemany(
+                "DELETE FROM task_failures WHERE task_id = ?", [(i,) for i in ids]
+            )
+            if row["status"] != JobStatus.PAUSED:
+                self._set_job_status(row, JobStatus.QUEUED, "")
+            self._refresh_job(job_id)
+        self.hub.notify_work()
+        self.hub.publish("job", id=job_id)
+        return self.get_job(job_id, with_tasks=False)
+
+    def delete_job(self, job_id: int) -> None:
+        self._job_row(job_id)
+        active = [
+            r[0]
+            for r in self.store.all(
+                "SELECT id FROM tasks WHERE job_id = ? AND status = 'active'", job_id
+            )
+        ]
+        workers = [
+            r[0]
+            for r in self.store.all(
+                "SELECT DISTINCT worker_id FROM tasks WHERE job_id = ? AND status = 'active'",
+                job_id,
+            )
+        ]
+        tasks = [r[0] for r in self.store.all("SELECT id FROM tasks WHERE job_id = ?", job_id)]
+        with self.store.tx():
+            self.store.run("DELETE FROM jobs WHERE id = ?", job_id)
+            for worker_id in workers:
+                self._set_worker_status(worker_id, WorkerStatus.IDLE)
+        self.files.remove_job(job_id)
+        for task_id in tasks:
+            self._log_headers.pop(task_id, None)
+        for task_id in active:
+            self.hub.notify_task(task_id)
+        log.info("job %d deleted", job_id)
+        self.hub.publish("job-deleted", id=job_id)
+
+    def _set_job_status(self, row: Any, status: JobStatus, reason: str) -> None:
+        try:
+            states.check(states.JOB_TRANSITIONS, f"job {row['id']}", row["status"], status)
+        except states.InvalidTransition as ex:
+            raise Conflict(str(ex)) from ex
+        self.store.run(
+            "UPDATE jobs SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?",
+            status,
+            reason,
+            time.time(),
+            row["id"],
+        )
+
+    def _set_tasks(self, job_id: int, old: tuple[str, ...], new: TaskStatus) -> list[int]:
+        marks = ",".join("?" * len(old))
+        rows = self.store.all(
+            f"SELECT id, worker_id, status FROM tasks WHERE job_id = ? AND status IN ({marks})",
+            job_id,
+            *old,
+        )
+        self.store.db.executemany(
+            "UPDATE tasks SET status = ?, lease_expires = NULL, updated_at = ? WHERE id = ?",
+            [(new, time.time(), r["id"]) for r in rows],
+        )
+        for r in rows:
+            if r["status"] == TaskStatus.ACTIVE and r["worker_id"]:
+                self._set_worker_status(r["worker_id"], WorkerStatus.IDLE)
+        return [r["id"] for r in rows if r["status"] == TaskStatus.ACTIVE]
+
+    def _after_tasks_changed(self, job_id: int, stopped: list[int]) -> None:
+        for task_id in stopped:
+            self.hub.notify_task(task_id)
+        self.hub.publish("job", id=job_id)
+
+    def _refresh_job(self, job_id: int) -> None:
+        """Move the job to the status its tasks imply (inside the caller's transaction)."""
+        row = self._job_row(job_id)
+        # Which statuses occur, not how often: one index probe each, so the
+        # cost does not grow with the job's size.
+        found = self.store.one(_STATUSES_PRESENT, job_id, row["generation"])
+        present = {status: 1 for status, hit in zip(TaskStatus, found or (), strict=True) if hit}
+        wanted = states.job_status_from_counts(JobStatus(row["status"]), present)
+        if wanted == row["status"]:
+            return
+        reason = ""
+        if wanted == JobStatus.FAILED:
+            failed = self.store.one(
+                "SELECT t.name, f.reason FROM tasks t LEFT JOIN task_failures f ON f.task_id = t.id"
+                " WHERE t.job_id = ? AND t.status = 'failed' AND t.generation = ?"
+                " ORDER BY f.at DESC LIMIT 1",
+                job_id,
+                row["generation"],
+            )
+            if failed is not None:
+                reason = f"task '{failed['name']}' failed: {failed['reason'] or 'no reason given'}"
+        elif wanted == JobStatus.CANCELED:
+            reason = "every task that was left was canceled"
+        self._set_job_status(row, wanted, reason)
+        log.info("job %d is %s%s", job_id, wanted, f" ({reason})" if reason else "")
+
+    # ------------------------------------------- regenerate, priority, blocklist
+    def regenerate_job(
+        self, job_id: int, *, settings: Any = None, keep_completed: Any = True
+    ) -> JSON:
+        """Compile the job's tasks again from its settings, with `settings` changed.
+
+        The job keeps its id, files, outputs and earlier tasks (an older
+        generation, logs included). A new task whose frames the current tasks
+        all finished, with the same payload apart from the frames, is kept as
+        completed unless keep_completed is false. Running tasks are stopped:
+        their workers get 409 on every report and "stop" from the control poll.
+        """
+        changes = {} if settings is None else settings
+        if not isinstance(changes, Mapping):
+            raise BadRequest(
+                "'settings' must be an object of the settings to change", field="settings"
+            )
+        if not isinstance(keep_completed, bool):
+            raise BadRequest("'keep_completed' must be true or false", field="keep_completed")
+        row = self._job_row(job_id)
+        self._check_job_action(row, "regenerate")
+        old = loads(row["settings"]) or {}
+        new, tasks = _recompile(row["type"], {**old, **changes})
+        done = self._finished_work(job_id, row["generation"]) if keep_completed else _Finished()
+        generation = row["generation"] + 1
+        with self.store.tx():
+            stopped = self._set_tasks(
+                job_id, (TaskStatus.QUEUED, TaskStatus.ACTIVE), TaskStatus.CANCELED
+            )
+            self.store.run(
+                "UPDATE jobs SET settings = ?, generation = ? WHERE id = ?",
+                dumps(new),
+                generation,
+                job_id,
+            )
+            self._insert_tasks(job_id, tasks, generation=generation)
+            kept = self._keep_finished(job_id, generation, tasks, done)
+            held = row["status"] == JobStatus.PAUSED  # a person's pause holds
+            self._set_job_status(row, JobStatus.PAUSED if held else JobStatus.QUEUED, "")
+            self._refresh_job(job_id)
+            note = (
+                f"regenerated as generation {generation} ({_describe_changes(old, new)});"
+                f" {len(kept)} of {len(tasks)} tasks kept"
+            )
+            self.store.run("UPDATE jobs SET status_reason = ? WHERE id = ?", note, job_id)
+        log.info("job %d %s", job_id, note)
+        if kept and row["deliver"] and new.get("output") != old.get("output"):
+            # finished frames follow the output to its new folder
+            self._redeliver(job_id, {f for frames in kept.values() for f in frames})
+        self._after_tasks_changed(job_id, stopped)
+        self.hub.notify_work()
+        out = self.get_job(job_id, with_tasks=False)
+        out["regenerated"] = {"tasks": len(tasks), "kept": len(kept), "stopped": len(stopped)}
+        return out
+
+    def _finished_work(self, job_id: int, generation: int) -> _Finished:
+        """What the tasks of this generation finished, for a regenerate to keep: only
+        frames that no unfinished task of the generation still has to produce."""
+        done = _Finished()
+        unfinished: set[int] = set()
+        for r in self.store.all(
+            "SELECT id, kind, payload, frames, status FROM tasks"
+            " WHERE job_id = ? AND generation = ? AND frames != '[]'",  # framed tasks only
+            job_id,
+            generation,
+        ):
+            frames = tuple(loads(r["frames"]) or ())
+            if r["status"] != TaskStatus.COMPLETED:
+                unfinished.update(frames)
+                continue
+            signature = _render_signature(r["kind"], loads(r["payload"]) or {})
+            done.tasks[(signature, frames)] = r["id"]
+            for frame in frames:
+                done.frames.setdefault(frame, set()).add(signature)
+        for frame in unfinished:
+            done.frames.pop(frame, None)
+        return done
+
+    def _keep_finished(
+        self, job_id: int, generation: int, tasks: list[TaskSpec], done: _Finished
+    ) -> dict[int, tuple[int, ...]]:
+        """Mark the new tasks whose frames are all finished as completed.
+
+        They are born completed in the transaction that inserts them, so no
+        worker ever sees them queued (a creation, not a queued -> completed
+        move). Returns their ids and frames.
+        """
+        if not done.frames:
+            return {}
+        ids = {
+            r["idx"]: r["id"]
+            for r in self.store.all(
+                "SELECT id, idx FROM tasks WHERE job_id = ? AND generation = ?", job_id, generation
+            )
+        }
+        kept: dict[int, tuple[int, ...]] = {}
+        same: list[tuple[int, int]] = []  # (new id, the old task that did exactly this)
+        for idx, spec in enumerate(tasks):
+            signature = _render_signature(spec.kind, spec.payload)
+            if spec.frames and all(signature in done.frames.get(f, ()) for f in spec.frames):
+                kept[ids[idx]] = spec.frames
+                old = done.tasks.get((signature, tuple(spec.frames)))
+                if old is not None:
+                    same.append((ids[idx], old))
+        self.store.db.executemany(
+            "UPDATE tasks SET status = 'completed', progress = 1, activity = ? WHERE id = ?",
+            [(f"kept: finished before generation {generation}", task_id) for task_id in kept],
+        )
+        # An unchanged task's outputs now belong to its successor (tasks that
+        # depend on it find them there); other outputs stay with the old task.
+        self.store.db.executemany("UPDATE outputs SET task_id = ? WHERE task_id = ?", same)
+        return kept
+
+    def _redeliver(self, job_id: int, frames: set[int]) -> None:
+        """Have these frames delivered again (to a new output folder): the sweep
+        copies them within a second, off the event loop."""
+        marks = ",".join("?" * len(frames))
+        self.store.run(
+            "UPDATE outputs SET delivered_path = NULL, delivery_note = ?"
+            f" WHERE job_id = ? AND frame IN ({marks}) AND intermediate = 0",
+            PENDING_DELIVERY,
+            job_id,
+            *frames,
+        )
+
+    def set_job_priority(self, job_id: int, priority: Any) -> JSON:
+        if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 100:
+            raise BadRequest("'priority' must be a whole number from 0 to 100", field="priority")
+        row = self._job_row(job_id)
+        self._check_job_action(row, "priority")
+        self.store.run(
+            "UPDATE jobs SET priority = ?, updated_at = ? WHERE id = ?",
+            priority,
+            time.time(),
+            job_id,
+        )
+        log.info("job %d priority %d -> %d", job_id, row["priority"], priority)
+        self.hub.notify_work()  # the order of work changed
+        self.hub.publish("job", id=job_id)
+        return self.get_job(job_id, with_tasks=False)
+
+    def clear_blocklist(self, job_id: int, *, worker_id: Any = None) -> JSON:
+        """Forgive workers their failures on this job, so that they get its tasks again.
+
+        The failures stay in each task's history, no longer held against the worker.
+        """
+        if worker_id is not None and not isinstance(worker_id, str):
+            raise BadRequest("'worker_id' must be a worker's id", field="worker_id")
+        row = self._job_row(job_id)
+        self._check_job_action(row, "clear-blocklist")
+        listed = [b["worker_id"] for b in self._blocklists([job_id]).get(job_id, [])]
+        if worker_id is not None:
+            if worker_id not in listed:
+                raise Conflict(f"worker {worker_id} is not blocklisted for job {job_id}")
+            listed = [worker_id]
+        if not listed:
+            raise Conflict(f"job {job_id} has no blocklisted workers; nothing to clear")
+        with self.store.tx():
+            self.store.db.executemany(
+                "UPDATE task_failures SET blamed = 0 WHERE job_id = ? AND worker_id = ?",
+                [(job_id, w) for w in listed],
+            )
+        log.info("job %d: blocklist cleared for %s", job_id, ", ".join(listed))
+        self.hub.notify_work()
+        self.hub.publish("job", id=job_id)
+        return self.get_job(job_id, with_tasks=False)
+
+    def _check_job_action(self, row: Any, action: str) -> None:
+        if row["status"] not in states.JOB_ACTIONS[action]:
+            raise Conflict(f"job {row['id']} is {row['status']}; {action} does not apply")
+
+    # ------------------------------------------------- a person's task actions
+    def requeue_task(self, task_id: int) -> JSON:
+        """Run one task again from scratch (stopping it first when a worker has it):
+        a fresh count of attempts, its failures forgiven."""
+        row, job = self._person_task(task_id, "requeue")
+        with self.store.tx():
+            self._set_task_status(row, TaskStatus.QUEUED)
+            self.store.run(
+                "UPDATE tasks SET attempts = 0, worker_id = NULL, lease_expires = NULL,"
+                " progress = 0, activity = 'requeued by a person' WHERE id = ?",
+                task_id,
+            )
+            self.store.run("DELETE FROM task_failures WHERE task_id = ?", task_id)
+            self._reopen_for_task(row, job)
+        self._append_log(job["id"], task_id, "\n=== requeued by a person ===\n")
+        log.info("task %d requeued by a person", task_id)
+        return self._after_task_action(row)
+
+    def cancel_task(self, task_id: int) -> JSON:
+        """Stop one task for good; its job goes on with the others."""
+        row, job = self._person_task(task_id, "cancel")
+        with self.store.tx():
+            self._set_task_status(row, TaskStatus.CANCELED)
+            self.store.run(
+                "UPDATE tasks SET lease_expires = NULL, activity = 'canceled by a person'"
+                " WHERE id = ?",
+                task_id,
+            )
+            self._reopen_for_task(row, job)
+        log.info("task %d canceled by a person", task_id)
+        return self._after_task_action(row)
+
+    def _person_task(self, task_id: int, action: str) -> tuple[Any, Any]:
+        row = self._task_row(task_id)
+        job = self._job_row(row["job_id"])
+        if row["generation"] != job["generation"]:
+            raise Conflict(
+                f"task {task_id} belongs to an earlier generation of job {job['id']}"
+                " (the job was regenerated); act on its current tasks"
+            )
+        if row["status"] not in states.TASK_ACTIONS[action]:
+            which = ", ".join(sorted(states.TASK_ACTIONS[action]))
+            raise Conflict(
+                f"task {task_id} is {row['status']}; {action} applies to a task that is {which}"
+            )
+        return row, job
+
+    def _reopen_for_task(self, row: Any, job: Any) -> None:
+        """After a task action (inside its transaction): free the worker, and let a
+        finished job move again, as its tasks now say."""
+        if row["status"] == TaskStatus.ACTIVE and row["worker_id"]:
+            self._set_worker_status(row["worker_id"], WorkerStatus.IDLE)
+        if job["status"] in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED):
+            self._set_job_status(job, JobStatus.QUEUED, "")
+        self._refresh_job(job["id"])
+
+    def _after_task_action(self, row: Any) -> JSON:
+        self.hub.notify_task(row["id"])  # a worker running it hears "stop" at once
+        self.hub.notify_work()
+        self.hub.publish("task", id=row["id"], job_id=row["job_id"])
+        self.hub.publish("job", id=row["job_id"])
+        return self.get_task(row["id"])
+
+    # ----------------------------------------------- a person's worker actions
+    def _worker_row(self, worker_id: str) -> Any:
+        row = self.store.one("SELECT * FROM workers WHERE id = ?", worker_id)
+        if row is None:
+            raise NotFound(f"there is no worker {worker_id}")
+        return row
+
+    def get_worker(self, worker_id: str) -> JSON:
+        row = self._worker_row(worker_id)
+        task = self.store.one(
+            "SELECT id, job_id, name FROM tasks WHERE worker_id = ? AND status = 'active'",
+            worker_id,
+        )
+        return self._worker_json(row, task)
+
+    def disable_worker(self, worker_id: str, *, now: Any = False) -> JSON:
+        """No new tasks for this worker. Its current task finishes first, or with
+        `now` goes straight back to the queue (not counted as a failure)."""
+        if not isinstance(now, bool):
+            raise BadRequest("'now' must be true or false", field="now")
+        row = self._worker_row(worker_id)
+        if row["disabled"] and not (now and row["status"] == WorkerStatus.BUSY):
+            raise Conflict(f"worker {row['name']} is disabled already")
+        self.store.run("UPDATE workers SET disabled = 1 WHERE id = ?", worker_id)
+        if now:
+            for task in self.store.all(
+                "SELECT id FROM tasks WHERE worker_id = ? AND status = 'active'", worker_id
+            ):
+                self._requeue_lost(
+                    task["id"], worker_id, f"worker {row['name']} was disabled", count=False
+                )
+            if row["status"] == WorkerStatus.BUSY:
+                self._set_worker_status(worker_id, WorkerStatus.IDLE)
+        log.info("worker %s disabled%s", row["name"], " now" if now else "")
+        self.hub.publish("worker", id=worker_id)
+        return self.get_worker(worker_id)
+
+    def enable_worker(self, worker_id: str) -> JSON:
+        row = self._worker_row(worker_id)
+        if not row["disabled"]:
+            raise Conflict(f"worker {row['name']} is not disabled; nothing to enable")
+        self.store.run("UPDATE workers SET disabled = 0 WHERE id = ?", worker_id)
+        log.info("worker %s enabled", row["name"])
+        self.hub.notify_work()  # its task long-poll may claim again
+        self.hub.publish("worker", id=worker_id)
+        return self.get_worker(worker_id)
+
+    def remove_worker(self, worker_id: str) -> None:
+        """Forget an offline worker. A running agent would simply register again,
+        so an online one is refused."""
+        row = self._worker_row(worker_id)
+        if row["status"] != WorkerStatus.OFFLINE:
+            raise Conflict(
+                f"worker {row['name']} is {row['status']}; only an offline worker can be"
+                " removed (a running agent registers again): stop its agent, or disable it"
+            )
+        for task in self.store.all(
+            "SELECT id FROM tasks WHERE worker_id = ? AND status = 'active'", worker_id
+        ):
+            self._requeue_lost(task["id"], worker_id, "the worker was removed", count=False)
+        self.store.run("DELETE FROM workers WHERE id = ?", worker_id)
+        log.info("worker %s (%s) removed", row["name"], worker_id)
+        self.hub.publish("worker-removed", id=worker_id)
+
+    def _is_current(self, task: Any) -> bool:
+        """Is the task part of its job's current generation (not replaced by a regenerate)?"""
+        job = self.store.one("SELECT generation FROM jobs WHERE id = ?", task["job_id"])
+        return job is not None and job["generation"] == task["generation"]
+
+    # ================================================================== tasks
+    def _task_row(self, task_id: int) -> Any:
+        row = self.store.one("SELECT * FROM tasks WHERE id = ?", task_id)
+        if row is None:
+            raise NotFound(f"there is no task {task_id}")
+        return row
+
+    def _task_json(self, row: Any, *, current: bool = True) -> JSON:
+        return {
+            "id": row["id"],
+            "job_id": row["job_id"],
+            "index": row["idx"],
+            "name": row["name"],
+            "kind": row["kind"],
+            "status": row["status"],
+            "priority": row["priority"],
+            "frames": loads(row["frames"]),
+            "attempts": row["attempts"],
+            "worker_id": row["worker_id"],
+            "progress": row["progress"],
+            "activity": row["activity"],
+            "generation": row["generation"],
+            "updated_at": row["updated_at"],
+            "actions": states.task_actions(row["status"], current=current),
+        }
+
+    def get_task(self, task_id: int) -> JSON:
+        row = self._task_row(task_id)
+        out = self._task_json(row, current=self._is_current(row))
+        out["payload"] = loads(row["payload"])
+        out["failures"] = [
+            dict(r)
+            for r in self.store.all(
+                "SELECT worker_id, reason, blamed, at FROM task_failures WHERE task_id = ?"
+                " ORDER BY at",
+                task_id,
+            )
+        ]
+        return out
+
+    def task_log(self, task_id: int, *, tail: int) -> str:
+        row = self._task_row(task_id)
+        path = self.files.log_path(row["job_id"], task_id)
+        if not path.is_file():
+            return ""
+        with path.open("rb") as f:
+            size = f.seek(0, 2)
+            f.seek(max(0, size - tail))
+            return f.read().decode("utf-8", "replace")
+
+    def _append_log(self, job_id: int, task_id: int, text: str) -> None:
+        text = self._log_headers.pop(task_id, "") + text
+        path = self.files.log_path(job_id, task_id)
+        try:
+            f = path.open("a", encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            f = path.open("a", encoding="utf-8", errors="replace")
+        with f:
+            f.write(text)
+
+    # ----------------------------------------------------- the worker's side
+    def abandon_held_tasks(self, worker: JSON) -> None:
+        """A worker asking for work holds nothing: whatever it held was lost in a restart,
+        or handed to it in a reply it never got. A task it never reported on (no
+        progress yet) does not spend an attempt."""
+        for row in self.store.all(
+            "SELECT id, progress, activity FROM tasks WHERE worker_id = ? AND status = 'active'",
+            worker["id"],
+        ):
+            started = row["progress"] > 0 or row["activity"] != "starting"
+            self._requeue_lost(
+                row["id"], worker["id"], "the worker restarted and dropped it", count=started
+            )
+
+    def claim_task(self, worker: JSON) -> Assignment | None:
+        if worker["disabled"]:
+            return None
+        with self.store.tx():  # one commit for the claim and its bookkeeping
+            claimed = scheduler.claim(
+                self.store,
+                worker_id=worker["id"],
+                blender=worker["blender"],
+                lease_seconds=self.config.lease_seconds,
+            )
+            if claimed is None:
+                self._set_worker_status(worker["id"], WorkerStatus.IDLE)
+                return None
+            self._set_worker_status(worker["id"], WorkerStatus.BUSY)
+            task, job = self._task_row(claimed.task_id), self._job_row(claimed.job_id)
+            if task["attempts"] > 1:
+                # What an earlier attempt uploaded no longer counts as this task's output.
+                self.store.run("UPDATE outputs SET attempt = NULL WHERE task_id = ?", task["id"])
+        # Written with the task's first log text: most tasks that never log
+        # (sleep) then cost no file I/O at all.
+        self._log_headers[task["id"]] = (
+            f"\n=== attempt {task['attempts']} on worker {worker['name']}"
+            f" ({worker['id']}) at {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n"
+        )
+        log.debug(  # completions and failures are logged at INFO; this is per claim
+            "task %d (%s of job %d) -> worker %s",
+            task["id"],
+            task["name"],
+            job["id"],
+            worker["name"],
+        )
+        self.hub.publish("task", id=task["id"], job_id=job["id"])
+        return self._assignment(task, job)
+
+    def held_assignment(self, worker: JSON) -> Assignment | None:
+        """The task this worker holds, as it was handed out: a worker whose reply
+        got lost asks again and gets the same task, not a second one."""
+        task = self.store.one(
+            "SELECT * FROM tasks WHERE worker_id = ? AND status = 'active' ORDER BY id LIMIT 1",
+            worker["id"],
+        )
+        return None if task is None else self._assignment(task, self._job_row(task["job_id"]))
+
+    def _assignment(self, task: Any, job: Any) -> Assignment:
+        return Assignment(
+            task_id=task["id"],
+            job_id=job["id"],
+            job_name=job["name"],
+            kind=task["kind"],
+            payload=loads(task["payload"]),
+            attempt=task["attempts"],
+            lease_seconds=self.config.lease_seconds,
+            blend=job["blend"],
+            files=loads(job["files"]) or {},
+            inputs=self._task_inputs(task["id"]) if task["has_deps"] else {},
+        )
+
+    def _task_inputs(self, task_id: int) -> dict[str, str]:
+        """name -> sha256 of what the tasks this one depends on produced.
+
+        Only the completed attempt of each dependency counts: claiming a task
+        voids what its earlier attempts uploaded (attempt NULL), so a merge never
+        mixes in a chunk of a failed attempt. (A regenerate that keeps a finished
+        task moves its outputs to the successor, attempt and all.)
+        """
+        rows = self.store.all(
+            "SELECT o.name, o.sha256 FROM task_deps d JOIN tasks t ON t.id = d.depends_on"
+            " JOIN outputs o ON o.task_id = t.id AND o.attempt IS NOT NULL"
+            " WHERE d.task_id = ? AND t.status = 'completed' ORDER BY o.name",
+            task_id,
+        )
+        return {r["name"]: r["sha256"] for r in rows}
+
+    def input_file(self, worker: JSON, task_id: int, name: str) -> Path:
+        """An input of a task the worker holds (see _task_inputs), for it to download."""
+        row = self._held_task(worker, task_id)
+        if check_output_name(name) not in self._task_inputs(task_id):
+            raise NotFound(
+                f"{name!r} is not an input of task {task_id}: only the outputs of the"
+                " tasks it depends on are"
+            )
+        return self.files.output_path(row["job_id"], name)
+
+    def _held_task(self, worker: JSON, task_id: int, *, row: Any = None) -> Any:
+        """The task if this worker still holds its lease; Conflict tells it to stop."""
+        if row is None:
+            row = self.store.one("SELECT * FROM tasks WHERE id = ?", task_id)
+        if row is None:
+            raise Conflict(f"task {task_id} no longer exists (its job was deleted); stop it")
+        if row["worker_id"] != worker["id"] or row["status"] != TaskStatus.ACTIVE:
+            if not self._is_current(row):
+                raise Conflict(
+                    f"task {task_id} was replaced when job {row['job_id']} was regenerated;"
+                    " stop it and ask for new work"
+                )
+            raise Conflict(
+                f"task {task_id} is not (or no longer) assigned to this worker"
+                f" ({_held_by_whom(row)}); stop it and ask for new work"
+            )
+        return row
+
+    def update_task(self, worker: JSON, task_id: int, body: Any) -> None:
+        if not isinstance(body, Mapping):
+            raise BadRequest("the request body must be a JSON object")
+        unknown = set(body) - {"progress", "activity", "log"}
+        if unknown:
+            raise BadRequest(f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
+        progress, activity, text = body.get("progress"), body.get("activity"), body.get("log")
+        if progress is not None and (
+            isinstance(progress, bool)
+            or not isinstance(progress, int | float)
+            or not 0 <= progress <= 1
+        ):
+            raise BadRequest("'progress' must be a number from 0 to 1", field="progress")
+        if activity is not None and (not isinstance(activity, str) or len(activity) > 500):
+            raise BadRequest("'activity' must be text of at most 500 characters", field="activity")
+        if text is not None and (not isinstance(text, str) or len(text) > MAX_LOG_CHUNK):
+            raise BadRequest(
+                f"'log' must be text of at most {MAX_LOG_CHUNK} characters", field="log"
+            )
+        row = self._held_task(worker, task_id)
+        now = time.time()
+        self.store.run(
+            "UPDATE tasks SET lease_expires = ?, updated_at = ?, progress = coalesce(?, progress),"
+            " activity = coalesce(?, activity) WHERE id = ?",
+            now + self.config.lease_seconds,
+            now,
+            progress,
+            activity,
+            task_id,
+        )
+        if text:
+            self._append_log(row["job_id"], task_id, text)
+        if progress is not None or activity is not None or text:
+            # log=True: new log text, for dashboards that show its tail live
+            self.hub.publish(
+                "task",
+                id=task_id,
+                job_id=row["job_id"],
+                progress=progress,
+                activity=activity,
+                log=bool(text),
+            )
+
+    def renew_lease(self, worker: JSON, task_id: int) -> None:
+        self._held_task(worker, task_id)
+        self.store.run(
+            "UPDATE tasks SET lease_expires = ? WHERE id = ?",
+            time.time() + self.config.lease_seconds,
+            task_id,
+        )
+
+    def task_should_stop(self, worker: JSON, task_id: int) -> str | None:
+        """Why the worker must stop this task, or None if it should go on."""
+        row = self.store.one(
+            "SELECT status, worker_id, job_id, generation FROM tasks WHERE id = ?", task_id
+        )
+        if row is None:
+            return "the job was deleted"
+        if row["worker_id"] != worker["id"] or row["status"] != TaskStatus.ACTIVE:
+            if not self._is_current(row):
+                return "the job was regenerated; this task is no longer part of it"
+            return f"the task is {_held_by_whom(row)}"
+        job = self.store.one(
+            "SELECT status FROM jobs WHERE id = (SELECT job_id FROM tasks WHERE id = ?)", task_id
+        )
+        if job is not None and job["status"] == JobStatus.CANCELED:
+            return "the job was canceled"
+        return None
+
+    def complete_task(self, worker: JSON, task_id: int) -> None:
+        found = self.store.one("SELECT * FROM tasks WHERE id = ?", task_id)
+        if (
+            found is not None
+            and found["status"] == TaskStatus.COMPLETED
+            and (found["worker_id"] == worker["id"])
+        ):
+            return  # a retry of a completion whose reply was lost: already done
+        row = self._held_task(worker, task_id, row=found)
+        with self.store.tx():
+            self._set_task_status(row, TaskStatus.COMPLETED)
+            self.store.run(
+                "UPDATE tasks SET progress = 1, activity = 'done', worker_id = ? WHERE id = ?",
+                worker["id"],
+                task_id,
+            )
+            self._set_worker_status(worker["id"], WorkerStatus.IDLE)
+            self._refresh_job(row["job_id"])
+        self._log_headers.pop(task_id, None)
+        log.info("task %d completed by %s", task_id, worker["name"])
+        self.hub.notify_task(task_id)  # ends the worker's control long-poll
+        self.hub.notify_work()
+        self.hub.publish("task", id=task_id, job_id=row["job_id"])
+        self.hub.publish("job", id=row["job_id"])
+
+    def fail_task(self, worker: JSON, task_id: int, body: Any) -> JSON:
+        if not isinstance(body, Mapping) or not isinstance(body.get("reason"), str):
+            raise BadRequest('send {"reason": "what went wrong"} (and optionally "log")')
+        # Refuse what update_task refuses too, rather than dropping it silently.
+        unknown = set(body) - {"reason", "log"}
+        if unknown:
+            raise BadRequest(f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
+        if body.get("log") is not None and not isinstance(body["log"], str):
+            raise BadRequest("'log' must be text", field="log")
+        reason = body["reason"][:2000] or "no reason given"
+        text = body.get("log")
+        row = self._held_task(worker, task_id)
+        if isinstance(text, str) and text:
+            self._append_log(row["job_id"], task_id, text[:MAX_LOG_CHUNK])
+        status = self._record_failure(row, worker["id"], reason)
+        self._set_worker_status(worker["id"], WorkerStatus.IDLE)
+        log.info("task %d failed on %s: %s -> %s", task_id, worker["name"], reason, status)
+        return {"task_status": status}
+
+    def _workers_left_for(self, task: Any, job: Any) -> int:
+        """Online, enabled workers able to open the job's file that never failed the task
+        and are not blocklisted for the job (the scheduler's own conditions)."""
+        row = self.store.one(
+            "SELECT count(*) FROM workers w WHERE w.status != 'offline' AND w.disabled = 0"
+            " AND w.blender >= ? AND NOT EXISTS (SELECT 1 FROM task_failures f"
+            " WHERE f.task_id = ? AND f.worker_id = w.id AND f.blamed = 1)"
+            " AND (SELECT count(*) FROM task_failures f WHERE f.job_id = ?"
+            " AND f.worker_id = w.id AND f.blamed = 1) < ?",
+            job["min_blender"],
+            task["id"],
+            job["id"],
+            scheduler.BLOCKLIST_THRESHOLD,
+        )
+        return int(row[0]) if row else 0
+
+    def _record_failure(
+        self, row: Any, worker_id: str, reason: str, *, count: bool = True, blame: bool = True
+    ) -> str:
+        """Take a task back from a worker: queued again, or failed when out of attempts.
+
+        count: the attempt counts towards max_attempts. blame: the worker ran it and it
+        failed there, so that worker won't get it again (a vanished worker is not blamed:
+        it may come back healthy).
+        """
+        job = self._job_row(row["job_id"])
+        with self.store.tx():
+            if count:
+                self.store.run(
+                    "INSERT INTO task_failures (task_id, job_id, worker_id, reason, blamed, at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    row["id"],
+                    row["job_id"],
+                    worker_id,
+                    reason,
+                    int(blame),
+                    time.time(),
+                )
+            else:  # not the task's fault: this attempt does not count
+                self.store.run(
+                    "UPDATE tasks SET attempts = max(0, attempts - 1) WHERE id = ?", row["id"]
+                )
+            out_of_attempts = count and row["attempts"] >= job["max_attempts"]
+            if blame and not out_of_attempts and not self._workers_left_for(row, job):
+                # Retrying elsewhere is the rule, but every worker that could run it
+                # already failed it: say so instead of waiting forever.
+                out_of_attempts = True
+                reason = f"{reason} (and no other worker is left to try it)"
+            new = TaskStatus.FAILED if out_of_attempts else TaskStatus.QUEUED
+            self._set_task_status(row, new)
+            self.store.run(
+                "UPDATE tasks SET worker_id = NULL, lease_expires = NULL,"
+                " activity = ? WHERE id = ?",
+                reason[:500],
+                row["id"],
+            )
+            self._refresh_job(row["job_id"])
+        self.hub.notify_task(row["id"])
+        self.hub.notify_work()
+        self.hub.publish("task", id=row["id"], job_id=row["job_id"])
+        self.hub.publish("job", id=row["job_id"])
+        return new
+
+    def _requeue_lost(self, task_id: int, worker_id: str, reason: str, *, count: bool) -> None:
+        row = self.store.one("SELECT * FROM tasks WHERE id = ?", task_id)
+        if row is None or row["status"] != TaskStatus.ACTIVE or row["worker_id"] != worker_id:
+            return
+        self._append_log(row["job_id"], task_id, f"\n=== {reason} ===\n")
+        # Lost, not failed: the worker vanished or left, so it is not blamed.
+        self._record_failure(row, worker_id, reason, count=count, blame=False)
+
+    def _set_task_status(self, row: Any, status: TaskStatus) -> None:
+        try:
+            states.check(states.TASK_TRANSITIONS, f"task {row['id']}", row["status"], status)
+        except states.InvalidTransition as ex:
+            raise Conflict(str(ex)) from ex
+        self.store.run(
+            "UPDATE tasks SET status = ?, updated_at = ? WHERE id = ?",
+            status,
+            time.time(),
+            row["id"],
+        )
+
+    # ---------------------------------------------------------------- outputs
+    async def put_output(
+        self,
+        worker: JSON,
+        task_id: int,
+        name: str,
+        *,
+        frame: int | None,
+        sha: str | None,
+        chunks: AsyncIterator[bytes],
+    ) -> JSON:
+        check_output_name(name)
+        if sha is not None:
+            check_sha256(sha)
+        row = self._held_task(worker, task_id)
+        job_id = row["job_id"]
+        self._check_output_owner(row, name)
+        tmp, actual, size = await self.files.receive_output(name, chunks, sha=sha)
+        try:
+            # The lease may have gone, or the job been deleted, while the bytes came
+            # in: check again before the file lands (it used to replace the stored
+            # output first, leaving a file the outputs table did not describe).
+            self._held_task(worker, task_id)
+            self.files.commit_output(tmp, job_id, name)
+        finally:
+            tmp.unlink(missing_ok=True)
+        now = time.time()
+        # A job type names the outputs that only feed other tasks of the job
+        # (progressive rendering's chunks): they are kept here, never delivered.
+        intermediate = name in ((loads(row["payload"]) or {}).get("intermediate_outputs") or ())
+        with self.store.tx():
+            self.store.run(
+                "INSERT INTO outputs (job_id, task_id, name, frame, sha256, size, created_at,"
+                " intermediate, attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (job_id, name) DO UPDATE SET"
+                " task_id = excluded.task_id, frame = excluded.frame, sha256 = excluded.sha256,"
+                " size = excluded.size, delivered_path = NULL, delivery_note = '',"
+                " created_at = excluded.created_at, intermediate = excluded.intermediate,"
+                " attempt = excluded.attempt",
+                job_id,
+                task_id,
+                name,
+                frame,
+                actual,
+                size,
+                now,
+                int(intermediate),
+                row["attempts"],
+            )
+            self.store.run(
+                "UPDATE tasks SET lease_expires = ? WHERE id = ?",
+                now + self.config.lease_seconds,
+                task_id,
+            )
+        out = await self.deliver_output(job_id, name)
+        self.hub.publish("output", job_id=job_id, name=name, frame=frame)
+        return out
+
+    def _check_output_owner(self, task: Any, name: str) -> None:
+        """One file name, one producer: a task may not replace (and take over) a file
+        that another live task of the job made (a finished frame, a merge's input),
+        unless it builds on that task: a progressive merge refines the frame its
+        predecessor delivered."""
+        owner = self.store.one(
+            "SELECT t.id, t.name, t.status, t.generation, o.attempt FROM outputs o"
+            " JOIN tasks t ON t.id = o.task_id WHERE o.job_id = ? AND o.name = ?",
+            task["job_id"],
+            name,
+        )
+        if (
+            owner is not None
+            and owner["id"] != task["id"]
+            and owner["generation"] == task["generation"]
+            and owner["status"] in (TaskStatus.ACTIVE, TaskStatus.COMPLETED)
+            and owner["attempt"] is not None
+            and self.store.one(
+                "SELECT 1 FROM task_deps WHERE task_id = ? AND depends_on = ?",
+                task["id"],
+                owner["id"],
+            )
+            is None
+        ):
+            raise Conflict(
+                f"{name!r} is an output of task {owner['id']} ({owner['name']}), not of"
+                f" task {task['id']}; check the task's output name and frames"
+            )
+
+    async def deliver_output(self, job_id: int, name: str) -> JSON:
+        """Copy an output into the job's output folder, if the job asks for that.
+
+        The copy and its checksums run in a thread: a big EXR must not hold up
+        every other request. One delivery per output at a time, and only the
+        newest upload's result is recorded (a re-upload may land meanwhile).
+        """
+        key = (job_id, name)
+        lock, users = self._delivering.get(key, (asyncio.Lock(), 0))
+        self._delivering[key] = (lock, users + 1)
+        try:
+            async with lock:
+                return await self._deliver_output(job_id, name)
+        finally:
+            lock, users = self._delivering[key]
+            if users == 1:  # the last one in: forget the lock
+                del self._delivering[key]
+            else:
+                self._delivering[key] = (lock, users - 1)
+
+    async def _deliver_output(self, job_id: int, name: str) -> JSON:
+        job = self._job_row(job_id)
+        row = self.store.one("SELECT * FROM outputs WHERE job_id = ? AND name = ?", job_id, name)
+        if row is None:
+            raise NotFound(f"job {job_id} has no output named {name!r}")
+        if not job["deliver"] or row["intermediate"]:
+            return self._output_json(row)
+        settings = loads(job["settings"]) or {}
+        pattern = settings.get("output")
+        if not pattern:
+            return self._output_json(row)
+        folder = output_folder(str(pattern))
+        if folder is None:
+            result = Delivery(
+                None, f"{pattern!r} is not a folder on this machine; fetch the output from the farm"
+            )
+        else:
+            result = await asyncio.to_thread(
+                deliver,
+                self.files.output_path(job_id, name),
+                row["sha256"],
+                folder / name,
+                overwrite=bool(settings.get("overwrite", True)),
+                replaceable=row["delivered_sha256"],
+            )
+        now = self.store.one("SELECT * FROM outputs WHERE id = ?", row["id"])
+        job_now = self.store.one("SELECT settings FROM jobs WHERE id = ?", job_id)
+        moved = job_now is None or (loads(job_now["settings"]) or {}).get("output") != pattern
+        if now is None or moved or now["sha256"] != row["sha256"]:
+            # Deleted, uploaded again, or the job's output moved (a regenerate) while
+            # this copy ran: the newer state delivers. What this copy left in the
+            # folder is still this job's own file, which that delivery may replace.
+            if now is not None and not moved and result.path is not None:
+                self.store.run(
+                    "UPDATE outputs SET delivered_sha256 = ? WHERE id = ?", row["sha256"], row["id"]
+                )
+            return self._output_json(now) if now is not None else self._output_json(row)
+        self.store.run(
+            "UPDATE outputs SET delivered_path = ?, delivery_note = ?,"
+            " delivered_sha256 = coalesce(?, delivered_sha256) WHERE id = ?",
+            result.path,
+            result.note,
+            row["sha256"] if result.path is not None else None,
+            row["id"],
+        )
+        # Log trouble once: the sweep retries failed deliveries every few
+        # seconds, and used to append the same line to the log each time.
+        noteworthy = result.path is None or result.note.startswith("replaced")
+        if noteworthy and result.note != row["delivery_note"]:
+            self._append_log(job_id, row["task_id"], f"\n=== output {name}: {result.note} ===\n")
+            if result.path is None:  # and to the admin, once per change, not once a sweep
+                log.warning("job %d: output %s: %s", job_id, name, result.note)
+        return self._output_json(self.store.one("SELECT * FROM outputs WHERE id = ?", row["id"]))
+
+    def list_outputs(self, job_id: int, *, intermediate: bool = False) -> list[JSON]:
+        """The job's frames; with `intermediate`, also the files that only feed its
+        other tasks (never delivered, so the pull and the add-on skip them)."""
+        self._job_row(job_id)
+        only_final = "" if intermediate else " AND intermediate = 0"
+        return [
+            self._output_json(r)
+            for r in self.store.all(
+                f"SELECT * FROM outputs WHERE job_id = ?{only_final} ORDER BY frame, name", job_id
+            )
+        ]
+
+    def output_file(self, job_id: int, name: str) -> Path:
+        self._job_row(job_id)
+        if (
+            self.store.one(
+                "SELECT 1 FROM outputs WHERE job_id = ? AND name = ?",
+                job_id,
+                check_output_name(name),
+            )
+            is None
+        ):
+            raise NotFound(f"job {job_id} has no output named {name!r}")
+        return self.files.output_path(job_id, name)
+
+    def _output_json(self, row: Any) -> JSON:
+        return {
+            "name": row["name"],
+            "frame": row["frame"],
+            "sha256": row["sha256"],
+            "size": row["size"],
+            "task_id": row["task_id"],
+            "delivered_path": row["delivered_path"],
+            "delivery_note": row["delivery_note"],
+            "intermediate": bool(row["intermediate"]),
+            "created_at": row["created_at"],
+        }
+
+    # ============================================================ background
+    def sweep(self, now: float | None = None) -> None:
+        """Expire leases of silent workers and mark them offline."""
+        now = time.time() if now is None else now
+        for task_id, worker_id in scheduler.expired_leases(self.store, now):
+            log.warning("task %d: worker %s stopped reporting; requeueing", task_id, worker_id)
+            self._requeue_lost(
+                task_id,
+                worker_id,
+                f"worker {worker_id} stopped responding (lease expired)",
+                count=True,
+            )
+        for row in self.store.all(
+            "SELECT id FROM workers WHERE status != 'offline' AND last_seen < ?",
+            now - self.config.lease_seconds - IDLE_POLL_MAX,
+        ):
+            log.warning("worker %s went offline", row["id"])
+            self._set_worker_status(row["id"], WorkerStatus.OFFLINE)
+
+    async def clean_partial_deliveries(self) -> int:
+        """Remove the temporary files of copies a killed coordinator left half done
+        in output folders (on start; a crash can't clean up after itself). Files
+        written since this coordinator started belong to copies running now."""
+        folders: dict[Path, set[str]] = {}
+        for job in self.store.all(
+            "SELECT id, settings FROM jobs WHERE deliver = 1 AND EXISTS"
+            " (SELECT 1 FROM outputs o WHERE o.job_id = jobs.id AND o.intermediate = 0)"
+        ):
+            folder = output_folder(str((loads(job["settings"]) or {}).get("output") or ""))
+            if folder is None:
+                continue
+            names = folders.setdefault(folder, set())
+            names.update(
+                r["name"]
+                for r in self.store.all(
+                    "SELECT name FROM outputs WHERE job_id = ? AND intermediate = 0", job["id"]
+                )
+            )
+        removed = 0
+        for folder, names in folders.items():
+            found = await asyncio.to_thread(
+                remove_partial_deliveries, folder, names, before=self.started_at
+            )
+            for path in found:
+                log.info("removed %s, left half-copied when the coordinator stopped", path)
+                removed += 1
+        return removed
+
+    async def retry_deliveries(self, now: float | None = None) -> int:
+        """Deliver the outputs waiting for it: those whose folder could not be written
+        (tried again every few seconds) and those a regenerate moved. Returns how many."""
+        now = time.time() if now is None else now
+        rows = self.store.all(
+            "SELECT o.job_id, o.name FROM outputs o JOIN jobs j ON j.id = o.job_id"
+            " WHERE o.delivered_path IS NULL AND j.deliver = 1 AND (o.delivery_note = ?"
+            " OR (o.delivery_note LIKE 'could not write%' AND o.created_at < ?))",
+            PENDING_DELIVERY,
+            now - 5,
+        )
+        for row in rows:
+            with contextlib.suppress(NotFound):  # the job was deleted meanwhile
+                await self.deliver_output(row["job_id"], row["name"])
+        return len(rows)
+
+    def extend_leases(self, why: str, now: float | None = None) -> int:
+        """Give every running task at least one full lease from now.
+
+        For when the coordinator itself was away (restarted, paused, suspended,
+        its event loop blocked): its workers could not renew their leases, and
+        expiring them would requeue work that is still being rendered and count
+        the coordinator's outage as a failed attempt of the task.
+        """
+        now = time.time() if now is None else now
+        until = now + self.config.lease_seconds
+        count = self.store.run(
+            "UPDATE tasks SET lease_expires = ? WHERE status = 'active' AND lease_expires < ?",
+            until,
+            until,
+        ).rowcount
+        if count:
+            log.warning(
+                "%s: giving the workers of %d running task(s) %g s to report",
+                why,
+                count,
+                self.config.lease_seconds,
+            )
+        return count
+
+    def missing_blobs(self, body: Any) -> list[str]:
+        if not isinstance(body, Mapping) or not isinstance(body.get("hashes"), list):
+            raise BadRequest('send {"hashes": ["<sha256>", ...]}')
+        hashes = body["hashes"]
+        if len(hashes) > MAX_FILES_PER_JOB:
+            raise BadRequest(f"ask about at most {MAX_FILES_PER_JOB} hashes at a time")
+        return sorted({check_sha256(h) for h in hashes if not self.files.has_blob(check_sha256(h))})
+
+
+# ------------------------------------------------------- a person's actions
+def _recompile(type_name: str, settings: Mapping[str, Any]) -> tuple[JSON, list[TaskSpec]]:
+    try:
+        job_type = job_types.get(type_name)
+        valid = job_type.validate(dict(settings))
+        return valid, job_type.compile(valid)
+    except SettingsError as ex:
+        raise BadRequest(str(ex), field=ex.field) from ex
+    except ValueError as ex:  # a check deeper in compile()
+        raise BadRequest(f"settings: {ex}") from ex
+
+
+def _render_signature(kind: str, payload: Mapping[str, Any]) -> str:
+    """What a task renders apart from which frames: a finished frame is only kept
+    by a regenerate when the new task would render it the same way."""
+    return dumps([kind, {k: v for k, v in payload.items() if k != "frames"}])
+
+
+def _describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    def short(value: Any) -> str:
+        return _clip(json.dumps(value, ensure_ascii=False), 40)
+
+    changed = [
+        f"{key} {short(old.get(key))} → {short(new.get(key))}"
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    ]
+    return ", ".join(changed) or "same settings"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _no_worker_warning(
+    job: Any, counts: Mapping[str, int], online: list[Any], blocked: set[str]
+) -> str:
+    """Why a job with queued work may wait for ever, or "" when a worker can take it.
+
+    Such a job is not failed: the right worker may come online any moment. The
+    warning is worked out when the job is read, so it is never stale.
+    """
+    if job["status"] not in (JobStatus.QUEUED, JobStatus.ACTIVE) or not counts.get("queued"):
+        return ""
+    if not online:
+        return "no worker is online; start one (python -m worker_agent) to render this job"
+    enabled = [w for w in online if not w["disabled"]]
+    if not enabled:
+        return "every online worker is disabled; enable one to render this job"
+    able = [w for w in enabled if w["blender"] >= job["min_blender"]]
+    if not able:
+        need = f"{job['min_blender'] // 1000}.{job['min_blender'] % 1000}"
+        have = ", ".join(sorted({w["blender_version"] for w in enabled}))
+        return (
+            f"no online worker has Blender {need} or newer (they have {have}); start a"
+            " worker with a newer Blender to render this job"
+        )
+    if all(w["id"] in blocked for w in able):
+        return (
+            "every worker able to run it is blocklisted for this job after failing its"
+            " tasks; fix the job, then clear the blocklist"
+        )
+    return ""
+
+
+def _held_by_whom(task: Any) -> str:
+    """For refusals: "queued", or "active on another worker" rather than a bare
+    "active", which read as if the asking worker still held it."""
+    if task["status"] == TaskStatus.ACTIVE:
+        return "active on another worker"
+    return str(task["status"])
+
+
+# ---------------------------------------------------------------- filters
+_GLOB_CHARS = set("*?[")
+_SORTS = {
+    "created": "created_at",
+    "updated": "updated_at",
+    "priority": "priority",
+    "name": "name",
+    "status": "status",
+    "id": "id",
+}
+_JOB_FILTERS = ("status", "type", "name", "submitter", "after", "before", "sort", "limit", "offset")
+
+
+def _int_param(query: Mapping[str, str], key: str, default: int, lo: int, hi: int) -> int:
+    text = query.get(key)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadRequest(f"'{key}' must be a whole number, not {text!r}", field=key) from None
+    if not lo <= value <= hi:
+        raise BadRequest(f"'{key}' must be between {lo} and {hi}", field=key)
+    return value
+
+
+def _time_param(text: str, key: str) -> float:
+    # "nan", "inf" and dates timestamp() cannot convert ("0001-01-01" raises
+    # ValueError, some OverflowError) used to be a 500 or to match nothing.
+    problem = BadRequest(
+        f"'{key}' must be a date like 2026-11-29 or 2026-11-29T14:00,"
+        f" or seconds since 1970; got {text!r}",
+        field=key,
+    )
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            from datetime import datetime
+
+            value = datetime.fromisoformat(text).timestamp()
+        except (ValueError, OverflowError, OSError):
+            raise problem from None
+    if not math.isfinite(value):
+        raise problem
+    return value
+
+
+def _job_filters(query: Mapping[str, str]) -> tuple[list[str], list[Any]]:
+    unknown = set(query) - set(_JOB_FILTERS)
+    if unknown:
+        raise BadRequest(
+            f"unknown filter(s) {', '.join(sorted(unknown))}; use {', '.join(_JOB_FILTERS)}"
+        )
+    where: list[str] = []
+    args: list[Any] = []
+    if query.get("status"):
+        wanted = sorted({s.strip() for s in query["status"].split(",") if s.strip()})
+        bad = [s for s in wanted if s not in set(JobStatus)]
+        if bad:
+            raise BadRequest(
+                f"unknown status {', '.join(bad)}; use {', '.join(JobStatus)}", field="status"
+            )
+        where.append(f"status IN ({','.join('?' * len(wanted))})")
+        args += wanted
+    if query.get("type"):
+        types = sorted({t.strip() for t in query["type"].split(",") if t.strip()})
+        where.append(f"type IN ({','.join('?' * len(types))})")
+        args += types
+    for key in ("name", "submitter"):
+        text = query.get(key)
+        if not text:
+            continue
+        if _GLOB_CHARS & set(text):
+            # Case-insensitive like the substring match (ASCII letters, as
+            # SQLite's lower()): "shot_*" finds "Shot_010" too.
+            where.append(f"lower({key}) GLOB lower(?)")
+            args.append(text)
+        else:
+            where.append(f"instr(lower({key}), lower(?)) > 0")
+            args.append(text)
+    if query.get("after"):
+        where.append("created_at >= ?")
+        args.append(_time_param(query["after"], "after"))
+    if query.get("before"):
+        where.append("created_at < ?")
+        args.append(_time_param(query["before"], "before"))
+    return where, args
+
+
+def _job_sort(text: str) -> str:
+    descending = text.startswith("-")
+    key = text.lstrip("-")
+    if key not in _SORTS:
+        raise BadRequest(
+            f"cannot sort by {key!r}; use one of {', '.join(_SORTS)} (prefix - for descending)",
+            field="sort",
+        )
+    return f"{_SORTS[key]} {'DESC' if descending else 'ASC'}, id {'DESC' if descending else 'ASC'}"
+
+
+def _string_list(value: Any, field: str) -> list[str]:
+    if (
+        not isinstance(value, list)
+        or not all(isinstance(v, str) and len(v) <= 200 for v in value)
+        or len(value) > 64
+    ):
+        raise BadRequest(f"'{field}' must be a list of at most 64 short strings", field=field)
+    return list(value)

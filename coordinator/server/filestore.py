@@ -1,0 +1,268 @@
+"""Content-addressed blobs, per-job outputs, and delivery into output folders.
+
+Every name that comes from a client is checked here before it touches the
+filesystem: hashes must be 64 hex digits, output names a single plain path
+component, project paths relative without `..`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import logging
+import ntpath
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from coordinator.core.hashing import sha256_file
+from coordinator.core.outputs import output_folder as folder_of
+from coordinator.server.errors import BadRequest, InsufficientStorage, TooLarge
+
+log = logging.getLogger(__name__)
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_BAD_NAME_CHARS = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
+MAX_NAME = 255
+MAX_RELPATH = 4096
+CHUNK = 1 << 20
+
+
+def check_sha256(value: str) -> str:
+    if not isinstance(value, str) or not _SHA256.match(value):
+        raise BadRequest(f"{value!r} is not a sha256 hash (64 lowercase hex digits)")
+    return value
+
+
+def check_output_name(name: str) -> str:
+    """A frame's file name: one plain component, portable to Windows too."""
+    if (
+        not isinstance(name, str)
+        or not name
+        or len(name.encode()) > MAX_NAME
+        or _BAD_NAME_CHARS.search(name)
+        or name in (".", "..")
+        or name.startswith(".")
+        or name.endswith((" ", "."))
+    ):
+        raise BadRequest(
+            f"{name!r} is not an acceptable output file name: one name of at most"
+            f' {MAX_NAME} bytes, no folders, no control characters or any of \\/:*?"<>|'
+        )
+    return name
+
+
+def check_relpath(path: str) -> str:
+    """A file's place in a packed project: relative, forward slashes, no `..`."""
+    problem = None
+    if not isinstance(path, str) or not path:
+        problem = "is empty"
+    elif len(path) > MAX_RELPATH or "\x00" in path or "\\" in path:
+        problem = "is too long or has a NUL byte or a backslash"
+    elif path.startswith("/") or re.match(r"^[A-Za-z]:", path):
+        problem = "is absolute"
+    else:
+        parts = path.split("/")
+        if any(p in ("", ".", "..") for p in parts):
+            problem = "has an empty, '.' or '..' component"
+        elif any(len(p.encode()) > MAX_NAME for p in parts):
+            problem = f"has a component longer than {MAX_NAME} bytes"
+    if problem:
+        raise BadRequest(f"project path {path!r} {problem}; use paths relative to the project root")
+    return path
+
+
+@dataclass(frozen=True)
+class Delivery:
+    path: str | None  # where the file is now, None when it could not be written
+    note: str  # what happened, for the job's log and the dashboard
+
+
+class FileStore:
+    """Files on the coordinator's disk, under its data dir."""
+
+    def __init__(self, root: Path, *, max_upload: int) -> None:
+        self.root = root
+        self.blobs = root / "files"
+        self.jobs = root / "jobs"
+        self.tmp = root / "tmp"
+        self.max_upload = max_upload
+        for folder in (self.blobs, self.jobs, self.tmp):
+            folder.mkdir(parents=True, exist_ok=True)
+        # Uploads cut short by a crash of the coordinator (each is retried whole).
+        for leftover in self.tmp.glob("upload-*"):
+            leftover.unlink(missing_ok=True)
+
+    # --- blobs --------------------------------------------------------
+    def blob_path(self, sha: str) -> Path:
+        check_sha256(sha)
+        return self.blobs / sha[:2] / sha
+
+    def has_blob(self, sha: str) -> bool:
+        return self.blob_path(sha).is_file()
+
+    async def put_blob(self, sha: str, chunks: AsyncIterator[bytes]) -> int:
+        """Store an upload if its content hashes to `sha`; returns its size."""
+        target = self.blob_path(sha)
+        if target.is_file():
+            async for _ in chunks:  # drain so the client sees a clean response
+                pass
+            return target.stat().st_size
+        tmp, actual, size = await self._receive(chunks)
+        if actual != sha:
+            tmp.unlink(missing_ok=True)
+            raise BadRequest(f"upload does not match its hash: expected {sha}, got {actual}")
+        target.parent.mkdir(exist_ok=True)
+        os.replace(tmp, target)
+        return size
+
+    # --- job outputs --------------------------------------------------
+    def output_path(self, job_id: int, name: str) -> Path:
+        return self.jobs / str(job_id) / "outputs" / check_output_name(name)
+
+    def log_path(self, job_id: int, task_id: int) -> Path:
+        return self.jobs / str(job_id) / "logs" / f"task-{task_id}.log"
+
+    async def receive_output(
+        self, name: str, chunks: AsyncIterator[bytes], *, sha: str | None
+    ) -> tuple[Path, str, int]:
+        """Receive a rendered file into tmp/ and check its hash; -> (tmp, sha256, size).
+
+        Split from commit_output() so the farm can check the worker still holds
+        its task after the (long) upload and before the file replaces anything.
+        """
+        tmp, actual, size = await self._receive(chunks)
+        if sha is not None and actual != sha:
+            tmp.unlink(missing_ok=True)
+            raise BadRequest(
+                f"output {name!r} does not match its hash: expected {sha}, got {actual}"
+            )
+        return tmp, actual, size
+
+    def commit_output(self, tmp: Path, job_id: int, name: str) -> None:
+        """Move a received file into the job's outputs, replacing one of the same name."""
+        target = self.output_path(job_id, name)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def remove_job(self, job_id: int) -> None:
+        shutil.rmtree(self.jobs / str(job_id), ignore_errors=True)
+
+    async def _receive(self, chunks: AsyncIterator[bytes]) -> tuple[Path, str, int]:
+        digest, size = hashlib.sha256(), 0
+        fd, name = tempfile.mkstemp(dir=self.tmp, prefix="upload-")
+        tmp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > self.max_upload:
+                        raise TooLarge(
+                            f"upload is larger than the limit of {self.max_upload} bytes"
+                        )
+                    digest.update(chunk)
+                    out.write(chunk)
+        except OSError as ex:
+            tmp.unlink(missing_ok=True)
+            if ex.errno == errno.ENOSPC:
+                raise InsufficientStorage("the coordinator's disk is full") from ex
+            raise
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return tmp, digest.hexdigest(), size
+
+
+def output_folder(pattern: str) -> Path | None:
+    """The folder a job's render.filepath names on this machine, or None.
+
+    None when the path belongs to another OS (a Windows artist's "C:\\shots\\f_####"
+    on a Linux coordinator): taken as a relative path, it would be written under
+    the coordinator's working directory. The folder itself follows
+    `core.outputs.output_folder`, the one rule every receiver shares.
+    """
+    if os.name != "nt":
+        if ntpath.splitdrive(pattern)[0]:  # a drive letter or \\server\share
+            return None
+        pattern = pattern.replace("\\", "/")  # Blender on Linux and macOS reads "\" as "/"
+    folder = Path(folder_of(pattern))
+    return folder if folder_of(pattern) and folder.is_absolute() else None
+
+
+# The temporary name deliver() copies into: ".<name>.<mkstemp's 8 characters>.part"
+_PARTIAL = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.part")
+
+
+def remove_partial_deliveries(folder: Path, names: set[str], *, before: float) -> list[Path]:
+    """Delete the half-copied files a killed coordinator left in an output folder:
+    only deliver()'s own temporary names, only for outputs in `names`, only those
+    last written before `before` (a copy running now keeps writing its own)."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for entry in entries:
+        match = _PARTIAL.fullmatch(entry.name)
+        if match is None or match["name"] not in names:
+            continue
+        with contextlib.suppress(OSError):
+            stat = entry.stat(follow_symlinks=False)
+            if entry.is_file(follow_symlinks=False) and stat.st_mtime < before:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def deliver(
+    source: Path, sha: str, dest: Path, *, overwrite: bool, replaceable: str | None = None
+) -> Delivery:
+    """Copy a verified output to where the artist expects it, atomically.
+
+    Never replaces a different file without saying so, and never at all when
+    the job asked not to overwrite (Blender's Overwrite option off), except
+    the file the same job delivered there before (`replaceable`, its sha256):
+    a progressive frame replaces its own earlier, noisier version.
+    """
+    note = ""
+    try:
+        # Reading what is there can fail too (a folder we may not enter, an
+        # unreadable file): that is a delivery problem, retried, never a 500.
+        if dest.is_file():
+            current = sha256_file(dest)
+            if current == sha:
+                return Delivery(str(dest), "already there")
+            if not overwrite and current != replaceable:
+                return Delivery(
+                    None, f"kept the different file already at {dest} (overwrite is off)"
+                )
+            if current == replaceable:
+                note = "updated (replaced this job's earlier version)"
+        replaced = dest.exists()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        tmp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+                shutil.copyfileobj(src, out, CHUNK)
+                out.flush()
+                os.fsync(out.fileno())
+            if sha256_file(tmp) != sha:
+                raise OSError(errno.EIO, "copy does not match the uploaded checksum")
+            os.replace(tmp, dest)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+    except OSError as ex:
+        # Farm.deliver_output logs it once; the sweep retries every second.
+        log.debug("delivery of %s to %s failed: %s", source.name, dest, ex)
+        return Delivery(None, f"could not write {dest}: {ex.strerror or ex}")
+    return Delivery(str(dest), note or ("replaced an older file" if replaced else "delivered"))

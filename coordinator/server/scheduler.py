@@ -1,0 +1,89 @@
+"""Which task a worker gets next, the atomic claim, and lease expiry."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+
+from coordinator.core.protocol import JobStatus, TaskStatus
+from coordinator.server.store import Store
+
+# A worker that failed this many tasks of one job gets no more of that job.
+BLOCKLIST_THRESHOLD = 3
+
+# Jobs a worker may take work from, best first: runnable status, a Blender
+# at least as new as the one that saved the file, highest priority, then the
+# oldest job.
+_JOBS = """
+SELECT id FROM jobs
+WHERE status IN ('queued', 'active') AND min_blender <= :blender
+  AND (SELECT count(*) FROM task_failures f
+       WHERE f.job_id = jobs.id AND f.worker_id = :worker AND f.blamed = 1) < :blocklist
+ORDER BY priority DESC, id
+"""
+
+# The first runnable task of one job: queued, every dependency completed, and
+# not one this worker already failed. Uses the tasks_runnable index, so it
+# stops at the first hit even in a job of 100,000 tasks.
+_TASK = """
+SELECT id FROM tasks t
+WHERE t.job_id = :job AND t.status = 'queued'
+  AND (t.has_deps = 0 OR NOT EXISTS (
+        SELECT 1 FROM task_deps d JOIN tasks dt ON dt.id = d.depends_on
+        WHERE d.task_id = t.id AND dt.status != 'completed'))
+  AND NOT EXISTS (
+        SELECT 1 FROM task_failures f
+        WHERE f.task_id = t.id AND f.worker_id = :worker AND f.blamed = 1)
+ORDER BY t.priority DESC, t.idx
+LIMIT 1
+"""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    task_id: int
+    job_id: int
+
+
+def claim(store: Store, *, worker_id: str, blender: int, lease_seconds: float) -> Claimed | None:
+    """Lease the best runnable task to a worker, or None when there is none.
+
+    The UPDATE only succeeds while the task is still queued, so two claims
+    can never get the same task; losing that race just means trying the next.
+    """
+    with store.tx():
+        params = {"worker": worker_id, "blender": blender, "blocklist": BLOCKLIST_THRESHOLD}
+        for job in store.db.execute(_JOBS, params).fetchall():
+            row = store.db.execute(_TASK, {"job": job["id"], "worker": worker_id}).fetchone()
+            if row is None:
+                continue
+            if _lease(store.db, row["id"], worker_id, lease_seconds):
+                return Claimed(task_id=row["id"], job_id=job["id"])
+    return None
+
+
+def _lease(db: sqlite3.Connection, task_id: int, worker_id: str, lease_seconds: float) -> bool:
+    now = time.time()
+    cursor = db.execute(
+        "UPDATE tasks SET status = ?, worker_id = ?, attempts = attempts + 1,"
+        " lease_expires = ?, progress = 0, activity = 'starting', updated_at = ?"
+        " WHERE id = ? AND status = ?",
+        (TaskStatus.ACTIVE, worker_id, now + lease_seconds, now, task_id, TaskStatus.QUEUED),
+    )
+    if cursor.rowcount != 1:
+        return False
+    db.execute(
+        "UPDATE jobs SET status = ?, updated_at = ? WHERE id = (SELECT job_id FROM tasks"
+        " WHERE id = ?) AND status = ?",
+        (JobStatus.ACTIVE, now, task_id, JobStatus.QUEUED),
+    )
+    return True
+
+
+def expired_leases(store: Store, now: float) -> list[tuple[int, str]]:
+    """(task id, worker id) of active tasks whose worker stopped reporting."""
+    rows = store.all(
+        "SELECT id, worker_id FROM tasks WHERE status = 'active' AND lease_expires < ?", now
+    )
+    return [(r["id"], r["worker_id"]) for r in rows]

@@ -1,0 +1,288 @@
+"""The add-on's farm plumbing against real processes on loopback, without Blender:
+a detached local farm, zeroconf discovery of it, and result sync.
+
+Every Zeroconf is bound to 127.0.0.1; farm names are unique per run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from coordinator.client.http import FarmClient
+from coordinator.core.hashing import sha256_file
+from flamenco_addon import local_farm, submitting
+from flamenco_addon.background import Channel
+from flamenco_addon.finder import Finder, label
+from flamenco_addon.packing import Cancelled, Dependency, plan_pack
+from flamenco_addon.submission import JobForm, SceneSnapshot
+from flamenco_addon.sync import HashCache, JobRecord, JobRecords, Syncer, sync_job
+from tests.support.addon_helpers import REPO, site_packages
+from tests.support.localfarm import LocalFarm
+
+LO = ["127.0.0.1"]
+pytestmark = pytest.mark.timeout(90)
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def farm_root(tmp_path: Path) -> Iterator[Path]:
+    root = tmp_path / "local-farm"
+    yield root
+    local_farm.stop(root, local_farm.WORKER, timeout=5)
+    local_farm.stop(root, local_farm.COORDINATOR, timeout=5)
+
+
+def test_local_farm_outlives_its_starter_is_found_and_stops(farm_root: Path) -> None:
+    name = f"addon test farm {os.getpid()} {uuid.uuid4().hex[:4]}"
+    # Started by a Python that then exits, as Blender does when it closes.
+    starter = (
+        "import json, sys; from pathlib import Path; from flamenco_addon import local_farm;"
+        f" s = local_farm.start_coordinator(Path({str(farm_root)!r}), python=sys.executable,"
+        f" pythonpath={[str(REPO), site_packages()]!r}, name={name!r}, lan=False);"
+        " print(json.dumps({'url': s.url, 'token': s.token, 'pid': s.coordinator_pid}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", starter], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    started = json.loads(out.stdout.strip().splitlines()[-1])
+    state = local_farm.status(farm_root)  # found again through the pid file
+    assert state.running and state.coordinator_pid == started["pid"]
+    assert os.getsid(started["pid"]) == started["pid"]  # its own session: no hangup from Blender's
+    assert state.token and state.token == started["token"]
+    assert FarmClient(state.url, token=state.token).jobs()["total"] == 0
+    assert (
+        local_farm.start_coordinator(  # a second Start finds the running one
+            farm_root, python=sys.executable, pythonpath=[], name=name
+        ).coordinator_pid
+        == started["pid"]
+    )
+
+    finder = Finder()
+    finder.start(online=False, interfaces=LO)
+    try:
+        wait_for(lambda: any(c.name == name for c in finder.entries()), what="the farm to appear")
+        (found,) = [c for c in finder.entries() if c.name == name]
+        assert found.url.endswith(f":{state.url.rsplit(':', 1)[-1]}")
+        assert label(found).startswith(f"{name}: 0 workers")
+        assert local_farm.stop(farm_root, local_farm.COORDINATOR)
+        wait_for(lambda: all(c.name != name for c in finder.entries()), what="the farm to go")
+    finally:
+        finder.stop()
+    assert not local_farm.status(farm_root).running
+    assert not local_farm.stop(farm_root, local_farm.COORDINATOR)  # nothing left to stop
+    assert "--token" in local_farm.worker_command("http://h:1", "tok")
+
+
+def test_a_stale_pid_file_never_signals_another_process(tmp_path: Path) -> None:
+    (tmp_path / "coordinator.pid").write_text(str(os.getpid()))  # this pytest: not a coordinator
+    assert local_farm.status(tmp_path).coordinator_pid is None
+    assert not local_farm.stop(tmp_path, local_farm.COORDINATOR)
+
+
+# ------------------------------------------------------------------ sync
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFarm]:
+    with LocalFarm(root=tmp_path_factory.mktemp("farm")) as farm:
+        farm.start_coordinator("--no-zeroconf")
+        yield farm
+
+
+def finished_job(farm: LocalFarm, frames: dict[str, bytes], tmp_path: Path) -> int:
+    """A blender-render job with deliver=false whose outputs a fake worker uploaded."""
+    client = farm.client()
+    blend = tmp_path / "shot.blend"
+    blend.write_bytes(b"BLENDER-v304 fake")
+    hashes, _ = client.upload_project({"shot.blend": blend})
+    job = client.submit(
+        {
+            "name": "sync me",
+            "type": "blender-render",
+            "blend": "shot.blend",
+            "files": hashes,
+            "deliver": False,
+            "settings": {"frames": "1-2", "chunk_size": 2, "output": "/elsewhere/f_####"},
+        }
+    )
+    creds = client.register_worker(name="fake", host="h", blender_version="4.2", devices=["CPU"])
+    worker = client.with_token(creds.secret)
+    task = worker.next_task(wait=5)
+    assert task is not None
+    for name, data in frames.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        worker.upload_output(task.task_id, path, name=name, frame=int(name[2:6]))
+    worker.complete_task(task.task_id)
+    return int(job["id"])
+
+
+def test_sync_fetches_each_frame_once(farm: LocalFarm, tmp_path: Path) -> None:
+    frames = {"f_0001.png": b"one", "f_0002.png": b"two"}
+    job_id = finished_job(farm, frames, tmp_path)
+    out = tmp_path / "home"
+    record = JobRecord(job_id, farm.url, str(tmp_path / "shot.blend"), "sync me", str(out), False)
+    cache = HashCache()
+    first = sync_job(farm.client(), record, cache=cache)
+    assert sorted(first.fetched) == sorted(frames) and first.finished
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == frames
+    again = sync_job(farm.client(), record, cache=cache)
+    assert (again.fetched, again.present) == ([], 2)  # already home: not fetched twice
+    (out / "f_0002.png").write_bytes(b"touched by the artist")
+    kept = sync_job(farm.client(), JobRecord(**{**record.__dict__, "overwrite": False}))
+    assert kept.kept == ["f_0002.png"] and kept.fetched == []
+    replaced = sync_job(farm.client(), record)
+    assert replaced.fetched == ["f_0002.png"]
+    assert sha256_file(out / "f_0002.png") == sha256_file(tmp_path / "f_0002.png")
+
+
+def test_sync_with_overwrite_off_refines_its_own_frames_only(
+    farm: LocalFarm, tmp_path: Path
+) -> None:
+    """A progressive frame comes in noisy, then refined: with Overwrite off the
+    refined one still replaces the download the sync made itself (remembered
+    across Blender sessions), never a file of the artist's."""
+    job_id = finished_job(farm, {"f_0001.png": b"noisy preview"}, tmp_path)
+    blend = str(tmp_path / "shot.blend")
+    out = tmp_path / "home"
+    records = JobRecords(tmp_path / "user" / "jobs.json")
+    records.add(JobRecord(job_id, farm.url, blend, "j", str(out), deliver=False, overwrite=False))
+    out.mkdir()
+    (out / "f_0002.png").write_bytes(b"the artist's own")
+
+    def session() -> Syncer:  # a new Blender session each time: state only in the records
+        syncer = Syncer(JobRecords(records.path), lambda _url: farm.token)
+        syncer.blends.add(os.path.normcase(os.path.abspath(blend)))
+        return syncer
+
+    session().run_once()
+    assert (out / "f_0001.png").read_bytes() == b"noisy preview"
+    # The farm refines frame 1 (a later merge uploads it again).
+    client = farm.client()
+    creds = client.register_worker(name="refiner", host="h", blender_version="4.2", devices=["CPU"])
+    task_id = client.job(job_id)["tasks"][0]["id"]
+    client.requeue_task(task_id)
+    worker = client.with_token(creds.secret)
+    task = worker.next_task(wait=5)
+    assert task is not None and task.task_id == task_id
+    for name, data in {"f_0001.png": b"refined", "f_0002.png": b"farm frame 2"}.items():
+        (tmp_path / name).write_bytes(data)
+        worker.upload_output(task_id, tmp_path / name, name=name, frame=int(name[2:6]))
+    worker.complete_task(task_id)
+    records.add(JobRecord(**{**records.load()[0].__dict__, "done": False}))
+    session().run_once()
+    assert (out / "f_0001.png").read_bytes() == b"refined"
+    assert (out / "f_0002.png").read_bytes() == b"the artist's own"  # overwrite is off
+
+
+def test_sync_resumes_from_the_records_when_the_file_is_opened_again(
+    farm: LocalFarm, tmp_path: Path
+) -> None:
+    job_id = finished_job(farm, {"f_0001.png": b"x"}, tmp_path)
+    blend = str(tmp_path / "shot.blend")
+    records = JobRecords(tmp_path / "user" / "jobs.json")
+    out = tmp_path / "frames"
+    records.add(JobRecord(job_id, farm.url, blend, "j", str(out), deliver=False))
+    records.add(JobRecord(999, farm.url, blend, "delivered", str(out), deliver=True))
+    assert [r.job_id for r in records.for_blend(blend)] == [job_id, 999]
+    # A new Blender session: a fresh Syncer reads the records and fetches.
+    syncer = Syncer(JobRecords(records.path), lambda _url: farm.token)
+    syncer.blends.add(os.path.normcase(os.path.abspath(blend)))
+    assert [r.job_id for r in syncer.pending()] == [job_id]
+    syncer.run_once()
+    assert (out / "f_0001.png").read_bytes() == b"x"
+    assert syncer.pending() == []  # done: the job ended and its frames are home
+    assert syncer.status[job_id] == "1 frame(s) home"
+
+
+def test_sync_says_why_it_cannot_reach_the_farm(tmp_path: Path) -> None:
+    records = JobRecords(tmp_path / "jobs.json")
+    blend = str(tmp_path / "a.blend")
+    records.add(JobRecord(1, "http://127.0.0.1:9", blend, "j", str(tmp_path), deliver=False))
+    syncer = Syncer(records, lambda _url: "")
+    syncer.blends.add(os.path.normcase(blend))
+    syncer.run_once()
+    assert "can't sync" in syncer.status[1] and "cannot reach" in syncer.status[1]
+
+
+# ------------------------------------------------------------ submitting
+
+
+def submission(farm: LocalFarm, tmp_path: Path, payload: bytes) -> submitting.Submission:
+    """A Submission whose 'rewrite' is a no-op Python: the farm side is what is tested."""
+    project = tmp_path / "project"
+    (project / "tex").mkdir(parents=True, exist_ok=True)
+    (project / "tex" / "big.bin").write_bytes(payload)
+    blend = project / "shot.blend"
+    blend.write_bytes(b"BLENDER-v304 fake")
+    plan = plan_pack(str(blend), [Dependency("image", "big", str(project / "tex" / "big.bin"))])
+    pack = tmp_path / "pack"
+    pack.mkdir(exist_ok=True)
+    (pack / "shot.blend").write_bytes(blend.read_bytes())
+    snap = SceneSnapshot(str(blend), "Scene", "Camera", 1, 2, 1, "//out/f_####", "PNG")
+    return submitting.Submission(
+        client=farm.client(),
+        plan=plan,
+        pack_root=pack,
+        rewrite_command=[sys.executable, "-c", "print('REWRITE_DONE')"],
+        snapshot=snap,
+        form=JobForm(chunk_size=1),
+        deliver=True,
+    )
+
+
+class CancelOnUpload(Channel):
+    """Presses Cancel as soon as bytes start going out."""
+
+    def progress(self, stage: str, fraction: float, text: str) -> None:
+        super().progress(stage, fraction, text)
+        if stage == "upload":
+            self.cancel.set()
+
+
+def test_submitting_uploads_only_what_the_farm_lacks(farm: LocalFarm, tmp_path: Path) -> None:
+    payload = os.urandom(300_000)
+    sub = submission(farm, tmp_path, payload)
+    channel = Channel()
+    job = submitting.run(sub, channel)
+    assert job["_uploaded_bytes"] >= len(payload)
+    stages = [m.stage for m in channel.drain(budget=1.0) if hasattr(m, "stage")]
+    assert stages[0] == "prepare" and "upload" in stages and stages[-1] == "submit"
+    again = submitting.run(sub, Channel())  # unchanged project: nothing new to send
+    assert again["_uploaded_bytes"] == 0
+    assert "nothing new to upload" in submitting.done_text(again)
+
+
+def test_cancel_during_upload_creates_no_job(farm: LocalFarm, tmp_path: Path) -> None:
+    before = farm.client().jobs()["total"]
+    sub = submission(farm, tmp_path, os.urandom(3_000_000))
+    with pytest.raises(Cancelled):
+        submitting.run(sub, CancelOnUpload())
+    assert farm.client().jobs()["total"] == before
+
+
+def test_a_wrong_token_is_refused_before_any_work(farm: LocalFarm, tmp_path: Path) -> None:
+    sub = submission(farm, tmp_path, b"x")
+    bad = submitting.Submission(**{**sub.__dict__, "client": farm.client().with_token("nope")})
+    channel = Channel()
+    with pytest.raises(Exception) as caught:
+        submitting.run(bad, channel)
+    assert "refused the farm token" in submitting.artist_message(caught.value)
+    assert not (sub.pack_root / ".work").exists()  # the copy was never prepared

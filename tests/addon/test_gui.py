@@ -1,0 +1,37 @@
+"""The interactive path in a real Blender window (Debian's 3.4 under Xvfb): the panel
+draws, Start a Farm runs detached processes, Submit runs as a modal operator with
+progress while timers fire, the Jobs list fills, Esc pressed on the keyboard
+cancels a second Submit before it becomes a job, Stop ends the farm. The same run
+makes the pictures of docs/artist-guide.md (scripts/addon_screenshots.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from scripts.addon_screenshots import main as run_ui
+from tests.support.addon_helpers import DEBIAN_BLENDER
+
+pytestmark = [pytest.mark.blender, pytest.mark.slow, pytest.mark.timeout(300)]
+
+if not Path(DEBIAN_BLENDER).exists() or not (shutil.which("xvfb-run") and shutil.which("xdotool")):
+    pytest.skip(
+        "needs Debian's blender, xvfb-run and xdotool (make setup-test)", allow_module_level=True
+    )
+
+
+def test_panel_submit_and_farm_buttons_in_a_real_window(tmp_path: Path) -> None:
+    code, output = run_ui(tmp_path)
+    assert code == 0, output[-4000:]
+    assert "Traceback" not in output, output[-4000:]
+    shots = sorted(p.name for p in tmp_path.glob("addon-*.png"))
+    assert shots == ["addon-farm.png", "addon-jobs.png", "addon-submitting.png"]
+    assert 'Job 1 "shot" is on the farm' in output
+    assert "JOB_STATUS completed" in output
+    assert "ESCAPE pressed jobs 1 1" in output, output[-4000:]  # no second job
+    assert "LAST_REPORT Submission cancelled; nothing was sent to the farm" in output, output[
+        -4000:
+    ]

@@ -1,0 +1,637 @@
+"""The command line against a real coordinator started with `python -m coordinator serve`.
+
+Most commands run in-process through `main([...])` (fast, captured with
+capsys); a few run as real subprocesses to check exit codes and that an
+expected error never shows a traceback. Workers are faked from the test
+through FarmClient, in a thread, so no Blender is needed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from coordinator.cli import main as cli
+from coordinator.client import browser as discovery
+from coordinator.client.browser import FoundCoordinator
+from coordinator.client.http import FarmClient, NotFoundError, WorkerCredentials
+from coordinator.core.network import free_port
+from coordinator.core.protocol import API_VERSION, Assignment
+from coordinator.server.openapi import openapi_document
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "cli-test-token"
+
+
+@dataclass(frozen=True)
+class Farm:
+    url: str  # the coordinator's base URL
+    data_dir: Path  # its data folder
+    log: Path  # its stdout and stderr
+
+    def args(self) -> list[str]:
+        return ["--coordinator", self.url, "--token", TOKEN]
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FARM_")}
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
+    data = tmp_path_factory.mktemp("farm")
+    log = data.parent / f"{data.name}.log"
+    port = free_port()
+    command = [sys.executable, "-m", "coordinator", "serve", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--data-dir", str(data), "--token", TOKEN, "--no-zeroconf"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=out, stderr=out)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc, log)
+        yield Farm(url=url, data_dir=data, log=log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    client = FarmClient(url, timeout=1)
+    deadline = time.monotonic() + 15
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"coordinator exited with {proc.returncode}:\n{log.read_text()}")
+            try:
+                client.health()
+                return
+            except Exception:
+                time.sleep(0.05)
+        pytest.fail(f"coordinator did not answer:\n{log.read_text()}")
+    finally:
+        client.session.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_farm_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FARM_COORDINATOR", raising=False)
+    monkeypatch.delenv("FARM_TOKEN", raising=False)
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str], farm: Farm) -> Callable[..., Result]:
+    """main() in-process against the test farm; `farm=False` leaves the address out."""
+
+    def run_cli(*argv: str, connect: bool = True) -> Result:
+        code = cli.main([*(farm.args() if connect else []), *argv])
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return run_cli
+
+
+@pytest.fixture
+def api(farm: Farm) -> Iterator[FarmClient]:
+    client = FarmClient(farm.url, token=TOKEN)
+    yield client
+    client.session.close()
+
+
+def run_subprocess(*argv: str) -> Result:
+    proc = subprocess.run(
+        [sys.executable, "-m", "coordinator", *argv],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def submit_sleep(run: Callable[..., Result], name: str, *extra: str) -> int:
+    result = run("submit", "--type", "sleep", "--name", name, "--set", "seconds=0", *extra)
+    assert result.code == 0, result.err
+    return int(result.out.splitlines()[0])
+
+
+def fake_blend(path: Path, header: bytes = b"BLENDER-v304") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(header + b"REND" + os.urandom(512))
+    return path
+
+
+# ----------------------------------------------------------- fake worker
+class FakeWorker:
+    """A worker driven from the test: takes the tasks of one job, in a thread."""
+
+    def __init__(self, farm: Farm, job_name: str) -> None:
+        self.farm, self.job_name = farm, job_name
+        self.errors: list[BaseException] = []
+        self._thread: threading.Thread | None = None
+
+    def start(self, handle: Callable[[FarmClient, Assignment], None], *, tasks: int) -> None:
+        def body() -> None:
+            try:
+                self._work(handle, tasks)
+            except BaseException as ex:
+                self.errors.append(ex)
+
+        self._thread = threading.Thread(target=body, daemon=True)
+        self._thread.start()
+
+    def _work(self, handle: Callable[[FarmClient, Assignment], None], tasks: int) -> None:
+        farm_client = FarmClient(self.farm.url, token=TOKEN)
+        try:
+            creds = farm_client.register_worker(
+                name=unique("fake"), host="test", blender_version="4.2.0", devices=["CPU"]
+            )
+            self._wait_for_job(farm_client)
+            worker = FarmClient(self.farm.url, token=creds.secret)
+            try:
+                self._run_tasks(worker, creds, handle, tasks)
+            finally:
+                worker.session.close()
+        finally:
+            farm_client.session.close()
+
+    def _wait_for_job(self, client: FarmClient) -> None:
+        """Only start asking for work once our job (priority 100) is queued."""
+        deadline = time.monotonic() + 15
+        while not client.jobs(name=self.job_name)["jobs"]:
+            assert time.monotonic() < deadline, f"job {self.job_name} never appeared"
+            time.sleep(0.05)
+
+    def _run_tasks(
+        self,
+        worker: FarmClient,
+        creds: WorkerCredentials,
+        handle: Callable[[FarmClient, Assignment], None],
+        tasks: int,
+    ) -> None:
+        for _ in range(tasks):
+            assignment = worker.next_task(wait=5)
+            assert assignment is not None, "no task for the fake worker"
+            assert assignment.job_name == self.job_name, assignment
+            handle(worker, assignment)
+
+    def join(self) -> None:
+        assert self._thread is not None
+        self._thread.join(20)
+        assert not self._thread.is_alive()
+        if self.errors:
+            raise self.errors[0]
+
+
+def complete(worker: FarmClient, task: Assignment) -> None:
+    worker.update_task(task.task_id, progress=0.5, log=f"hello from task {task.task_id}\n")
+    worker.complete_task(task.task_id)
+
+
+def fail(worker: FarmClient, task: Assignment) -> None:
+    worker.fail_task(task.task_id, reason="boom", log="render died: out of memory\n")
+
+
+# ======================================================= header parsing
+@pytest.mark.parametrize(
+    ("header", "version"),
+    [
+        (b"BLENDER-v304", "3.4"),  # Debian's 3.4, 64-bit little endian
+        (b"BLENDER_V279", "2.79"),  # 32-bit big endian, 2.79
+        (b"BLENDER-v402", "4.2"),
+        (b"BLENDER17-01v0500", "5.0"),  # 5.0's long header
+        (b"BLENDER17-01v0405", "4.5"),
+        (b"BLENDER", None),
+        (b"PK\x03\x04 not a blend", None),
+    ],
+)
+def test_version_from_header(header: bytes, version: str | None) -> None:
+    assert cli.version_from_header(header + b"REND\x00\x00") == version
+
+
+def test_read_blend_version_handles_compressed_files(tmp_path: Path) -> None:
+    gz = tmp_path / "old.blend"
+    gz.write_bytes(gzip.compress(b"BLENDER-v279REND" + bytes(100)))
+    assert cli.read_blend_version(gz) == ("2.79", "")
+    zst = tmp_path / "new.blend"
+    zst.write_bytes(b"\x28\xb5\x2f\xfd" + os.urandom(64))
+    version, why = cli.read_blend_version(zst)
+    assert version is None and "zstd" in why
+    junk = tmp_path / "junk.blend"
+    junk.write_bytes(b"\x1f\x8b broken gzip")
+    assert cli.read_blend_version(junk)[0] is None
+
+
+def test_project_files_skip_hidden_caches_and_backups(tmp_path: Path) -> None:
+    for rel in (
+        "shots/shot.blend",
+        "shots/shot.blend1",
+        "shots/shot.blend12",
+        "tex/wood.png",
+        ".git/HEAD",
+        "scripts/__pycache__/x.pyc",
+        "scripts/rig.py",
+        ".DS_Store",
+    ):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(rel.encode())
+    assert sorted(cli.project_files(tmp_path)) == [
+        "scripts/rig.py",
+        "shots/shot.blend",
+        "tex/wood.png",
+    ]
+
+
+def test_set_needs_key_value(run: Callable[..., Result]) -> None:
+    result = run("submit", "--type", "sleep", "--set", "task_count")
+    assert result.code == 2
+    assert "expected KEY=VALUE" in result.err
+
+
+# ============================================================== submit
+@pytest.mark.parametrize("options_after", [False, True])
+def test_submit_sleep_prints_the_job_id(
+    farm: Farm, capsys: pytest.CaptureFixture[str], api: FarmClient, options_after: bool
+) -> None:
+    command = ["submit", "--type", "sleep", "--set", "task_count=3", "--set", "seconds=0"]
+    argv = [*command, *farm.args()] if options_after else [*farm.args(), *command]
+    assert cli.main(argv) == 0
+    out, err = capsys.readouterr()
+    job_id = int(out.splitlines()[0])
+    job = api.job(job_id)
+    assert job["type"] == "sleep" and len(job["tasks"]) == 3
+    assert job["settings"] == {"task_count": 3, "seconds": 0.0}
+    assert f"job {job_id}" in err and "3 tasks" in err
+
+
+def test_bad_setting_value_names_the_field(run: Callable[..., Result]) -> None:
+    result = run("submit", "--type", "sleep", "--set", "task_count=many")
+    assert result.code == 2
+    assert result.err.startswith("error: ")
+    assert "task_count" in result.err and "whole number" in result.err
+    result = run("submit", "--type", "sleep", "--set", "colour=red")
+    assert result.code == 2 and "colour" in result.err and "task_count" in result.err
+
+
+def test_unknown_job_type(run: Callable[..., Result]) -> None:
+    result = run("submit", "--type", "nope")
+    assert result.code == 2
+    assert "unknown job type 'nope'" in result.err and "sleep" in result.err
+
+
+def test_render_job_needs_a_blend(run: Callable[..., Result]) -> None:
+    result = run("submit", "--frames", "1-2", "--output", "/tmp/x/f_####")
+    assert result.code == 2 and "needs a .blend" in result.err
+
+
+def test_wrong_token_is_exit_4_without_traceback(farm: Farm) -> None:
+    result = run_subprocess("--coordinator", farm.url, "--token", "wrong", "jobs")
+    assert result.code == 4
+    assert result.err.startswith("error: wrong farm token")
+    assert "Traceback" not in result.err
+
+
+def test_unreachable_coordinator_is_exit_3(run: Callable[..., Result]) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run("--coordinator", url, "--token", TOKEN, "jobs", connect=False)
+    assert result.code == 3
+    assert "cannot reach the coordinator" in result.err
+
+
+def test_no_coordinator_on_the_lan(
+    run: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[dict[str, object]] = []
+
+    def find_none(**kwargs: object) -> list[FoundCoordinator]:
+        asked.append(kwargs)
+        return []
+
+    monkeypatch.setattr(discovery, "find_coordinators", find_none)
+    result = run("--zeroconf-interface", "127.0.0.1", "jobs", connect=False)
+    assert result.code == 3
+    assert "--coordinator" in result.err and "python -m coordinator serve" in result.err
+    assert asked == [{"first": True, "timeout": cli.DISCOVERY_TIMEOUT, "interfaces": ["127.0.0.1"]}]
+
+
+def test_coordinator_found_on_the_lan(
+    farm: Farm, run: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = int(farm.url.rsplit(":", 1)[1])
+    found = FoundCoordinator(
+        name="test farm",
+        url=farm.url,
+        host="127.0.0.1",
+        port=port,
+        api_version=API_VERSION,
+        workers=0,
+        service_name="test farm._flamenco._tcp.local.",
+    )
+    monkeypatch.setattr(discovery, "find_coordinators", lambda **_: [found])
+    result = run("--token", TOKEN, "job-types", connect=False)
+    assert result.code == 0, result.err
+    assert f"using coordinator 'test farm' at {farm.url}" in result.err
+    assert "blender-render" in result.out and "chunk_size" in result.out
+
+
+def test_job_types_lists_settings(run: Callable[..., Result]) -> None:
+    result = run("job-types")
+    assert result.code == 0
+    for word in ("sleep", "task_count", "blender-render", "frames", "(required)", "OPEN_EXR"):
+        assert word in result.out
+    result = run("job-types", "--json")
+    assert {t["name"] for t in json.loads(result.out)} >= {"sleep", "blender-render"}
+
+
+def test_submit_blend_reads_header_and_uploads_once(
+    run: Callable[..., Result], api: FarmClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blend = fake_blend(tmp_path / "shot.blend")
+    monkeypatch.chdir(tmp_path)
+    argv = ["submit", "shot.blend", "--frames", "1-6", "--chunk-size", "2"]
+    result = run(*argv, "--output", "out/frame_####")
+    assert result.code == 0, result.err
+    assert "uploaded 1 file (0.0 MB), 0 already on the farm" in result.err
+    job = api.job(int(result.out.splitlines()[0]))
+    assert job["name"] == "shot" and job["blend"] == "shot.blend"
+    assert job["blender_version"] == "3.4"
+    assert job["settings"]["output"] == str(tmp_path / "out" / "frame_####")
+    assert [t["frames"] for t in job["tasks"]] == [[1, 2], [3, 4], [5, 6]]
+    assert job["deliver"] is True
+
+    result = run(*argv, str(blend), "--output", "//render/f_", "--no-deliver")
+    assert result.code == 2  # two BLEND arguments
+    result = run("submit", str(blend), "--frames", "1", "--output", "//render/f_", "--no-deliver")
+    assert result.code == 0, result.err
+    assert "uploaded 0 files (0.0 MB), 1 already on the farm" in result.err
+    job = api.job(int(result.out.splitlines()[0]))
+    assert job["settings"]["output"] == str(tmp_path / "render" / "f_")
+    assert job["deliver"] is False
+
+
+def test_blender_version_option_and_unreadable_header(
+    run: Callable[..., Result], api: FarmClient, tmp_path: Path
+) -> None:
+    blend = fake_blend(tmp_path / "zstd.blend", header=b"\x28\xb5\x2f\xfd")
+    base = ["submit", str(blend), "--frames", "1", "--output", str(tmp_path / "f_")]
+    result = run(*base)
+    assert result.code == 0, result.err
+    assert "zstd" in result.err and "--blender-version" in result.err
+    assert api.job(int(result.out.splitlines()[0]))["blender_version"] is None
+    result = run(*base, "--blender-version", "4.2")
+    assert api.job(int(result.out.splitlines()[0]))["blender_version"] == "4.2"
+    result = run(*base, "--blender-version", "four")
+    assert result.code == 2 and "blender_version" in result.err
+
+
+def test_submit_project_folder(run: Callable[..., Result], api: FarmClient, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    blend = fake_blend(project / "shots" / "shot.blend")
+    (project / "tex").mkdir()
+    (project / "tex" / "wood.png").write_bytes(os.urandom(300))
+    (project / "shots" / "shot.blend1").write_bytes(b"backup")
+    (project / ".git").mkdir()
+    (project / ".git" / "HEAD").write_bytes(b"ref")
+    argv = ["submit", str(blend), "--project", str(project), "--frames", "1-2"]
+    result = run(*argv, "--output", str(tmp_path / "out" / "f_####"))
+    assert result.code == 0, result.err
+    assert "uploaded 2 files" in result.err and "0 already on the farm" in result.err
+    job = api.job(int(result.out.splitlines()[0]))
+    assert job["blend"] == "shots/shot.blend"
+
+    outside = fake_blend(tmp_path / "elsewhere.blend")
+    result = run("submit", str(outside), "--project", str(project), "--frames", "1")
+    assert result.code == 2 and "not inside the project folder" in result.err
+
+
+# ================================================================ jobs
+def test_jobs_filters_and_json(run: Callable[..., Result]) -> None:
+    prefix = unique("filt")
+    ids = {s: submit_sleep(run, f"{prefix}_{s}") for s in ("a", "b", "c")}
+    assert run("cancel", str(ids["b"])).code == 0
+
+    def listed(*filters: str) -> list[str]:
+        result = run("jobs", "--name", f"{prefix}_*", "--json", *filters)
+        assert result.code == 0, result.err
+        return [j["name"] for j in json.loads(result.out)["jobs"]]
+
+    assert sorted(listed()) == [f"{prefix}_a", f"{prefix}_b", f"{prefix}_c"]
+    assert listed("--status", "canceled") == [f"{prefix}_b"]
+    assert sorted(listed("--status", "queued,canceled")) == sorted(listed())
+    assert listed("--type", "blender-render") == []
+    assert len(listed("--type", "sleep")) == 3
+    assert listed("--sort", "name", "--limit", "2") == [f"{prefix}_a", f"{prefix}_b"]
+    assert listed("--sort", "-name", "--offset", "1", "--limit", "1") == [f"{prefix}_b"]
+
+    table = run("jobs", "--name", prefix)
+    assert table.code == 0
+    assert table.out.splitlines()[0].split() == [
+        *("ID", "NAME", "TYPE", "STATUS", "PROGRESS", "TASKS", "SUBMITTED")
+    ]
+    row = next(line for line in table.out.splitlines() if f"{prefix}_b" in line)
+    assert row.split()[0] == str(ids["b"]) and "canceled" in row and "0/3" in row
+
+    bad = run("jobs", "--status", "bogus")
+    assert bad.code == 2 and "unknown status bogus" in bad.err
+    assert run("jobs", "--name", unique("nothing")).err.strip() == "no jobs match"
+
+
+def test_job_details(run: Callable[..., Result]) -> None:
+    job_id = submit_sleep(run, unique("details"), "--set", "task_count=2")
+    result = run("job", str(job_id))
+    assert result.code == 0, result.err
+    assert "status:     queued" in result.out
+    assert "sleep 1/2" in result.out and "sleep 2/2" in result.out
+    assert "task_count = 2" in result.out
+    detail = json.loads(run("job", str(job_id), "--json").out)
+    assert detail["id"] == job_id and len(detail["tasks"]) == 2
+    first = run("job", str(job_id), "--limit", "1")  # a big job shows a page of its tasks
+    assert "sleep 1/2" in first.out and "sleep 2/2" not in first.out
+    assert "the first 1 of 2 tasks; see more with --limit N" in first.err
+    none = run("job", str(job_id), "--tasks", "failed")
+    assert "sleep 1/2" not in none.out and "no failed tasks" in none.err
+    bad = run("job", str(job_id), "--tasks", "broken")
+    assert bad.code == 2 and "unknown task status 'broken'" in bad.err
+    missing = run("job", "999999")
+    assert missing.code == 2 and "there is no job 999999" in missing.err
+
+
+def test_job_actions_and_refusals(run: Callable[..., Result], api: FarmClient) -> None:
+    job_id = str(submit_sleep(run, unique("actions")))
+    refused = run("resume", job_id)
+    assert refused.code == 2
+    assert refused.err.strip() == f"error: job {job_id} is queued, not paused; nothing to resume"
+    assert run("pause", job_id).out.endswith(": paused\n")
+    assert run("resume", job_id).out.endswith(": queued\n")
+    assert run("requeue", job_id).code == 2  # nothing failed or canceled yet
+    assert run("cancel", job_id).out.endswith(": canceled\n")
+    assert run("requeue", job_id).out.endswith(": queued\n")
+    assert api.job(int(job_id))["task_counts"] == {"queued": 3}
+    assert run("requeue", job_id, "--all").code == 2  # every task is queued already
+    assert run("delete", job_id, "--yes").out == f"job {job_id} deleted\n"
+    assert run("job", job_id).code == 2
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_delete_asks_on_a_terminal(
+    run: Callable[..., Result], api: FarmClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = submit_sleep(run, unique("ask"))
+    monkeypatch.setattr(sys, "stdin", _Terminal("n\n"))
+    result = run("delete", str(job_id))
+    assert result.code == 1 and "not deleted" in result.err
+    assert api.job(job_id)["id"] == job_id
+    monkeypatch.setattr(sys, "stdin", _Terminal("y\n"))
+    assert run("delete", str(job_id)).code == 0
+    with pytest.raises(NotFoundError):
+        api.job(job_id)
+
+
+# ====================================================== --wait and pull
+def test_wait_until_a_fake_worker_completes(farm: Farm, run: Callable[..., Result]) -> None:
+    name = unique("wait-ok")
+    worker = FakeWorker(farm, name)
+    worker.start(complete, tasks=2)
+    result = run(
+        *("submit", "--type", "sleep", "--name", name, "--priority", "100"),
+        *("--set", "task_count=2", "--set", "seconds=0", "--wait"),
+    )
+    worker.join()
+    assert result.code == 0, result.err
+    job_id = int(result.out.strip())  # only the id on stdout, even with --wait
+    assert f"job {job_id} completed" in result.err
+    assert "2/2 tasks completed" in result.err
+
+    detail = json.loads(run("job", str(job_id), "--json").out)
+    task_id = detail["tasks"][0]["id"]
+    log = run("log", str(task_id))
+    assert log.code == 0 and f"hello from task {task_id}" in log.out
+    assert run("log", str(task_id), "--tail", "5").out == log.out[-5:]
+    workers = run("workers")
+    assert workers.code == 0 and "fake-" in workers.out and "4.2.0" in workers.out
+    assert any(w["name"].startswith("fake-") for w in json.loads(run("workers", "--json").out))
+
+
+def test_wait_reports_a_failed_job(farm: Farm, run: Callable[..., Result]) -> None:
+    name = unique("wait-fail")
+    worker = FakeWorker(farm, name)
+    worker.start(fail, tasks=1)
+    result = run(
+        *("submit", "--type", "sleep", "--name", name, "--priority", "100"),
+        *("--set", "task_count=1", "--max-attempts", "1", "--wait"),
+    )
+    worker.join()
+    assert result.code == 1
+    assert "failed: task 'sleep 1/1' failed: boom" in result.err
+    assert "render died: out of memory" in result.err
+    job_id = result.out.strip()
+    assert run("requeue", job_id, "--all").out.endswith(": queued\n")
+    assert run("cancel", job_id).out.endswith(": canceled\n")  # keep later fake workers off it
+
+
+def test_pull_fetches_outputs_once(farm: Farm, run: Callable[..., Result], tmp_path: Path) -> None:
+    name = unique("pull")
+    frames = {f"frame_000{i}.png": os.urandom(1000 + i) for i in (1, 2)}
+
+    def render(worker: FarmClient, task: Assignment) -> None:
+        for i, (file_name, data) in enumerate(frames.items(), 1):
+            path = tmp_path / "worker" / file_name
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(data)
+            worker.upload_output(task.task_id, path, name=file_name, frame=i)
+        worker.complete_task(task.task_id)
+
+    worker = FakeWorker(farm, name)
+    worker.start(render, tasks=1)
+    blend = fake_blend(tmp_path / "pull.blend")
+    out = tmp_path / "renders"
+    result = run(
+        *("submit", str(blend), "--name", name, "--priority", "100", "--no-deliver"),
+        *("--frames", "1-2", "--chunk-size", "2", "--output", str(out / "frame_####"), "--wait"),
+    )
+    worker.join()
+    assert result.code == 0, result.err
+    job_id = result.out.strip()
+    assert not out.exists()  # --no-deliver: nothing written by the coordinator
+
+    first = run("pull", job_id)
+    assert first.code == 0, first.err
+    assert first.out.startswith("pulled 2 files")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == frames
+    again = run("pull", job_id)
+    assert again.out.startswith("pulled 0 files") and "2 already there" in again.out
+
+    (out / "frame_0001.png").write_bytes(b"edited")
+    changed = run("pull", job_id)
+    assert changed.out.startswith("pulled 1 file ") and "replacing" in changed.err
+    assert (out / "frame_0001.png").read_bytes() == frames["frame_0001.png"]
+    other = run("pull", job_id, "--into", str(tmp_path / "copy"))
+    assert other.out.startswith("pulled 2 files")
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_pull_needs_an_output_folder(run: Callable[..., Result]) -> None:
+    job_id = submit_sleep(run, unique("nopull"))
+    result = run("pull", str(job_id))
+    assert result.code == 2 and "--into" in result.err
+
+
+# ============================================================ the rest
+def test_openapi_docs_mentions_every_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "docs" / "api.md"
+    assert cli.main(["openapi-docs", "--out", str(out)]) == 0
+    text = out.read_text()
+    doc = openapi_document()
+    for path, ops in doc["paths"].items():
+        for method in ops:
+            assert f"`{method.upper()} {path}`" in text
+    for tag in ("jobs", "tasks", "files", "workers", "worker protocol", "meta"):
+        assert f"\n## {tag}\n" in text
+    assert "### JobSubmission" in text and "| `max_attempts` |" in text
+    assert "created\\|updated" in text  # pipes inside cells are escaped
+    capsys.readouterr()
+
+
+def test_module_entry_point_and_help() -> None:
+    result = run_subprocess("--help")
+    assert result.code == 0
+    for command in ("serve", "submit", "jobs", "pull", "openapi-docs"):
+        assert command in result.out
+    result = run_subprocess("job", "abc")
+    assert result.code == 2 and "expected a whole number" in result.err
