@@ -18,9 +18,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.support.blendgen import DEBIAN_BLENDER, make_scene
-
 from bench.common import report
+from tests.support.blendgen import DEBIAN_BLENDER, make_scene
 from tests.support.localfarm import LocalFarm
 
 

@@ -23,9 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.support.addon_helpers import PACKING_SCENE, run_blender, site_packages  # noqa: E402
-
 from flamenco_addon import local_farm  # noqa: E402
+from tests.support.addon_helpers import PACKING_SCENE, run_blender, site_packages  # noqa: E402
 
 IMAGES = REPO / "docs" / "images"
 

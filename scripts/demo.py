@@ -16,9 +16,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.support.blendgen import make_scene  # noqa: E402
-
 from coordinator.client.http import FarmClient  # noqa: E402
+from tests.support.blendgen import make_scene  # noqa: E402
 from tests.support.localfarm import LocalFarm  # noqa: E402
 
 

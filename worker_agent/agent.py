@@ -56,7 +56,9 @@ log = logging.getLogger(__name__)
 LOG_FLUSH_SECONDS = 1.0  # how often log text and progress go to the coordinator
 LOG_TAIL_LINES = 40  # lines sent with a failure
 CONTROL_WAIT = 10.0  # seconds per control long-poll (also the lease heartbeat)
-MERGE_PATH = Path(__file__).parent / "in_blender" / "merge.py"  # progressive merges, run inside Blender
+MERGE_PATH = (
+    Path(__file__).parent / "in_blender" / "merge.py"
+)  # progressive merges, run inside Blender
 
 
 @dataclass

@@ -124,7 +124,7 @@ def test_output_paths_resolve_like_blender() -> None:
     win = replace(SNAP, blend_path="C:\\shots\\a.blend", render_filepath="//out\\f_##")
     assert resolve_output(win) == "C:\\shots\\out\\f_##"
     assert output_dir("/r/shot/f_####") == "/r/shot"
-    assert output_dir("/r/shot/") == "/r/shot/"
+    assert output_dir("/r/shot/") == "/r/shot"  # the folder itself, where the coordinator delivers
     assert output_dir("C:\\r\\f_####") == "C:\\r"
 
 

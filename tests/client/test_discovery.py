@@ -28,6 +28,7 @@ from coordinator.client.browser import (
     find_coordinators,
 )
 from coordinator.core.protocol import API_VERSION, SERVICE_TYPE
+from coordinator.server import advertiser
 from coordinator.server.advertiser import Advertiser, advertise
 
 LO = ["127.0.0.1"]
@@ -157,9 +158,9 @@ async def test_reserved_txt_keys_cannot_be_overridden() -> None:
 
 
 def test_instance_label_is_a_valid_dns_label() -> None:
-    assert discovery._instance_label("Studio v2.1") == "Studio v2-1"
-    assert discovery._instance_label("...") == "coordinator"
-    long = discovery._instance_label("é" * 100)
+    assert advertiser._instance_label("Studio v2.1") == "Studio v2-1"
+    assert advertiser._instance_label("...") == "coordinator"
+    long = advertiser._instance_label("é" * 100)
     assert len(long.encode()) <= 56
     assert long == "é" * 28
 

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from coordinator.core.protocol import RUNNER_EVENT_PREFIX
-from worker_agent.in_blender import runner
 from worker_agent.events import (
     Done,
     FrameSaved,
@@ -28,6 +27,7 @@ from worker_agent.events import (
     parse_blender_progress,
     parse_line,
 )
+from worker_agent.in_blender import runner
 from worker_agent.in_blender.runner import (
     ProgressThrottle,
     RenderTask,
