@@ -19,7 +19,7 @@ typecheck: setup
 	$(VENV)/bin/mypy
 
 pytest: setup-test
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	FARM_REQUIRE_COMPONENTS=1 $(PY) -m pytest -q $(PYTEST_ARGS)
 
 test: setup-test lint typecheck pytest
 

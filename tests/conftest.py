@@ -17,8 +17,25 @@ from coordinator.server.app import create_app
 from coordinator.server.config import AppConfig, FarmConfig
 from coordinator.server.farm import Farm
 from coordinator.server.keys import FARM
+from tests.support import components
 
 TOKEN = "test-farm-token"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked with a component it needs is skipped, saying what to install,
+    when that component is missing (an error under make test)."""
+    for marker in components.COMPONENT_MARKERS:
+        if item.get_closest_marker(marker) is None:
+            continue
+        what = components.missing(marker)
+        if what is None:
+            continue
+        if components.required():
+            pytest.fail(f"needs {what}; {components.REQUIRE_ENV} is set", pytrace=False)
+        pytest.skip(f"needs {what}")
+
+
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 

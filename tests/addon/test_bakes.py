@@ -127,7 +127,6 @@ print("ADDON_TEST_DONE")
 
 
 @pytest.mark.bpy
-@pytest.mark.skipif(not BPY_PYTHON.exists(), reason="needs .venv-bpy (make setup-test)")
 def test_geometry_node_bakes_render_on_the_farm_as_they_do_here(tmp_path: Path) -> None:
     project, outside = tmp_path / "project", tmp_path / "outside"
     run_bpy(NODE_BAKES, str(project), str(outside))
@@ -240,7 +239,6 @@ def render_34(blend: Path, out: Path, frame: int) -> Path:
 
 
 @pytest.mark.blender
-@pytest.mark.skipif(not Path(DEBIAN_BLENDER).exists(), reason="needs Debian's blender")
 def test_external_point_cache_renders_on_the_farm_as_it_does_here(tmp_path: Path) -> None:
     project, outside = tmp_path / "project", tmp_path / "outside"
     made = run_blender(EXTERNAL_CLOTH, str(project), str(outside))

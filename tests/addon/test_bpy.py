@@ -20,9 +20,6 @@ from tests.support.localfarm import LocalFarm
 
 pytestmark = [pytest.mark.bpy, pytest.mark.slow, pytest.mark.timeout(300)]
 
-if not BPY_PYTHON.exists():
-    pytest.skip("needs .venv-bpy with bpy==5.0.1 (make setup-test)", allow_module_level=True)
-
 # Runs in the bpy module: install the zip, then submit from the opened scene.
 SCRIPT = r"""
 import json, os, sys, bpy

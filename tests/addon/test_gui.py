@@ -7,20 +7,13 @@ makes the pictures of docs/artist-guide.md (scripts/addon_screenshots.py).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from scripts.addon_screenshots import main as run_ui
-from tests.support.addon_helpers import DEBIAN_BLENDER
 
-pytestmark = [pytest.mark.blender, pytest.mark.slow, pytest.mark.timeout(300)]
-
-if not Path(DEBIAN_BLENDER).exists() or not (shutil.which("xvfb-run") and shutil.which("xdotool")):
-    pytest.skip(
-        "needs Debian's blender, xvfb-run and xdotool (make setup-test)", allow_module_level=True
-    )
+pytestmark = [pytest.mark.blender, pytest.mark.gui, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def test_panel_submit_and_farm_buttons_in_a_real_window(tmp_path: Path) -> None:

@@ -18,9 +18,6 @@ from tests.support.localfarm import LocalFarm
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow, pytest.mark.timeout(240)]
 
-if not Path(DEBIAN_BLENDER).exists():
-    pytest.skip("needs Debian's blender (make test installs it)", allow_module_level=True)
-
 FRAME = 12
 
 # A cloth square dropped onto a cube, baked to disk, in Blender 3.4.

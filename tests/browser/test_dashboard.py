@@ -19,20 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import sync_api
+from playwright.sync_api import expect
 
 from coordinator.client.http import FarmClient, FarmClientError
 from coordinator.core.hashing import sha256_file
+from tests.support.components import CHROMIUM
 from tests.support.localfarm import free_port
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.browser
-if not Path(CHROMIUM).exists():
-    pytest.skip(
-        "needs Debian's chromium at /usr/bin/chromium (make test installs it)",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package")
-expect = sync_api.expect
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = REPO / "docs" / "images"

@@ -339,7 +339,6 @@ BLENDER_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.blender
-@pytest.mark.skipif(not BLENDER.exists(), reason=f"needs Debian's Blender at {BLENDER}")
 def test_matches_real_blender(tmp_path: Path) -> None:
     root = str(tmp_path)
     cases = [(p.replace("{root}", root), f, fmt, ext) for p, f, fmt, ext in BLENDER_CASES]

@@ -35,14 +35,12 @@ from tests.conftest import API, AUTH, get_job, register, submit_sleep
 from tests.support.blendgen import DEBIAN_BLENDER, make_scene
 from tests.support.localfarm import Child, LocalFarm
 
-_HAS_BLENDER = Path(DEBIAN_BLENDER).exists()
 Test = TypeVar("Test", bound=Callable[..., Any])
 
 
 def real_farm(test: Test) -> Test:
     """Marks a test on real processes, rendering with Debian's Blender."""
-    needs = pytest.mark.skipif(not _HAS_BLENDER, reason="needs Debian's blender (make test)")
-    marked: Test = pytest.mark.blender(pytest.mark.slow(needs(test)))
+    marked: Test = pytest.mark.blender(pytest.mark.slow(test))
     return marked
 
 

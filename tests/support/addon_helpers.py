@@ -13,9 +13,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-BPY_PYTHON = REPO / ".venv-bpy" / "bin" / "python"
-DEBIAN_BLENDER = "/usr/bin/blender"
+from tests.support.components import BPY_PYTHON as BPY_PYTHON
+from tests.support.components import DEBIAN_BLENDER as DEBIAN_BLENDER
+from tests.support.components import REPO as REPO
+
 BUILD_SCRIPT = REPO / "scripts" / "build_extension.py"
 WHEEL_CACHE = REPO / "build" / "wheels"
 # Marks the line the child prints when its script got to the end.

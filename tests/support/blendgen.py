@@ -17,9 +17,9 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-DEBIAN_BLENDER = "/usr/bin/blender"
-REPO = Path(__file__).resolve().parents[2]
-BPY_PYTHON = REPO / ".venv-bpy" / "bin" / "python"
+from tests.support.components import BPY_PYTHON as BPY_PYTHON
+from tests.support.components import DEBIAN_BLENDER as DEBIAN_BLENDER
+from tests.support.components import REPO as REPO
 
 # Runs inside Blender: argv after "--" (binary) or argv[1] (module) is a JSON file
 # with the make_scene arguments.
@@ -279,7 +279,7 @@ def _paeth(a: int, b: int, c: int) -> int:
 
 
 def _main(argv: Sequence[str]) -> None:
-    """python tests/support/blendgen.py OUT.blend [BLENDER]: make a scene by hand."""
+    """python -m tests.support.blendgen OUT.blend [BLENDER]: make a scene by hand."""
     blender = argv[2] if len(argv) > 2 else DEBIAN_BLENDER
     print(make_scene(argv[1], blender=blender, texture=Path(argv[1]).parent / "tex" / "c.png"))
 
