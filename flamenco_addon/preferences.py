@@ -7,7 +7,7 @@ from typing import Any
 
 import bpy
 
-from . import local_farm
+from . import local_farm, sync
 
 _PACKAGE = __package__ or "flamenco_addon"
 
@@ -105,12 +105,19 @@ def data_dir(prefs: FarmPreferences) -> Path:
     return local_farm.default_data_dir()
 
 
+# The legacy add-on's folder for its records under Blender's config folder,
+# named after the product (the extension's id), not after the package folder.
+CONFIG_FOLDER = "lan_render_farm"
+_OLD_CONFIG_FOLDER = "flamenco_addon"  # before 0.2: moved once, records kept
+
+
 def user_dir() -> Path:
     """The add-on's own folder for job records (extension API on 4.2+, config dir before)."""
     try:
         return Path(bpy.utils.extension_path_user(_PACKAGE, create=True))
     except (AttributeError, ValueError):  # legacy add-on, or Blender < 4.2
-        return Path(bpy.utils.user_resource("CONFIG", path="flamenco_addon", create=True))
+        config = Path(bpy.utils.user_resource("CONFIG"))
+        return sync.adopt_old_folder(config / _OLD_CONFIG_FOLDER, config / CONFIG_FOLDER)
 
 
 CLASSES = (FarmPreferences,)

@@ -224,3 +224,15 @@ class Syncer:
             except Exception:  # never let the thread die silently
                 log.exception("result sync failed")
             self._stop.wait(self.interval)
+
+
+def adopt_old_folder(old: Path, new: Path) -> Path:
+    """`new`, created; an older version's `old` folder becomes it, so job
+    records written before the rename are not lost."""
+    if old.is_dir() and not new.exists():
+        try:
+            old.rename(new)
+        except OSError:
+            pass  # another Blender moved it first, or no permission: start afresh
+    new.mkdir(parents=True, exist_ok=True)
+    return new

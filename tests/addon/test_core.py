@@ -29,6 +29,7 @@ from flamenco_addon.submission import (
     scene_settings_of,
 )
 from flamenco_addon.submitting import with_schema
+from flamenco_addon.sync import adopt_old_folder
 
 ADDON = Path(__file__).resolve().parents[2] / "flamenco_addon"
 
@@ -406,3 +407,19 @@ def test_only_the_shell_imports_bpy() -> None:
         }
         if path.name not in shell:
             assert "bpy" not in imports, f"{path.name} imports bpy"
+
+
+def test_records_of_the_old_config_folder_are_adopted(tmp_path: Path) -> None:
+    old, new = tmp_path / "flamenco_addon", tmp_path / "lan_render_farm"
+    old.mkdir()
+    (old / "jobs.json").write_text('{"jobs": []}')
+    assert adopt_old_folder(old, new) == new
+    assert (new / "jobs.json").read_text() == '{"jobs": []}'
+    assert not old.exists()
+    # Once moved (or on a fresh install), the new folder is used as it is.
+    old.mkdir()
+    (new / "jobs.json").write_text("kept")
+    assert adopt_old_folder(old, new) == new
+    assert (new / "jobs.json").read_text() == "kept"
+    fresh = tmp_path / "fresh"
+    assert adopt_old_folder(tmp_path / "none", fresh).is_dir()
