@@ -13,6 +13,7 @@ record remembers what it fetched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -230,9 +231,8 @@ def adopt_old_folder(old: Path, new: Path) -> Path:
     """`new`, created; an older version's `old` folder becomes it, so job
     records written before the rename are not lost."""
     if old.is_dir() and not new.exists():
-        try:
+        # Another Blender moved it first, or no permission: start afresh.
+        with contextlib.suppress(OSError):
             old.rename(new)
-        except OSError:
-            pass  # another Blender moved it first, or no permission: start afresh
     new.mkdir(parents=True, exist_ok=True)
     return new
