@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
@@ -18,6 +17,7 @@ from coordinator.server.config import AppConfig, FarmConfig
 from coordinator.server.farm import Farm
 from coordinator.server.keys import FARM
 from tests.support import components
+from tests.support.waiting import wait_until as wait_until
 
 TOKEN = "test-farm-token"
 
@@ -163,18 +163,6 @@ async def submit_render(
     assert resp.status == 201, await resp.text()
     job: dict[str, Any] = await resp.json()
     return job
-
-
-async def wait_until(
-    check: Callable[[], Awaitable[bool]], *, timeout: float = 5.0, what: str = "condition"
-) -> None:
-    """Poll `check` every 20 ms; fail with `what` when it never holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 # ---------------------------------------------------------------------------

@@ -10,9 +10,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,17 +26,10 @@ from flamenco_addon.submission import JobForm, SceneSnapshot
 from flamenco_addon.sync import HashCache, JobRecord, JobRecords, Syncer, sync_job
 from tests.support.addon_helpers import REPO, site_packages
 from tests.support.localfarm import LocalFarm
+from tests.support.waiting import wait_for
 
 LO = ["127.0.0.1"]
 pytestmark = pytest.mark.timeout(90)
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ from coordinator.core.hashing import sha256_file
 from tests.conftest import API, AUTH, get_job, register, submit_sleep
 from tests.support.blendgen import DEBIAN_BLENDER, make_scene
 from tests.support.localfarm import Child, LocalFarm
+from tests.support.waiting import wait_for
 
 Test = TypeVar("Test", bound=Callable[..., Any])
 
@@ -50,11 +51,6 @@ NAMES = [f"frame_{n:04d}.png" for n in FRAMES]
 
 
 # ---------------------------------------------------------------- helpers
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
-        time.sleep(0.05)
 
 
 def submit(client: FarmClient, scene: Path, out: Path, *, chunk: int = 3) -> int:
