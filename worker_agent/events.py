@@ -1,6 +1,6 @@
 """Turns the lines a render prints into typed events. No bpy, no I/O.
 
-The contract is the render runner's marker lines (see worker_agent/runner.py):
+The contract is the render runner's marker lines (see worker_agent/in_blender/runner.py):
 ``@@FARM@@ {"event": ...}``. Blender's own output is only log, except that
 ``parse_blender_progress`` reads sample progress from the classic stats line as
 a fallback for a Blender run without the runner.

@@ -886,7 +886,7 @@ def openapi_markdown(doc: JSON) -> str:
         "",
         "Generated from the coordinator's OpenAPI document (also served at"
         " `/api/v1/openapi.json`) by `python -m coordinator openapi-docs --out docs/api.md`;"
-        " edit `coordinator/openapi.py`, not this file.",
+        " edit `coordinator/server/openapi.py`, not this file.",
         "",
         "## Authentication",
         "",

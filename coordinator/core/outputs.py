@@ -4,7 +4,7 @@ No `bpy` here: the coordinator names delivered frames without Blender. The rules
 mirror Blender's C code (`BKE_image_path_from_imformat`: `BLI_path_abs`, then
 `BLI_path_frame` with 4 digits, then `BKE_image_path_ext_from_imformat_ensure`)
 and were checked against `scene.render.frame_path()` of Debian's Blender 3.4
-and of `bpy` 5.0.1, which agree on every rule used here (tests/test_outputs.py).
+and of `bpy` 5.0.1, which agree on every rule used here (tests/core/test_outputs.py).
 
 The path templates of Blender 4.5+ ("{blend_name}", "{fps:###}") are expanded
 by `expand_path_template()` on the submitting machine, which alone knows the
@@ -237,7 +237,7 @@ def expand_path_template(path: str, variables: Mapping[str, str | int | float]) 
     """`path` with every "{name}" / "{name:spec}" replaced, "{{" and "}}" unescaped.
 
     Mirrors Blender's path templates (4.5+), checked against
-    `scene.render.frame_path()` of bpy 5.0.1 in tests/test_addon_bpy.py: floats
+    `scene.render.frame_path()` of bpy 5.0.1 in tests/addon/test_bpy.py: floats
     print like Python's repr ("24.0"); "#" specs round half away from zero and
     pad with zeros; only numbers take a spec. Frame "#"s outside braces stay.
     """

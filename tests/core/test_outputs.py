@@ -213,7 +213,7 @@ TEMPLATE_VALUES = {
 }
 
 
-# What bpy 5.0.1's frame_path() gave for these (tests/test_addon_bpy.py checks it live).
+# What bpy 5.0.1's frame_path() gave for these (tests/addon/test_bpy.py checks it live).
 @pytest.mark.parametrize(
     ("template", "expected"),
     [
