@@ -29,7 +29,7 @@ from coordinator.core.protocol import (
     WorkerStatus,
     parse_blender_version,
 )
-from coordinator.server import job_types, scheduler, states
+from coordinator.server import job_types, scheduler, states, views
 from coordinator.server.config import FarmConfig
 from coordinator.server.errors import BadRequest, Conflict, NotFound, Unauthorized
 from coordinator.server.filestore import (
@@ -44,6 +44,7 @@ from coordinator.server.filestore import (
 )
 from coordinator.server.hub import Hub
 from coordinator.server.job_types.schema import JSON, Setting, SettingsError, validate
+from coordinator.server.services.context import FarmContext, held_by_whom, version_number
 from coordinator.server.store import Store, dumps, loads
 
 log = logging.getLogger(__name__)
@@ -58,23 +59,12 @@ MAX_FILES_PER_JOB = 100_000
 PENDING_DELIVERY = "waiting to be delivered"
 
 
-_STATUSES_PRESENT = "SELECT " + ", ".join(
-    f"EXISTS (SELECT 1 FROM tasks WHERE job_id = ?1 AND status = '{status}' AND generation = ?2)"
-    for status in TaskStatus
-)
-
-
 @dataclass
 class _Finished:
     """What a job's current tasks finished, for a regenerate to keep."""
 
     frames: dict[int, set[str]] = field(default_factory=dict)  # frame -> signatures that made it
     tasks: dict[tuple[str, tuple[int, ...]], int] = field(default_factory=dict)  # -> task id
-
-
-def _version_number(text: str) -> int:
-    major, minor = parse_blender_version(text)
-    return major * 1000 + minor
 
 
 def _check_version(text: str) -> str:
@@ -139,13 +129,8 @@ def _hash_secret(secret: str) -> str:
 
 class Farm:
     def __init__(self, config: FarmConfig, store: Store, files: FileStore, hub: Hub) -> None:
-        self.config = config
-        self.store = store
-        self.files = files
-        self.hub = hub
-        # task id -> the "=== attempt N on worker W ===" line not yet in its log
-        self._log_headers: dict[int, str] = {}
-        self.started_at = time.time()
+        self.ctx = FarmContext(config, store, files, hub)
+        self.config, self.store, self.files, self.hub = config, store, files, hub
         # (job id, output name) -> (held while that output is copied into its folder,
         # how many deliveries hold or wait for it)
         self._delivering: dict[tuple[int, str], tuple[asyncio.Lock, int]] = {}
@@ -167,7 +152,7 @@ class Farm:
                 _hash_secret(secret),
                 WorkerStatus.IDLE,
                 data["blender_version"],
-                _version_number(data["blender_version"]),
+                version_number(data["blender_version"]),
                 dumps(devices),
                 dumps(tags),
                 now,
@@ -195,7 +180,7 @@ class Farm:
             holds = self.store.one(
                 "SELECT 1 FROM tasks WHERE worker_id = ? AND status = 'active'", row["id"]
             )
-            self._set_worker_status(row["id"], WorkerStatus.BUSY if holds else WorkerStatus.IDLE)
+            self.ctx.set_worker_status(row["id"], WorkerStatus.BUSY if holds else WorkerStatus.IDLE)
         if now - row["last_seen"] > LAST_SEEN_RESOLUTION:  # spare a write per request
             self.store.run("UPDATE workers SET last_seen = ? WHERE id = ?", now, row["id"])
         return dict(row)
@@ -208,24 +193,7 @@ class Farm:
                 "SELECT id, job_id, name, worker_id FROM tasks WHERE status = 'active'"
             )
         }
-        return [self._worker_json(r, current.get(r["id"])) for r in rows]
-
-    def _worker_json(self, row: Any, task: Any) -> JSON:
-        return {
-            "id": row["id"],
-            "name": row["name"],
-            "host": row["host"],
-            "status": row["status"],
-            "blender_version": row["blender_version"],
-            "devices": loads(row["devices"]),
-            "tags": loads(row["tags"]),
-            "disabled": bool(row["disabled"]),
-            "last_seen": row["last_seen"],
-            "actions": states.worker_actions(row["status"], disabled=bool(row["disabled"])),
-            "task": None
-            if task is None
-            else {"id": task["id"], "job_id": task["job_id"], "name": task["name"]},
-        }
+        return [views.worker_json(r, current.get(r["id"])) for r in rows]
 
     def worker_counts(self) -> dict[str, int]:
         rows = self.store.all("SELECT status, count(*) AS n FROM workers GROUP BY status")
@@ -237,15 +205,7 @@ class Farm:
             "SELECT id FROM tasks WHERE worker_id = ? AND status = 'active'", worker["id"]
         ):
             self._requeue_lost(row["id"], worker["id"], "the worker shut down", count=False)
-        self._set_worker_status(worker["id"], WorkerStatus.OFFLINE)
-
-    def _set_worker_status(self, worker_id: str, status: WorkerStatus) -> None:
-        row = self.store.one("SELECT status FROM workers WHERE id = ?", worker_id)
-        if row is None or row["status"] == status:
-            return
-        states.check(states.WORKER_TRANSITIONS, "worker", row["status"], status)
-        self.store.run("UPDATE workers SET status = ? WHERE id = ?", status, worker_id)
-        self.hub.publish("worker", id=worker_id, status=status)
+        self.ctx.set_worker_status(worker["id"], WorkerStatus.OFFLINE)
 
     # =================================================================== jobs
     def submit_job(self, body: Any) -> JSON:
@@ -286,7 +246,7 @@ class Farm:
                 dumps(files),
                 blend,
                 version,
-                _version_number(version) if version else 0,
+                version_number(version) if version else 0,
                 data["submitter"],
                 int(data["deliver"]),
                 data["max_attempts"],
@@ -294,7 +254,7 @@ class Farm:
                 now,
             ).lastrowid
             assert job_id is not None
-            self._insert_tasks(job_id, tasks, generation=1)
+            self.ctx.insert_tasks(job_id, tasks, generation=1)
         log.info(
             "job %d submitted: %r (%s, %d tasks)", job_id, data["name"], job_type.name, len(tasks)
         )
@@ -319,83 +279,28 @@ class Farm:
             )
         return out
 
-    def _insert_tasks(self, job_id: int, tasks: list[Any], *, generation: int) -> None:
-        """Insert a compiled job's tasks (inside the caller's transaction).
-
-        One executemany and one reused JSON encoder (the same output as
-        store.dumps): a row-by-row insert held the event loop for seconds on a
-        100,000-task job.
-        """
-        if not tasks:
-            return
-        now = time.time()
-        encode = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
-        self.store.db.executemany(
-            "INSERT INTO tasks (job_id, idx, name, kind, payload, frames, priority, status,"
-            " generation, has_deps, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                (
-                    job_id,
-                    idx,
-                    spec.name,
-                    spec.kind,
-                    encode(spec.payload),
-                    encode(list(spec.frames)),
-                    spec.priority,
-                    TaskStatus.QUEUED,
-                    generation,
-                    int(bool(spec.depends_on)),
-                    now,
-                )
-                for idx, spec in enumerate(tasks)
-            ),
-        )
-        # Ids are consecutive: one writer, inside one transaction, AUTOINCREMENT.
-        last = self.store.one("SELECT last_insert_rowid()")
-        assert last is not None
-        first = int(last[0]) - len(tasks) + 1
-        deps = [
-            (first + idx, first + dep) for idx, spec in enumerate(tasks) for dep in spec.depends_on
-        ]
-        if deps:
-            self.store.db.executemany(
-                "INSERT INTO task_deps (task_id, depends_on) VALUES (?, ?)", deps
-            )
-
-    def _job_row(self, job_id: int) -> Any:
-        row = self.store.one("SELECT * FROM jobs WHERE id = ?", job_id)
-        if row is None:
-            raise NotFound(f"there is no job {job_id}")
-        return row
-
     def get_job(
         self, job_id: int, *, with_tasks: bool = True, all_generations: bool = False
     ) -> JSON:
-        row = self._job_row(job_id)
-        out = self._jobs_json([row])[0]
+        row = self.ctx.job_row(job_id)
+        tasks = None
         if with_tasks:
             # Tasks of earlier generations (replaced by a regenerate) stay as the
             # job's history, with their logs; they are listed only when asked for.
             where, args = (
                 ("", ()) if all_generations else (" AND generation = ?", (row["generation"],))
             )
-            out["tasks"] = [
-                self._task_json(t, current=t["generation"] == row["generation"])
-                for t in self.store.all(
-                    f"SELECT * FROM tasks WHERE job_id = ?{where} ORDER BY generation, idx",
-                    job_id,
-                    *args,
-                )
-            ]
-        report = self._job_report(row)
-        if report is not None:
-            out["report"] = report
-        return out
+            tasks = self.store.all(
+                f"SELECT * FROM tasks WHERE job_id = ?{where} ORDER BY generation, idx",
+                job_id,
+                *args,
+            )
+        return views.job_json(self.store, row, tasks=tasks)
 
     def list_tasks(self, job_id: int, query: Mapping[str, str]) -> JSON:
         """A page of the job's tasks in their order, optionally of some statuses only:
         a 100,000-task job is not sent whole to show 100 rows."""
-        row = self._job_row(job_id)
+        row = self.ctx.job_row(job_id)
         where, args = ["job_id = ?"], list[Any]([job_id])
         generations = query.get("generation", "current")
         if generations == "current":
@@ -423,118 +328,10 @@ class Farm:
         )
         current = row["generation"]
         return {
-            "tasks": [self._task_json(t, current=t["generation"] == current) for t in rows],
+            "tasks": [views.task_json(t, current=t["generation"] == current) for t in rows],
             "total": total[0] if total else 0,
             "limit": limit,
             "offset": offset,
-        }
-
-    def _job_report(self, row: Any) -> JSON | None:
-        """The job type's own summary (progressive: samples reached per frame)."""
-        job_type = job_types.REGISTRY.get(row["type"])
-        if job_type is None or job_type.report_fn is None:
-            return None
-        tasks = self.store.all(
-            "SELECT kind, status, frames, payload FROM tasks WHERE job_id = ? AND generation = ?",
-            row["id"],
-            row["generation"],
-        )
-        return job_type.report_fn(
-            [
-                {
-                    "kind": t["kind"],
-                    "status": t["status"],
-                    "frames": loads(t["frames"]),
-                    "payload": loads(t["payload"]),
-                }
-                for t in tasks
-            ]
-        )
-
-    def _jobs_json(self, rows: list[Any]) -> list[JSON]:
-        """Jobs as the API shows them, with what a person can do and what holds them up."""
-        ids = [r["id"] for r in rows]
-        summaries, blocklists = self._task_summary(ids), self._blocklists(ids)
-        waiting = any(r["status"] in (JobStatus.QUEUED, JobStatus.ACTIVE) for r in rows)
-        online = self._online_workers() if waiting else []
-        out = []
-        for row in rows:
-            job = self._job_json(row, summaries.get(row["id"], {}))
-            blocked = blocklists.get(row["id"], [])
-            job["blocklist"] = blocked
-            job["warning"] = _no_worker_warning(
-                row, job["task_counts"], online, {b["worker_id"] for b in blocked}
-            )
-            job["actions"] = states.job_actions(
-                row["status"], job["task_counts"], blocklisted=bool(blocked)
-            )
-            out.append(job)
-        return out
-
-    def _blocklists(self, job_ids: list[int]) -> dict[int, list[JSON]]:
-        """Per job, the workers that failed enough of its tasks to get no more of them."""
-        if not job_ids:
-            return {}
-        marks = ",".join("?" * len(job_ids))
-        rows = self.store.all(
-            "SELECT f.job_id, f.worker_id, count(*) AS n, w.name FROM task_failures f"
-            " LEFT JOIN workers w ON w.id = f.worker_id"
-            f" WHERE f.blamed = 1 AND f.job_id IN ({marks})"
-            " GROUP BY f.job_id, f.worker_id HAVING n >= ? ORDER BY w.name, f.worker_id",
-            *job_ids,
-            scheduler.BLOCKLIST_THRESHOLD,
-        )
-        out: dict[int, list[JSON]] = {}
-        for r in rows:
-            out.setdefault(r["job_id"], []).append(
-                {"worker_id": r["worker_id"], "name": r["name"] or "", "failures": r["n"]}
-            )
-        return out
-
-    def _online_workers(self) -> list[Any]:
-        return self.store.all(
-            "SELECT id, blender, blender_version, disabled FROM workers WHERE status != 'offline'"
-        )
-
-    def _task_summary(self, job_ids: list[int]) -> dict[int, JSON]:
-        if not job_ids:
-            return {}
-        marks = ",".join("?" * len(job_ids))
-        rows = self.store.all(
-            f"SELECT job_id, status, count(*) AS n, sum(progress) AS p FROM tasks"
-            f" WHERE job_id IN ({marks})"
-            " AND generation = (SELECT generation FROM jobs WHERE jobs.id = tasks.job_id)"
-            " GROUP BY job_id, status",
-            *job_ids,
-        )
-        out: dict[int, JSON] = {}
-        for r in rows:
-            entry = out.setdefault(r["job_id"], {"counts": {}, "done": 0.0, "total": 0})
-            entry["counts"][r["status"]] = r["n"]
-            entry["total"] += r["n"]
-            entry["done"] += r["n"] if r["status"] == TaskStatus.COMPLETED else (r["p"] or 0.0)
-        return out
-
-    def _job_json(self, row: Any, summary: JSON) -> JSON:
-        total = summary.get("total", 0)
-        return {
-            "id": row["id"],
-            "name": row["name"],
-            "type": row["type"],
-            "priority": row["priority"],
-            "status": row["status"],
-            "status_reason": row["status_reason"],
-            "settings": loads(row["settings"]),
-            "blend": row["blend"],
-            "blender_version": row["blender_version"],
-            "submitter": row["submitter"],
-            "deliver": bool(row["deliver"]),
-            "max_attempts": row["max_attempts"],
-            "generation": row["generation"],
-            "created_at": row["created_at"],
-            "updated_at": row["updated_at"],
-            "task_counts": summary.get("counts", {}),
-            "progress": round(summary.get("done", 0.0) / total, 4) if total else 1.0,
         }
 
     def list_jobs(self, query: Mapping[str, str]) -> JSON:
@@ -548,7 +345,7 @@ class Farm:
             f"SELECT * FROM jobs{clause} ORDER BY {sort} LIMIT ? OFFSET ?", *args, limit, offset
         )
         return {
-            "jobs": self._jobs_json(rows),
+            "jobs": views.jobs_json(self.store, rows),
             "total": total[0] if total else 0,
             "limit": limit,
             "offset": offset,
@@ -556,24 +353,24 @@ class Farm:
 
     # ----------------------------------------------------------- job actions
     def cancel_job(self, job_id: int) -> JSON:
-        row = self._job_row(job_id)
+        row = self.ctx.job_row(job_id)
         with self.store.tx():
-            self._set_job_status(row, JobStatus.CANCELED, "canceled by a person")
-            stopped = self._set_tasks(
+            self.ctx.set_job_status(row, JobStatus.CANCELED, "canceled by a person")
+            stopped = self.ctx.set_tasks_status(
                 job_id, (TaskStatus.QUEUED, TaskStatus.ACTIVE), TaskStatus.CANCELED
             )
-        self._after_tasks_changed(job_id, stopped)
+        self.ctx.tasks_stopped(job_id, stopped)
         return self.get_job(job_id, with_tasks=False)
 
     def pause_job(self, job_id: int) -> JSON:
-        row = self._job_row(job_id)
+        row = self.ctx.job_row(job_id)
         with self.store.tx():
-            self._set_job_status(row, JobStatus.PAUSED, "paused by a person")
+            self.ctx.set_job_status(row, JobStatus.PAUSED, "paused by a person")
         self.hub.publish("job", id=job_id)
         return self.get_job(job_id, with_tasks=False)
 
     def resume_job(self, job_id: int) -> JSON:
-        row = self._job_row(job_id)
+        row = self.ctx.job_row(job_id)
         if row["status"] != JobStatus.PAUSED:
             raise Conflict(f"job {job_id} is {row['status']}, not paused; nothing to resume")
         with self.store.tx():
@@ -582,14 +379,14 @@ class Farm:
                 JobStatus.QUEUED,
                 job_id,
             )
-            self._refresh_job(job_id)
+            self.ctx.refresh_job(job_id)
         self.hub.notify_work()
         self.hub.publish("job", id=job_id)
         return self.get_job(job_id, with_tasks=False)
 
     def requeue_job(self, job_id: int, *, which: str = "failed") -> JSON:
         """Queue tasks again: 'failed' (failed and canceled ones) or 'all'."""
-        row = self._job_row(job_id)
+        row = self.ctx.job_row(job_id)
         if which not in ("failed", "all"):
             raise BadRequest(f"'which' must be 'failed' or 'all', not {which!r}", field="which")
         if row["status"] == JobStatus.ACTIVE and which == "all":
@@ -622,14 +419,14 @@ class Farm:
                 "DELETE FROM task_failures WHERE task_id = ?", [(i,) for i in ids]
             )
             if row["status"] != JobStatus.PAUSED:
-                self._set_job_status(row, JobStatus.QUEUED, "")
-            self._refresh_job(job_id)
+                self.ctx.set_job_status(row, JobStatus.QUEUED, "")
+            self.ctx.refresh_job(job_id)
         self.hub.notify_work()
         self.hub.publish("job", id=job_id)
         return self.get_job(job_id, with_tasks=False)
 
     def delete_job(self, job_id: int) -> None:
-        self._job_row(job_id)
+        self.ctx.job_row(job_id)
         active = [
             r[0]
             for r in self.store.all(
@@ -647,74 +444,14 @@ class Farm:
         with self.store.tx():
             self.store.run("DELETE FROM jobs WHERE id = ?", job_id)
             for worker_id in workers:
-                self._set_worker_status(worker_id, WorkerStatus.IDLE)
+                self.ctx.set_worker_status(worker_id, WorkerStatus.IDLE)
         self.files.remove_job(job_id)
         for task_id in tasks:
-            self._log_headers.pop(task_id, None)
+            self.ctx.log_headers.pop(task_id, None)
         for task_id in active:
             self.hub.notify_task(task_id)
         log.info("job %d deleted", job_id)
         self.hub.publish("job-deleted", id=job_id)
-
-    def _set_job_status(self, row: Any, status: JobStatus, reason: str) -> None:
-        try:
-            states.check(states.JOB_TRANSITIONS, f"job {row['id']}", row["status"], status)
-        except states.InvalidTransition as ex:
-            raise Conflict(str(ex)) from ex
-        self.store.run(
-            "UPDATE jobs SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?",
-            status,
-            reason,
-            time.time(),
-            row["id"],
-        )
-
-    def _set_tasks(self, job_id: int, old: tuple[str, ...], new: TaskStatus) -> list[int]:
-        marks = ",".join("?" * len(old))
-        rows = self.store.all(
-            f"SELECT id, worker_id, status FROM tasks WHERE job_id = ? AND status IN ({marks})",
-            job_id,
-            *old,
-        )
-        self.store.db.executemany(
-            "UPDATE tasks SET status = ?, lease_expires = NULL, updated_at = ? WHERE id = ?",
-            [(new, time.time(), r["id"]) for r in rows],
-        )
-        for r in rows:
-            if r["status"] == TaskStatus.ACTIVE and r["worker_id"]:
-                self._set_worker_status(r["worker_id"], WorkerStatus.IDLE)
-        return [r["id"] for r in rows if r["status"] == TaskStatus.ACTIVE]
-
-    def _after_tasks_changed(self, job_id: int, stopped: list[int]) -> None:
-        for task_id in stopped:
-            self.hub.notify_task(task_id)
-        self.hub.publish("job", id=job_id)
-
-    def _refresh_job(self, job_id: int) -> None:
-        """Move the job to the status its tasks imply (inside the caller's transaction)."""
-        row = self._job_row(job_id)
-        # Which statuses occur, not how often: one index probe each, so the
-        # cost does not grow with the job's size.
-        found = self.store.one(_STATUSES_PRESENT, job_id, row["generation"])
-        present = {status: 1 for status, hit in zip(TaskStatus, found or (), strict=True) if hit}
-        wanted = states.job_status_from_counts(JobStatus(row["status"]), present)
-        if wanted == row["status"]:
-            return
-        reason = ""
-        if wanted == JobStatus.FAILED:
-            failed = self.store.one(
-                "SELECT t.name, f.reason FROM tasks t LEFT JOIN task_failures f ON f.task_id = t.id"
-                " WHERE t.job_id = ? AND t.status = 'failed' AND t.generation = ?"
-                " ORDER BY f.at DESC LIMIT 1",
-                job_id,
-                row["generation"],
-            )
-            if failed is not None:
-                reason = f"task '{failed['name']}' failed: {failed['reason'] or 'no reason given'}"
-        elif wanted == JobStatus.CANCELED:
-            reason = "every task that was left was canceled"
-        self._set_job_status(row, wanted, reason)
-        log.info("job %d is %s%s", job_id, wanted, f" ({reason})" if reason else "")
 
     # ------------------------------------------- regenerate, priority, blocklist
     def regenerate_job(
@@ -735,14 +472,14 @@ class Farm:
             )
         if not isinstance(keep_completed, bool):
             raise BadRequest("'keep_completed' must be true or false", field="keep_completed")
-        row = self._job_row(job_id)
-        self._check_job_action(row, "regenerate")
+        row = self.ctx.job_row(job_id)
+        self.ctx.check_job_action(row, "regenerate")
         old = loads(row["settings"]) or {}
         new, tasks = _recompile(row["type"], {**old, **changes})
         done = self._finished_work(job_id, row["generation"]) if keep_completed else _Finished()
         generation = row["generation"] + 1
         with self.store.tx():
-            stopped = self._set_tasks(
+            stopped = self.ctx.set_tasks_status(
                 job_id, (TaskStatus.QUEUED, TaskStatus.ACTIVE), TaskStatus.CANCELED
             )
             self.store.run(
@@ -751,11 +488,11 @@ class Farm:
                 generation,
                 job_id,
             )
-            self._insert_tasks(job_id, tasks, generation=generation)
+            self.ctx.insert_tasks(job_id, tasks, generation=generation)
             kept = self._keep_finished(job_id, generation, tasks, done)
             held = row["status"] == JobStatus.PAUSED  # a person's pause holds
-            self._set_job_status(row, JobStatus.PAUSED if held else JobStatus.QUEUED, "")
-            self._refresh_job(job_id)
+            self.ctx.set_job_status(row, JobStatus.PAUSED if held else JobStatus.QUEUED, "")
+            self.ctx.refresh_job(job_id)
             note = (
                 f"regenerated as generation {generation} ({_describe_changes(old, new)});"
                 f" {len(kept)} of {len(tasks)} tasks kept"
@@ -765,7 +502,7 @@ class Farm:
         if kept and row["deliver"] and new.get("output") != old.get("output"):
             # finished frames follow the output to its new folder
             self._redeliver(job_id, {f for frames in kept.values() for f in frames})
-        self._after_tasks_changed(job_id, stopped)
+        self.ctx.tasks_stopped(job_id, stopped)
         self.hub.notify_work()
         out = self.get_job(job_id, with_tasks=False)
         out["regenerated"] = {"tasks": len(tasks), "kept": len(kept), "stopped": len(stopped)}
@@ -844,8 +581,8 @@ class Farm:
     def set_job_priority(self, job_id: int, priority: Any) -> JSON:
         if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 100:
             raise BadRequest("'priority' must be a whole number from 0 to 100", field="priority")
-        row = self._job_row(job_id)
-        self._check_job_action(row, "priority")
+        row = self.ctx.job_row(job_id)
+        self.ctx.check_job_action(row, "priority")
         self.store.run(
             "UPDATE jobs SET priority = ?, updated_at = ? WHERE id = ?",
             priority,
@@ -864,9 +601,11 @@ class Farm:
         """
         if worker_id is not None and not isinstance(worker_id, str):
             raise BadRequest("'worker_id' must be a worker's id", field="worker_id")
-        row = self._job_row(job_id)
-        self._check_job_action(row, "clear-blocklist")
-        listed = [b["worker_id"] for b in self._blocklists([job_id]).get(job_id, [])]
+        row = self.ctx.job_row(job_id)
+        self.ctx.check_job_action(row, "clear-blocklist")
+        listed = [
+            b["worker_id"] for b in views.job_blocklists(self.store, [job_id]).get(job_id, [])
+        ]
         if worker_id is not None:
             if worker_id not in listed:
                 raise Conflict(f"worker {worker_id} is not blocklisted for job {job_id}")
@@ -883,17 +622,13 @@ class Farm:
         self.hub.publish("job", id=job_id)
         return self.get_job(job_id, with_tasks=False)
 
-    def _check_job_action(self, row: Any, action: str) -> None:
-        if row["status"] not in states.JOB_ACTIONS[action]:
-            raise Conflict(f"job {row['id']} is {row['status']}; {action} does not apply")
-
     # ------------------------------------------------- a person's task actions
     def requeue_task(self, task_id: int) -> JSON:
         """Run one task again from scratch (stopping it first when a worker has it):
         a fresh count of attempts, its failures forgiven."""
         row, job = self._person_task(task_id, "requeue")
         with self.store.tx():
-            self._set_task_status(row, TaskStatus.QUEUED)
+            self.ctx.set_task_status(row, TaskStatus.QUEUED)
             self.store.run(
                 "UPDATE tasks SET attempts = 0, worker_id = NULL, lease_expires = NULL,"
                 " progress = 0, activity = 'requeued by a person' WHERE id = ?",
@@ -901,7 +636,7 @@ class Farm:
             )
             self.store.run("DELETE FROM task_failures WHERE task_id = ?", task_id)
             self._reopen_for_task(row, job)
-        self._append_log(job["id"], task_id, "\n=== requeued by a person ===\n")
+        self.ctx.append_log(job["id"], task_id, "\n=== requeued by a person ===\n")
         log.info("task %d requeued by a person", task_id)
         return self._after_task_action(row)
 
@@ -909,7 +644,7 @@ class Farm:
         """Stop one task for good; its job goes on with the others."""
         row, job = self._person_task(task_id, "cancel")
         with self.store.tx():
-            self._set_task_status(row, TaskStatus.CANCELED)
+            self.ctx.set_task_status(row, TaskStatus.CANCELED)
             self.store.run(
                 "UPDATE tasks SET lease_expires = NULL, activity = 'canceled by a person'"
                 " WHERE id = ?",
@@ -920,8 +655,8 @@ class Farm:
         return self._after_task_action(row)
 
     def _person_task(self, task_id: int, action: str) -> tuple[Any, Any]:
-        row = self._task_row(task_id)
-        job = self._job_row(row["job_id"])
+        row = self.ctx.task_row(task_id)
+        job = self.ctx.job_row(row["job_id"])
         if row["generation"] != job["generation"]:
             raise Conflict(
                 f"task {task_id} belongs to an earlier generation of job {job['id']}"
@@ -938,10 +673,10 @@ class Farm:
         """After a task action (inside its transaction): free the worker, and let a
         finished job move again, as its tasks now say."""
         if row["status"] == TaskStatus.ACTIVE and row["worker_id"]:
-            self._set_worker_status(row["worker_id"], WorkerStatus.IDLE)
+            self.ctx.set_worker_status(row["worker_id"], WorkerStatus.IDLE)
         if job["status"] in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED):
-            self._set_job_status(job, JobStatus.QUEUED, "")
-        self._refresh_job(job["id"])
+            self.ctx.set_job_status(job, JobStatus.QUEUED, "")
+        self.ctx.refresh_job(job["id"])
 
     def _after_task_action(self, row: Any) -> JSON:
         self.hub.notify_task(row["id"])  # a worker running it hears "stop" at once
@@ -951,26 +686,21 @@ class Farm:
         return self.get_task(row["id"])
 
     # ----------------------------------------------- a person's worker actions
-    def _worker_row(self, worker_id: str) -> Any:
-        row = self.store.one("SELECT * FROM workers WHERE id = ?", worker_id)
-        if row is None:
-            raise NotFound(f"there is no worker {worker_id}")
-        return row
 
     def get_worker(self, worker_id: str) -> JSON:
-        row = self._worker_row(worker_id)
+        row = self.ctx.worker_row(worker_id)
         task = self.store.one(
             "SELECT id, job_id, name FROM tasks WHERE worker_id = ? AND status = 'active'",
             worker_id,
         )
-        return self._worker_json(row, task)
+        return views.worker_json(row, task)
 
     def disable_worker(self, worker_id: str, *, now: Any = False) -> JSON:
         """No new tasks for this worker. Its current task finishes first, or with
         `now` goes straight back to the queue (not counted as a failure)."""
         if not isinstance(now, bool):
             raise BadRequest("'now' must be true or false", field="now")
-        row = self._worker_row(worker_id)
+        row = self.ctx.worker_row(worker_id)
         if row["disabled"] and not (now and row["status"] == WorkerStatus.BUSY):
             raise Conflict(f"worker {row['name']} is disabled already")
         self.store.run("UPDATE workers SET disabled = 1 WHERE id = ?", worker_id)
@@ -982,13 +712,13 @@ class Farm:
                     task["id"], worker_id, f"worker {row['name']} was disabled", count=False
                 )
             if row["status"] == WorkerStatus.BUSY:
-                self._set_worker_status(worker_id, WorkerStatus.IDLE)
+                self.ctx.set_worker_status(worker_id, WorkerStatus.IDLE)
         log.info("worker %s disabled%s", row["name"], " now" if now else "")
         self.hub.publish("worker", id=worker_id)
         return self.get_worker(worker_id)
 
     def enable_worker(self, worker_id: str) -> JSON:
-        row = self._worker_row(worker_id)
+        row = self.ctx.worker_row(worker_id)
         if not row["disabled"]:
             raise Conflict(f"worker {row['name']} is not disabled; nothing to enable")
         self.store.run("UPDATE workers SET disabled = 0 WHERE id = ?", worker_id)
@@ -1000,7 +730,7 @@ class Farm:
     def remove_worker(self, worker_id: str) -> None:
         """Forget an offline worker. A running agent would simply register again,
         so an online one is refused."""
-        row = self._worker_row(worker_id)
+        row = self.ctx.worker_row(worker_id)
         if row["status"] != WorkerStatus.OFFLINE:
             raise Conflict(
                 f"worker {row['name']} is {row['status']}; only an offline worker can be"
@@ -1014,53 +744,18 @@ class Farm:
         log.info("worker %s (%s) removed", row["name"], worker_id)
         self.hub.publish("worker-removed", id=worker_id)
 
-    def _is_current(self, task: Any) -> bool:
-        """Is the task part of its job's current generation (not replaced by a regenerate)?"""
-        job = self.store.one("SELECT generation FROM jobs WHERE id = ?", task["job_id"])
-        return job is not None and job["generation"] == task["generation"]
-
     # ================================================================== tasks
-    def _task_row(self, task_id: int) -> Any:
-        row = self.store.one("SELECT * FROM tasks WHERE id = ?", task_id)
-        if row is None:
-            raise NotFound(f"there is no task {task_id}")
-        return row
-
-    def _task_json(self, row: Any, *, current: bool = True) -> JSON:
-        return {
-            "id": row["id"],
-            "job_id": row["job_id"],
-            "index": row["idx"],
-            "name": row["name"],
-            "kind": row["kind"],
-            "status": row["status"],
-            "priority": row["priority"],
-            "frames": loads(row["frames"]),
-            "attempts": row["attempts"],
-            "worker_id": row["worker_id"],
-            "progress": row["progress"],
-            "activity": row["activity"],
-            "generation": row["generation"],
-            "updated_at": row["updated_at"],
-            "actions": states.task_actions(row["status"], current=current),
-        }
 
     def get_task(self, task_id: int) -> JSON:
-        row = self._task_row(task_id)
-        out = self._task_json(row, current=self._is_current(row))
-        out["payload"] = loads(row["payload"])
-        out["failures"] = [
-            dict(r)
-            for r in self.store.all(
-                "SELECT worker_id, reason, blamed, at FROM task_failures WHERE task_id = ?"
-                " ORDER BY at",
-                task_id,
-            )
-        ]
-        return out
+        row = self.ctx.task_row(task_id)
+        failures = self.store.all(
+            "SELECT worker_id, reason, blamed, at FROM task_failures WHERE task_id = ? ORDER BY at",
+            task_id,
+        )
+        return views.task_detail_json(row, current=self.ctx.is_current(row), failures=failures)
 
     def task_log(self, task_id: int, *, tail: int) -> str:
-        row = self._task_row(task_id)
+        row = self.ctx.task_row(task_id)
         path = self.files.log_path(row["job_id"], task_id)
         if not path.is_file():
             return ""
@@ -1068,17 +763,6 @@ class Farm:
             size = f.seek(0, 2)
             f.seek(max(0, size - tail))
             return f.read().decode("utf-8", "replace")
-
-    def _append_log(self, job_id: int, task_id: int, text: str) -> None:
-        text = self._log_headers.pop(task_id, "") + text
-        path = self.files.log_path(job_id, task_id)
-        try:
-            f = path.open("a", encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            f = path.open("a", encoding="utf-8", errors="replace")
-        with f:
-            f.write(text)
 
     # ----------------------------------------------------- the worker's side
     def abandon_held_tasks(self, worker: JSON) -> None:
@@ -1105,16 +789,16 @@ class Farm:
                 lease_seconds=self.config.lease_seconds,
             )
             if claimed is None:
-                self._set_worker_status(worker["id"], WorkerStatus.IDLE)
+                self.ctx.set_worker_status(worker["id"], WorkerStatus.IDLE)
                 return None
-            self._set_worker_status(worker["id"], WorkerStatus.BUSY)
-            task, job = self._task_row(claimed.task_id), self._job_row(claimed.job_id)
+            self.ctx.set_worker_status(worker["id"], WorkerStatus.BUSY)
+            task, job = self.ctx.task_row(claimed.task_id), self.ctx.job_row(claimed.job_id)
             if task["attempts"] > 1:
                 # What an earlier attempt uploaded no longer counts as this task's output.
                 self.store.run("UPDATE outputs SET attempt = NULL WHERE task_id = ?", task["id"])
         # Written with the task's first log text: most tasks that never log
         # (sleep) then cost no file I/O at all.
-        self._log_headers[task["id"]] = (
+        self.ctx.log_headers[task["id"]] = (
             f"\n=== attempt {task['attempts']} on worker {worker['name']}"
             f" ({worker['id']}) at {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n"
         )
@@ -1135,7 +819,7 @@ class Farm:
             "SELECT * FROM tasks WHERE worker_id = ? AND status = 'active' ORDER BY id LIMIT 1",
             worker["id"],
         )
-        return None if task is None else self._assignment(task, self._job_row(task["job_id"]))
+        return None if task is None else self._assignment(task, self.ctx.job_row(task["job_id"]))
 
     def _assignment(self, task: Any, job: Any) -> Assignment:
         return Assignment(
@@ -1169,31 +853,13 @@ class Farm:
 
     def input_file(self, worker: JSON, task_id: int, name: str) -> Path:
         """An input of a task the worker holds (see _task_inputs), for it to download."""
-        row = self._held_task(worker, task_id)
+        row = self.ctx.held_task(worker, task_id)
         if check_output_name(name) not in self._task_inputs(task_id):
             raise NotFound(
                 f"{name!r} is not an input of task {task_id}: only the outputs of the"
                 " tasks it depends on are"
             )
         return self.files.output_path(row["job_id"], name)
-
-    def _held_task(self, worker: JSON, task_id: int, *, row: Any = None) -> Any:
-        """The task if this worker still holds its lease; Conflict tells it to stop."""
-        if row is None:
-            row = self.store.one("SELECT * FROM tasks WHERE id = ?", task_id)
-        if row is None:
-            raise Conflict(f"task {task_id} no longer exists (its job was deleted); stop it")
-        if row["worker_id"] != worker["id"] or row["status"] != TaskStatus.ACTIVE:
-            if not self._is_current(row):
-                raise Conflict(
-                    f"task {task_id} was replaced when job {row['job_id']} was regenerated;"
-                    " stop it and ask for new work"
-                )
-            raise Conflict(
-                f"task {task_id} is not (or no longer) assigned to this worker"
-                f" ({_held_by_whom(row)}); stop it and ask for new work"
-            )
-        return row
 
     def update_task(self, worker: JSON, task_id: int, body: Any) -> None:
         if not isinstance(body, Mapping):
@@ -1214,7 +880,7 @@ class Farm:
             raise BadRequest(
                 f"'log' must be text of at most {MAX_LOG_CHUNK} characters", field="log"
             )
-        row = self._held_task(worker, task_id)
+        row = self.ctx.held_task(worker, task_id)
         now = time.time()
         self.store.run(
             "UPDATE tasks SET lease_expires = ?, updated_at = ?, progress = coalesce(?, progress),"
@@ -1226,7 +892,7 @@ class Farm:
             task_id,
         )
         if text:
-            self._append_log(row["job_id"], task_id, text)
+            self.ctx.append_log(row["job_id"], task_id, text)
         if progress is not None or activity is not None or text:
             # log=True: new log text, for dashboards that show its tail live
             self.hub.publish(
@@ -1239,7 +905,7 @@ class Farm:
             )
 
     def renew_lease(self, worker: JSON, task_id: int) -> None:
-        self._held_task(worker, task_id)
+        self.ctx.held_task(worker, task_id)
         self.store.run(
             "UPDATE tasks SET lease_expires = ? WHERE id = ?",
             time.time() + self.config.lease_seconds,
@@ -1254,9 +920,9 @@ class Farm:
         if row is None:
             return "the job was deleted"
         if row["worker_id"] != worker["id"] or row["status"] != TaskStatus.ACTIVE:
-            if not self._is_current(row):
+            if not self.ctx.is_current(row):
                 return "the job was regenerated; this task is no longer part of it"
-            return f"the task is {_held_by_whom(row)}"
+            return f"the task is {held_by_whom(row)}"
         job = self.store.one(
             "SELECT status FROM jobs WHERE id = (SELECT job_id FROM tasks WHERE id = ?)", task_id
         )
@@ -1272,17 +938,17 @@ class Farm:
             and (found["worker_id"] == worker["id"])
         ):
             return  # a retry of a completion whose reply was lost: already done
-        row = self._held_task(worker, task_id, row=found)
+        row = self.ctx.held_task(worker, task_id, row=found)
         with self.store.tx():
-            self._set_task_status(row, TaskStatus.COMPLETED)
+            self.ctx.set_task_status(row, TaskStatus.COMPLETED)
             self.store.run(
                 "UPDATE tasks SET progress = 1, activity = 'done', worker_id = ? WHERE id = ?",
                 worker["id"],
                 task_id,
             )
-            self._set_worker_status(worker["id"], WorkerStatus.IDLE)
-            self._refresh_job(row["job_id"])
-        self._log_headers.pop(task_id, None)
+            self.ctx.set_worker_status(worker["id"], WorkerStatus.IDLE)
+            self.ctx.refresh_job(row["job_id"])
+        self.ctx.log_headers.pop(task_id, None)
         log.info("task %d completed by %s", task_id, worker["name"])
         self.hub.notify_task(task_id)  # ends the worker's control long-poll
         self.hub.notify_work()
@@ -1300,11 +966,11 @@ class Farm:
             raise BadRequest("'log' must be text", field="log")
         reason = body["reason"][:2000] or "no reason given"
         text = body.get("log")
-        row = self._held_task(worker, task_id)
+        row = self.ctx.held_task(worker, task_id)
         if isinstance(text, str) and text:
-            self._append_log(row["job_id"], task_id, text[:MAX_LOG_CHUNK])
+            self.ctx.append_log(row["job_id"], task_id, text[:MAX_LOG_CHUNK])
         status = self._record_failure(row, worker["id"], reason)
-        self._set_worker_status(worker["id"], WorkerStatus.IDLE)
+        self.ctx.set_worker_status(worker["id"], WorkerStatus.IDLE)
         log.info("task %d failed on %s: %s -> %s", task_id, worker["name"], reason, status)
         return {"task_status": status}
 
@@ -1333,7 +999,7 @@ class Farm:
         failed there, so that worker won't get it again (a vanished worker is not blamed:
         it may come back healthy).
         """
-        job = self._job_row(row["job_id"])
+        job = self.ctx.job_row(row["job_id"])
         with self.store.tx():
             if count:
                 self.store.run(
@@ -1357,14 +1023,14 @@ class Farm:
                 out_of_attempts = True
                 reason = f"{reason} (and no other worker is left to try it)"
             new = TaskStatus.FAILED if out_of_attempts else TaskStatus.QUEUED
-            self._set_task_status(row, new)
+            self.ctx.set_task_status(row, new)
             self.store.run(
                 "UPDATE tasks SET worker_id = NULL, lease_expires = NULL,"
                 " activity = ? WHERE id = ?",
                 reason[:500],
                 row["id"],
             )
-            self._refresh_job(row["job_id"])
+            self.ctx.refresh_job(row["job_id"])
         self.hub.notify_task(row["id"])
         self.hub.notify_work()
         self.hub.publish("task", id=row["id"], job_id=row["job_id"])
@@ -1375,21 +1041,9 @@ class Farm:
         row = self.store.one("SELECT * FROM tasks WHERE id = ?", task_id)
         if row is None or row["status"] != TaskStatus.ACTIVE or row["worker_id"] != worker_id:
             return
-        self._append_log(row["job_id"], task_id, f"\n=== {reason} ===\n")
+        self.ctx.append_log(row["job_id"], task_id, f"\n=== {reason} ===\n")
         # Lost, not failed: the worker vanished or left, so it is not blamed.
         self._record_failure(row, worker_id, reason, count=count, blame=False)
-
-    def _set_task_status(self, row: Any, status: TaskStatus) -> None:
-        try:
-            states.check(states.TASK_TRANSITIONS, f"task {row['id']}", row["status"], status)
-        except states.InvalidTransition as ex:
-            raise Conflict(str(ex)) from ex
-        self.store.run(
-            "UPDATE tasks SET status = ?, updated_at = ? WHERE id = ?",
-            status,
-            time.time(),
-            row["id"],
-        )
 
     # ---------------------------------------------------------------- outputs
     async def put_output(
@@ -1405,7 +1059,7 @@ class Farm:
         check_output_name(name)
         if sha is not None:
             check_sha256(sha)
-        row = self._held_task(worker, task_id)
+        row = self.ctx.held_task(worker, task_id)
         job_id = row["job_id"]
         self._check_output_owner(row, name)
         tmp, actual, size = await self.files.receive_output(name, chunks, sha=sha)
@@ -1413,7 +1067,7 @@ class Farm:
             # The lease may have gone, or the job been deleted, while the bytes came
             # in: check again before the file lands (it used to replace the stored
             # output first, leaving a file the outputs table did not describe).
-            self._held_task(worker, task_id)
+            self.ctx.held_task(worker, task_id)
             self.files.commit_output(tmp, job_id, name)
         finally:
             tmp.unlink(missing_ok=True)
@@ -1499,16 +1153,16 @@ class Farm:
                 self._delivering[key] = (lock, users - 1)
 
     async def _deliver_output(self, job_id: int, name: str) -> JSON:
-        job = self._job_row(job_id)
+        job = self.ctx.job_row(job_id)
         row = self.store.one("SELECT * FROM outputs WHERE job_id = ? AND name = ?", job_id, name)
         if row is None:
             raise NotFound(f"job {job_id} has no output named {name!r}")
         if not job["deliver"] or row["intermediate"]:
-            return self._output_json(row)
+            return views.output_json(row)
         settings = loads(job["settings"]) or {}
         pattern = settings.get("output")
         if not pattern:
-            return self._output_json(row)
+            return views.output_json(row)
         folder = output_folder(str(pattern))
         if folder is None:
             result = Delivery(
@@ -1534,7 +1188,7 @@ class Farm:
                 self.store.run(
                     "UPDATE outputs SET delivered_sha256 = ? WHERE id = ?", row["sha256"], row["id"]
                 )
-            return self._output_json(now) if now is not None else self._output_json(row)
+            return views.output_json(now) if now is not None else views.output_json(row)
         self.store.run(
             "UPDATE outputs SET delivered_path = ?, delivery_note = ?,"
             " delivered_sha256 = coalesce(?, delivered_sha256) WHERE id = ?",
@@ -1547,25 +1201,25 @@ class Farm:
         # seconds, and used to append the same line to the log each time.
         noteworthy = result.path is None or result.note.startswith("replaced")
         if noteworthy and result.note != row["delivery_note"]:
-            self._append_log(job_id, row["task_id"], f"\n=== output {name}: {result.note} ===\n")
+            self.ctx.append_log(job_id, row["task_id"], f"\n=== output {name}: {result.note} ===\n")
             if result.path is None:  # and to the admin, once per change, not once a sweep
                 log.warning("job %d: output %s: %s", job_id, name, result.note)
-        return self._output_json(self.store.one("SELECT * FROM outputs WHERE id = ?", row["id"]))
+        return views.output_json(self.store.one("SELECT * FROM outputs WHERE id = ?", row["id"]))
 
     def list_outputs(self, job_id: int, *, intermediate: bool = False) -> list[JSON]:
         """The job's frames; with `intermediate`, also the files that only feed its
         other tasks (never delivered, so the pull and the add-on skip them)."""
-        self._job_row(job_id)
+        self.ctx.job_row(job_id)
         only_final = "" if intermediate else " AND intermediate = 0"
         return [
-            self._output_json(r)
+            views.output_json(r)
             for r in self.store.all(
                 f"SELECT * FROM outputs WHERE job_id = ?{only_final} ORDER BY frame, name", job_id
             )
         ]
 
     def output_file(self, job_id: int, name: str) -> Path:
-        self._job_row(job_id)
+        self.ctx.job_row(job_id)
         if (
             self.store.one(
                 "SELECT 1 FROM outputs WHERE job_id = ? AND name = ?",
@@ -1576,19 +1230,6 @@ class Farm:
         ):
             raise NotFound(f"job {job_id} has no output named {name!r}")
         return self.files.output_path(job_id, name)
-
-    def _output_json(self, row: Any) -> JSON:
-        return {
-            "name": row["name"],
-            "frame": row["frame"],
-            "sha256": row["sha256"],
-            "size": row["size"],
-            "task_id": row["task_id"],
-            "delivered_path": row["delivered_path"],
-            "delivery_note": row["delivery_note"],
-            "intermediate": bool(row["intermediate"]),
-            "created_at": row["created_at"],
-        }
 
     # ============================================================ background
     def sweep(self, now: float | None = None) -> None:
@@ -1607,7 +1248,7 @@ class Farm:
             now - self.config.lease_seconds - IDLE_POLL_MAX,
         ):
             log.warning("worker %s went offline", row["id"])
-            self._set_worker_status(row["id"], WorkerStatus.OFFLINE)
+            self.ctx.set_worker_status(row["id"], WorkerStatus.OFFLINE)
 
     async def clean_partial_deliveries(self) -> int:
         """Remove the temporary files of copies a killed coordinator left half done
@@ -1631,7 +1272,7 @@ class Farm:
         removed = 0
         for folder, names in folders.items():
             found = await asyncio.to_thread(
-                remove_partial_deliveries, folder, names, before=self.started_at
+                remove_partial_deliveries, folder, names, before=self.ctx.started_at
             )
             for path in found:
                 log.info("removed %s, left half-copied when the coordinator stopped", path)
@@ -1719,45 +1360,6 @@ def _describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _no_worker_warning(
-    job: Any, counts: Mapping[str, int], online: list[Any], blocked: set[str]
-) -> str:
-    """Why a job with queued work may wait for ever, or "" when a worker can take it.
-
-    Such a job is not failed: the right worker may come online any moment. The
-    warning is worked out when the job is read, so it is never stale.
-    """
-    if job["status"] not in (JobStatus.QUEUED, JobStatus.ACTIVE) or not counts.get("queued"):
-        return ""
-    if not online:
-        return "no worker is online; start one (python -m worker_agent) to render this job"
-    enabled = [w for w in online if not w["disabled"]]
-    if not enabled:
-        return "every online worker is disabled; enable one to render this job"
-    able = [w for w in enabled if w["blender"] >= job["min_blender"]]
-    if not able:
-        need = f"{job['min_blender'] // 1000}.{job['min_blender'] % 1000}"
-        have = ", ".join(sorted({w["blender_version"] for w in enabled}))
-        return (
-            f"no online worker has Blender {need} or newer (they have {have}); start a"
-            " worker with a newer Blender to render this job"
-        )
-    if all(w["id"] in blocked for w in able):
-        return (
-            "every worker able to run it is blocklisted for this job after failing its"
-            " tasks; fix the job, then clear the blocklist"
-        )
-    return ""
-
-
-def _held_by_whom(task: Any) -> str:
-    """For refusals: "queued", or "active on another worker" rather than a bare
-    "active", which read as if the asking worker still held it."""
-    if task["status"] == TaskStatus.ACTIVE:
-        return "active on another worker"
-    return str(task["status"])
 
 
 # ---------------------------------------------------------------- filters

@@ -1,0 +1,250 @@
+"""The one place that writes each shape the API sends: rows of the store in,
+JSON out.
+
+A job is shown with what a person can do with it and what holds it up, so
+its view reads its task counts, its blocklist and the online workers too;
+those queries live here with the shape they feed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from coordinator.core.protocol import JobStatus, TaskStatus
+from coordinator.server import job_types, scheduler, states
+from coordinator.server.job_types.schema import JSON
+from coordinator.server.store import Store, loads
+
+
+# ------------------------------------------------------------------ jobs
+def jobs_json(store: Store, rows: Sequence[Any]) -> list[JSON]:
+    """Jobs as the API lists them, with what a person can do and what holds them up."""
+    ids = [r["id"] for r in rows]
+    summaries, blocklists = _task_summary(store, ids), job_blocklists(store, ids)
+    waiting = any(r["status"] in (JobStatus.QUEUED, JobStatus.ACTIVE) for r in rows)
+    online = _online_workers(store) if waiting else []
+    out = []
+    for row in rows:
+        job = _job_json(row, summaries.get(row["id"], {}))
+        blocked = blocklists.get(row["id"], [])
+        job["blocklist"] = blocked
+        job["warning"] = _no_worker_warning(
+            row, job["task_counts"], online, {b["worker_id"] for b in blocked}
+        )
+        job["actions"] = states.job_actions(
+            row["status"], job["task_counts"], blocklisted=bool(blocked)
+        )
+        out.append(job)
+    return out
+
+
+def job_json(store: Store, row: Any, *, tasks: Sequence[Any] | None = None) -> JSON:
+    """One job: as listed, with its tasks when given and its job type's report."""
+    out = jobs_json(store, [row])[0]
+    if tasks is not None:
+        out["tasks"] = [task_json(t, current=t["generation"] == row["generation"]) for t in tasks]
+    report = _job_report(store, row)
+    if report is not None:
+        out["report"] = report
+    return out
+
+
+def _job_json(row: Any, summary: JSON) -> JSON:
+    total = summary.get("total", 0)
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "type": row["type"],
+        "priority": row["priority"],
+        "status": row["status"],
+        "status_reason": row["status_reason"],
+        "settings": loads(row["settings"]),
+        "blend": row["blend"],
+        "blender_version": row["blender_version"],
+        "submitter": row["submitter"],
+        "deliver": bool(row["deliver"]),
+        "max_attempts": row["max_attempts"],
+        "generation": row["generation"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "task_counts": summary.get("counts", {}),
+        "progress": round(summary.get("done", 0.0) / total, 4) if total else 1.0,
+    }
+
+
+def _job_report(store: Store, row: Any) -> JSON | None:
+    """The job type's own summary (progressive: samples reached per frame)."""
+    job_type = job_types.REGISTRY.get(row["type"])
+    if job_type is None or job_type.report_fn is None:
+        return None
+    tasks = store.all(
+        "SELECT kind, status, frames, payload FROM tasks WHERE job_id = ? AND generation = ?",
+        row["id"],
+        row["generation"],
+    )
+    return job_type.report_fn(
+        [
+            {
+                "kind": t["kind"],
+                "status": t["status"],
+                "frames": loads(t["frames"]),
+                "payload": loads(t["payload"]),
+            }
+            for t in tasks
+        ]
+    )
+
+
+def job_blocklists(store: Store, job_ids: list[int]) -> dict[int, list[JSON]]:
+    """Per job, the workers that failed enough of its tasks to get no more of them."""
+    if not job_ids:
+        return {}
+    marks = ",".join("?" * len(job_ids))
+    rows = store.all(
+        "SELECT f.job_id, f.worker_id, count(*) AS n, w.name FROM task_failures f"
+        " LEFT JOIN workers w ON w.id = f.worker_id"
+        f" WHERE f.blamed = 1 AND f.job_id IN ({marks})"
+        " GROUP BY f.job_id, f.worker_id HAVING n >= ? ORDER BY w.name, f.worker_id",
+        *job_ids,
+        scheduler.BLOCKLIST_THRESHOLD,
+    )
+    out: dict[int, list[JSON]] = {}
+    for r in rows:
+        out.setdefault(r["job_id"], []).append(
+            {"worker_id": r["worker_id"], "name": r["name"] or "", "failures": r["n"]}
+        )
+    return out
+
+
+def _online_workers(store: Store) -> list[Any]:
+    return store.all(
+        "SELECT id, blender, blender_version, disabled FROM workers WHERE status != 'offline'"
+    )
+
+
+def _task_summary(store: Store, job_ids: list[int]) -> dict[int, JSON]:
+    """Per job, its current tasks counted by status, and how much of them is done."""
+    if not job_ids:
+        return {}
+    marks = ",".join("?" * len(job_ids))
+    rows = store.all(
+        f"SELECT job_id, status, count(*) AS n, sum(progress) AS p FROM tasks"
+        f" WHERE job_id IN ({marks})"
+        " AND generation = (SELECT generation FROM jobs WHERE jobs.id = tasks.job_id)"
+        " GROUP BY job_id, status",
+        *job_ids,
+    )
+    out: dict[int, JSON] = {}
+    for r in rows:
+        entry = out.setdefault(r["job_id"], {"counts": {}, "done": 0.0, "total": 0})
+        entry["counts"][r["status"]] = r["n"]
+        entry["total"] += r["n"]
+        entry["done"] += r["n"] if r["status"] == TaskStatus.COMPLETED else (r["p"] or 0.0)
+    return out
+
+
+def _no_worker_warning(
+    job: Any, counts: Mapping[str, int], online: list[Any], blocked: set[str]
+) -> str:
+    """Why a job with queued work may wait for ever, or "" when a worker can take it.
+
+    Such a job is not failed: the right worker may come online any moment. The
+    warning is worked out when the job is read, so it is never stale.
+    """
+    if job["status"] not in (JobStatus.QUEUED, JobStatus.ACTIVE) or not counts.get("queued"):
+        return ""
+    if not online:
+        return "no worker is online; start one (python -m worker_agent) to render this job"
+    enabled = [w for w in online if not w["disabled"]]
+    if not enabled:
+        return "every online worker is disabled; enable one to render this job"
+    able = [w for w in enabled if w["blender"] >= job["min_blender"]]
+    if not able:
+        need = f"{job['min_blender'] // 1000}.{job['min_blender'] % 1000}"
+        have = ", ".join(sorted({w["blender_version"] for w in enabled}))
+        return (
+            f"no online worker has Blender {need} or newer (they have {have}); start a"
+            " worker with a newer Blender to render this job"
+        )
+    if all(w["id"] in blocked for w in able):
+        return (
+            "every worker able to run it is blocklisted for this job after failing its"
+            " tasks; fix the job, then clear the blocklist"
+        )
+    return ""
+
+
+def page_json(key: str, items: list[JSON], *, total: int, limit: int, offset: int) -> JSON:
+    """A page of a longer list, saying where it sits in the whole."""
+    return {key: items, "total": total, "limit": limit, "offset": offset}
+
+
+# ----------------------------------------------------------------- tasks
+def task_json(row: Any, *, current: bool = True) -> JSON:
+    """A task as lists show it; `current`: of its job's current generation."""
+    return {
+        "id": row["id"],
+        "job_id": row["job_id"],
+        "index": row["idx"],
+        "name": row["name"],
+        "kind": row["kind"],
+        "status": row["status"],
+        "priority": row["priority"],
+        "frames": loads(row["frames"]),
+        "attempts": row["attempts"],
+        "worker_id": row["worker_id"],
+        "progress": row["progress"],
+        "activity": row["activity"],
+        "generation": row["generation"],
+        "updated_at": row["updated_at"],
+        "actions": states.task_actions(row["status"], current=current),
+    }
+
+
+def task_detail_json(row: Any, *, current: bool, failures: Sequence[Any]) -> JSON:
+    """One task with what it runs and each failed attempt."""
+    out = task_json(row, current=current)
+    out["payload"] = loads(row["payload"])
+    out["failures"] = [dict(r) for r in failures]
+    return out
+
+
+# --------------------------------------------------------------- workers
+def worker_json(row: Any, task: Any) -> JSON:
+    """A worker, with the task it runs (None when it runs none)."""
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "host": row["host"],
+        "status": row["status"],
+        "blender_version": row["blender_version"],
+        "devices": loads(row["devices"]),
+        "tags": loads(row["tags"]),
+        "disabled": bool(row["disabled"]),
+        "last_seen": row["last_seen"],
+        "actions": states.worker_actions(row["status"], disabled=bool(row["disabled"])),
+        "task": None
+        if task is None
+        else {"id": task["id"], "job_id": task["job_id"], "name": task["name"]},
+    }
+
+
+def credentials_json(worker_id: str, secret: str, lease_seconds: float) -> JSON:
+    """What a newly registered worker is told once: its id and its own secret."""
+    return {"worker_id": worker_id, "secret": secret, "lease_seconds": lease_seconds}
+
+
+# --------------------------------------------------------------- outputs
+def output_json(row: Any) -> JSON:
+    return {
+        "name": row["name"],
+        "frame": row["frame"],
+        "sha256": row["sha256"],
+        "size": row["size"],
+        "task_id": row["task_id"],
+        "delivered_path": row["delivered_path"],
+        "delivery_note": row["delivery_note"],
+        "intermediate": bool(row["intermediate"]),
+        "created_at": row["created_at"],
+    }
