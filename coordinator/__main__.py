@@ -1,4 +1,4 @@
-"""`python -m coordinator`: serve | submit | jobs | job | cancel | ... (see cli.py)."""
+"""`python -m coordinator`: serve | submit | jobs | job | cancel | ... (see coordinator/cli/)."""
 
 from coordinator.cli.main import main
 

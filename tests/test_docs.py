@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coordinator.cli.main import openapi_markdown
+from coordinator.cli.apidocs import openapi_markdown
 from coordinator.server.openapi import openapi_document
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"

@@ -8,7 +8,6 @@ through FarmClient, in a thread, so no Blender is needed.
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import os
@@ -16,133 +15,37 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from coordinator.cli import common, submit
 from coordinator.cli import main as cli
 from coordinator.client import browser as discovery
 from coordinator.client.browser import FoundCoordinator
 from coordinator.client.http import FarmClient, NotFoundError, WorkerCredentials
 from coordinator.core.network import free_port
 from coordinator.core.protocol import API_VERSION, Assignment
+from coordinator.server import serve as server
 from coordinator.server.openapi import openapi_document
+from tests.cli.conftest import Result, Run, connect_args, submit_sleep, unique
+from tests.support.coordinator_process import REPO, CoordinatorProcess, environment
+from tests.support.waiting import wait_for
 
-REPO = Path(__file__).resolve().parents[2]
-TOKEN = "cli-test-token"
-
-
-@dataclass(frozen=True)
-class Farm:
-    url: str  # the coordinator's base URL
-    data_dir: Path  # its data folder
-    log: Path  # its stdout and stderr
-
-    def args(self) -> list[str]:
-        return ["--coordinator", self.url, "--token", TOKEN]
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FARM_")}
-    env["PYTHONPATH"] = str(REPO)
-    return env
-
-
-@pytest.fixture(scope="module")
-def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
-    data = tmp_path_factory.mktemp("farm")
-    log = data.parent / f"{data.name}.log"
-    port = free_port()
-    command = [sys.executable, "-m", "coordinator", "serve", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--data-dir", str(data), "--token", TOKEN, "--no-zeroconf"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=out, stderr=out)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc, log)
-        yield Farm(url=url, data_dir=data, log=log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    assert "Traceback" not in log.read_text(), log.read_text()
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    client = FarmClient(url, timeout=1)
-    deadline = time.monotonic() + 15
-    try:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"coordinator exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                client.health()
-                return
-            except Exception:
-                time.sleep(0.05)
-        pytest.fail(f"coordinator did not answer:\n{log.read_text()}")
-    finally:
-        client.session.close()
-
-
-@pytest.fixture(autouse=True)
-def _no_farm_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("FARM_COORDINATOR", raising=False)
-    monkeypatch.delenv("FARM_TOKEN", raising=False)
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str], farm: Farm) -> Callable[..., Result]:
-    """main() in-process against the test farm; `farm=False` leaves the address out."""
-
-    def run_cli(*argv: str, connect: bool = True) -> Result:
-        code = cli.main([*(farm.args() if connect else []), *argv])
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run_cli
-
-
-@pytest.fixture
-def api(farm: Farm) -> Iterator[FarmClient]:
-    client = FarmClient(farm.url, token=TOKEN)
-    yield client
-    client.session.close()
+Handler = Callable[[FarmClient, Assignment], None]
 
 
 def run_subprocess(*argv: str) -> Result:
     proc = subprocess.run(
         [sys.executable, "-m", "coordinator", *argv],
         cwd=REPO,
-        env=_env(),
+        env=environment(),
         capture_output=True,
         text=True,
         timeout=30,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def submit_sleep(run: Callable[..., Result], name: str, *extra: str) -> int:
-    result = run("submit", "--type", "sleep", "--name", name, "--set", "seconds=0", *extra)
-    assert result.code == 0, result.err
-    return int(result.out.splitlines()[0])
 
 
 def fake_blend(path: Path, header: bytes = b"BLENDER-v304") -> Path:
@@ -155,12 +58,12 @@ def fake_blend(path: Path, header: bytes = b"BLENDER-v304") -> Path:
 class FakeWorker:
     """A worker driven from the test: takes the tasks of one job, in a thread."""
 
-    def __init__(self, farm: Farm, job_name: str) -> None:
+    def __init__(self, farm: CoordinatorProcess, job_name: str) -> None:
         self.farm, self.job_name = farm, job_name
         self.errors: list[BaseException] = []
         self._thread: threading.Thread | None = None
 
-    def start(self, handle: Callable[[FarmClient, Assignment], None], *, tasks: int) -> None:
+    def start(self, handle: Handler, *, tasks: int) -> None:
         def body() -> None:
             try:
                 self._work(handle, tasks)
@@ -170,8 +73,8 @@ class FakeWorker:
         self._thread = threading.Thread(target=body, daemon=True)
         self._thread.start()
 
-    def _work(self, handle: Callable[[FarmClient, Assignment], None], tasks: int) -> None:
-        farm_client = FarmClient(self.farm.url, token=TOKEN)
+    def _work(self, handle: Handler, tasks: int) -> None:
+        farm_client = self.farm.client()
         try:
             creds = farm_client.register_worker(
                 name=unique("fake"), host="test", blender_version="4.2.0", devices=["CPU"]
@@ -196,7 +99,7 @@ class FakeWorker:
         self,
         worker: FarmClient,
         creds: WorkerCredentials,
-        handle: Callable[[FarmClient, Assignment], None],
+        handle: Handler,
         tasks: int,
     ) -> None:
         for _ in range(tasks):
@@ -213,6 +116,20 @@ class FakeWorker:
             raise self.errors[0]
 
 
+def render_frames(frames: dict[str, bytes], scratch: Path) -> Handler:
+    """A fake render of one task: uploads `frames` (name -> bytes) as its outputs."""
+
+    def render(worker: FarmClient, task: Assignment) -> None:
+        scratch.mkdir(parents=True, exist_ok=True)
+        for i, (file_name, data) in enumerate(frames.items(), 1):
+            path = scratch / file_name
+            path.write_bytes(data)
+            worker.upload_output(task.task_id, path, name=file_name, frame=i)
+        worker.complete_task(task.task_id)
+
+    return render
+
+
 def complete(worker: FarmClient, task: Assignment) -> None:
     worker.update_task(task.task_id, progress=0.5, log=f"hello from task {task.task_id}\n")
     worker.complete_task(task.task_id)
@@ -222,36 +139,7 @@ def fail(worker: FarmClient, task: Assignment) -> None:
     worker.fail_task(task.task_id, reason="boom", log="render died: out of memory\n")
 
 
-# ======================================================= header parsing
-@pytest.mark.parametrize(
-    ("header", "version"),
-    [
-        (b"BLENDER-v304", "3.4"),  # Debian's 3.4, 64-bit little endian
-        (b"BLENDER_V279", "2.79"),  # 32-bit big endian, 2.79
-        (b"BLENDER-v402", "4.2"),
-        (b"BLENDER17-01v0500", "5.0"),  # 5.0's long header
-        (b"BLENDER17-01v0405", "4.5"),
-        (b"BLENDER", None),
-        (b"PK\x03\x04 not a blend", None),
-    ],
-)
-def test_version_from_header(header: bytes, version: str | None) -> None:
-    assert cli.version_from_header(header + b"REND\x00\x00") == version
-
-
-def test_read_blend_version_handles_compressed_files(tmp_path: Path) -> None:
-    gz = tmp_path / "old.blend"
-    gz.write_bytes(gzip.compress(b"BLENDER-v279REND" + bytes(100)))
-    assert cli.read_blend_version(gz) == ("2.79", "")
-    zst = tmp_path / "new.blend"
-    zst.write_bytes(b"\x28\xb5\x2f\xfd" + os.urandom(64))
-    version, why = cli.read_blend_version(zst)
-    assert version is None and "zstd" in why
-    junk = tmp_path / "junk.blend"
-    junk.write_bytes(b"\x1f\x8b broken gzip")
-    assert cli.read_blend_version(junk)[0] is None
-
-
+# ======================================================= submit, offline
 def test_project_files_skip_hidden_caches_and_backups(tmp_path: Path) -> None:
     for rel in (
         "shots/shot.blend",
@@ -265,14 +153,14 @@ def test_project_files_skip_hidden_caches_and_backups(tmp_path: Path) -> None:
     ):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(rel.encode())
-    assert sorted(cli.project_files(tmp_path)) == [
+    assert sorted(submit.project_files(tmp_path)) == [
         "scripts/rig.py",
         "shots/shot.blend",
         "tex/wood.png",
     ]
 
 
-def test_set_needs_key_value(run: Callable[..., Result]) -> None:
+def test_set_needs_key_value(run: Run) -> None:
     result = run("submit", "--type", "sleep", "--set", "task_count")
     assert result.code == 2
     assert "expected KEY=VALUE" in result.err
@@ -281,10 +169,13 @@ def test_set_needs_key_value(run: Callable[..., Result]) -> None:
 # ============================================================== submit
 @pytest.mark.parametrize("options_after", [False, True])
 def test_submit_sleep_prints_the_job_id(
-    farm: Farm, capsys: pytest.CaptureFixture[str], api: FarmClient, options_after: bool
+    farm: CoordinatorProcess,
+    capsys: pytest.CaptureFixture[str],
+    api: FarmClient,
+    options_after: bool,
 ) -> None:
     command = ["submit", "--type", "sleep", "--set", "task_count=3", "--set", "seconds=0"]
-    argv = [*command, *farm.args()] if options_after else [*farm.args(), *command]
+    argv = [*command, *connect_args(farm)] if options_after else [*connect_args(farm), *command]
     assert cli.main(argv) == 0
     out, err = capsys.readouterr()
     job_id = int(out.splitlines()[0])
@@ -294,7 +185,7 @@ def test_submit_sleep_prints_the_job_id(
     assert f"job {job_id}" in err and "3 tasks" in err
 
 
-def test_bad_setting_value_names_the_field(run: Callable[..., Result]) -> None:
+def test_bad_setting_value_names_the_field(run: Run) -> None:
     result = run("submit", "--type", "sleep", "--set", "task_count=many")
     assert result.code == 2
     assert result.err.startswith("error: ")
@@ -303,34 +194,32 @@ def test_bad_setting_value_names_the_field(run: Callable[..., Result]) -> None:
     assert result.code == 2 and "colour" in result.err and "task_count" in result.err
 
 
-def test_unknown_job_type(run: Callable[..., Result]) -> None:
+def test_unknown_job_type(run: Run) -> None:
     result = run("submit", "--type", "nope")
     assert result.code == 2
     assert "unknown job type 'nope'" in result.err and "sleep" in result.err
 
 
-def test_render_job_needs_a_blend(run: Callable[..., Result]) -> None:
+def test_render_job_needs_a_blend(run: Run) -> None:
     result = run("submit", "--frames", "1-2", "--output", "/tmp/x/f_####")
     assert result.code == 2 and "needs a .blend" in result.err
 
 
-def test_wrong_token_is_exit_4_without_traceback(farm: Farm) -> None:
+def test_wrong_token_is_exit_4_without_traceback(farm: CoordinatorProcess) -> None:
     result = run_subprocess("--coordinator", farm.url, "--token", "wrong", "jobs")
     assert result.code == 4
     assert result.err.startswith("error: wrong farm token")
     assert "Traceback" not in result.err
 
 
-def test_unreachable_coordinator_is_exit_3(run: Callable[..., Result]) -> None:
+def test_unreachable_coordinator_is_exit_3(run: Run) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    result = run("--coordinator", url, "--token", TOKEN, "jobs", connect=False)
+    result = run("--coordinator", url, "--token", "any-token", "jobs", connect=False)
     assert result.code == 3
     assert "cannot reach the coordinator" in result.err
 
 
-def test_no_coordinator_on_the_lan(
-    run: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_no_coordinator_on_the_lan(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[dict[str, object]] = []
 
     def find_none(**kwargs: object) -> list[FoundCoordinator]:
@@ -341,11 +230,13 @@ def test_no_coordinator_on_the_lan(
     result = run("--zeroconf-interface", "127.0.0.1", "jobs", connect=False)
     assert result.code == 3
     assert "--coordinator" in result.err and "python -m coordinator serve" in result.err
-    assert asked == [{"first": True, "timeout": cli.DISCOVERY_TIMEOUT, "interfaces": ["127.0.0.1"]}]
+    assert asked == [
+        {"first": True, "timeout": common.DISCOVERY_TIMEOUT, "interfaces": ["127.0.0.1"]}
+    ]
 
 
 def test_coordinator_found_on_the_lan(
-    farm: Farm, run: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+    farm: CoordinatorProcess, run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = int(farm.url.rsplit(":", 1)[1])
     found = FoundCoordinator(
@@ -358,13 +249,13 @@ def test_coordinator_found_on_the_lan(
         service_name="test farm._flamenco._tcp.local.",
     )
     monkeypatch.setattr(discovery, "find_coordinators", lambda **_: [found])
-    result = run("--token", TOKEN, "job-types", connect=False)
+    result = run("--token", farm.token, "job-types", connect=False)
     assert result.code == 0, result.err
     assert f"using coordinator 'test farm' at {farm.url}" in result.err
     assert "blender-render" in result.out and "chunk_size" in result.out
 
 
-def test_job_types_lists_settings(run: Callable[..., Result]) -> None:
+def test_job_types_lists_settings(run: Run) -> None:
     result = run("job-types")
     assert result.code == 0
     for word in ("sleep", "task_count", "blender-render", "frames", "(required)", "OPEN_EXR"):
@@ -374,7 +265,7 @@ def test_job_types_lists_settings(run: Callable[..., Result]) -> None:
 
 
 def test_submit_blend_reads_header_and_uploads_once(
-    run: Callable[..., Result], api: FarmClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run: Run, api: FarmClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     blend = fake_blend(tmp_path / "shot.blend")
     monkeypatch.chdir(tmp_path)
@@ -400,7 +291,7 @@ def test_submit_blend_reads_header_and_uploads_once(
 
 
 def test_blender_version_option_and_unreadable_header(
-    run: Callable[..., Result], api: FarmClient, tmp_path: Path
+    run: Run, api: FarmClient, tmp_path: Path
 ) -> None:
     blend = fake_blend(tmp_path / "zstd.blend", header=b"\x28\xb5\x2f\xfd")
     base = ["submit", str(blend), "--frames", "1", "--output", str(tmp_path / "f_")]
@@ -414,7 +305,7 @@ def test_blender_version_option_and_unreadable_header(
     assert result.code == 2 and "blender_version" in result.err
 
 
-def test_submit_project_folder(run: Callable[..., Result], api: FarmClient, tmp_path: Path) -> None:
+def test_submit_project_folder(run: Run, api: FarmClient, tmp_path: Path) -> None:
     project = tmp_path / "project"
     blend = fake_blend(project / "shots" / "shot.blend")
     (project / "tex").mkdir()
@@ -435,7 +326,7 @@ def test_submit_project_folder(run: Callable[..., Result], api: FarmClient, tmp_
 
 
 # ================================================================ jobs
-def test_jobs_filters_and_json(run: Callable[..., Result]) -> None:
+def test_jobs_filters_and_json(run: Run) -> None:
     prefix = unique("filt")
     ids = {s: submit_sleep(run, f"{prefix}_{s}") for s in ("a", "b", "c")}
     assert run("cancel", str(ids["b"])).code == 0
@@ -466,7 +357,7 @@ def test_jobs_filters_and_json(run: Callable[..., Result]) -> None:
     assert run("jobs", "--name", unique("nothing")).err.strip() == "no jobs match"
 
 
-def test_job_details(run: Callable[..., Result]) -> None:
+def test_job_details(run: Run) -> None:
     job_id = submit_sleep(run, unique("details"), "--set", "task_count=2")
     result = run("job", str(job_id))
     assert result.code == 0, result.err
@@ -486,7 +377,7 @@ def test_job_details(run: Callable[..., Result]) -> None:
     assert missing.code == 2 and "there is no job 999999" in missing.err
 
 
-def test_job_actions_and_refusals(run: Callable[..., Result], api: FarmClient) -> None:
+def test_job_actions_and_refusals(run: Run, api: FarmClient) -> None:
     job_id = str(submit_sleep(run, unique("actions")))
     refused = run("resume", job_id)
     assert refused.code == 2
@@ -508,7 +399,7 @@ class _Terminal(io.StringIO):
 
 
 def test_delete_asks_on_a_terminal(
-    run: Callable[..., Result], api: FarmClient, monkeypatch: pytest.MonkeyPatch
+    run: Run, api: FarmClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job_id = submit_sleep(run, unique("ask"))
     monkeypatch.setattr(sys, "stdin", _Terminal("n\n"))
@@ -522,7 +413,7 @@ def test_delete_asks_on_a_terminal(
 
 
 # ====================================================== --wait and pull
-def test_wait_until_a_fake_worker_completes(farm: Farm, run: Callable[..., Result]) -> None:
+def test_wait_until_a_fake_worker_completes(farm: CoordinatorProcess, run: Run) -> None:
     name = unique("wait-ok")
     worker = FakeWorker(farm, name)
     worker.start(complete, tasks=2)
@@ -546,7 +437,7 @@ def test_wait_until_a_fake_worker_completes(farm: Farm, run: Callable[..., Resul
     assert any(w["name"].startswith("fake-") for w in json.loads(run("workers", "--json").out))
 
 
-def test_wait_reports_a_failed_job(farm: Farm, run: Callable[..., Result]) -> None:
+def test_wait_reports_a_failed_job(farm: CoordinatorProcess, run: Run) -> None:
     name = unique("wait-fail")
     worker = FakeWorker(farm, name)
     worker.start(fail, tasks=1)
@@ -563,20 +454,11 @@ def test_wait_reports_a_failed_job(farm: Farm, run: Callable[..., Result]) -> No
     assert run("cancel", job_id).out.endswith(": canceled\n")  # keep later fake workers off it
 
 
-def test_pull_fetches_outputs_once(farm: Farm, run: Callable[..., Result], tmp_path: Path) -> None:
+def test_pull_fetches_outputs_once(farm: CoordinatorProcess, run: Run, tmp_path: Path) -> None:
     name = unique("pull")
     frames = {f"frame_000{i}.png": os.urandom(1000 + i) for i in (1, 2)}
-
-    def render(worker: FarmClient, task: Assignment) -> None:
-        for i, (file_name, data) in enumerate(frames.items(), 1):
-            path = tmp_path / "worker" / file_name
-            path.parent.mkdir(exist_ok=True)
-            path.write_bytes(data)
-            worker.upload_output(task.task_id, path, name=file_name, frame=i)
-        worker.complete_task(task.task_id)
-
     worker = FakeWorker(farm, name)
-    worker.start(render, tasks=1)
+    worker.start(render_frames(frames, tmp_path / "worker"), tasks=1)
     blend = fake_blend(tmp_path / "pull.blend")
     out = tmp_path / "renders"
     result = run(
@@ -604,7 +486,52 @@ def test_pull_fetches_outputs_once(farm: Farm, run: Callable[..., Result], tmp_p
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
-def test_pull_needs_an_output_folder(run: Callable[..., Result]) -> None:
+def submit_rendered(
+    farm: CoordinatorProcess, run: Run, tmp_path: Path, frames: dict[str, bytes], *argv: str
+) -> str:
+    """A two-frame render job done by a fake worker that uploads `frames`; its id."""
+    name = unique("render")
+    worker = FakeWorker(farm, name)
+    worker.start(render_frames(frames, tmp_path / name), tasks=1)
+    blend = fake_blend(tmp_path / f"{name}.blend")
+    result = run(
+        *("submit", str(blend), "--name", name, "--priority", "100", "--frames", "1-2"),
+        *("--chunk-size", "2", "--wait", *argv),
+    )
+    worker.join()
+    assert result.code == 0, result.err
+    return result.out.strip()
+
+
+def test_pull_of_a_folder_output_lands_where_the_coordinator_delivers(
+    farm: CoordinatorProcess, run: Run, api: FarmClient, tmp_path: Path
+) -> None:
+    """An output of "<dir>/renders/" names the folder itself: the coordinator
+    delivers into <dir>/renders, and pull must pick that folder, not <dir>."""
+    frames = {f"000{i}.png": os.urandom(900 + i) for i in (1, 2)}
+    delivered = tmp_path / "delivered"
+    job_id = submit_rendered(farm, run, tmp_path, frames, "--output", f"{delivered}/renders/")
+    assert api.job(int(job_id))["settings"]["output"] == f"{delivered}/renders/"
+    renders = delivered / "renders"
+    wait_for(lambda: renders.is_dir() and len(list(renders.iterdir())) == 2, what="the delivery")
+    assert {p.name: p.read_bytes() for p in renders.iterdir()} == frames
+    result = run("pull", job_id)
+    assert result.code == 0, result.err
+    assert result.out == f"pulled 0 files (0.0 MB) into {renders}; 2 already there\n"
+
+    kept = tmp_path / "kept"
+    job_id = submit_rendered(
+        farm, run, tmp_path, frames, "--output", f"{kept}/renders/", "--no-deliver"
+    )
+    assert not kept.exists()
+    result = run("pull", job_id)
+    assert result.code == 0, result.err
+    assert result.out.startswith("pulled 2 files") and f"into {kept / 'renders'};" in result.out
+    assert [p.name for p in kept.iterdir()] == ["renders"]  # nothing landed in <dir> itself
+    assert {p.name: p.read_bytes() for p in (kept / "renders").iterdir()} == frames
+
+
+def test_pull_needs_an_output_folder(run: Run) -> None:
     job_id = submit_sleep(run, unique("nopull"))
     result = run("pull", str(job_id))
     assert result.code == 2 and "--into" in result.err
@@ -626,6 +553,33 @@ def test_openapi_docs_mentions_every_path(
     assert "### JobSubmission" in text and "| `max_attempts` |" in text
     assert "created\\|updated" in text  # pipes inside cells are escaped
     capsys.readouterr()
+
+
+def test_local_token_is_the_one_a_default_serve_writes() -> None:
+    """A client on the coordinator's machine finds its token without importing the server."""
+    assert common.local_token_file() == server.default_data_dir() / "token.txt"
+
+
+def test_client_commands_never_load_the_server() -> None:
+    """`python -m coordinator jobs` starts quickly: no aiohttp, no server, no zeroconf."""
+    url = f"http://127.0.0.1:{free_port()}"
+    code = (
+        "import sys\n"
+        "from coordinator.cli.main import main\n"
+        f"assert main(['--coordinator', '{url}', 'jobs']) == 3\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('aiohttp', 'zeroconf')"
+        " or m.startswith('coordinator.server')))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "[]\n"
 
 
 def test_module_entry_point_and_help() -> None:

@@ -6,86 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from coordinator.cli import main as cli
 from coordinator.client.http import FarmClient, WorkerCredentials
-from tests.support.localfarm import free_port
-
-REPO = Path(__file__).resolve().parents[2]
-TOKEN = "cli-control-token"
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-Run = Callable[..., Result]
-
-
-@pytest.fixture(scope="module")
-def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data = tmp_path_factory.mktemp("farm")
-    log = data.parent / f"{data.name}.log"
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FARM_")}
-    env["PYTHONPATH"] = str(REPO)
-    command = [sys.executable, "-m", "coordinator", "serve", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--data-dir", str(data), "--token", TOKEN, "--no-zeroconf"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=out)
-    address = f"http://127.0.0.1:{port}"
-    client = FarmClient(address, timeout=1)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                client.health()
-                break
-            except Exception:
-                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.05)
-        yield address
-    finally:
-        client.session.close()
-        proc.terminate()
-        proc.wait(10)
-    assert "Traceback" not in log.read_text(), log.read_text()
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str], url: str, monkeypatch: pytest.MonkeyPatch) -> Run:
-    monkeypatch.delenv("FARM_COORDINATOR", raising=False)
-    monkeypatch.delenv("FARM_TOKEN", raising=False)
-
-    def run_cli(*argv: str) -> Result:
-        code = cli.main(["--coordinator", url, "--token", TOKEN, *argv])
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run_cli
-
-
-@pytest.fixture
-def api(url: str) -> Iterator[FarmClient]:
-    client = FarmClient(url, token=TOKEN)
-    yield client
-    client.session.close()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+from tests.cli.conftest import Run, submit_sleep, unique
 
 
 def submit_render(run: Run, tmp_path: Path, name: str, *extra: str) -> int:
@@ -95,12 +22,6 @@ def submit_render(run: Run, tmp_path: Path, name: str, *extra: str) -> int:
         *("submit", str(blend), "--name", name, "--frames", "1-4", "--chunk-size", "2"),
         *("--output", str(tmp_path / "out" / "frame_####"), *extra),
     )
-    assert result.code == 0, result.err
-    return int(result.out.split()[0])
-
-
-def submit_sleep(run: Run, name: str, *extra: str) -> int:
-    result = run("submit", "--type", "sleep", "--name", name, "--set", "seconds=0", *extra)
     assert result.code == 0, result.err
     return int(result.out.split()[0])
 

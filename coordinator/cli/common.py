@@ -1,0 +1,294 @@
+"""What every command of `python -m coordinator` shares: exit codes, the one
+expected error, the connection to a coordinator (address, token, discovery),
+the options every client command accepts, and plain-text output helpers.
+
+No aiohttp and no server here: only `serve` and `openapi-docs` reach the
+server, inside their commands, so the client commands start quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from coordinator.client.http import AuthError, FarmClient, FarmClientError, Progress, Unreachable
+from coordinator.core.datadirs import user_data_dir
+
+log = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the job failed or was canceled (--wait), a person said no, a server fault
+EXIT_USAGE = 2  # bad options or input; the coordinator refused the request (4xx)
+EXIT_UNREACHABLE = 3  # no coordinator at that address, or none found on the LAN
+EXIT_AUTH = 4  # wrong or missing farm token
+
+DISCOVERY_TIMEOUT = 3.0  # seconds to look for a coordinator by zeroconf
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+NO_COORDINATOR = (
+    "no farm coordinator found on the LAN within {timeout:g} s; pass --coordinator URL"
+    " (or set FARM_COORDINATOR), or start one with `python -m coordinator serve`"
+)
+
+
+class CliError(Exception):
+    """An expected failure: the message is for a person, the code for scripts."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def note(text: str) -> None:
+    """Notes and progress go to stderr, so stdout carries only results."""
+    print(text, file=sys.stderr, flush=True)
+
+
+# ============================================================ connecting
+class CliClient(FarmClient):
+    """FarmClient that counts the files it actually sends, for submit's summary."""
+
+    files_sent = 0
+
+    def upload_file(self, sha: str, path: Path, *, progress: Progress | None = None) -> None:
+        super().upload_file(sha, path, progress=progress)
+        self.files_sent += 1
+
+
+class Connection:
+    """The coordinator a command talks to, found and opened on first use, so a
+    command that needs none (`serve`, `openapi-docs`) never looks for one."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self._client: CliClient | None = None
+
+    def client(self) -> CliClient:
+        if self._client is None:
+            url = coordinator_url(self.args)
+            self._client = CliClient(url, token=farm_token(self.args, url))
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.session.close()
+
+
+def coordinator_url(args: argparse.Namespace) -> str:
+    url = args.coordinator or os.environ.get("FARM_COORDINATOR")
+    if not url:
+        return discover(args.zeroconf_interfaces)
+    if "://" not in url:
+        url = f"http://{url}"  # "render-boss:8765" is what people type
+    return url
+
+
+def local_token_file() -> Path:
+    """token.txt of a coordinator started here with its default data folder
+    (the server's `default_data_dir()`; tests/cli checks that they agree)."""
+    return user_data_dir() / "coordinator" / "token.txt"
+
+
+def farm_token(args: argparse.Namespace, url: str) -> str | None:
+    """--token, FARM_TOKEN, or the token of a coordinator on this machine.
+
+    The local token.txt is only ever sent to a loopback address, so a token
+    never leaves the machine for a coordinator it does not belong to.
+    """
+    token = args.token or os.environ.get("FARM_TOKEN")
+    if token or urlsplit(url).hostname not in LOOPBACK:
+        return token
+    try:
+        return local_token_file().read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def discover(interfaces: list[str] | None) -> str:
+    from coordinator.client import browser as discovery
+
+    found = discovery.find_coordinators(
+        first=True, timeout=DISCOVERY_TIMEOUT, interfaces=interfaces
+    )
+    usable = [c for c in found if c.compatible]
+    if not usable:
+        if found:
+            raise CliError(
+                f"found {found[0].name!r} at {found[0].url}, but it speaks API version"
+                f" {found[0].api_version or '?'}; update this client or pass --coordinator",
+                EXIT_UNREACHABLE,
+            )
+        raise CliError(NO_COORDINATOR.format(timeout=DISCOVERY_TIMEOUT), EXIT_UNREACHABLE)
+    chosen = usable[0]
+    note(f"using coordinator {chosen.name!r} at {chosen.url} (found on the LAN)")
+    return chosen.url
+
+
+def exit_code_for(ex: FarmClientError) -> int:
+    if isinstance(ex, Unreachable):
+        return EXIT_UNREACHABLE
+    if isinstance(ex, AuthError) or ex.status in (401, 403):
+        return EXIT_AUTH
+    if ex.status is not None and 400 <= ex.status < 500:
+        return EXIT_USAGE
+    return EXIT_FAILED
+
+
+# ============================================================== commands
+Command = Callable[[argparse.Namespace, Connection], int]
+
+
+def connection_options(*, suppress: bool, coordinator: bool = True) -> argparse.ArgumentParser:
+    """Options accepted before and after the command.
+
+    The copy after the command defaults to SUPPRESS, so it only overrides
+    what the user actually typed there.
+    """
+    default = argparse.SUPPRESS if suppress else None
+    p = argparse.ArgumentParser(add_help=False)
+    if coordinator:
+        p.add_argument(
+            "--coordinator",
+            metavar="URL",
+            default=default,
+            help="coordinator address, e.g. http://render-boss:8765 (env FARM_COORDINATOR;"
+            " default: find one on the LAN by zeroconf)",
+        )
+    p.add_argument(
+        "--token",
+        default=default,
+        help="the farm token printed by `serve` (env FARM_TOKEN)",
+    )
+    p.add_argument(
+        "--zeroconf-interface",
+        metavar="IP",
+        action="append",
+        dest="zeroconf_interfaces",
+        default=default,
+        help="use zeroconf only on this local address (repeatable)",
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="debug logging",
+    )
+    return p
+
+
+class Commands:
+    """The subcommands of `python -m coordinator`: each command module adds its
+    own through `add`, so a new command touches one module."""
+
+    def __init__(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+        self._subparsers = subparsers
+        self._client_options = connection_options(suppress=True)
+
+    def add(
+        self,
+        name: str,
+        func: Command,
+        text: str,
+        *,
+        parents: list[argparse.ArgumentParser] | None = None,
+        **kw: Any,
+    ) -> argparse.ArgumentParser:
+        """A subcommand running `func`; by default it takes the client options."""
+        if parents is None:
+            parents = [self._client_options]
+        p = self._subparsers.add_parser(name, help=text, description=text, parents=parents, **kw)
+        p.set_defaults(func=func)
+        return p
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
+# ========================================================== small output
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A plain text table; columns as wide as their widest cell."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    )
+
+
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def when(timestamp: float | None) -> str:
+    if not timestamp:
+        return ""
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+def megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def bar(fraction: float, width: int = 24) -> str:
+    filled = round(max(0.0, min(1.0, fraction)) * width)
+    return f"[{'#' * filled}{'-' * (width - filled)}] {fraction * 100:3.0f}%"
+
+
+def task_counts(job: JSON) -> tuple[int, int]:
+    """(tasks completed, tasks in all) of a job as the API sends it."""
+    counts = job.get("task_counts") or {}
+    return counts.get("completed", 0), sum(counts.values())
+
+
+class StatusLine:
+    """Progress on stderr: one updating line on a terminal, plain lines elsewhere.
+
+    Plain lines are for logs and CI: a line when something important changed,
+    otherwise at most one every `every` seconds.
+    """
+
+    def __init__(self, stream: TextIO, *, every: float = 10.0) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.every = every
+        self._last_text = ""
+        self._last_time = 0.0
+        self._width = 0
+
+    def show(self, text: str, *, important: bool = False) -> None:
+        now = time.monotonic()
+        if self.tty:
+            if important or now - self._last_time >= 0.1:
+                self.stream.write("\r" + text.ljust(self._width))
+                self.stream.flush()
+                self._width, self._last_time = len(text), now
+        elif text != self._last_text and (important or now - self._last_time >= self.every):
+            print(text, file=self.stream, flush=True)
+            self._last_text, self._last_time = text, now
+
+    def close(self) -> None:
+        if self.tty and self._width:
+            self.stream.write("\n")
+            self.stream.flush()

@@ -1,0 +1,217 @@
+"""Changing jobs, tasks and workers: cancel, pause, resume, requeue, delete,
+regenerate, priority, clear-blocklist, requeue-task, cancel-task, disable,
+enable and remove-worker.
+
+Each prints the object's new state on one stdout line. A refusal is the
+coordinator's own reason (a 4xx, exit 2); a destructive command asks first
+on a terminal unless given --yes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from coordinator.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    JSON,
+    CliError,
+    Commands,
+    Connection,
+    note,
+    plural,
+    positive_int,
+)
+from coordinator.cli.submit import absolute_output, add_setting_options, settings_from_args
+from coordinator.client.http import FarmClient
+
+log = logging.getLogger(__name__)
+
+JOB_ACTIONS = {
+    "cancel": "cancel a job; running tasks are told to stop",
+    "pause": "pause a job; running tasks finish, no new ones start",
+    "resume": "resume a paused job",
+    "requeue": "queue a job's failed and canceled tasks again",
+}
+TASK_ACTIONS = {
+    "requeue-task": "run one task again from scratch (stopping it first if it runs)",
+    "cancel-task": "stop one task for good; its job goes on with the others",
+}
+WORKER_HELP = "name or id (see workers)"
+
+
+def register(commands: Commands) -> None:
+    _register_jobs(commands)
+    _register_regenerate(commands)
+    p = commands.add("priority", cmd_priority, "change a job's priority (0-100, higher first)")
+    p.add_argument("job_id", type=positive_int, metavar="ID")
+    p.add_argument("priority", type=int, metavar="PRIORITY")
+    p = commands.add(
+        "clear-blocklist",
+        cmd_clear_blocklist,
+        "let workers blocklisted for a job (after failing its tasks) take its tasks again",
+    )
+    p.add_argument("job_id", type=positive_int, metavar="ID")
+    p.add_argument("--worker", metavar="WORKER", help="only this one (name or id)")
+    for name, text in TASK_ACTIONS.items():
+        p = commands.add(name, cmd_task_action, text)
+        p.add_argument("task_id", type=positive_int, metavar="TASK_ID")
+    _register_workers(commands)
+
+
+def _register_jobs(commands: Commands) -> None:
+    for name, text in JOB_ACTIONS.items():
+        p = commands.add(name, cmd_action, text)
+        p.add_argument("job_id", type=positive_int, metavar="ID")
+        if name == "requeue":
+            p.add_argument("--all", action="store_true", help="completed tasks too")
+    p = commands.add("delete", cmd_delete, "delete a job, its logs and stored outputs")
+    p.add_argument("job_id", type=positive_int, metavar="ID")
+    p.add_argument("--yes", action="store_true", help="do not ask")
+
+
+def _register_regenerate(commands: Commands) -> None:
+    p = commands.add(
+        "regenerate",
+        cmd_regenerate,
+        "recompile a job's tasks, optionally with changed settings; finished frames the"
+        " new tasks would render the same way are kept",
+        epilog="examples:\n  python -m coordinator regenerate 42 --frames 1-300\n"
+        "  python -m coordinator regenerate 42 --chunk-size 10 --set camera=CamB --fresh",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("job_id", type=positive_int, metavar="ID")
+    add_setting_options(
+        p, help_set="a setting to change (repeatable)", frames="shortcut for --set frames=..."
+    )
+    p.add_argument("--fresh", action="store_true", help="render finished frames again too")
+
+
+def _register_workers(commands: Commands) -> None:
+    p = commands.add(
+        "disable", cmd_worker_action, "give a worker no new tasks (it finishes its task)"
+    )
+    p.add_argument("worker", metavar="WORKER", help=WORKER_HELP)
+    p.add_argument(
+        "--now", action="store_true", help="stop its task now; the task goes back to the queue"
+    )
+    p = commands.add("enable", cmd_worker_action, "let a disabled worker take tasks again")
+    p.add_argument("worker", metavar="WORKER", help=WORKER_HELP)
+    p = commands.add("remove-worker", cmd_worker_action, "forget an offline worker")
+    p.add_argument("worker", metavar="WORKER", help=WORKER_HELP)
+    p.add_argument("--yes", action="store_true", help="do not ask")
+
+
+def should_ask(args: argparse.Namespace) -> bool:
+    """Ask before destroying, unless told --yes or there is no terminal (a script)."""
+    return not args.yes and sys.stdin.isatty()
+
+
+def person_says_yes(question: str) -> bool:
+    return input(question).strip().lower() in ("y", "yes")
+
+
+# ================================================================== jobs
+def cmd_action(args: argparse.Namespace, conn: Connection) -> int:
+    body = {"which": "all" if args.all else "failed"} if args.command == "requeue" else None
+    job = conn.client().job_action(args.job_id, args.command, body)
+    print(f"job {job['id']} {job['name']!r}: {job['status']}")
+    return EXIT_OK
+
+
+def cmd_delete(args: argparse.Namespace, conn: Connection) -> int:
+    client = conn.client()
+    if should_ask(args):
+        job = client.job(args.job_id, tasks=False)
+        question = (
+            f"Delete job {job['id']} {job['name']!r} ({job['status']}) with its logs and"
+            " stored outputs? Frames already delivered stay. [y/N] "
+        )
+        if not person_says_yes(question):
+            note("not deleted")
+            return EXIT_FAILED
+    client.delete_job(args.job_id)
+    print(f"job {args.job_id} deleted")
+    return EXIT_OK
+
+
+def cmd_regenerate(args: argparse.Namespace, conn: Connection) -> int:
+    settings: JSON = dict(settings_from_args(args))
+    if "output" in settings:
+        settings["output"] = absolute_output(settings["output"], None)
+    job = conn.client().regenerate_job(args.job_id, settings, keep_completed=not args.fresh)
+    done = job.get("regenerated") or {}
+    print(f"job {job['id']} {job['name']!r}: {job['status']}")
+    note(
+        f"{plural(done.get('tasks', 0), 'task')}, {done.get('kept', 0)} kept as finished,"
+        f" {done.get('stopped', 0)} running stopped; {job.get('status_reason', '')}"
+    )
+    return EXIT_OK
+
+
+def cmd_priority(args: argparse.Namespace, conn: Connection) -> int:
+    job = conn.client().set_priority(args.job_id, args.priority)
+    print(f"job {job['id']} {job['name']!r}: priority {job['priority']}")
+    return EXIT_OK
+
+
+def cmd_clear_blocklist(args: argparse.Namespace, conn: Connection) -> int:
+    client = conn.client()
+    worker = find_worker(client, args.worker)["id"] if args.worker else None
+    job = client.clear_blocklist(args.job_id, worker_id=worker)
+    print(f"job {job['id']} {job['name']!r}: blocklist cleared")
+    return EXIT_OK
+
+
+# ================================================================= tasks
+def cmd_task_action(args: argparse.Namespace, conn: Connection) -> int:
+    client = conn.client()
+    if args.command == "requeue-task":
+        task = client.requeue_task(args.task_id)
+    else:
+        task = client.cancel_task(args.task_id)
+    print(f"task {task['id']} {task['name']!r} of job {task['job_id']}: {task['status']}")
+    return EXIT_OK
+
+
+# =============================================================== workers
+def cmd_worker_action(args: argparse.Namespace, conn: Connection) -> int:
+    client = conn.client()
+    worker = find_worker(client, args.worker)
+    if args.command == "remove-worker":
+        return remove_worker(args, client, worker)
+    if args.command == "enable":
+        worker = client.enable_worker(worker["id"])
+    else:
+        worker = client.disable_worker(worker["id"], now=args.now)
+    state = "disabled" if worker["disabled"] else "enabled"
+    print(f"worker {worker['name']}: {state} ({worker['status']})")
+    return EXIT_OK
+
+
+def remove_worker(args: argparse.Namespace, client: FarmClient, worker: JSON) -> int:
+    question = f"Remove worker {worker['name']} ({worker['id']})? [y/N] "
+    if should_ask(args) and not person_says_yes(question):
+        note("not removed")
+        return EXIT_FAILED
+    client.remove_worker(worker["id"])
+    print(f"worker {worker['name']} removed")
+    return EXIT_OK
+
+
+def find_worker(client: FarmClient, text: str) -> JSON:
+    """A worker by its id, its name, or the start of its id (as `workers` shows it)."""
+    workers = client.workers()
+    for key in ("id", "name"):
+        found = [w for w in workers if w[key] == text]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            ids = ", ".join(w["id"][:8] for w in found)
+            raise CliError(f"{len(found)} workers are called {text!r} ({ids}); give an id")
+    found = [w for w in workers if len(text) >= 4 and w["id"].startswith(text)]
+    if len(found) == 1:
+        return found[0]
+    raise CliError(f"no worker {text!r}; `python -m coordinator workers` lists them")

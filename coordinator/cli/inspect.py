@@ -1,0 +1,243 @@
+"""Looking at the farm without changing it: `job-types`, `jobs`, `job`, `log`
+and `workers`. Tables for people on stdout, --json for scripts; hints about
+what was left out (more pages, no matches) on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+
+from coordinator.cli.common import (
+    EXIT_OK,
+    JSON,
+    Commands,
+    Connection,
+    bar,
+    clip,
+    note,
+    positive_int,
+    table,
+    task_counts,
+    when,
+)
+
+log = logging.getLogger(__name__)
+
+JOB_FILTERS = ("status", "type", "name", "submitter", "after", "before", "sort")
+
+
+def register(commands: Commands) -> None:
+    p = commands.add("job-types", cmd_job_types, "list job types and their settings")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _register_jobs(commands)
+    p = commands.add("job", cmd_job, "show a job and its tasks")
+    p.add_argument("job_id", type=positive_int, metavar="ID")
+    p.add_argument("--tasks", metavar="STATUS", help="only tasks of these statuses: failed,active")
+    p.add_argument("--limit", type=positive_int, default=100, help="show N tasks (default 100)")
+    p.add_argument("--json", action="store_true", help="machine-readable: the job, every task")
+    p = commands.add("log", cmd_log, "print the end of a task's log")
+    p.add_argument("task_id", type=positive_int, metavar="TASK_ID")
+    p.add_argument("--tail", type=positive_int, default=65536, metavar="BYTES")
+    p = commands.add("workers", cmd_workers, "list the farm's workers")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _register_jobs(commands: Commands) -> None:
+    p = commands.add("jobs", cmd_jobs, "list jobs")
+    p.add_argument("--status", help="comma list: queued,active,paused,completed,failed,canceled")
+    p.add_argument("--type", help="comma list of job types")
+    p.add_argument("--name", help="name contains this, or matches a glob like 'shot_*'")
+    p.add_argument("--submitter", help="submitter contains this, or matches a glob")
+    p.add_argument("--after", metavar="DATE", help="submitted at/after, e.g. 2026-11-29")
+    p.add_argument("--before", metavar="DATE", help="submitted before")
+    p.add_argument("--sort", help="created|updated|priority|name|status|id, - for descending")
+    p.add_argument("--limit", type=positive_int, help="at most N jobs (default 50)")
+    p.add_argument("--offset", type=int, help="skip the first N")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def print_json(data: object) -> int:
+    print(json.dumps(data, indent=2))
+    return EXIT_OK
+
+
+# ============================================================= job types
+def cmd_job_types(args: argparse.Namespace, conn: Connection) -> int:
+    types = conn.client().job_types()
+    if args.json:
+        return print_json(types)
+    for job_type in types:
+        needs = "  (needs a .blend)" if job_type["needs_blend"] else ""
+        print(f"{job_type['name']}: {job_type['label']}{needs}")
+        print(f"  {job_type['description']}")
+        rows = [setting_row(s) for s in job_type["settings"]]
+        text = table(("SETTING", "TYPE", "DEFAULT", "DESCRIPTION"), rows)
+        print("  " + text.replace("\n", "\n  "))
+        print()
+    return EXIT_OK
+
+
+def setting_row(setting: JSON) -> list[str]:
+    if setting["required"]:
+        default = "(required)"
+    elif setting.get("default") is None:
+        default = "(unset)"
+    else:
+        default = json.dumps(setting["default"]).strip('"')
+    text = setting.get("description") or setting["label"]
+    if setting.get("choices"):
+        text += f" (one of {', '.join(setting['choices'])})"
+    return [setting["name"], setting["type"], default, text]
+
+
+# ================================================================== jobs
+def cmd_jobs(args: argparse.Namespace, conn: Connection) -> int:
+    filters = {key: getattr(args, key) for key in JOB_FILTERS}
+    page = conn.client().jobs(**filters, limit=args.limit, offset=args.offset)
+    if args.json:
+        return print_json(page)
+    jobs = page["jobs"]
+    if not jobs:
+        note("no jobs match" if any(filters.values()) else "no jobs yet")
+        return EXIT_OK
+    headers = ("ID", "NAME", "TYPE", "STATUS", "PROGRESS", "TASKS", "SUBMITTED")
+    print(table(headers, map(job_row, jobs)))
+    for job in jobs:
+        if job.get("warning"):
+            note(f"job {job['id']}: {job['warning']}")
+    shown_to = page["offset"] + len(jobs)
+    if page["total"] > len(jobs):
+        note(f"jobs {page['offset'] + 1}-{shown_to} of {page['total']} (--limit, --offset)")
+    return EXIT_OK
+
+
+def job_row(job: JSON) -> list[object]:
+    done, total = task_counts(job)
+    return [
+        job["id"],
+        clip(job["name"], 40),
+        job["type"],
+        job["status"],
+        f"{job['progress'] * 100:.0f}%",
+        f"{done}/{total}",
+        when(job.get("created_at")),
+    ]
+
+
+# =================================================================== job
+def cmd_job(args: argparse.Namespace, conn: Connection) -> int:
+    client = conn.client()
+    if args.json:
+        return print_json(client.job(args.job_id, tasks=True))
+    job = client.job(args.job_id, tasks=False)
+    print(job_details(job))
+    page = client.tasks(args.job_id, status=args.tasks, limit=args.limit)
+    tasks = page["tasks"]
+    if tasks:
+        workers = {w["id"]: w["name"] for w in client.workers()} if any_worker(tasks) else {}
+        print()
+        print(task_table(tasks, workers))
+    if page["total"] > len(tasks):
+        note(f"the first {len(tasks)} of {page['total']} tasks; see more with --limit N")
+    elif args.tasks and not tasks:
+        note(f"no {args.tasks} tasks")
+    return EXIT_OK
+
+
+def any_worker(tasks: list[JSON]) -> bool:
+    return any(t.get("worker_id") for t in tasks)
+
+
+def job_details(job: JSON) -> str:
+    done, total = task_counts(job)
+    status = job["status"] + (f" ({job['status_reason']})" if job.get("status_reason") else "")
+    lines = [
+        f"job {job['id']}: {job['name']}",
+        f"  type:       {job['type']}",
+        f"  status:     {status}",
+        f"  progress:   {bar(job['progress'])}  {done}/{total} tasks done",
+        f"  priority:   {job['priority']}",
+        f"  blend:      {blend_text(job)}",
+        f"  submitter:  {job.get('submitter') or '-'}",
+        f"  submitted:  {when(job.get('created_at'))}   updated: {when(job.get('updated_at'))}",
+        f"  deliver:    {'yes' if job.get('deliver') else 'no'}"
+        f"   attempts per task: {job.get('max_attempts')}",
+        "  settings:",
+    ]
+    lines += [f"    {k} = {json.dumps(v)}" for k, v in (job.get("settings") or {}).items()]
+    if job.get("generation", 1) > 1:
+        lines.insert(4, f"  generation: {job['generation']} (regenerated)")
+    if job.get("warning"):
+        lines.insert(3, f"  warning:    {job['warning']}")
+    blocked = blocklist_text(job)
+    if blocked:
+        lines.append(f"  blocklisted workers: {blocked} (clear-blocklist {job['id']})")
+    return "\n".join(lines)
+
+
+def blend_text(job: JSON) -> str:
+    blend = job.get("blend") or "-"
+    if job.get("blender_version"):
+        blend += f" (saved with Blender {job['blender_version']})"
+    return str(blend)
+
+
+def blocklist_text(job: JSON) -> str:
+    """The workers a job keeps away after they failed its tasks; "" when none."""
+    return ", ".join(
+        f"{b['name'] or b['worker_id'][:8]} ({b['failures']} failures)"
+        for b in job.get("blocklist") or []
+    )
+
+
+def task_table(tasks: list[JSON], workers: dict[str, str]) -> str:
+    rows = [
+        [
+            t["id"],
+            clip(t["name"], 30),
+            t["status"],
+            f"{(t.get('progress') or 0) * 100:.0f}%",
+            t.get("attempts", 0),
+            workers.get(t.get("worker_id") or "", (t.get("worker_id") or "")[:8]),
+            clip(t.get("activity") or "", 50),
+        ]
+        for t in tasks
+    ]
+    return table(("TASK", "NAME", "STATUS", "PROGRESS", "TRIES", "WORKER", "ACTIVITY"), rows)
+
+
+# =========================================================== log, workers
+def cmd_log(args: argparse.Namespace, conn: Connection) -> int:
+    text = conn.client().task_log(args.task_id, tail=args.tail)
+    sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
+    return EXIT_OK
+
+
+def cmd_workers(args: argparse.Namespace, conn: Connection) -> int:
+    workers = conn.client().workers()
+    if args.json:
+        return print_json(workers)
+    if not workers:
+        note("no workers yet; start one with: python -m worker_agent")
+        return EXIT_OK
+    now = time.time()
+    rows = [worker_row(w, now) for w in workers]
+    print(table(("WORKER", "ID", "STATUS", "BLENDER", "DEVICES", "TASK", "LAST SEEN"), rows))
+    return EXIT_OK
+
+
+def worker_row(worker: JSON, now: float) -> list[object]:
+    task = worker.get("task")
+    return [
+        clip(worker["name"], 30),
+        worker["id"][:8],
+        worker["status"] + (" (disabled)" if worker.get("disabled") else ""),
+        worker.get("blender_version") or "",
+        ", ".join(worker.get("devices") or []),
+        f"job {task['job_id']}: {clip(task['name'], 30)}" if task else "",
+        f"{max(0, now - (worker.get('last_seen') or now)):.0f} s ago",
+    ]

@@ -1,0 +1,309 @@
+"""`submit`: pack a job (a .blend alone or a project folder), upload only what
+the farm lacks, create the job, and with --wait show it until it ends.
+
+Only the job id goes to stdout, so `JOB=$(python -m coordinator submit ...)`
+works; the upload summary and progress go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import ntpath
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+from coordinator.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    JSON,
+    CliClient,
+    CliError,
+    Commands,
+    Connection,
+    StatusLine,
+    bar,
+    megabytes,
+    note,
+    plural,
+    positive_int,
+    task_counts,
+)
+from coordinator.client.http import FarmClient, Unreachable
+from coordinator.core.blendfile import read_blend_version
+from coordinator.core.outputs import resolve_blender_relative
+from coordinator.core.protocol import TERMINAL_JOB_STATUSES, JobStatus
+
+log = logging.getLogger(__name__)
+
+WAIT_POLL = 1.0  # seconds between job status polls of --wait
+WAIT_OUTAGE = 60.0  # how long --wait rides out an unreachable coordinator
+LOG_TAIL = 4000  # bytes of a failed task's log that --wait shows
+
+_BACKUP = re.compile(r"\.blend\d+$")  # Blender's save versions: .blend1, .blend2, ...
+
+
+def register(commands: Commands) -> None:
+    p = commands.add(
+        "submit",
+        cmd_submit,
+        "submit a job (uploads what the farm lacks); prints the job id",
+        epilog="examples:\n  python -m coordinator submit shot.blend --type blender-render"
+        " --frames 1-250 --chunk-size 5 --output /renders/shot/frame_####\n"
+        "  python -m coordinator submit --type sleep --set task_count=3 --set seconds=1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("blend", nargs="?", metavar="BLEND", help="the .blend to render")
+    p.add_argument("--type", default="blender-render", help="job type (see job-types)")
+    add_setting_options(p, help_set="any setting of the job type (repeatable)")
+    p.add_argument("--name", help="job name (default: the .blend's name)")
+    p.add_argument("--priority", type=int, default=50, help="0-100, higher first (default 50)")
+    p.add_argument("--project", metavar="DIR", help="upload every file under DIR, not just BLEND")
+    p.add_argument("--blender-version", metavar="X.Y", help="oldest Blender that may render it")
+    p.add_argument(
+        "--no-deliver",
+        action="store_true",
+        help="keep frames on the coordinator (fetch them with pull) instead of writing"
+        " them into the output folder on its machine",
+    )
+    p.add_argument("--max-attempts", type=positive_int, default=3, metavar="N")
+    p.add_argument("--wait", action="store_true", help="show progress until the job ends")
+
+
+def add_setting_options(p: argparse.ArgumentParser, *, help_set: str, frames: str = "") -> None:
+    """--set KEY=VALUE and its shortcuts, shared by submit and regenerate."""
+    p.add_argument("--frames", help=frames or "shortcut for --set frames=..., e.g. 1-100,120")
+    p.add_argument("--chunk-size", metavar="N", help="shortcut for --set chunk_size=N")
+    p.add_argument("--output", metavar="PATH", help="shortcut for --set output=...")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help=help_set)
+
+
+def cmd_submit(args: argparse.Namespace, conn: Connection) -> int:
+    client = conn.client()
+    job_type = find_job_type(client.job_types(), args.type)
+    blend = blend_argument(args.blend, job_type, project=args.project)
+    body = job_body(args, job_type["name"], blend)
+    if blend is not None:
+        files, body["blend"] = project_for(blend, args.project)
+        body["files"] = upload(client, files)
+        body["blender_version"] = args.blender_version or version_of(blend)
+    elif args.blender_version:
+        body["blender_version"] = args.blender_version
+    job = client.submit(body)
+    print(job["id"], flush=True)
+    total = task_counts(job)[1]
+    note(f"job {job['id']} {job['name']!r} submitted: {plural(total, 'task')} ({job['type']})")
+    return wait_for_job(client, job["id"]) if args.wait else EXIT_OK
+
+
+def job_body(args: argparse.Namespace, type_name: str, blend: Path | None) -> JSON:
+    """The job as the API takes it, without its files."""
+    settings = settings_from_args(args)
+    if "output" in settings:
+        settings["output"] = absolute_output(settings["output"], blend)
+    return {
+        "name": args.name or default_job_name(type_name, blend),
+        "type": type_name,
+        "priority": args.priority,
+        "settings": settings,
+        "submitter": default_submitter(),
+        "deliver": not args.no_deliver,
+        "max_attempts": args.max_attempts,
+    }
+
+
+def find_job_type(types: list[JSON], name: str) -> JSON:
+    for job_type in types:
+        if job_type["name"] == name:
+            return job_type
+    known = ", ".join(sorted(t["name"] for t in types))
+    raise CliError(f"unknown job type {name!r}; this farm knows: {known}")
+
+
+def blend_argument(text: str | None, job_type: JSON, *, project: str | None) -> Path | None:
+    if text is None:
+        if project:
+            raise CliError("--project needs BLEND: the .blend inside it to render")
+        if job_type["needs_blend"]:
+            raise CliError(
+                f"a {job_type['name']} job needs a .blend file, e.g."
+                f" python -m coordinator submit shot.blend --type {job_type['name']} ..."
+            )
+        return None
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise CliError(f"{text}: no such file")
+    return path.resolve()
+
+
+def settings_from_args(args: argparse.Namespace) -> dict[str, str]:
+    """--set KEY=VALUE pairs plus the shortcuts; the coordinator parses the strings."""
+    settings: dict[str, str] = {}
+    for item in args.set or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"--set {item!r}: expected KEY=VALUE, e.g. --set samples=64")
+        settings[key.strip()] = value
+    shortcuts = {"frames": args.frames, "chunk_size": args.chunk_size, "output": args.output}
+    for key, value in shortcuts.items():
+        if value is None:
+            continue
+        if key in settings and settings[key] != value:
+            raise CliError(f"--{key.replace('_', '-')} and --set {key}=... disagree; give one")
+        settings[key] = value
+    return settings
+
+
+def absolute_output(path: str, blend: Path | None) -> str:
+    """The output pattern as an absolute path on this machine, as Blender would resolve it."""
+    if path.startswith("//"):  # Blender's "relative to the .blend"
+        if blend is None:
+            raise CliError(f"output {path!r} is relative to the .blend, but there is no .blend")
+        try:
+            return resolve_blender_relative(path, str(blend.parent))
+        except ValueError as ex:
+            raise CliError(f"output: {ex}") from ex
+    if ntpath.splitdrive(path)[0] and ntpath.isabs(path):
+        return path  # a Windows path stays Windows-shaped, wherever this runs
+    absolute = os.path.abspath(os.path.expanduser(path))
+    return absolute + os.sep if path.endswith(("/", os.sep)) else absolute
+
+
+def default_job_name(type_name: str, blend: Path | None) -> str:
+    return blend.stem if blend is not None else f"{type_name} {time.strftime('%Y-%m-%d %H:%M')}"
+
+
+def default_submitter() -> str:
+    try:
+        import getpass
+
+        user = getpass.getuser()
+    except (ImportError, KeyError, OSError):
+        user = "someone"
+    return f"{user}@{platform.node() or 'localhost'}"
+
+
+def version_of(blend: Path) -> str | None:
+    version, why = read_blend_version(blend)
+    if version is None:
+        note(
+            f"note: cannot tell which Blender saved {blend.name}: {why}; any worker may"
+            " take the job (pass --blender-version X.Y to require one at least as new)"
+        )
+    return version
+
+
+# ================================================================ upload
+def project_files(root: Path) -> dict[str, Path]:
+    """Every file of a project folder by project path (forward slashes).
+
+    Hidden files and folders, __pycache__ and .blend1 backups stay home.
+    """
+    files: dict[str, Path] = {}
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
+        for name in sorted(names):
+            if name.startswith(".") or _BACKUP.search(name):
+                continue
+            path = Path(folder, name)
+            if path.is_file():
+                files[path.relative_to(root).as_posix()] = path
+    return files
+
+
+def project_for(blend: Path, project: str | None) -> tuple[dict[str, Path], str]:
+    """(files to send by project path, the .blend's project path)."""
+    if project is None:
+        return {blend.name: blend}, blend.name
+    root = Path(project).expanduser().resolve()
+    if not root.is_dir():
+        raise CliError(f"--project {project}: not a folder")
+    try:
+        rel = blend.relative_to(root).as_posix()
+    except ValueError:
+        raise CliError(f"{blend} is not inside the project folder {root}") from None
+    files = project_files(root)
+    files[rel] = blend  # even if its name looks hidden
+    return files, rel
+
+
+def upload(client: CliClient, files: dict[str, Path]) -> dict[str, str]:
+    size = sum(p.stat().st_size for p in files.values())
+    if len(files) > 1 or size > 100e6:
+        note(f"checking {plural(len(files), 'file')} ({megabytes(size)}) against the farm...")
+    line = StatusLine(sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        line.show(f"uploading {bar(done / total if total else 1.0)} {megabytes(done)}")
+
+    before = client.files_sent
+    hashes, sent = client.upload_project(files, progress=progress)
+    line.close()
+    count = client.files_sent - before
+    already = len(set(hashes.values())) - count
+    note(f"uploaded {plural(count, 'file')} ({megabytes(sent)}), {already} already on the farm")
+    return hashes
+
+
+# ================================================================== wait
+def wait_for_job(client: FarmClient, job_id: int, *, poll: float = WAIT_POLL) -> int:
+    """Show progress until the job ends: 0 when it completed, 1 otherwise."""
+    line = StatusLine(sys.stderr)
+    try:
+        job = watch(client, job_id, line, poll=poll)
+    except KeyboardInterrupt:
+        line.close()
+        note(f"stopped watching; job {job_id} goes on (python -m coordinator job {job_id})")
+        raise
+    line.close()
+    if job["status"] == JobStatus.COMPLETED:
+        note(f"job {job_id} completed")
+        return EXIT_OK
+    explain_failure(client, job)
+    return EXIT_FAILED
+
+
+def watch(client: FarmClient, job_id: int, line: StatusLine, *, poll: float) -> JSON:
+    """Poll the job until it ends; returns its last state."""
+    last: tuple[str, int] | None = None
+    while True:
+        job = poll_job(client, job_id)
+        done, total = task_counts(job)
+        line.show(
+            f"job {job_id} {bar(job['progress'])} {done}/{total} tasks {job['status']}",
+            important=(job["status"], done) != last,
+        )
+        last = (job["status"], done)
+        if job["status"] in TERMINAL_JOB_STATUSES:
+            return job
+        time.sleep(poll)
+
+
+def poll_job(client: FarmClient, job_id: int) -> JSON:
+    """The job, riding out a coordinator that restarts for up to WAIT_OUTAGE seconds."""
+    deadline = time.monotonic() + WAIT_OUTAGE
+    while True:
+        try:
+            return client.job(job_id, tasks=False)
+        except Unreachable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(WAIT_POLL)
+
+
+def explain_failure(client: FarmClient, job: JSON) -> None:
+    note(f"job {job['id']} {job['status']}: {job.get('status_reason') or 'no reason given'}")
+    if job["status"] != JobStatus.FAILED:
+        return
+    failed = client.tasks(job["id"], status="failed", limit=1)["tasks"]
+    if not failed:
+        return
+    task = failed[0]
+    text = client.task_log(task["id"], tail=LOG_TAIL).rstrip()
+    note(f"--- end of the log of task {task['id']} ({task['name']}) ---")
+    note(text or "(the log is empty)")
+    note(f"--- full log: python -m coordinator log {task['id']}")
