@@ -19,6 +19,7 @@ from coordinator.core.outputs import (
     expand_path_template,
     frame_path,
     is_movie_format,
+    output_folder,
     resolve_blender_relative,
     safe_filename,
 )
@@ -136,6 +137,23 @@ def test_jpeg2000_extension_follows_the_codec(codec: str, expected: str) -> None
 def test_frame_path_rejects(pattern: str, kwargs: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         frame_path(pattern, 1, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "folder"),
+    [
+        ("/shots/renders/", "/shots/renders"),  # a folder: the frames go inside it
+        ("/shots/f_####", "/shots"),
+        ("/f", "/"),  # the root keeps its separator
+        ("C:\\f_#", "C:\\"),
+        ("C:\\r\\f", "C:\\r"),  # Blender reads "\" as a separator on every OS
+        ("f_##", ""),  # no folder named
+        ("", ""),
+    ],
+)
+def test_output_folder(pattern: str, folder: str) -> None:
+    """The one rule the coordinator's delivery, the add-on and `pull` share."""
+    assert output_folder(pattern) == folder
 
 
 @pytest.mark.parametrize(
