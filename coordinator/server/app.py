@@ -131,7 +131,7 @@ async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
         interval = app[CONFIG].sweep_interval
         # Leases kept running while the coordinator was down: its workers get one
         # lease from now to be heard from before their tasks go to someone else.
-        app[FARM].extend_leases("the coordinator started")
+        app[FARM].sweeps.extend_leases("the coordinator started")
         try:
             await app[FARM].clean_partial_deliveries()
         except Exception:
@@ -142,11 +142,11 @@ async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
             try:
                 stalled = time.time() - last - interval
                 if stalled > STALL_SECONDS:
-                    app[FARM].extend_leases(
+                    app[FARM].sweeps.extend_leases(
                         f"the coordinator was stalled for {stalled:.1f} s (paused, suspended"
                         " or blocked)"
                     )
-                app[FARM].sweep()
+                app[FARM].sweeps.sweep()
                 if not deliveries or deliveries[-1].done():
                     deliveries[:] = [asyncio.create_task(retry_deliveries(), name="deliveries")]
                 advertiser = app.get(ADVERTISER)

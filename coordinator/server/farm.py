@@ -45,6 +45,8 @@ from coordinator.server.filestore import (
 from coordinator.server.hub import Hub
 from coordinator.server.job_types.schema import JSON, Setting, SettingsError, validate
 from coordinator.server.services.context import FarmContext, held_by_whom, version_number
+from coordinator.server.services.retries import record_failure, requeue_lost
+from coordinator.server.services.sweeps import SweepService
 from coordinator.server.store import Store, dumps, loads
 
 log = logging.getLogger(__name__)
@@ -52,8 +54,6 @@ log = logging.getLogger(__name__)
 MAX_LOG_CHUNK = 256 * 1024
 # last_seen is written at most this often per worker (seconds)
 LAST_SEEN_RESOLUTION = 1.0
-# An idle worker is heard from at least once per task long-poll (at most this long).
-IDLE_POLL_MAX = 60.0
 MAX_FILES_PER_JOB = 100_000
 # outputs.delivery_note of a delivered output that must be copied again (a new folder)
 PENDING_DELIVERY = "waiting to be delivered"
@@ -130,6 +130,7 @@ def _hash_secret(secret: str) -> str:
 class Farm:
     def __init__(self, config: FarmConfig, store: Store, files: FileStore, hub: Hub) -> None:
         self.ctx = FarmContext(config, store, files, hub)
+        self.sweeps = SweepService(self.ctx)
         self.config, self.store, self.files, self.hub = config, store, files, hub
         # (job id, output name) -> (held while that output is copied into its folder,
         # how many deliveries hold or wait for it)
@@ -204,7 +205,7 @@ class Farm:
         for row in self.store.all(
             "SELECT id FROM tasks WHERE worker_id = ? AND status = 'active'", worker["id"]
         ):
-            self._requeue_lost(row["id"], worker["id"], "the worker shut down", count=False)
+            requeue_lost(self.ctx, row["id"], worker["id"], "the worker shut down", count=False)
         self.ctx.set_worker_status(worker["id"], WorkerStatus.OFFLINE)
 
     # =================================================================== jobs
@@ -708,8 +709,12 @@ class Farm:
             for task in self.store.all(
                 "SELECT id FROM tasks WHERE worker_id = ? AND status = 'active'", worker_id
             ):
-                self._requeue_lost(
-                    task["id"], worker_id, f"worker {row['name']} was disabled", count=False
+                requeue_lost(
+                    self.ctx,
+                    task["id"],
+                    worker_id,
+                    f"worker {row['name']} was disabled",
+                    count=False,
                 )
             if row["status"] == WorkerStatus.BUSY:
                 self.ctx.set_worker_status(worker_id, WorkerStatus.IDLE)
@@ -739,7 +744,7 @@ class Farm:
         for task in self.store.all(
             "SELECT id FROM tasks WHERE worker_id = ? AND status = 'active'", worker_id
         ):
-            self._requeue_lost(task["id"], worker_id, "the worker was removed", count=False)
+            requeue_lost(self.ctx, task["id"], worker_id, "the worker was removed", count=False)
         self.store.run("DELETE FROM workers WHERE id = ?", worker_id)
         log.info("worker %s (%s) removed", row["name"], worker_id)
         self.hub.publish("worker-removed", id=worker_id)
@@ -774,8 +779,12 @@ class Farm:
             worker["id"],
         ):
             started = row["progress"] > 0 or row["activity"] != "starting"
-            self._requeue_lost(
-                row["id"], worker["id"], "the worker restarted and dropped it", count=started
+            requeue_lost(
+                self.ctx,
+                row["id"],
+                worker["id"],
+                "the worker restarted and dropped it",
+                count=started,
             )
 
     def claim_task(self, worker: JSON) -> Assignment | None:
@@ -969,81 +978,10 @@ class Farm:
         row = self.ctx.held_task(worker, task_id)
         if isinstance(text, str) and text:
             self.ctx.append_log(row["job_id"], task_id, text[:MAX_LOG_CHUNK])
-        status = self._record_failure(row, worker["id"], reason)
+        status = record_failure(self.ctx, row, worker["id"], reason)
         self.ctx.set_worker_status(worker["id"], WorkerStatus.IDLE)
         log.info("task %d failed on %s: %s -> %s", task_id, worker["name"], reason, status)
         return {"task_status": status}
-
-    def _workers_left_for(self, task: Any, job: Any) -> int:
-        """Online, enabled workers able to open the job's file that never failed the task
-        and are not blocklisted for the job (the scheduler's own conditions)."""
-        row = self.store.one(
-            "SELECT count(*) FROM workers w WHERE w.status != 'offline' AND w.disabled = 0"
-            " AND w.blender >= ? AND NOT EXISTS (SELECT 1 FROM task_failures f"
-            " WHERE f.task_id = ? AND f.worker_id = w.id AND f.blamed = 1)"
-            " AND (SELECT count(*) FROM task_failures f WHERE f.job_id = ?"
-            " AND f.worker_id = w.id AND f.blamed = 1) < ?",
-            job["min_blender"],
-            task["id"],
-            job["id"],
-            scheduler.BLOCKLIST_THRESHOLD,
-        )
-        return int(row[0]) if row else 0
-
-    def _record_failure(
-        self, row: Any, worker_id: str, reason: str, *, count: bool = True, blame: bool = True
-    ) -> str:
-        """Take a task back from a worker: queued again, or failed when out of attempts.
-
-        count: the attempt counts towards max_attempts. blame: the worker ran it and it
-        failed there, so that worker won't get it again (a vanished worker is not blamed:
-        it may come back healthy).
-        """
-        job = self.ctx.job_row(row["job_id"])
-        with self.store.tx():
-            if count:
-                self.store.run(
-                    "INSERT INTO task_failures (task_id, job_id, worker_id, reason, blamed, at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    row["id"],
-                    row["job_id"],
-                    worker_id,
-                    reason,
-                    int(blame),
-                    time.time(),
-                )
-            else:  # not the task's fault: this attempt does not count
-                self.store.run(
-                    "UPDATE tasks SET attempts = max(0, attempts - 1) WHERE id = ?", row["id"]
-                )
-            out_of_attempts = count and row["attempts"] >= job["max_attempts"]
-            if blame and not out_of_attempts and not self._workers_left_for(row, job):
-                # Retrying elsewhere is the rule, but every worker that could run it
-                # already failed it: say so instead of waiting forever.
-                out_of_attempts = True
-                reason = f"{reason} (and no other worker is left to try it)"
-            new = TaskStatus.FAILED if out_of_attempts else TaskStatus.QUEUED
-            self.ctx.set_task_status(row, new)
-            self.store.run(
-                "UPDATE tasks SET worker_id = NULL, lease_expires = NULL,"
-                " activity = ? WHERE id = ?",
-                reason[:500],
-                row["id"],
-            )
-            self.ctx.refresh_job(row["job_id"])
-        self.hub.notify_task(row["id"])
-        self.hub.notify_work()
-        self.hub.publish("task", id=row["id"], job_id=row["job_id"])
-        self.hub.publish("job", id=row["job_id"])
-        return new
-
-    def _requeue_lost(self, task_id: int, worker_id: str, reason: str, *, count: bool) -> None:
-        row = self.store.one("SELECT * FROM tasks WHERE id = ?", task_id)
-        if row is None or row["status"] != TaskStatus.ACTIVE or row["worker_id"] != worker_id:
-            return
-        self.ctx.append_log(row["job_id"], task_id, f"\n=== {reason} ===\n")
-        # Lost, not failed: the worker vanished or left, so it is not blamed.
-        self._record_failure(row, worker_id, reason, count=count, blame=False)
 
     # ---------------------------------------------------------------- outputs
     async def put_output(
@@ -1232,23 +1170,6 @@ class Farm:
         return self.files.output_path(job_id, name)
 
     # ============================================================ background
-    def sweep(self, now: float | None = None) -> None:
-        """Expire leases of silent workers and mark them offline."""
-        now = time.time() if now is None else now
-        for task_id, worker_id in scheduler.expired_leases(self.store, now):
-            log.warning("task %d: worker %s stopped reporting; requeueing", task_id, worker_id)
-            self._requeue_lost(
-                task_id,
-                worker_id,
-                f"worker {worker_id} stopped responding (lease expired)",
-                count=True,
-            )
-        for row in self.store.all(
-            "SELECT id FROM workers WHERE status != 'offline' AND last_seen < ?",
-            now - self.config.lease_seconds - IDLE_POLL_MAX,
-        ):
-            log.warning("worker %s went offline", row["id"])
-            self.ctx.set_worker_status(row["id"], WorkerStatus.OFFLINE)
 
     async def clean_partial_deliveries(self) -> int:
         """Remove the temporary files of copies a killed coordinator left half done
@@ -1294,30 +1215,6 @@ class Farm:
             with contextlib.suppress(NotFound):  # the job was deleted meanwhile
                 await self.deliver_output(row["job_id"], row["name"])
         return len(rows)
-
-    def extend_leases(self, why: str, now: float | None = None) -> int:
-        """Give every running task at least one full lease from now.
-
-        For when the coordinator itself was away (restarted, paused, suspended,
-        its event loop blocked): its workers could not renew their leases, and
-        expiring them would requeue work that is still being rendered and count
-        the coordinator's outage as a failed attempt of the task.
-        """
-        now = time.time() if now is None else now
-        until = now + self.config.lease_seconds
-        count = self.store.run(
-            "UPDATE tasks SET lease_expires = ? WHERE status = 'active' AND lease_expires < ?",
-            until,
-            until,
-        ).rowcount
-        if count:
-            log.warning(
-                "%s: giving the workers of %d running task(s) %g s to report",
-                why,
-                count,
-                self.config.lease_seconds,
-            )
-        return count
 
     def missing_blobs(self, body: Any) -> list[str]:
         if not isinstance(body, Mapping) or not isinstance(body.get("hashes"), list):

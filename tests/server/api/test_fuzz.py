@@ -507,7 +507,7 @@ async def test_a_secret_stops_working_for_a_task_once_it_is_taken_away(
     resp = await client.post(f"{API}/tasks/{task['task_id']}/requeue", headers=AUTH, json={})
     assert resp.status in (200, 409), await resp.text()
     if resp.status == 409:  # an active task cannot be requeued here: let the lease run out
-        farm_of(client).sweep(now=time.time() + 3600)
+        farm_of(client).sweeps.sweep(now=time.time() + 3600)
     for action in ("update", "complete"):
         resp = await client.post(
             f"{API}/worker/tasks/{task['task_id']}/{action}", headers=worker, json={}

@@ -474,7 +474,7 @@ async def test_remove_only_an_offline_worker(client: Client) -> None:
     resp = await client.delete(f"{API}/workers/{wid}", headers=AUTH)
     assert resp.status == 409
     assert "only an offline worker" in (await resp.json())["error"]
-    farm_of(client).sweep(now=time.time() + 3600)  # it went silent
+    farm_of(client).sweeps.sweep(now=time.time() + 3600)  # it went silent
     assert (await worker_row(client, worker))["actions"] == ["disable", "remove"]
     resp = await client.delete(f"{API}/workers/{wid}", headers=AUTH)
     assert resp.status == 200 and await resp.json() == {"removed": True}

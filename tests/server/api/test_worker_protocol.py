@@ -523,7 +523,7 @@ async def test_worker_goes_offline_and_comes_back(client: Client) -> None:
         return result
 
     # An idle worker may sit in a long-poll for minutes; jump past that instead.
-    farm_of(client).sweep(now=time.time() + 3600)
+    farm_of(client).sweeps.sweep(now=time.time() + 3600)
     assert await status() == "offline"
     assert await claim(client, worker) is None
     assert await status() == "idle"
