@@ -30,7 +30,7 @@ from pathlib import Path
 
 from coordinator.client.http import FarmClient, FarmClientError
 from coordinator.core import network
-from coordinator.core.datadirs import user_data_dir
+from coordinator.core.datadirs import local_farm_data_dir
 
 DEFAULT_PORT = 8765
 PORT_SEARCH = 50
@@ -58,7 +58,7 @@ class FarmState:
 
 def default_data_dir() -> Path:
     """Where "Start a farm on this computer" keeps its data unless the preferences say."""
-    return user_data_dir() / "local-farm"
+    return local_farm_data_dir()
 
 
 def child_env(pythonpath: Sequence[str]) -> dict[str, str]:

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from coordinator.client.http import AuthError, FarmClient, FarmClientError, Progress, Unreachable
-from coordinator.core.datadirs import user_data_dir
+from coordinator.core.datadirs import coordinator_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +95,8 @@ def coordinator_url(args: argparse.Namespace) -> str:
 
 
 def local_token_file() -> Path:
-    """token.txt of a coordinator started here with its default data folder
-    (the server's `default_data_dir()`; tests/cli checks that they agree)."""
-    return user_data_dir() / "coordinator" / "token.txt"
+    """token.txt of a coordinator started here with its default data folder."""
+    return coordinator_data_dir() / "token.txt"
 
 
 def farm_token(args: argparse.Namespace, url: str) -> str | None:

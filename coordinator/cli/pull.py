@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import ntpath
-import os
 import sys
 from pathlib import Path
 
@@ -28,7 +26,7 @@ from coordinator.cli.common import (
     positive_int,
 )
 from coordinator.core.hashing import sha256_file
-from coordinator.core.outputs import output_folder as folder_of
+from coordinator.core.outputs import local_output_folder
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +63,11 @@ def output_folder(job: JSON) -> Path:
     pattern = str((job.get("settings") or {}).get("output") or "")
     if not pattern:
         raise CliError(f"job {job['id']} has no output setting; pass --into DIR")
-    if ntpath.splitdrive(pattern)[0] and os.name != "nt":
-        raise CliError(f"job {job['id']} writes to a Windows path ({pattern}); pass --into DIR")
-    folder = folder_of(pattern.replace("\\", "/") if os.name != "nt" else pattern)
-    if not folder or not Path(folder).is_absolute():
+    folder = local_output_folder(pattern)
+    if folder is None:
         raise CliError(
-            f"job {job['id']} has no absolute output folder ({pattern}); pass --into DIR"
+            f"job {job['id']} writes to {pattern}, which names no folder on this machine;"
+            " pass --into DIR"
         )
     return Path(folder)
 

@@ -22,3 +22,15 @@ def user_data_dir(platform: str = sys.platform) -> Path:
     else:
         base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return base / APP_FOLDER
+
+
+def coordinator_data_dir() -> Path:
+    """Where a coordinator keeps its database and files unless told otherwise
+    (`serve`), and where a client on the same machine finds its token.txt."""
+    return user_data_dir() / "coordinator"
+
+
+def local_farm_data_dir() -> Path:
+    """Where the add-on's "Start a farm on this computer" keeps its data unless
+    the preferences say otherwise."""
+    return user_data_dir() / "local-farm"

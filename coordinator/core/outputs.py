@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import ntpath
+import os
 import posixpath
 import re
 from collections.abc import Mapping
@@ -105,6 +106,26 @@ def output_folder(pattern: str) -> str:
     if folder == "" or (len(folder) == 2 and folder[1] == ":"):
         return pattern[: cut + 1]  # "/" or "C:\\"
     return folder
+
+
+def local_output_folder(pattern: str, *, windows: bool = os.name == "nt") -> str | None:
+    """`output_folder` of a pattern as a folder of this machine, or None.
+
+    None when the pattern belongs to another OS (a Windows artist's
+    "C:\\shots\\f_####" seen on Linux: taken as a relative path, it would land
+    under the working directory) or names no absolute folder. Blender on Linux
+    and macOS reads "\\" as "/", and so does this.
+    """
+    if not windows:
+        if ntpath.splitdrive(pattern)[0]:  # a drive letter or \\server\share
+            return None
+        pattern = pattern.replace("\\", "/")
+    folder = output_folder(pattern)
+    if windows:  # absolute means drive (or share) and root, as pathlib says
+        absolute = bool(ntpath.splitdrive(folder)[0]) and ntpath.isabs(folder)
+    else:
+        absolute = posixpath.isabs(folder)
+    return folder if absolute else None
 
 
 def is_movie_format(file_format: str) -> bool:

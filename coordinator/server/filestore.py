@@ -11,7 +11,6 @@ import contextlib
 import errno
 import hashlib
 import logging
-import ntpath
 import os
 import re
 import shutil
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coordinator.core.hashing import sha256_file
-from coordinator.core.outputs import output_folder as folder_of
+from coordinator.core.outputs import local_output_folder
 from coordinator.server.errors import BadRequest, InsufficientStorage, TooLarge
 
 log = logging.getLogger(__name__)
@@ -182,19 +181,10 @@ class FileStore:
 
 
 def output_folder(pattern: str) -> Path | None:
-    """The folder a job's render.filepath names on this machine, or None.
-
-    None when the path belongs to another OS (a Windows artist's "C:\\shots\\f_####"
-    on a Linux coordinator): taken as a relative path, it would be written under
-    the coordinator's working directory. The folder itself follows
-    `core.outputs.output_folder`, the one rule every receiver shares.
-    """
-    if os.name != "nt":
-        if ntpath.splitdrive(pattern)[0]:  # a drive letter or \\server\share
-            return None
-        pattern = pattern.replace("\\", "/")  # Blender on Linux and macOS reads "\" as "/"
-    folder = Path(folder_of(pattern))
-    return folder if folder_of(pattern) and folder.is_absolute() else None
+    """The folder a job's render.filepath names on this machine, or None when it
+    names none here (`core.outputs.local_output_folder`, the rule every receiver shares)."""
+    folder = local_output_folder(pattern)
+    return Path(folder) if folder is not None else None
 
 
 # The temporary name deliver() copies into: ".<name>.<mkstemp's 8 characters>.part"

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from coordinator.core.datadirs import user_data_dir
+from coordinator.core.datadirs import coordinator_data_dir
 from coordinator.core.network import NoFreePort, free_port
 from coordinator.core.protocol import DEFAULT_PORT
 from coordinator.server.app import create_app
@@ -31,7 +31,7 @@ SHUTDOWN_GRACE = 2.0  # seconds requests in flight get to finish when the coordi
 
 def default_data_dir() -> Path:
     """Where a coordinator keeps its database and files unless told otherwise."""
-    return user_data_dir() / "coordinator"
+    return coordinator_data_dir()
 
 
 def load_token(data_dir: Path, explicit: str | None) -> tuple[str, bool]:

@@ -19,6 +19,7 @@ from coordinator.core.outputs import (
     expand_path_template,
     frame_path,
     is_movie_format,
+    local_output_folder,
     output_folder,
     resolve_blender_relative,
     safe_filename,
@@ -394,3 +395,22 @@ def test_matches_real_blender(tmp_path: Path) -> None:
         for p, f, fmt, ext in cases
     ]
     assert ours == blender_names
+
+
+@pytest.mark.parametrize(
+    ("pattern", "windows", "folder"),
+    [
+        ("/shots/renders/", False, "/shots/renders"),
+        ("/shots/f_####", False, "/shots"),
+        ("\\shots\\f_####", False, "/shots"),  # Blender on Linux reads "\" as "/"
+        ("C:\\shots\\f_####", False, None),  # another OS's path names no folder here
+        ("\\\\server\\share\\f_####", False, None),
+        ("f_####", False, None),  # relative: no folder of this machine
+        ("", False, None),
+        ("C:\\shots\\f_####", True, "C:\\shots"),
+        ("C:\\f_####", True, "C:\\"),
+        ("/shots/f_####", True, None),  # not absolute on Windows (no drive)
+    ],
+)
+def test_local_output_folder(pattern: str, windows: bool, folder: str | None) -> None:
+    assert local_output_folder(pattern, windows=windows) == folder
