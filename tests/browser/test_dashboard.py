@@ -8,9 +8,6 @@ import contextlib
 import math
 import os
 import struct
-import subprocess
-import sys
-import time
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -25,7 +22,7 @@ from playwright.sync_api import expect
 from coordinator.client.http import FarmClient, FarmClientError
 from coordinator.core.hashing import sha256_file
 from tests.support.components import CHROMIUM
-from tests.support.localfarm import free_port
+from tests.support.coordinator_process import coordinator_process
 
 pytestmark = pytest.mark.browser
 
@@ -53,32 +50,13 @@ class Farm:
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
     root = tmp_path_factory.mktemp("dashboard")
-    log = root / "coordinator.log"
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FARM_")}
-    env["PYTHONPATH"] = str(REPO)
-    command = [sys.executable, "-m", "coordinator", "serve", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--data-dir", str(root / "data"), "--token", TOKEN]
-    command += ["--no-zeroconf", "--name", "Studio farm", "--lease-seconds", "30"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=out)
-    url = f"http://127.0.0.1:{port}"
-    api = FarmClient(url, token=TOKEN)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                api.health()
-                break
-            except Exception:
-                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.05)
-        yield Farm(url, api, root)
-    finally:
-        api.session.close()
-        proc.terminate()
-        proc.wait(10)
-    assert "Traceback" not in log.read_text(), log.read_text()
+    args = ["--name", "Studio farm", "--lease-seconds", "30"]
+    with coordinator_process(root / "data", token=TOKEN, args=args) as running:
+        api = running.client()
+        try:
+            yield Farm(running.url, api, root)
+        finally:
+            api.session.close()
 
 
 @pytest.fixture(scope="module")

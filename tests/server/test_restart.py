@@ -4,20 +4,16 @@ folder loses nothing: jobs, tasks, statuses, leases and workers are all there.""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestClient
 
-from coordinator.core.network import free_port
 from tests.conftest import (
     API,
     AUTH,
@@ -32,6 +28,7 @@ from tests.conftest import (
     submit_sleep,
     wait_until,
 )
+from tests.support.coordinator_process import coordinator_process
 
 Client = TestClient[Any, Any]
 MakeClient = Callable[..., Awaitable[Client]]
@@ -113,54 +110,13 @@ async def test_half_copied_frames_are_cleaned_up_on_the_next_start(
     await second.close()
 
 
-@asynccontextmanager
-async def coordinator(data_dir: Path, *, lease: float) -> AsyncIterator[tuple[str, Any]]:
-    """A real `python -m coordinator serve` on loopback; yields (url, process)."""
-    port = free_port()
-    log_path = data_dir.parent / f"coordinator-{port}.log"
-    with log_path.open("wb") as log_file:  # a file, not a pipe nobody reads, which could fill
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "coordinator",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data_dir),
-                "--token",
-                TOKEN,
-                "--no-zeroconf",
-                "--lease-seconds",
-                str(lease),
-            ],
-            cwd=ROOT,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-    url = f"http://127.0.0.1:{port}{API}"
-    try:
-        async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 20
-            while True:
-                assert process.poll() is None, log_path.read_text(errors="replace")
-                try:
-                    async with http.get(f"{url}/health") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                assert time.monotonic() < deadline, "the coordinator did not start"
-                await asyncio.sleep(0.05)
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(10)
+@contextmanager
+def coordinator(data_dir: Path, *, lease: float) -> Iterator[tuple[str, Any]]:
+    """A real `python -m coordinator serve` on loopback; yields (API url, process).
+    The tests kill it themselves, so its log is not checked for a clean end."""
+    args = ["--lease-seconds", str(lease)]
+    with coordinator_process(data_dir, token=TOKEN, args=args, check_log=False) as running:
+        yield f"{running.url}{API}", running.process
 
 
 async def _call(http: aiohttp.ClientSession, method: str, url: str, **kwargs: Any) -> Any:
@@ -172,7 +128,7 @@ async def _call(http: aiohttp.ClientSession, method: str, url: str, **kwargs: An
 async def test_a_real_coordinator_killed_and_restarted(tmp_path: Path) -> None:
     data_dir = tmp_path / "farm"
     async with aiohttp.ClientSession(headers=AUTH) as http:
-        async with coordinator(data_dir, lease=2.5) as (url, process):
+        with coordinator(data_dir, lease=2.5) as (url, process):
             creds = await _call(
                 http, "POST", f"{url}/workers", json={"name": "w", "blender_version": "4.2"}
             )
@@ -188,7 +144,7 @@ async def test_a_real_coordinator_killed_and_restarted(tmp_path: Path) -> None:
             process.send_signal(signal.SIGKILL)  # no clean shutdown at all
             process.wait(10)
 
-        async with coordinator(data_dir, lease=2.5) as (url, _):
+        with coordinator(data_dir, lease=2.5) as (url, _):
             after = await _call(http, "GET", f"{url}/jobs/{job['id']}")
             assert after["status"] == before["status"] == "active"
             assert [t["status"] for t in after["tasks"]] == ["active", "queued"]
