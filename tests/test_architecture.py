@@ -30,6 +30,13 @@ SERVER_DOORS = {
     "coordinator/cli/apidocs.py": "`openapi-docs` prints the server's own API document",
 }
 
+# The add-on's bpy shell: register, draw, operators, preferences, reading the
+# scene, and the rewrite that runs in a separate Blender. Everything else in
+# the add-on is plain Python that tests import without Blender.
+ADDON_SHELL = frozenset(
+    {"addon", "operators", "panels", "preferences", "properties", "scan", "rewrite_paths"}
+)
+
 MAX_MODULE_LINES = 600
 MAX_CLASS_LINES = 400
 EXCEPTIONS_HEADING = "## Rooms bigger than the rule"
@@ -108,6 +115,14 @@ def door_violations(path: Path) -> list[str]:
             allowed = ("coordinator.core", "coordinator.client", own)
             if is_ours(module) and not any(within(module, a) for a in allowed):
                 bad.append(f"{imp}: {own} imports only coordinator.core and coordinator.client")
+            if (
+                own == "flamenco_addon"
+                and top(module) in BLENDER_MODULES
+                and path.stem not in ADDON_SHELL
+            ):
+                bad.append(
+                    f"{imp}: only the add-on's shell ({', '.join(sorted(ADDON_SHELL))}) imports bpy"
+                )
         elif rel.startswith("coordinator/client/"):
             if within(module, "coordinator.server") or within(module, "coordinator.cli"):
                 bad.append(f"{imp}: the client never imports the server or the CLI")
