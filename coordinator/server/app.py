@@ -123,7 +123,7 @@ async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
 
     async def retry_deliveries() -> None:
         try:
-            await app[FARM].retry_deliveries()
+            await app[FARM].deliveries.retry()
         except Exception:
             log.exception("retrying deliveries failed")
 
@@ -133,7 +133,7 @@ async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
         # lease from now to be heard from before their tasks go to someone else.
         app[FARM].sweeps.extend_leases("the coordinator started")
         try:
-            await app[FARM].clean_partial_deliveries()
+            await app[FARM].deliveries.clean_partial()
         except Exception:
             log.exception("cleaning half-copied outputs failed")
         last = time.time()

@@ -108,11 +108,13 @@ async def clear_blocklist(request: web.Request) -> web.Response:
 
 @routes.get(f"{API_PREFIX}/jobs/{{job_id}}/outputs")
 async def list_outputs(request: web.Request) -> web.Response:
-    outputs = request.app[FARM].list_outputs(int_param(request, "job_id"))
+    outputs = request.app[FARM].deliveries.outputs(int_param(request, "job_id"))
     return web.json_response({"outputs": outputs})
 
 
 @routes.get(f"{API_PREFIX}/jobs/{{job_id}}/outputs/{{name:[^/]+}}")
 async def get_output(request: web.Request) -> web.FileResponse:
-    path = request.app[FARM].output_file(int_param(request, "job_id"), request.match_info["name"])
+    path = request.app[FARM].deliveries.output_file(
+        int_param(request, "job_id"), request.match_info["name"]
+    )
     return web.FileResponse(path)

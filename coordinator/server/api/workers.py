@@ -131,7 +131,7 @@ async def upload_output(request: web.Request) -> web.Response:
             f"'frame' {frame} is out of range; Blender frames go from {MIN_FRAME} to {MAX_FRAME}",
             field="frame",
         )
-    out = await request.app[FARM].put_output(
+    out = await request.app[FARM].deliveries.put_output(
         request[WORKER],
         int_param(request, "task_id"),
         request.match_info["name"],

@@ -252,3 +252,12 @@ def held_by_whom(task: Any) -> str:
     if task["status"] == TaskStatus.ACTIVE:
         return "active on another worker"
     return str(task["status"])
+
+
+class Service:
+    """A service over the shared context: `self.store` and the others are the
+    context's own, named for short."""
+
+    def __init__(self, ctx: FarmContext) -> None:
+        self.ctx = ctx
+        self.config, self.store, self.files, self.hub = ctx.config, ctx.store, ctx.files, ctx.hub

@@ -11,7 +11,7 @@ import time
 
 from coordinator.core.protocol import WorkerStatus
 from coordinator.server import scheduler
-from coordinator.server.services.context import FarmContext
+from coordinator.server.services.context import Service
 from coordinator.server.services.retries import requeue_lost
 
 log = logging.getLogger(__name__)
@@ -20,15 +20,11 @@ log = logging.getLogger(__name__)
 IDLE_POLL_MAX = 60.0
 
 
-class SweepService:
-    def __init__(self, ctx: FarmContext) -> None:
-        self.ctx = ctx
-
+class SweepService(Service):
     def sweep(self, now: float | None = None) -> None:
         """Expire leases of silent workers and mark them offline."""
         now = time.time() if now is None else now
-        store = self.ctx.store
-        for task_id, worker_id in scheduler.expired_leases(store, now):
+        for task_id, worker_id in scheduler.expired_leases(self.store, now):
             log.warning("task %d: worker %s stopped reporting; requeueing", task_id, worker_id)
             requeue_lost(
                 self.ctx,
@@ -37,9 +33,9 @@ class SweepService:
                 f"worker {worker_id} stopped responding (lease expired)",
                 count=True,
             )
-        for row in store.all(
+        for row in self.store.all(
             "SELECT id FROM workers WHERE status != 'offline' AND last_seen < ?",
-            now - self.ctx.config.lease_seconds - IDLE_POLL_MAX,
+            now - self.config.lease_seconds - IDLE_POLL_MAX,
         ):
             log.warning("worker %s went offline", row["id"])
             self.ctx.set_worker_status(row["id"], WorkerStatus.OFFLINE)
@@ -53,8 +49,8 @@ class SweepService:
         the coordinator's outage as a failed attempt of the task.
         """
         now = time.time() if now is None else now
-        lease = self.ctx.config.lease_seconds
-        count = self.ctx.store.run(
+        lease = self.config.lease_seconds
+        count = self.store.run(
             "UPDATE tasks SET lease_expires = ? WHERE status = 'active' AND lease_expires < ?",
             now + lease,
             now + lease,

@@ -17,8 +17,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
-from coordinator.server import farm as farm_module
 from coordinator.server import filestore
+from coordinator.server.services import deliveries as deliveries_module
 from tests.conftest import (
     API,
     AUTH,
@@ -365,11 +365,11 @@ async def test_an_unwritable_output_folder_is_noted_and_the_output_kept(
     # the sweeper retries later, logging the trouble once rather than every second
     farm = farm_of(client)
     for _ in range(3):
-        assert await farm.retry_deliveries(now=time.time() + 10) == 1
+        assert await farm.deliveries.retry(now=time.time() + 10) == 1
     resp = await client.get(f"{API}/tasks/{task_id}/log", headers=AUTH)
     assert (await resp.text()).count("could not write") == 1
     monkeypatch.undo()
-    assert await farm.retry_deliveries(now=time.time() + 10) == 1
+    assert await farm.deliveries.retry(now=time.time() + 10) == 1
     resp = await client.get(f"{API}/jobs/{job['id']}/outputs", headers=AUTH)
     (listed,) = (await resp.json())["outputs"]
     assert listed["delivery_note"] == "delivered"
@@ -457,7 +457,7 @@ async def test_a_slow_delivery_does_not_hold_up_other_requests(
     client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     held = _HeldDelivery()
-    monkeypatch.setattr(farm_module, "deliver", held)
+    monkeypatch.setattr(deliveries_module, "deliver", held)
     job, worker, task_id = await _render_task(client, tmp_path / "out")
     upload = asyncio.ensure_future(_upload(client, worker, task_id, "frame_0001.png", b"v1"))
     await _until(held.entered)
@@ -477,7 +477,7 @@ async def test_an_upload_during_a_delivery_ends_with_the_newest_file(
 ) -> None:
     """Even with overwrite off: the older copy that landed first is this job's own."""
     held = _HeldDelivery(after=True)  # the old frame is in the folder when the new comes
-    monkeypatch.setattr(farm_module, "deliver", held)
+    monkeypatch.setattr(deliveries_module, "deliver", held)
     job, worker, task_id = await _render_task(client, tmp_path / "out", overwrite=overwrite)
     first = asyncio.ensure_future(_upload(client, worker, task_id, "frame_0001.png", b"old"))
     await _until(held.entered)
@@ -497,7 +497,7 @@ async def test_an_upload_during_a_delivery_ends_with_the_newest_file(
     assert listed["sha256"] == sha(b"new")
     assert listed["delivered_path"] == str(tmp_path / "out" / "frame_0001.png")
     assert held.calls == 2
-    assert farm_of(client)._delivering == {}  # no lock left behind per output
+    assert farm_of(client).deliveries._delivering == {}  # no lock left behind per output
 
 
 async def test_a_copy_running_when_the_output_moves_does_not_cancel_the_move(
@@ -506,7 +506,7 @@ async def test_a_copy_running_when_the_output_moves_does_not_cancel_the_move(
     """A regenerate with a new output folder while a frame is still being copied into
     the old one: the frame still ends up in the new folder."""
     held = _HeldDelivery()
-    monkeypatch.setattr(farm_module, "deliver", held)
+    monkeypatch.setattr(deliveries_module, "deliver", held)
     job, worker, task_id = await _render_task(client, tmp_path / "a", frames="1")
     upload = asyncio.ensure_future(_upload(client, worker, task_id, "frame_0001.png", b"px"))
     await _until(held.entered)

@@ -494,7 +494,7 @@ async def test_worker_routes_act_only_on_the_task_that_worker_holds(client: Clie
     assert sorted(t["status"] for t in after["tasks"]) == ["active", "queued"]
     assert all(t["progress"] == 0 for t in after["tasks"])
     farm = farm_of(client)
-    assert farm.list_outputs(job["id"]) == []
+    assert farm.deliveries.outputs(job["id"]) == []
 
 
 async def test_a_secret_stops_working_for_a_task_once_it_is_taken_away(
