@@ -82,7 +82,7 @@ class NoFields(TypedDict):
 
 # ---------------------------------------------------------------------- meta
 class Health(TypedDict):
-    """Public: whether the coordinator is up, for the add-on's list of farms."""
+    """Whether the coordinator is up (public: the add-on's list of farms asks it)."""
 
     status: Annotated[Literal["ok"], "always ok: an answer at all means it is up"]
     name: Annotated[str, "the farm's name, as advertised on the LAN"]
@@ -93,7 +93,7 @@ class Health(TypedDict):
 
 
 class Version(TypedDict):
-    """Public: which API and coordinator this is."""
+    """Which API and coordinator this is (public)."""
 
     api: Annotated[str, "the API version, as in the /api/v<N> prefix", Limits(example="1")]
     coordinator: Annotated[str, "the coordinator's release"]
@@ -466,7 +466,9 @@ class Removed(TypedDict):
 
 # ----------------------------------------------------------- worker protocol
 class Assignment(TypedDict):
-    """A task handed to a worker (coordinator.core.protocol.Assignment on the wire)."""
+    """A task handed to a worker."""
+
+    # coordinator.core.protocol.Assignment.to_json() writes it; from_json() reads it.
 
     task_id: Annotated[Id, "the task"]
     job_id: Annotated[Id, "its job"]
