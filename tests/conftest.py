@@ -17,6 +17,7 @@ from coordinator.server.config import AppConfig, FarmConfig
 from coordinator.server.farm import Farm
 from coordinator.server.keys import FARM
 from tests.support import components
+from tests.support.openapi_check import CheckedClient
 from tests.support.waiting import wait_until as wait_until
 
 TOKEN = "test-farm-token"
@@ -44,6 +45,14 @@ def make_config(data_dir: Path, *, lease: float = 5.0, sweep: float = 0.05) -> A
         farm=FarmConfig(data_dir=data_dir, name="test farm", token=TOKEN, lease_seconds=lease),
         sweep_interval=sweep,
     )
+
+
+@pytest.fixture
+def aiohttp_client_cls() -> type[TestClient[Any, Any]]:
+    """Every test client (make_client's, client, aiohttp_client's) checks each API
+    answer against the OpenAPI document: an undocumented status or field fails
+    the test that received it (tests/support/openapi_check.py)."""
+    return CheckedClient
 
 
 @pytest.fixture
