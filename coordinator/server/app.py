@@ -74,14 +74,14 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     token = bearer_token(request)
     farm = request.app[FARM]
     if path.startswith(f"{API_PREFIX}/worker/"):
-        request[WORKER] = farm.authenticate_worker(token)
+        request[WORKER] = farm.workers.authenticate(token)
         request[WORKER_SECRET] = token
     elif (
         request.method == "GET"
         and path.startswith(f"{API_PREFIX}/files/")
         and not is_farm_token(farm, token)
     ):
-        request[WORKER] = farm.authenticate_worker(token)  # workers download job files
+        request[WORKER] = farm.workers.authenticate(token)  # workers download job files
     elif not is_farm_token(farm, token):
         raise Unauthorized(
             "wrong farm token; copy it from the coordinator's start-up message"
@@ -151,7 +151,7 @@ async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
                     deliveries[:] = [asyncio.create_task(retry_deliveries(), name="deliveries")]
                 advertiser = app.get(ADVERTISER)
                 if advertiser is not None:
-                    await advertiser.update(workers=_online_workers(app[FARM]))
+                    await advertiser.update(workers=app[FARM].workers.online())
             except Exception:
                 log.exception("sweep failed")
             last = time.time()
@@ -174,7 +174,7 @@ async def _zeroconf_ctx(app: web.Application) -> AsyncIterator[None]:
         name=config.farm.name,
         port=config.port,
         interfaces=config.zeroconf_interfaces,
-        workers=_online_workers(app[FARM]),
+        workers=app[FARM].workers.online(),
     )
     app[ADVERTISER] = advertiser
     yield
@@ -183,10 +183,6 @@ async def _zeroconf_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _end_event_streams(app: web.Application) -> None:
     app[HUB].close()
-
-
-def _online_workers(farm: Farm) -> int:
-    return sum(n for status, n in farm.worker_counts().items() if status != "offline")
 
 
 def create_app(config: AppConfig) -> web.Application:

@@ -7,13 +7,10 @@ The HTTP layer only parses requests and serialises results.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
-import secrets
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +26,7 @@ from coordinator.core.protocol import (
 )
 from coordinator.server import job_types, scheduler, states, views
 from coordinator.server.config import FarmConfig
-from coordinator.server.errors import BadRequest, Conflict, NotFound, Unauthorized
+from coordinator.server.errors import BadRequest, Conflict, NotFound
 from coordinator.server.filestore import (
     FileStore,
     check_output_name,
@@ -42,13 +39,12 @@ from coordinator.server.services.context import FarmContext, held_by_whom, versi
 from coordinator.server.services.deliveries import DeliveryService, redeliver
 from coordinator.server.services.retries import record_failure, requeue_lost
 from coordinator.server.services.sweeps import SweepService
+from coordinator.server.services.workers import WorkerService
 from coordinator.server.store import Store, dumps, loads
 
 log = logging.getLogger(__name__)
 
 MAX_LOG_CHUNK = 256 * 1024
-# last_seen is written at most this often per worker (seconds)
-LAST_SEEN_RESOLUTION = 1.0
 MAX_FILES_PER_JOB = 100_000
 
 
@@ -60,7 +56,22 @@ class _Finished:
     tasks: dict[tuple[str, tuple[int, ...]], int] = field(default_factory=dict)  # -> task id
 
 
-def _check_version(text: str) -> str:
+def validate_body(schema: tuple[Setting, ...], body: Any, *, extra: Iterable[str] = ()) -> JSON:
+    """Validate a request body: plain fields by schema, `extra` ones left to the caller."""
+    if not isinstance(body, Mapping):
+        raise BadRequest("the request body must be a JSON object")
+    extra = set(extra)
+    plain = {k: v for k, v in body.items() if k not in extra}
+    try:
+        out = validate(schema, plain)
+    except SettingsError as ex:
+        # every bad field is named (validate() collects them all), so rename each
+        raise BadRequest(str(ex).replace("setting '", "field '"), field=ex.field) from ex
+    out.update({k: body[k] for k in extra if k in body})
+    return out
+
+
+def check_blender_version(text: str) -> str:
     major, minor = parse_blender_version(text)
     # Stored as major*1000+minor in an SQLite integer: "99999999999999999999.1"
     # used to overflow it (a 500), and "4.2000" would rank above 5.0.
@@ -80,44 +91,12 @@ JOB_BODY = (
         "Blender version",
         default=None,
         max_length=32,
-        check=_check_version,
+        check=check_blender_version,
     ),
     Setting("submitter", "str", "Submitter", default="", max_length=200),
     Setting("deliver", "bool", "Deliver", default=True),
     Setting("max_attempts", "int", "Attempts", default=3, minimum=1, maximum=20),
 )
-
-WORKER_BODY = (
-    Setting("name", "str", "Name", required=True, max_length=200),
-    Setting("host", "str", "Host", default="", max_length=255),
-    Setting(
-        "blender_version",
-        "str",
-        "Blender version",
-        required=True,
-        max_length=32,
-        check=_check_version,
-    ),
-)
-
-
-def _validate_body(schema: tuple[Setting, ...], body: Any, *, extra: Iterable[str] = ()) -> JSON:
-    """Validate a request body: plain fields by schema, `extra` ones left to the caller."""
-    if not isinstance(body, Mapping):
-        raise BadRequest("the request body must be a JSON object")
-    extra = set(extra)
-    plain = {k: v for k, v in body.items() if k not in extra}
-    try:
-        out = validate(schema, plain)
-    except SettingsError as ex:
-        # every bad field is named (validate() collects them all), so rename each
-        raise BadRequest(str(ex).replace("setting '", "field '"), field=ex.field) from ex
-    out.update({k: body[k] for k in extra if k in body})
-    return out
-
-
-def _hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 class Farm:
@@ -125,83 +104,14 @@ class Farm:
         self.ctx = FarmContext(config, store, files, hub)
         self.sweeps = SweepService(self.ctx)
         self.deliveries = DeliveryService(self.ctx)
+        self.workers = WorkerService(self.ctx)
         self.config, self.store, self.files, self.hub = config, store, files, hub
 
     # ================================================================ workers
-    def register_worker(self, body: Any) -> JSON:
-        data = _validate_body(WORKER_BODY, body, extra=("devices", "tags"))
-        devices = _string_list(data.get("devices", []), "devices")
-        tags = _string_list(data.get("tags", []), "tags")
-        worker_id, secret, now = str(uuid.uuid4()), secrets.token_urlsafe(32), time.time()
-        with self.store.tx():
-            self.store.run(
-                "INSERT INTO workers (id, name, host, secret_hash, status, blender_version,"
-                " blender, devices, tags, last_seen, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                worker_id,
-                data["name"],
-                data["host"],
-                _hash_secret(secret),
-                WorkerStatus.IDLE,
-                data["blender_version"],
-                version_number(data["blender_version"]),
-                dumps(devices),
-                dumps(tags),
-                now,
-                now,
-            )
-        log.info(
-            "worker registered: %s (%s, Blender %s)",
-            data["name"],
-            worker_id,
-            data["blender_version"],
-        )
-        self.hub.publish("worker", id=worker_id)
-        return {
-            "worker_id": worker_id,
-            "secret": secret,
-            "lease_seconds": self.config.lease_seconds,
-        }
-
-    def authenticate_worker(self, secret: str) -> JSON:
-        row = self.store.one("SELECT * FROM workers WHERE secret_hash = ?", _hash_secret(secret))
-        if row is None:
-            raise Unauthorized("unknown worker credentials; register the worker again")
-        now = time.time()
-        if row["status"] == WorkerStatus.OFFLINE:
-            holds = self.store.one(
-                "SELECT 1 FROM tasks WHERE worker_id = ? AND status = 'active'", row["id"]
-            )
-            self.ctx.set_worker_status(row["id"], WorkerStatus.BUSY if holds else WorkerStatus.IDLE)
-        if now - row["last_seen"] > LAST_SEEN_RESOLUTION:  # spare a write per request
-            self.store.run("UPDATE workers SET last_seen = ? WHERE id = ?", now, row["id"])
-        return dict(row)
-
-    def list_workers(self) -> list[JSON]:
-        rows = self.store.all("SELECT * FROM workers ORDER BY name, id")
-        current = {
-            r["worker_id"]: r
-            for r in self.store.all(
-                "SELECT id, job_id, name, worker_id FROM tasks WHERE status = 'active'"
-            )
-        }
-        return [views.worker_json(r, current.get(r["id"])) for r in rows]
-
-    def worker_counts(self) -> dict[str, int]:
-        rows = self.store.all("SELECT status, count(*) AS n FROM workers GROUP BY status")
-        return {r["status"]: r["n"] for r in rows}
-
-    def sign_off(self, worker: JSON) -> None:
-        """A worker leaving on purpose hands its task back at once."""
-        for row in self.store.all(
-            "SELECT id FROM tasks WHERE worker_id = ? AND status = 'active'", worker["id"]
-        ):
-            requeue_lost(self.ctx, row["id"], worker["id"], "the worker shut down", count=False)
-        self.ctx.set_worker_status(worker["id"], WorkerStatus.OFFLINE)
 
     # =================================================================== jobs
     def submit_job(self, body: Any) -> JSON:
-        data = _validate_body(JOB_BODY, body, extra=("settings", "files"))
+        data = validate_body(JOB_BODY, body, extra=("settings", "files"))
         try:
             # get() raises SettingsError for an unknown type; it used to escape
             # this try and become a 500
@@ -667,67 +577,6 @@ class Farm:
 
     # ----------------------------------------------- a person's worker actions
 
-    def get_worker(self, worker_id: str) -> JSON:
-        row = self.ctx.worker_row(worker_id)
-        task = self.store.one(
-            "SELECT id, job_id, name FROM tasks WHERE worker_id = ? AND status = 'active'",
-            worker_id,
-        )
-        return views.worker_json(row, task)
-
-    def disable_worker(self, worker_id: str, *, now: Any = False) -> JSON:
-        """No new tasks for this worker. Its current task finishes first, or with
-        `now` goes straight back to the queue (not counted as a failure)."""
-        if not isinstance(now, bool):
-            raise BadRequest("'now' must be true or false", field="now")
-        row = self.ctx.worker_row(worker_id)
-        if row["disabled"] and not (now and row["status"] == WorkerStatus.BUSY):
-            raise Conflict(f"worker {row['name']} is disabled already")
-        self.store.run("UPDATE workers SET disabled = 1 WHERE id = ?", worker_id)
-        if now:
-            for task in self.store.all(
-                "SELECT id FROM tasks WHERE worker_id = ? AND status = 'active'", worker_id
-            ):
-                requeue_lost(
-                    self.ctx,
-                    task["id"],
-                    worker_id,
-                    f"worker {row['name']} was disabled",
-                    count=False,
-                )
-            if row["status"] == WorkerStatus.BUSY:
-                self.ctx.set_worker_status(worker_id, WorkerStatus.IDLE)
-        log.info("worker %s disabled%s", row["name"], " now" if now else "")
-        self.hub.publish("worker", id=worker_id)
-        return self.get_worker(worker_id)
-
-    def enable_worker(self, worker_id: str) -> JSON:
-        row = self.ctx.worker_row(worker_id)
-        if not row["disabled"]:
-            raise Conflict(f"worker {row['name']} is not disabled; nothing to enable")
-        self.store.run("UPDATE workers SET disabled = 0 WHERE id = ?", worker_id)
-        log.info("worker %s enabled", row["name"])
-        self.hub.notify_work()  # its task long-poll may claim again
-        self.hub.publish("worker", id=worker_id)
-        return self.get_worker(worker_id)
-
-    def remove_worker(self, worker_id: str) -> None:
-        """Forget an offline worker. A running agent would simply register again,
-        so an online one is refused."""
-        row = self.ctx.worker_row(worker_id)
-        if row["status"] != WorkerStatus.OFFLINE:
-            raise Conflict(
-                f"worker {row['name']} is {row['status']}; only an offline worker can be"
-                " removed (a running agent registers again): stop its agent, or disable it"
-            )
-        for task in self.store.all(
-            "SELECT id FROM tasks WHERE worker_id = ? AND status = 'active'", worker_id
-        ):
-            requeue_lost(self.ctx, task["id"], worker_id, "the worker was removed", count=False)
-        self.store.run("DELETE FROM workers WHERE id = ?", worker_id)
-        log.info("worker %s (%s) removed", row["name"], worker_id)
-        self.hub.publish("worker-removed", id=worker_id)
-
     # ================================================================== tasks
 
     def get_task(self, task_id: int) -> JSON:
@@ -1108,13 +957,3 @@ def _job_sort(text: str) -> str:
             field="sort",
         )
     return f"{_SORTS[key]} {'DESC' if descending else 'ASC'}, id {'DESC' if descending else 'ASC'}"
-
-
-def _string_list(value: Any, field: str) -> list[str]:
-    if (
-        not isinstance(value, list)
-        or not all(isinstance(v, str) and len(v) <= 200 for v in value)
-        or len(value) > 64
-    ):
-        raise BadRequest(f"'{field}' must be a list of at most 64 short strings", field=field)
-    return list(value)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
 
+from coordinator.core.protocol import parse_blender_version
 from coordinator.server.errors import BadRequest, TooLarge
+from coordinator.server.job_types.schema import JSON, Setting, SettingsError, validate
 
 
 def int_param(request: web.Request, name: str) -> int:
@@ -107,6 +109,31 @@ async def read_object(request: web.Request, *, allowed: Collection[str] = ()) ->
         takes = f"it takes {', '.join(sorted(allowed))}" if allowed else "it takes no fields"
         raise BadRequest(f"unknown field(s) {', '.join(unknown)} for this request; {takes}")
     return body
+
+
+def validate_body(schema: tuple[Setting, ...], body: Any, *, extra: Iterable[str] = ()) -> JSON:
+    """Validate a request body: plain fields by schema, `extra` ones left to the caller."""
+    if not isinstance(body, Mapping):
+        raise BadRequest("the request body must be a JSON object")
+    extra = set(extra)
+    plain = {k: v for k, v in body.items() if k not in extra}
+    try:
+        out = validate(schema, plain)
+    except SettingsError as ex:
+        # every bad field is named (validate() collects them all), so rename each
+        raise BadRequest(str(ex).replace("setting '", "field '"), field=ex.field) from ex
+    out.update({k: body[k] for k in extra if k in body})
+    return out
+
+
+def check_blender_version(text: str) -> str:
+    """A `Setting` check for a Blender version field ("4.2", "3.4.1")."""
+    major, minor = parse_blender_version(text)
+    # Stored as major*1000+minor in an SQLite integer: "99999999999999999999.1"
+    # used to overflow it (a 500), and "4.2000" would rank above 5.0.
+    if not (0 <= major <= 999 and 0 <= minor <= 999):
+        raise ValueError(f"not a Blender version: {text!r} (expected e.g. '4.2' or '3.4.1')")
+    return text
 
 
 def _no_constant(name: str) -> Any:

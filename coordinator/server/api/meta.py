@@ -16,7 +16,7 @@ routes = web.RouteTableDef()
 async def health(request: web.Request) -> web.Response:
     """Public: is the coordinator up, and how many workers it has (for the add-on's list)."""
     farm = request.app[FARM]
-    counts = farm.worker_counts()
+    counts = farm.workers.counts()
     return web.json_response(
         {
             "status": "ok",

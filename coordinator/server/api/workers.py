@@ -9,53 +9,96 @@ from aiohttp import web
 
 from coordinator.core.frames import MAX_FRAME, MIN_FRAME
 from coordinator.core.protocol import API_PREFIX, WorkerStatus
-from coordinator.server.api.common import int_param, query_float, read_json, read_object
+from coordinator.server.api.common import (
+    check_blender_version,
+    int_param,
+    query_float,
+    read_json,
+    read_object,
+    validate_body,
+)
 from coordinator.server.errors import BadRequest
 from coordinator.server.farm import Farm
+from coordinator.server.job_types.schema import Setting
 from coordinator.server.keys import FARM, HUB, WORKER, WORKER_SECRET
+from coordinator.server.services.workers import NewWorker
 
 routes = web.RouteTableDef()
 
 MAX_POLL = 60.0
 
+WORKER_BODY = (
+    Setting("name", "str", "Name", required=True, max_length=200),
+    Setting("host", "str", "Host", default="", max_length=255),
+    Setting(
+        "blender_version",
+        "str",
+        "Blender version",
+        required=True,
+        max_length=32,
+        check=check_blender_version,
+    ),
+)
+
 
 @routes.post(f"{API_PREFIX}/workers")
 async def register(request: web.Request) -> web.Response:
-    return web.json_response(
-        request.app[FARM].register_worker(await read_json(request)), status=201
+    new = parse_new_worker(await read_json(request))
+    return web.json_response(request.app[FARM].workers.register(new), status=201)
+
+
+def parse_new_worker(body: object) -> NewWorker:
+    data = validate_body(WORKER_BODY, body, extra=("devices", "tags"))
+    return NewWorker(
+        name=data["name"],
+        host=data["host"],
+        blender_version=data["blender_version"],
+        devices=_string_list(data.get("devices", []), "devices"),
+        tags=_string_list(data.get("tags", []), "tags"),
     )
+
+
+def _string_list(value: object, field: str) -> tuple[str, ...]:
+    if (
+        not isinstance(value, list)
+        or not all(isinstance(v, str) and len(v) <= 200 for v in value)
+        or len(value) > 64
+    ):
+        raise BadRequest(f"'{field}' must be a list of at most 64 short strings", field=field)
+    return tuple(value)
 
 
 @routes.get(f"{API_PREFIX}/workers")
 async def list_workers(request: web.Request) -> web.Response:
-    return web.json_response({"workers": request.app[FARM].list_workers()})
+    return web.json_response({"workers": request.app[FARM].workers.all()})
 
 
 @routes.get(f"{API_PREFIX}/workers/{{worker_id}}")
 async def get_worker(request: web.Request) -> web.Response:
-    return web.json_response(request.app[FARM].get_worker(request.match_info["worker_id"]))
+    return web.json_response(request.app[FARM].workers.get(request.match_info["worker_id"]))
 
 
 @routes.post(f"{API_PREFIX}/workers/{{worker_id}}/disable")
 async def disable(request: web.Request) -> web.Response:
     """No new tasks for the worker: its task finishes first, or with now=true goes
     back to the queue at once."""
-    body = await read_object(request, allowed=("now",))
-    worker = request.app[FARM].disable_worker(
-        request.match_info["worker_id"], now=body.get("now", False)
+    now = (await read_object(request, allowed=("now",))).get("now", False)
+    if not isinstance(now, bool):
+        raise BadRequest("'now' must be true or false", field="now")
+    return web.json_response(
+        request.app[FARM].workers.disable(request.match_info["worker_id"], now=now)
     )
-    return web.json_response(worker)
 
 
 @routes.post(f"{API_PREFIX}/workers/{{worker_id}}/enable")
 async def enable(request: web.Request) -> web.Response:
     await read_object(request)  # takes no fields
-    return web.json_response(request.app[FARM].enable_worker(request.match_info["worker_id"]))
+    return web.json_response(request.app[FARM].workers.enable(request.match_info["worker_id"]))
 
 
 @routes.delete(f"{API_PREFIX}/workers/{{worker_id}}")
 async def remove(request: web.Request) -> web.Response:
-    request.app[FARM].remove_worker(request.match_info["worker_id"])
+    request.app[FARM].workers.remove(request.match_info["worker_id"])
     return web.json_response({"removed": True})
 
 
@@ -77,7 +120,7 @@ async def next_task(request: web.Request) -> web.Response:
         await hub.wait_for_work(remaining)
         if _poll_abandoned(request, farm, worker["id"]):
             return web.Response(status=204)
-        worker = farm.authenticate_worker(request[WORKER_SECRET])
+        worker = farm.workers.authenticate(request[WORKER_SECRET])
 
 
 def _poll_abandoned(request: web.Request, farm: Farm, worker_id: str) -> bool:
@@ -87,7 +130,7 @@ def _poll_abandoned(request: web.Request, farm: Farm, worker_id: str) -> bool:
     transport = request.transport
     if transport is None or transport.is_closing():
         return True
-    return farm.get_worker(worker_id)["status"] == WorkerStatus.OFFLINE
+    return farm.workers.get(worker_id)["status"] == WorkerStatus.OFFLINE
 
 
 @routes.post(f"{API_PREFIX}/worker/tasks/{{task_id}}/update")
@@ -184,5 +227,5 @@ async def fail(request: web.Request) -> web.Response:
 @routes.post(f"{API_PREFIX}/worker/sign-off")
 async def sign_off(request: web.Request) -> web.Response:
     await read_object(request)  # takes no fields
-    request.app[FARM].sign_off(request[WORKER])
+    request.app[FARM].workers.sign_off(request[WORKER])
     return web.json_response({"ok": True})

@@ -1,0 +1,155 @@
+"""Workers: registration, who a request's secret belongs to, and a person's
+actions on a worker (disable, enable, remove).
+
+A worker's secret is stored only as its hash: a copy of the database lets
+nobody act as a worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+from coordinator.core.protocol import WorkerStatus
+from coordinator.server import views
+from coordinator.server.errors import Conflict, Unauthorized
+from coordinator.server.job_types.schema import JSON
+from coordinator.server.services.context import Service, version_number
+from coordinator.server.services.retries import requeue_held_by
+from coordinator.server.store import dumps
+
+log = logging.getLogger(__name__)
+
+# last_seen is written at most this often per worker (seconds)
+LAST_SEEN_RESOLUTION = 1.0
+
+
+@dataclass(frozen=True)
+class NewWorker:
+    """A worker that asks to join, as the API checked it."""
+
+    name: str  # shown to people; need not be unique
+    blender_version: str  # e.g. "4.2.1"; a job needs at least its .blend's version
+    host: str = ""  # the machine it runs on, for people
+    devices: tuple[str, ...] = ()  # render devices it offers, for people
+    tags: tuple[str, ...] = ()  # free labels, for people
+
+
+class WorkerService(Service):
+    def register(self, new: NewWorker) -> JSON:
+        worker_id, secret, now = str(uuid.uuid4()), secrets.token_urlsafe(32), time.time()
+        with self.store.tx():
+            self.store.run(
+                "INSERT INTO workers (id, name, host, secret_hash, status, blender_version,"
+                " blender, devices, tags, last_seen, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                worker_id,
+                new.name,
+                new.host,
+                _hash_secret(secret),
+                WorkerStatus.IDLE,
+                new.blender_version,
+                version_number(new.blender_version),
+                dumps(list(new.devices)),
+                dumps(list(new.tags)),
+                now,
+                now,
+            )
+        log.info("worker registered: %s (%s, Blender %s)", new.name, worker_id, new.blender_version)
+        self.hub.publish("worker", id=worker_id)
+        return views.credentials_json(worker_id, secret, self.config.lease_seconds)
+
+    def authenticate(self, secret: str) -> JSON:
+        """The worker this secret belongs to; hearing from an offline one brings it back."""
+        row = self.store.one("SELECT * FROM workers WHERE secret_hash = ?", _hash_secret(secret))
+        if row is None:
+            raise Unauthorized("unknown worker credentials; register the worker again")
+        now = time.time()
+        if row["status"] == WorkerStatus.OFFLINE:
+            holds = self.store.one(
+                "SELECT 1 FROM tasks WHERE worker_id = ? AND status = 'active'", row["id"]
+            )
+            self.ctx.set_worker_status(row["id"], WorkerStatus.BUSY if holds else WorkerStatus.IDLE)
+        if now - row["last_seen"] > LAST_SEEN_RESOLUTION:  # spare a write per request
+            self.store.run("UPDATE workers SET last_seen = ? WHERE id = ?", now, row["id"])
+        return dict(row)
+
+    def all(self) -> list[JSON]:
+        rows = self.store.all("SELECT * FROM workers ORDER BY name, id")
+        current = {
+            r["worker_id"]: r
+            for r in self.store.all(
+                "SELECT id, job_id, name, worker_id FROM tasks WHERE status = 'active'"
+            )
+        }
+        return [views.worker_json(r, current.get(r["id"])) for r in rows]
+
+    def get(self, worker_id: str) -> JSON:
+        row = self.ctx.worker_row(worker_id)
+        task = self.store.one(
+            "SELECT id, job_id, name FROM tasks WHERE worker_id = ? AND status = 'active'",
+            worker_id,
+        )
+        return views.worker_json(row, task)
+
+    def counts(self) -> dict[str, int]:
+        """How many workers are in each status (for health and the advertisement)."""
+        rows = self.store.all("SELECT status, count(*) AS n FROM workers GROUP BY status")
+        return {r["status"]: r["n"] for r in rows}
+
+    def online(self) -> int:
+        return sum(n for status, n in self.counts().items() if status != WorkerStatus.OFFLINE)
+
+    def sign_off(self, worker: JSON) -> None:
+        """A worker leaving on purpose hands its task back at once."""
+        requeue_held_by(self.ctx, worker["id"], "the worker shut down", count=False)
+        self.ctx.set_worker_status(worker["id"], WorkerStatus.OFFLINE)
+
+    # ----------------------------------------------- a person's worker actions
+    def disable(self, worker_id: str, *, now: bool = False) -> JSON:
+        """No new tasks for this worker. Its current task finishes first, or with
+        `now` goes straight back to the queue (not counted as a failure)."""
+        row = self.ctx.worker_row(worker_id)
+        if row["disabled"] and not (now and row["status"] == WorkerStatus.BUSY):
+            raise Conflict(f"worker {row['name']} is disabled already")
+        self.store.run("UPDATE workers SET disabled = 1 WHERE id = ?", worker_id)
+        if now:
+            reason = f"worker {row['name']} was disabled"
+            requeue_held_by(self.ctx, worker_id, reason, count=False)
+            if row["status"] == WorkerStatus.BUSY:
+                self.ctx.set_worker_status(worker_id, WorkerStatus.IDLE)
+        log.info("worker %s disabled%s", row["name"], " now" if now else "")
+        self.hub.publish("worker", id=worker_id)
+        return self.get(worker_id)
+
+    def enable(self, worker_id: str) -> JSON:
+        row = self.ctx.worker_row(worker_id)
+        if not row["disabled"]:
+            raise Conflict(f"worker {row['name']} is not disabled; nothing to enable")
+        self.store.run("UPDATE workers SET disabled = 0 WHERE id = ?", worker_id)
+        log.info("worker %s enabled", row["name"])
+        self.hub.notify_work()  # its task long-poll may claim again
+        self.hub.publish("worker", id=worker_id)
+        return self.get(worker_id)
+
+    def remove(self, worker_id: str) -> None:
+        """Forget an offline worker. A running agent would simply register again,
+        so an online one is refused."""
+        row = self.ctx.worker_row(worker_id)
+        if row["status"] != WorkerStatus.OFFLINE:
+            raise Conflict(
+                f"worker {row['name']} is {row['status']}; only an offline worker can be"
+                " removed (a running agent registers again): stop its agent, or disable it"
+            )
+        requeue_held_by(self.ctx, worker_id, "the worker was removed", count=False)
+        self.store.run("DELETE FROM workers WHERE id = ?", worker_id)
+        log.info("worker %s (%s) removed", row["name"], worker_id)
+        self.hub.publish("worker-removed", id=worker_id)
+
+
+def _hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
