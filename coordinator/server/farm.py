@@ -13,38 +13,34 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from coordinator.core.protocol import (
-    Assignment,
     JobStatus,
     TaskSpec,
     TaskStatus,
     WorkerStatus,
     parse_blender_version,
 )
-from coordinator.server import job_types, scheduler, states, views
+from coordinator.server import job_types, views
 from coordinator.server.config import FarmConfig
-from coordinator.server.errors import BadRequest, Conflict, NotFound
+from coordinator.server.errors import BadRequest, Conflict
 from coordinator.server.filestore import (
     FileStore,
-    check_output_name,
     check_relpath,
     check_sha256,
 )
 from coordinator.server.hub import Hub
 from coordinator.server.job_types.schema import JSON, Setting, SettingsError, validate
-from coordinator.server.services.context import FarmContext, held_by_whom, version_number
+from coordinator.server.services.context import FarmContext, version_number
 from coordinator.server.services.deliveries import DeliveryService, redeliver
-from coordinator.server.services.retries import record_failure, requeue_lost
 from coordinator.server.services.sweeps import SweepService
+from coordinator.server.services.tasks import TaskService
 from coordinator.server.services.workers import WorkerService
 from coordinator.server.store import Store, dumps, loads
 
 log = logging.getLogger(__name__)
 
-MAX_LOG_CHUNK = 256 * 1024
 MAX_FILES_PER_JOB = 100_000
 
 
@@ -105,6 +101,7 @@ class Farm:
         self.sweeps = SweepService(self.ctx)
         self.deliveries = DeliveryService(self.ctx)
         self.workers = WorkerService(self.ctx)
+        self.tasks = TaskService(self.ctx)
         self.config, self.store, self.files, self.hub = config, store, files, hub
 
     # ================================================================ workers
@@ -513,303 +510,12 @@ class Farm:
         return self.get_job(job_id, with_tasks=False)
 
     # ------------------------------------------------- a person's task actions
-    def requeue_task(self, task_id: int) -> JSON:
-        """Run one task again from scratch (stopping it first when a worker has it):
-        a fresh count of attempts, its failures forgiven."""
-        row, job = self._person_task(task_id, "requeue")
-        with self.store.tx():
-            self.ctx.set_task_status(row, TaskStatus.QUEUED)
-            self.store.run(
-                "UPDATE tasks SET attempts = 0, worker_id = NULL, lease_expires = NULL,"
-                " progress = 0, activity = 'requeued by a person' WHERE id = ?",
-                task_id,
-            )
-            self.store.run("DELETE FROM task_failures WHERE task_id = ?", task_id)
-            self._reopen_for_task(row, job)
-        self.ctx.append_log(job["id"], task_id, "\n=== requeued by a person ===\n")
-        log.info("task %d requeued by a person", task_id)
-        return self._after_task_action(row)
-
-    def cancel_task(self, task_id: int) -> JSON:
-        """Stop one task for good; its job goes on with the others."""
-        row, job = self._person_task(task_id, "cancel")
-        with self.store.tx():
-            self.ctx.set_task_status(row, TaskStatus.CANCELED)
-            self.store.run(
-                "UPDATE tasks SET lease_expires = NULL, activity = 'canceled by a person'"
-                " WHERE id = ?",
-                task_id,
-            )
-            self._reopen_for_task(row, job)
-        log.info("task %d canceled by a person", task_id)
-        return self._after_task_action(row)
-
-    def _person_task(self, task_id: int, action: str) -> tuple[Any, Any]:
-        row = self.ctx.task_row(task_id)
-        job = self.ctx.job_row(row["job_id"])
-        if row["generation"] != job["generation"]:
-            raise Conflict(
-                f"task {task_id} belongs to an earlier generation of job {job['id']}"
-                " (the job was regenerated); act on its current tasks"
-            )
-        if row["status"] not in states.TASK_ACTIONS[action]:
-            which = ", ".join(sorted(states.TASK_ACTIONS[action]))
-            raise Conflict(
-                f"task {task_id} is {row['status']}; {action} applies to a task that is {which}"
-            )
-        return row, job
-
-    def _reopen_for_task(self, row: Any, job: Any) -> None:
-        """After a task action (inside its transaction): free the worker, and let a
-        finished job move again, as its tasks now say."""
-        if row["status"] == TaskStatus.ACTIVE and row["worker_id"]:
-            self.ctx.set_worker_status(row["worker_id"], WorkerStatus.IDLE)
-        if job["status"] in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED):
-            self.ctx.set_job_status(job, JobStatus.QUEUED, "")
-        self.ctx.refresh_job(job["id"])
-
-    def _after_task_action(self, row: Any) -> JSON:
-        self.hub.notify_task(row["id"])  # a worker running it hears "stop" at once
-        self.hub.notify_work()
-        self.hub.publish("task", id=row["id"], job_id=row["job_id"])
-        self.hub.publish("job", id=row["job_id"])
-        return self.get_task(row["id"])
 
     # ----------------------------------------------- a person's worker actions
 
     # ================================================================== tasks
 
-    def get_task(self, task_id: int) -> JSON:
-        row = self.ctx.task_row(task_id)
-        failures = self.store.all(
-            "SELECT worker_id, reason, blamed, at FROM task_failures WHERE task_id = ? ORDER BY at",
-            task_id,
-        )
-        return views.task_detail_json(row, current=self.ctx.is_current(row), failures=failures)
-
-    def task_log(self, task_id: int, *, tail: int) -> str:
-        row = self.ctx.task_row(task_id)
-        path = self.files.log_path(row["job_id"], task_id)
-        if not path.is_file():
-            return ""
-        with path.open("rb") as f:
-            size = f.seek(0, 2)
-            f.seek(max(0, size - tail))
-            return f.read().decode("utf-8", "replace")
-
     # ----------------------------------------------------- the worker's side
-    def abandon_held_tasks(self, worker: JSON) -> None:
-        """A worker asking for work holds nothing: whatever it held was lost in a restart,
-        or handed to it in a reply it never got. A task it never reported on (no
-        progress yet) does not spend an attempt."""
-        for row in self.store.all(
-            "SELECT id, progress, activity FROM tasks WHERE worker_id = ? AND status = 'active'",
-            worker["id"],
-        ):
-            started = row["progress"] > 0 or row["activity"] != "starting"
-            requeue_lost(
-                self.ctx,
-                row["id"],
-                worker["id"],
-                "the worker restarted and dropped it",
-                count=started,
-            )
-
-    def claim_task(self, worker: JSON) -> Assignment | None:
-        if worker["disabled"]:
-            return None
-        with self.store.tx():  # one commit for the claim and its bookkeeping
-            claimed = scheduler.claim(
-                self.store,
-                worker_id=worker["id"],
-                blender=worker["blender"],
-                lease_seconds=self.config.lease_seconds,
-            )
-            if claimed is None:
-                self.ctx.set_worker_status(worker["id"], WorkerStatus.IDLE)
-                return None
-            self.ctx.set_worker_status(worker["id"], WorkerStatus.BUSY)
-            task, job = self.ctx.task_row(claimed.task_id), self.ctx.job_row(claimed.job_id)
-            if task["attempts"] > 1:
-                # What an earlier attempt uploaded no longer counts as this task's output.
-                self.store.run("UPDATE outputs SET attempt = NULL WHERE task_id = ?", task["id"])
-        # Written with the task's first log text: most tasks that never log
-        # (sleep) then cost no file I/O at all.
-        self.ctx.log_headers[task["id"]] = (
-            f"\n=== attempt {task['attempts']} on worker {worker['name']}"
-            f" ({worker['id']}) at {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n"
-        )
-        log.debug(  # completions and failures are logged at INFO; this is per claim
-            "task %d (%s of job %d) -> worker %s",
-            task["id"],
-            task["name"],
-            job["id"],
-            worker["name"],
-        )
-        self.hub.publish("task", id=task["id"], job_id=job["id"])
-        return self._assignment(task, job)
-
-    def held_assignment(self, worker: JSON) -> Assignment | None:
-        """The task this worker holds, as it was handed out: a worker whose reply
-        got lost asks again and gets the same task, not a second one."""
-        task = self.store.one(
-            "SELECT * FROM tasks WHERE worker_id = ? AND status = 'active' ORDER BY id LIMIT 1",
-            worker["id"],
-        )
-        return None if task is None else self._assignment(task, self.ctx.job_row(task["job_id"]))
-
-    def _assignment(self, task: Any, job: Any) -> Assignment:
-        return Assignment(
-            task_id=task["id"],
-            job_id=job["id"],
-            job_name=job["name"],
-            kind=task["kind"],
-            payload=loads(task["payload"]),
-            attempt=task["attempts"],
-            lease_seconds=self.config.lease_seconds,
-            blend=job["blend"],
-            files=loads(job["files"]) or {},
-            inputs=self._task_inputs(task["id"]) if task["has_deps"] else {},
-        )
-
-    def _task_inputs(self, task_id: int) -> dict[str, str]:
-        """name -> sha256 of what the tasks this one depends on produced.
-
-        Only the completed attempt of each dependency counts: claiming a task
-        voids what its earlier attempts uploaded (attempt NULL), so a merge never
-        mixes in a chunk of a failed attempt. (A regenerate that keeps a finished
-        task moves its outputs to the successor, attempt and all.)
-        """
-        rows = self.store.all(
-            "SELECT o.name, o.sha256 FROM task_deps d JOIN tasks t ON t.id = d.depends_on"
-            " JOIN outputs o ON o.task_id = t.id AND o.attempt IS NOT NULL"
-            " WHERE d.task_id = ? AND t.status = 'completed' ORDER BY o.name",
-            task_id,
-        )
-        return {r["name"]: r["sha256"] for r in rows}
-
-    def input_file(self, worker: JSON, task_id: int, name: str) -> Path:
-        """An input of a task the worker holds (see _task_inputs), for it to download."""
-        row = self.ctx.held_task(worker, task_id)
-        if check_output_name(name) not in self._task_inputs(task_id):
-            raise NotFound(
-                f"{name!r} is not an input of task {task_id}: only the outputs of the"
-                " tasks it depends on are"
-            )
-        return self.files.output_path(row["job_id"], name)
-
-    def update_task(self, worker: JSON, task_id: int, body: Any) -> None:
-        if not isinstance(body, Mapping):
-            raise BadRequest("the request body must be a JSON object")
-        unknown = set(body) - {"progress", "activity", "log"}
-        if unknown:
-            raise BadRequest(f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
-        progress, activity, text = body.get("progress"), body.get("activity"), body.get("log")
-        if progress is not None and (
-            isinstance(progress, bool)
-            or not isinstance(progress, int | float)
-            or not 0 <= progress <= 1
-        ):
-            raise BadRequest("'progress' must be a number from 0 to 1", field="progress")
-        if activity is not None and (not isinstance(activity, str) or len(activity) > 500):
-            raise BadRequest("'activity' must be text of at most 500 characters", field="activity")
-        if text is not None and (not isinstance(text, str) or len(text) > MAX_LOG_CHUNK):
-            raise BadRequest(
-                f"'log' must be text of at most {MAX_LOG_CHUNK} characters", field="log"
-            )
-        row = self.ctx.held_task(worker, task_id)
-        now = time.time()
-        self.store.run(
-            "UPDATE tasks SET lease_expires = ?, updated_at = ?, progress = coalesce(?, progress),"
-            " activity = coalesce(?, activity) WHERE id = ?",
-            now + self.config.lease_seconds,
-            now,
-            progress,
-            activity,
-            task_id,
-        )
-        if text:
-            self.ctx.append_log(row["job_id"], task_id, text)
-        if progress is not None or activity is not None or text:
-            # log=True: new log text, for dashboards that show its tail live
-            self.hub.publish(
-                "task",
-                id=task_id,
-                job_id=row["job_id"],
-                progress=progress,
-                activity=activity,
-                log=bool(text),
-            )
-
-    def renew_lease(self, worker: JSON, task_id: int) -> None:
-        self.ctx.held_task(worker, task_id)
-        self.store.run(
-            "UPDATE tasks SET lease_expires = ? WHERE id = ?",
-            time.time() + self.config.lease_seconds,
-            task_id,
-        )
-
-    def task_should_stop(self, worker: JSON, task_id: int) -> str | None:
-        """Why the worker must stop this task, or None if it should go on."""
-        row = self.store.one(
-            "SELECT status, worker_id, job_id, generation FROM tasks WHERE id = ?", task_id
-        )
-        if row is None:
-            return "the job was deleted"
-        if row["worker_id"] != worker["id"] or row["status"] != TaskStatus.ACTIVE:
-            if not self.ctx.is_current(row):
-                return "the job was regenerated; this task is no longer part of it"
-            return f"the task is {held_by_whom(row)}"
-        job = self.store.one(
-            "SELECT status FROM jobs WHERE id = (SELECT job_id FROM tasks WHERE id = ?)", task_id
-        )
-        if job is not None and job["status"] == JobStatus.CANCELED:
-            return "the job was canceled"
-        return None
-
-    def complete_task(self, worker: JSON, task_id: int) -> None:
-        found = self.store.one("SELECT * FROM tasks WHERE id = ?", task_id)
-        if (
-            found is not None
-            and found["status"] == TaskStatus.COMPLETED
-            and (found["worker_id"] == worker["id"])
-        ):
-            return  # a retry of a completion whose reply was lost: already done
-        row = self.ctx.held_task(worker, task_id, row=found)
-        with self.store.tx():
-            self.ctx.set_task_status(row, TaskStatus.COMPLETED)
-            self.store.run(
-                "UPDATE tasks SET progress = 1, activity = 'done', worker_id = ? WHERE id = ?",
-                worker["id"],
-                task_id,
-            )
-            self.ctx.set_worker_status(worker["id"], WorkerStatus.IDLE)
-            self.ctx.refresh_job(row["job_id"])
-        self.ctx.log_headers.pop(task_id, None)
-        log.info("task %d completed by %s", task_id, worker["name"])
-        self.hub.notify_task(task_id)  # ends the worker's control long-poll
-        self.hub.notify_work()
-        self.hub.publish("task", id=task_id, job_id=row["job_id"])
-        self.hub.publish("job", id=row["job_id"])
-
-    def fail_task(self, worker: JSON, task_id: int, body: Any) -> JSON:
-        if not isinstance(body, Mapping) or not isinstance(body.get("reason"), str):
-            raise BadRequest('send {"reason": "what went wrong"} (and optionally "log")')
-        # Refuse what update_task refuses too, rather than dropping it silently.
-        unknown = set(body) - {"reason", "log"}
-        if unknown:
-            raise BadRequest(f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
-        if body.get("log") is not None and not isinstance(body["log"], str):
-            raise BadRequest("'log' must be text", field="log")
-        reason = body["reason"][:2000] or "no reason given"
-        text = body.get("log")
-        row = self.ctx.held_task(worker, task_id)
-        if isinstance(text, str) and text:
-            self.ctx.append_log(row["job_id"], task_id, text[:MAX_LOG_CHUNK])
-        status = record_failure(self.ctx, row, worker["id"], reason)
-        self.ctx.set_worker_status(worker["id"], WorkerStatus.IDLE)
-        log.info("task %d failed on %s: %s -> %s", task_id, worker["name"], reason, status)
-        return {"task_status": status}
 
     # ---------------------------------------------------------------- outputs
 

@@ -4,6 +4,7 @@ under /worker/ (each worker's own secret)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from aiohttp import web
 
@@ -21,6 +22,7 @@ from coordinator.server.errors import BadRequest
 from coordinator.server.farm import Farm
 from coordinator.server.job_types.schema import Setting
 from coordinator.server.keys import FARM, HUB, WORKER, WORKER_SECRET
+from coordinator.server.services.tasks import MAX_LOG_CHUNK, TaskReport
 from coordinator.server.services.workers import NewWorker
 
 routes = web.RouteTableDef()
@@ -109,9 +111,9 @@ async def next_task(request: web.Request) -> web.Response:
     farm, hub, worker = request.app[FARM], request.app[HUB], request[WORKER]
     await read_object(request)  # takes no fields
     deadline = time.monotonic() + query_float(request, "wait", 20.0, 0.0, MAX_POLL)
-    farm.abandon_held_tasks(worker)
+    farm.tasks.abandon_held(worker)
     while True:
-        assignment = farm.claim_task(worker)
+        assignment = farm.tasks.claim(worker)
         if assignment is not None:
             return web.json_response(assignment.to_json())
         remaining = deadline - time.monotonic()
@@ -135,9 +137,29 @@ def _poll_abandoned(request: web.Request, farm: Farm, worker_id: str) -> bool:
 
 @routes.post(f"{API_PREFIX}/worker/tasks/{{task_id}}/update")
 async def update(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    request.app[FARM].update_task(request[WORKER], int_param(request, "task_id"), body)
+    report = parse_task_report(await read_json(request))
+    request.app[FARM].tasks.update(request[WORKER], int_param(request, "task_id"), report)
     return web.json_response({"action": "continue"})
+
+
+def parse_task_report(body: object) -> TaskReport:
+    if not isinstance(body, Mapping):
+        raise BadRequest("the request body must be a JSON object")
+    unknown = set(body) - {"progress", "activity", "log"}
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
+    progress, activity, text = body.get("progress"), body.get("activity"), body.get("log")
+    if progress is not None and (
+        isinstance(progress, bool)
+        or not isinstance(progress, int | float)
+        or not 0 <= progress <= 1
+    ):
+        raise BadRequest("'progress' must be a number from 0 to 1", field="progress")
+    if activity is not None and (not isinstance(activity, str) or len(activity) > 500):
+        raise BadRequest("'activity' must be text of at most 500 characters", field="activity")
+    if text is not None and (not isinstance(text, str) or len(text) > MAX_LOG_CHUNK):
+        raise BadRequest(f"'log' must be text of at most {MAX_LOG_CHUNK} characters", field="log")
+    return TaskReport(progress=progress, activity=activity, log=text)
 
 
 @routes.get(f"{API_PREFIX}/worker/tasks/{{task_id}}/control")
@@ -150,11 +172,11 @@ async def control(request: web.Request) -> web.Response:
     task_id = int_param(request, "task_id")
     # The poll renews the lease only when it starts: never let it outlast half a lease.
     wait = min(query_float(request, "wait", 10.0, 0.0, MAX_POLL), farm.config.lease_seconds / 2)
-    reason = farm.task_should_stop(worker, task_id)
+    reason = farm.tasks.should_stop(worker, task_id)
     if reason is None:
-        farm.renew_lease(worker, task_id)
+        farm.tasks.renew_lease(worker, task_id)
         await hub.wait_for_task_change(task_id, wait)
-        reason = farm.task_should_stop(worker, task_id)
+        reason = farm.tasks.should_stop(worker, task_id)
     if reason is None:
         return web.json_response({"action": "continue"})
     return web.json_response({"action": "stop", "reason": reason})
@@ -189,7 +211,7 @@ async def upload_output(request: web.Request) -> web.Response:
 async def download_input(request: web.Request) -> web.FileResponse:
     """An output of a task this one depends on (a merge's chunks); only while the
     worker holds the task, and only the names its assignment lists in `inputs`."""
-    path = request.app[FARM].input_file(
+    path = request.app[FARM].tasks.input_file(
         request[WORKER], int_param(request, "task_id"), request.match_info["name"]
     )
     return web.FileResponse(path)
@@ -207,10 +229,10 @@ async def complete(request: web.Request) -> web.Response:
     if not isinstance(want_next, bool):
         raise BadRequest("'next' must be true or false", field="next")
     farm, worker = request.app[FARM], request[WORKER]
-    farm.complete_task(worker, int_param(request, "task_id"))
+    farm.tasks.complete(worker, int_param(request, "task_id"))
     if not want_next:
         return web.json_response({"ok": True})
-    assignment = farm.held_assignment(worker) or farm.claim_task(worker)
+    assignment = farm.tasks.held_assignment(worker) or farm.tasks.claim(worker)
     return web.json_response(
         {"ok": True, "next": None if assignment is None else assignment.to_json()}
     )
@@ -219,9 +241,19 @@ async def complete(request: web.Request) -> web.Response:
 @routes.post(f"{API_PREFIX}/worker/tasks/{{task_id}}/fail")
 async def fail(request: web.Request) -> web.Response:
     body = await read_json(request)
-    return web.json_response(
-        request.app[FARM].fail_task(request[WORKER], int_param(request, "task_id"), body)
+    if not isinstance(body, Mapping) or not isinstance(body.get("reason"), str):
+        raise BadRequest('send {"reason": "what went wrong"} (and optionally "log")')
+    # Refuse what an update refuses too, rather than dropping it silently.
+    unknown = set(body) - {"reason", "log"}
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
+    text = body.get("log")
+    if text is not None and not isinstance(text, str):
+        raise BadRequest("'log' must be text", field="log")
+    status = request.app[FARM].tasks.fail(
+        request[WORKER], int_param(request, "task_id"), reason=body["reason"], log_text=text
     )
+    return web.json_response({"task_status": status})
 
 
 @routes.post(f"{API_PREFIX}/worker/sign-off")

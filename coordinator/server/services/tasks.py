@@ -1,0 +1,314 @@
+"""Tasks: the worker's side of the protocol (claim, report, renew, complete,
+fail) and a person's side (details, log, requeue, cancel).
+
+A worker acts only on a task it holds: every report checks the lease first,
+and a refusal (409) tells the worker to stop. Losing a claim race is not an
+error: the claim simply finds nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from coordinator.core.protocol import Assignment, JobStatus, TaskStatus, WorkerStatus
+from coordinator.server import scheduler, states, views
+from coordinator.server.errors import Conflict, NotFound
+from coordinator.server.filestore import check_output_name
+from coordinator.server.job_types.schema import JSON
+from coordinator.server.services.context import Service, held_by_whom
+from coordinator.server.services.retries import record_failure, requeue_lost
+from coordinator.server.store import loads
+
+log = logging.getLogger(__name__)
+
+# The most log text one report may carry (characters).
+MAX_LOG_CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True)
+class TaskReport:
+    """What the worker of a running task reports; None leaves a field as it was."""
+
+    progress: float | None = None  # how much of the task is done, 0 to 1
+    activity: str | None = None  # what it is doing now, for people
+    log: str | None = None  # more of the task's log, appended
+
+
+class TaskService(Service):
+    # ----------------------------------------------------- the worker's side
+    def abandon_held(self, worker: JSON) -> None:
+        """A worker asking for work holds nothing: whatever it held was lost in a restart,
+        or handed to it in a reply it never got. A task it never reported on (no
+        progress yet) does not spend an attempt."""
+        for row in self.store.all(
+            "SELECT id, progress, activity FROM tasks WHERE worker_id = ? AND status = 'active'",
+            worker["id"],
+        ):
+            started = row["progress"] > 0 or row["activity"] != "starting"
+            requeue_lost(
+                self.ctx,
+                row["id"],
+                worker["id"],
+                "the worker restarted and dropped it",
+                count=started,
+            )
+
+    def claim(self, worker: JSON) -> Assignment | None:
+        if worker["disabled"]:
+            return None
+        with self.store.tx():  # one commit for the claim and its bookkeeping
+            claimed = scheduler.claim(
+                self.store,
+                worker_id=worker["id"],
+                blender=worker["blender"],
+                lease_seconds=self.config.lease_seconds,
+            )
+            if claimed is None:
+                self.ctx.set_worker_status(worker["id"], WorkerStatus.IDLE)
+                return None
+            self.ctx.set_worker_status(worker["id"], WorkerStatus.BUSY)
+            task, job = self.ctx.task_row(claimed.task_id), self.ctx.job_row(claimed.job_id)
+            if task["attempts"] > 1:
+                # What an earlier attempt uploaded no longer counts as this task's output.
+                self.store.run("UPDATE outputs SET attempt = NULL WHERE task_id = ?", task["id"])
+        # Written with the task's first log text: most tasks that never log
+        # (sleep) then cost no file I/O at all.
+        self.ctx.log_headers[task["id"]] = (
+            f"\n=== attempt {task['attempts']} on worker {worker['name']}"
+            f" ({worker['id']}) at {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n"
+        )
+        log.debug(  # completions and failures are logged at INFO; this is per claim
+            "task %d (%s of job %d) -> worker %s",
+            task["id"],
+            task["name"],
+            job["id"],
+            worker["name"],
+        )
+        self.hub.publish("task", id=task["id"], job_id=job["id"])
+        return self._assignment(task, job)
+
+    def held_assignment(self, worker: JSON) -> Assignment | None:
+        """The task this worker holds, as it was handed out: a worker whose reply
+        got lost asks again and gets the same task, not a second one."""
+        task = self.store.one(
+            "SELECT * FROM tasks WHERE worker_id = ? AND status = 'active' ORDER BY id LIMIT 1",
+            worker["id"],
+        )
+        return None if task is None else self._assignment(task, self.ctx.job_row(task["job_id"]))
+
+    def _assignment(self, task: Any, job: Any) -> Assignment:
+        return Assignment(
+            task_id=task["id"],
+            job_id=job["id"],
+            job_name=job["name"],
+            kind=task["kind"],
+            payload=loads(task["payload"]),
+            attempt=task["attempts"],
+            lease_seconds=self.config.lease_seconds,
+            blend=job["blend"],
+            files=loads(job["files"]) or {},
+            inputs=self._task_inputs(task["id"]) if task["has_deps"] else {},
+        )
+
+    def _task_inputs(self, task_id: int) -> dict[str, str]:
+        """name -> sha256 of what the tasks this one depends on produced.
+
+        Only the completed attempt of each dependency counts: claiming a task
+        voids what its earlier attempts uploaded (attempt NULL), so a merge never
+        mixes in a chunk of a failed attempt. (A regenerate that keeps a finished
+        task moves its outputs to the successor, attempt and all.)
+        """
+        rows = self.store.all(
+            "SELECT o.name, o.sha256 FROM task_deps d JOIN tasks t ON t.id = d.depends_on"
+            " JOIN outputs o ON o.task_id = t.id AND o.attempt IS NOT NULL"
+            " WHERE d.task_id = ? AND t.status = 'completed' ORDER BY o.name",
+            task_id,
+        )
+        return {r["name"]: r["sha256"] for r in rows}
+
+    def input_file(self, worker: JSON, task_id: int, name: str) -> Path:
+        """An input of a task the worker holds (see _task_inputs), for it to download."""
+        row = self.ctx.held_task(worker, task_id)
+        if check_output_name(name) not in self._task_inputs(task_id):
+            raise NotFound(
+                f"{name!r} is not an input of task {task_id}: only the outputs of the"
+                " tasks it depends on are"
+            )
+        return self.files.output_path(row["job_id"], name)
+
+    def update(self, worker: JSON, task_id: int, report: TaskReport) -> None:
+        """A running task's report; each one renews the lease."""
+        progress, activity, log_text = report.progress, report.activity, report.log
+        row = self.ctx.held_task(worker, task_id)
+        now = time.time()
+        self.store.run(
+            "UPDATE tasks SET lease_expires = ?, updated_at = ?, progress = coalesce(?, progress),"
+            " activity = coalesce(?, activity) WHERE id = ?",
+            now + self.config.lease_seconds,
+            now,
+            progress,
+            activity,
+            task_id,
+        )
+        if log_text:
+            self.ctx.append_log(row["job_id"], task_id, log_text)
+        if progress is not None or activity is not None or log_text:
+            # log=True: new log text, for dashboards that show its tail live
+            self.hub.publish(
+                "task",
+                id=task_id,
+                job_id=row["job_id"],
+                progress=progress,
+                activity=activity,
+                log=bool(log_text),
+            )
+
+    def renew_lease(self, worker: JSON, task_id: int) -> None:
+        self.ctx.held_task(worker, task_id)
+        self.store.run(
+            "UPDATE tasks SET lease_expires = ? WHERE id = ?",
+            time.time() + self.config.lease_seconds,
+            task_id,
+        )
+
+    def should_stop(self, worker: JSON, task_id: int) -> str | None:
+        """Why the worker must stop this task, or None if it should go on."""
+        row = self.store.one(
+            "SELECT status, worker_id, job_id, generation FROM tasks WHERE id = ?", task_id
+        )
+        if row is None:
+            return "the job was deleted"
+        if row["worker_id"] != worker["id"] or row["status"] != TaskStatus.ACTIVE:
+            if not self.ctx.is_current(row):
+                return "the job was regenerated; this task is no longer part of it"
+            return f"the task is {held_by_whom(row)}"
+        job = self.store.one(
+            "SELECT status FROM jobs WHERE id = (SELECT job_id FROM tasks WHERE id = ?)", task_id
+        )
+        if job is not None and job["status"] == JobStatus.CANCELED:
+            return "the job was canceled"
+        return None
+
+    def complete(self, worker: JSON, task_id: int) -> None:
+        found = self.store.one("SELECT * FROM tasks WHERE id = ?", task_id)
+        if (
+            found is not None
+            and found["status"] == TaskStatus.COMPLETED
+            and (found["worker_id"] == worker["id"])
+        ):
+            return  # a retry of a completion whose reply was lost: already done
+        row = self.ctx.held_task(worker, task_id, row=found)
+        with self.store.tx():
+            self.ctx.set_task_status(row, TaskStatus.COMPLETED)
+            self.store.run(
+                "UPDATE tasks SET progress = 1, activity = 'done', worker_id = ? WHERE id = ?",
+                worker["id"],
+                task_id,
+            )
+            self.ctx.set_worker_status(worker["id"], WorkerStatus.IDLE)
+            self.ctx.refresh_job(row["job_id"])
+        self.ctx.log_headers.pop(task_id, None)
+        log.info("task %d completed by %s", task_id, worker["name"])
+        self.hub.notify_task(task_id)  # ends the worker's control long-poll
+        self.hub.notify_work()
+        self.hub.publish("task", id=task_id, job_id=row["job_id"])
+        self.hub.publish("job", id=row["job_id"])
+
+    def fail(
+        self, worker: JSON, task_id: int, *, reason: str, log_text: str | None = None
+    ) -> TaskStatus:
+        """The worker could not do the task: it is retried elsewhere, or fails for
+        good when out of attempts. Returns the task's status now."""
+        reason = reason[:2000] or "no reason given"
+        row = self.ctx.held_task(worker, task_id)
+        if log_text:
+            self.ctx.append_log(row["job_id"], task_id, log_text[:MAX_LOG_CHUNK])
+        status = record_failure(self.ctx, row, worker["id"], reason)
+        self.ctx.set_worker_status(worker["id"], WorkerStatus.IDLE)
+        log.info("task %d failed on %s: %s -> %s", task_id, worker["name"], reason, status)
+        return status
+
+    # ------------------------------------------------- a person's side
+    def get(self, task_id: int) -> JSON:
+        row = self.ctx.task_row(task_id)
+        failures = self.store.all(
+            "SELECT worker_id, reason, blamed, at FROM task_failures WHERE task_id = ? ORDER BY at",
+            task_id,
+        )
+        return views.task_detail_json(row, current=self.ctx.is_current(row), failures=failures)
+
+    def read_log(self, task_id: int, *, tail: int) -> str:
+        row = self.ctx.task_row(task_id)
+        path = self.files.log_path(row["job_id"], task_id)
+        if not path.is_file():
+            return ""
+        with path.open("rb") as f:
+            size = f.seek(0, 2)
+            f.seek(max(0, size - tail))
+            return f.read().decode("utf-8", "replace")
+
+    def requeue(self, task_id: int) -> JSON:
+        """Run one task again from scratch (stopping it first when a worker has it):
+        a fresh count of attempts, its failures forgiven."""
+        row, job = self._person_task(task_id, "requeue")
+        with self.store.tx():
+            self.ctx.set_task_status(row, TaskStatus.QUEUED)
+            self.store.run(
+                "UPDATE tasks SET attempts = 0, worker_id = NULL, lease_expires = NULL,"
+                " progress = 0, activity = 'requeued by a person' WHERE id = ?",
+                task_id,
+            )
+            self.store.run("DELETE FROM task_failures WHERE task_id = ?", task_id)
+            self._reopen_for_task(row, job)
+        self.ctx.append_log(job["id"], task_id, "\n=== requeued by a person ===\n")
+        log.info("task %d requeued by a person", task_id)
+        return self._after_task_action(row)
+
+    def cancel(self, task_id: int) -> JSON:
+        """Stop one task for good; its job goes on with the others."""
+        row, job = self._person_task(task_id, "cancel")
+        with self.store.tx():
+            self.ctx.set_task_status(row, TaskStatus.CANCELED)
+            self.store.run(
+                "UPDATE tasks SET lease_expires = NULL, activity = 'canceled by a person'"
+                " WHERE id = ?",
+                task_id,
+            )
+            self._reopen_for_task(row, job)
+        log.info("task %d canceled by a person", task_id)
+        return self._after_task_action(row)
+
+    def _person_task(self, task_id: int, action: str) -> tuple[Any, Any]:
+        row = self.ctx.task_row(task_id)
+        job = self.ctx.job_row(row["job_id"])
+        if row["generation"] != job["generation"]:
+            raise Conflict(
+                f"task {task_id} belongs to an earlier generation of job {job['id']}"
+                " (the job was regenerated); act on its current tasks"
+            )
+        if row["status"] not in states.TASK_ACTIONS[action]:
+            which = ", ".join(sorted(states.TASK_ACTIONS[action]))
+            raise Conflict(
+                f"task {task_id} is {row['status']}; {action} applies to a task that is {which}"
+            )
+        return row, job
+
+    def _reopen_for_task(self, row: Any, job: Any) -> None:
+        """After a task action (inside its transaction): free the worker, and let a
+        finished job move again, as its tasks now say."""
+        if row["status"] == TaskStatus.ACTIVE and row["worker_id"]:
+            self.ctx.set_worker_status(row["worker_id"], WorkerStatus.IDLE)
+        if job["status"] in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED):
+            self.ctx.set_job_status(job, JobStatus.QUEUED, "")
+        self.ctx.refresh_job(job["id"])
+
+    def _after_task_action(self, row: Any) -> JSON:
+        self.hub.notify_task(row["id"])  # a worker running it hears "stop" at once
+        self.hub.notify_work()
+        self.hub.publish("task", id=row["id"], job_id=row["job_id"])
+        self.hub.publish("job", id=row["job_id"])
+        return self.get(row["id"])
