@@ -25,7 +25,7 @@ from worker_agent.in_blender.merge import (
     fix_sample_headers,
     read_sample_headers,
 )
-from worker_agent.in_blender.runner import RenderTask
+from worker_agent.in_blender.render_task import RenderTask
 
 Client = TestClient[Any, Any]
 PROGRESSIVE = REGISTRY["blender-render-progressive"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import ast
 import itertools
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,14 +29,9 @@ from worker_agent.events import (
     parse_blender_progress,
     parse_line,
 )
-from worker_agent.in_blender import runner
-from worker_agent.in_blender.runner import (
-    ProgressThrottle,
-    RenderTask,
-    TaskError,
-    parse_args,
-    parse_stats,
-)
+from worker_agent.in_blender import emit
+from worker_agent.in_blender.progress import ProgressThrottle, StatsProgress, parse_stats
+from worker_agent.in_blender.render_task import RenderTask, TaskError, parse_args
 
 DATA = Path(__file__).resolve().parents[1] / "support" / "data"
 SCENE = "Szene_Übung_日本"
@@ -70,23 +67,57 @@ EXPECTED_TWO_FRAMES = [
 
 
 def test_runner_uses_the_protocol_marker() -> None:
-    assert runner.PREFIX == RUNNER_EVENT_PREFIX
+    assert emit.PREFIX == RUNNER_EVENT_PREFIX
 
 
-def test_runner_imports_only_the_standard_library() -> None:
-    """It is run by path inside Blender's own Python: no project or third-party imports."""
-    tree = ast.parse(Path(runner.__file__).read_text(encoding="utf-8"))
-    imported = set()
+IN_BLENDER = Path(emit.__file__).parent
+
+
+@pytest.mark.parametrize("path", sorted(IN_BLENDER.glob("*.py")), ids=lambda p: p.name)
+def test_code_run_inside_blender_imports_only_the_standard_library_and_its_folder(
+    path: Path,
+) -> None:
+    """Blender runs these files by path with its own Python: no third-party imports, and
+    the folder's own modules only as `from worker_agent.in_blender.X import ...`, the one
+    form the stanza at the top of runner.py and merge.py makes work there."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    bad = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
+            names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-    assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
+            names = [node.module]
+            if node.module.startswith("worker_agent.in_blender."):
+                continue
+        else:
+            continue
+        bad += [n for n in names if n.split(".")[0] not in sys.stdlib_module_names]
+    assert bad == [], f"{path.name} imports {bad}"
+
+
+@pytest.mark.parametrize(("script", "what"), [("runner.py", "task"), ("merge.py", "merge task")])
+def test_scripts_run_by_path_without_the_package(tmp_path: Path, script: str, what: str) -> None:
+    """A copy of the folder, run by an isolated Python (no worker_agent on its path), still
+    finds its modules: the task file is read and its absence reported as an event."""
+    folder = tmp_path / "loose"
+    shutil.copytree(IN_BLENDER, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    missing = tmp_path / "nothing.json"
+    proc = subprocess.run(
+        [sys.executable, "-I", str(folder / script), "--bpy", str(missing)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 1, proc.stderr
+    event = parse_line(proc.stdout.strip())
+    assert isinstance(event, RunnerError), proc.stdout + proc.stderr
+    assert event.message.startswith(f"cannot read {what} file {missing}")
 
 
 def test_format_event_round_trips_through_the_parser() -> None:
-    line = runner.format_event("frame_saved", frame=3, path="/tmp/Übung/日本_0003.png")
+    line = emit.format_event("frame_saved", frame=3, path="/tmp/Übung/日本_0003.png")
     assert line.startswith(RUNNER_EVENT_PREFIX)
     assert "\n" not in line
     assert parse_line(line) == FrameSaved(frame=3, path="/tmp/Übung/日本_0003.png")
@@ -207,12 +238,12 @@ def test_marker_after_unterminated_blender_text_still_parses() -> None:
 
 
 def test_unknown_fields_are_ignored() -> None:
-    line = runner.format_event("done", frames=[1], seconds=2.5)
+    line = emit.format_event("done", frames=[1], seconds=2.5)
     assert parse_line(line) == Done(frames=(1,))
 
 
 def test_error_event_keeps_the_runner_traceback() -> None:
-    line = runner.format_event("error", message="runner failed", traceback="Traceback ...")
+    line = emit.format_event("error", message="runner failed", traceback="Traceback ...")
     assert parse_line(line) == RunnerError(message="runner failed", traceback="Traceback ...")
 
 
@@ -275,7 +306,7 @@ EEVEE_3_4_LINE = "Fra:1 Mem:10.77M (Peak 11.85M) | Time:00:10.22 | Rendering 51 
 
 
 def test_eevee_legacy_stats() -> None:
-    assert parse_stats(EEVEE_3_4_LINE) == runner.StatsProgress(frame=1, sample=51, samples=64)
+    assert parse_stats(EEVEE_3_4_LINE) == StatsProgress(frame=1, sample=51, samples=64)
     assert parse_blender_progress(EEVEE_3_4_LINE) == Progress(frame=1, sample=51, samples=64)
 
 

@@ -5,9 +5,10 @@ Runs like the render runner, in the Blender binary or a Python with ``bpy``::
     blender -b --factory-startup -Y FILE.blend --python-exit-code 1 --python merge.py -- MERGE.json
     python merge.py --bpy MERGE.json
 
-It uses only the standard library and ``bpy``, plus runner.py (loaded by path
-when run by path), and prints the same ``@@FARM@@`` event lines: ``frame_saved``
-for each file it writes (the merged EXR, then the frame), ``error``, ``done``.
+It uses only the standard library, ``bpy`` and the modules next to it (the
+render runner's scene setup and frame loop), and prints the same ``@@FARM@@``
+event lines: ``frame_saved`` for each file it writes (the merged EXR, then the
+frame), ``error``, ``done``.
 
 What a merge does, for each frame of its task:
 
@@ -32,36 +33,30 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import importlib.util
 import io
 import json
 import os
 import struct
 import sys
 import traceback
+import types
 from collections.abc import Sequence
-from types import ModuleType
 from typing import Any
+
+if not __package__:  # run by path inside Blender, where worker_agent may not be importable:
+    # this folder becomes worker_agent.in_blender, so the imports below find the files next to us.
+    _here = types.ModuleType("worker_agent.in_blender")
+    _here.__path__ = [os.path.dirname(os.path.abspath(__file__))]
+    sys.modules.setdefault(_here.__name__, _here)
+
+from worker_agent.in_blender.emit import Emitter
+from worker_agent.in_blender.render_task import RenderTask, TaskError, parse_args
+from worker_agent.in_blender.runner import Run, check_loaded, open_blend
+from worker_agent.in_blender.scene import setup_scene
 
 EXR_MAGIC = b"\x76\x2f\x31\x01"
 _MULTIPART = 0x1000  # EXR version flag: several parts (Blender writes one)
 _HEADER_READ = 1 << 20  # bytes read at first; a header with thousands of channels may need more
-
-
-def _runner() -> ModuleType:
-    """runner.py: the package module when imported, else loaded from next to this file."""
-    if __package__:
-        return importlib.import_module(f"{__package__}.runner")
-    cached = sys.modules.get("farm_runner")
-    if cached is not None:
-        return cached
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runner.py")
-    spec = importlib.util.spec_from_file_location("farm_runner", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["farm_runner"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 class MergeError(Exception):
@@ -125,9 +120,9 @@ class MergeTask:
                 raise MergeError("each input holds between 1 and the total samples")
         return task
 
-    def render_task(self, frame: int | None = None) -> Any:
+    def render_task(self, frame: int | None = None) -> RenderTask:
         """The runner's RenderTask for the finished frames (output settings, naming)."""
-        return _runner().RenderTask(
+        return RenderTask(
             blend=self.blend,
             frames=(frame,) if frame is not None else tuple(m.frame for m in self.merges),
             output_dir=self.output_dir,
@@ -413,8 +408,7 @@ def _output(node: Any, *names: str) -> Any:
 
 def prepare_scene(task: MergeTask) -> tuple[Any, Compositing]:
     """The scene set up for writing the finished frames, and its compositing."""
-    R = _runner()
-    scene = R.setup_scene(task.render_task())
+    scene = setup_scene(task.render_task())
     wants_denoise = scene.render.engine == "CYCLES" and bool(scene.cycles.use_denoising)
     can_denoise = wants_denoise and has_denoiser()
     if wants_denoise and not can_denoise:
@@ -423,7 +417,7 @@ def prepare_scene(task: MergeTask) -> tuple[Any, Compositing]:
 
 
 def merge_frame(
-    task: MergeTask, merge: FrameMerge, scene: Any, compositing: Compositing, emitter: Any
+    task: MergeTask, merge: FrameMerge, scene: Any, compositing: Compositing, emitter: Emitter
 ) -> None:
     """Merge one frame's inputs and write it finished; emits frame_saved for each file."""
     source = merge.inputs[0].path
@@ -432,19 +426,18 @@ def merge_frame(
         merge_exrs(merge.inputs[0], merge.inputs[1], source)
         emitter.emit("frame_saved", frame=merge.frame, path=source)
     compositing.show(_bpy().data.images.load(source, check_existing=False))
-    _runner().Run(task.render_task(merge.frame), emitter).render(scene)
+    Run(task.render_task(merge.frame), emitter).render(scene)
 
 
-def run_merge(argv: Sequence[str], emitter: Any) -> int:
+def run_merge(argv: Sequence[str], emitter: Emitter) -> int:
     """Checks, merges and finishes; every failure becomes one error event and exit code 1."""
-    R = _runner()
     try:
-        module_mode, path = R.parse_args(argv)
+        module_mode, path = parse_args(argv)
         task = load_merge_task(path)
         if module_mode:
-            R.open_blend(task.render_task())
+            open_blend(task.render_task())
         else:
-            R.check_loaded(task.render_task())
+            check_loaded(task.render_task())
         for item in (i for m in task.merges for i in m.inputs):
             for change in fix_sample_headers(item.path, samples=item.samples, total=task.samples):
                 print(f"merge: {change}")
@@ -453,7 +446,7 @@ def run_merge(argv: Sequence[str], emitter: Any) -> int:
             merge_frame(task, merge, scene, compositing, emitter)
         emitter.emit("done", frames=[m.frame for m in task.merges])
         return 0
-    except (MergeError, R.TaskError) as ex:
+    except (MergeError, TaskError) as ex:
         emitter.emit("error", message=str(ex))
         return 1
     except Exception as ex:
@@ -473,7 +466,7 @@ def load_merge_task(path: str) -> MergeTask:
 def main(argv: Sequence[str]) -> int:
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(encoding="utf-8", errors="backslashreplace")
-    return run_merge(argv, _runner().Emitter(sys.stdout))
+    return run_merge(argv, Emitter(sys.stdout))
 
 
 if __name__ == "__main__":
