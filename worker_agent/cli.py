@@ -15,8 +15,8 @@ from pathlib import Path
 from types import FrameType
 
 from worker_agent.agent import Agent, AgentConfig, default_name
-from worker_agent.blender import BlenderNotFound, NotABlender, find_blender, probe
 from worker_agent.devices import probe_devices
+from worker_agent.probe import BlenderNotFound, NotABlender, find_blender, probe
 
 log = logging.getLogger("worker_agent")
 
@@ -168,9 +168,9 @@ def _install_signal_handlers(agent: Agent) -> None:
     """First signal: finish the task, then leave. Second: stop now, hand the task back."""
 
     def handle(signum: int, frame: FrameType | None) -> None:
-        if agent.stopping.is_set() or agent._current is None:
+        if agent.stopping.is_set() or agent.current is None:
             agent.shutdown(now=True)
-            if agent._current is None:
+            if agent.current is None:
                 raise KeyboardInterrupt
             return
         log.info("finishing the current task, then exiting (signal again to stop now)")

@@ -6,7 +6,7 @@ import json
 import logging
 import subprocess
 
-from worker_agent.blender import BlenderInfo
+from worker_agent.probe import BlenderInfo
 
 log = logging.getLogger(__name__)
 

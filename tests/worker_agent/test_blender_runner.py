@@ -17,17 +17,7 @@ from typing import Any
 import pytest
 
 from tests.support import blendgen
-from worker_agent.blender import (
-    RUNNER_PATH,
-    BlenderInfo,
-    BlenderNotFound,
-    NotABlender,
-    RenderProcess,
-    build_command,
-    find_blender,
-    probe,
-    write_task,
-)
+from worker_agent.blender import RUNNER_PATH, RenderProcess, build_command, write_task
 from worker_agent.events import (
     Done,
     FrameSaved,
@@ -37,7 +27,8 @@ from worker_agent.events import (
     RunnerError,
     RunnerEvent,
 )
-from worker_agent.in_blender.runner import RenderTask
+from worker_agent.in_blender.render_task import RenderTask
+from worker_agent.probe import BlenderInfo, BlenderNotFound, NotABlender, find_blender, probe
 
 SCENE = "Szene_Übung_日本"
 HAVE_BLENDER = Path(blendgen.DEBIAN_BLENDER).is_file()

@@ -16,11 +16,12 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent.parent))
+sys.path.insert(0, str(HERE.parents[2]))
 
-from tests import blendgen  # noqa: E402
-from worker_agent.blender import build_command, probe, write_task  # noqa: E402
-from worker_agent.in_blender.runner import RenderTask  # noqa: E402
+from tests.support import blendgen  # noqa: E402
+from worker_agent.blender import build_command, write_task  # noqa: E402
+from worker_agent.in_blender.render_task import RenderTask  # noqa: E402
+from worker_agent.probe import probe  # noqa: E402
 
 ROOT = Path("/tmp/farm-capture")
 SCENE = "Szene_Übung_日本"

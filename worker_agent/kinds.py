@@ -1,0 +1,231 @@
+"""The kinds of task a worker can do: render, merge, sleep. A new kind is a function here.
+
+Each kind is registered with @kind(name) and does its task through the
+TaskRun it is given: reports progress, runs a script of in_blender/ in
+Blender, and raises TaskFailure with the reason the farm shows. The TaskRun
+completes, fails or hands the task back; a kind never reports the end itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from coordinator.client.http import ConflictError, FarmClientError
+from worker_agent import events as ev
+from worker_agent.blender import MERGE_PATH, RUNNER_PATH, write_task
+from worker_agent.cache import CacheError
+from worker_agent.in_blender.merge import MergeError, MergeTask
+from worker_agent.in_blender.render_task import RenderTask, TaskError
+from worker_agent.task_run import Kind, TaskFailure, TaskRun, exit_text
+
+log = logging.getLogger(__name__)
+
+KINDS: dict[str, Kind] = {}  # task kind -> what does it
+
+
+def kind(name: str) -> Callable[[Kind], Kind]:
+    def register(work: Kind) -> Kind:
+        KINDS[name] = work
+        return work
+
+    return register
+
+
+# ---------------------------------------------------------------- sleep
+
+
+@kind("sleep")
+def sleep(run: TaskRun) -> None:
+    """Waits (the farm's own test kind): reports progress, stops at once on cancel."""
+    seconds = float(run.task.payload.get("seconds", 0))
+    end = time.monotonic() + seconds
+    run.report(activity=f"sleeping {seconds:g} s")
+    while not run.stopped.is_set() and (left := end - time.monotonic()) > 0:
+        run.stopped.wait(min(left, run.config.report_seconds))
+        run.report(progress=1 - max(0.0, end - time.monotonic()) / max(seconds, 1e-9))
+        run.flush()
+
+
+# ---------------------------------------------------------------- render
+
+
+@kind("render")
+def render(run: TaskRun) -> None:
+    """Renders the task's frames with the runner; every frame must arrive at the farm."""
+    with_project(run, _render_in)
+
+
+def _render_in(run: TaskRun, blend: Path, out_dir: Path) -> None:
+    render_task = _render_task(run, blend, out_dir)
+    task_json = write_task(render_task, out_dir / "task.json")
+    frames = list(render_task.frames)
+    saved: dict[int, str] = {}
+    at = {"index": 0}  # the frame being rendered, as an index into frames
+
+    def on_event(event: ev.RunnerEvent | None) -> None:
+        if isinstance(event, ev.FrameStart) and event.frame in frames:
+            at["index"] = frames.index(event.frame)
+            run.report(
+                progress=at["index"] / len(frames), activity=f"rendering frame {event.frame}"
+            )
+        elif isinstance(event, ev.Progress):
+            run.report(
+                progress=(at["index"] + event.fraction) / len(frames),
+                activity=f"frame {event.frame}: sample {event.sample}/{event.samples}",
+            )
+        elif isinstance(event, ev.FrameSaved):
+            saved[event.frame] = event.path
+
+    code, failed_uploads = run.run_script(RUNNER_PATH, task_json, blend, on_event)
+    if run.stopped.is_set():
+        return
+    missing = [f for f in frames if f not in saved]
+    if missing or code != 0:
+        what = f"; frames {', '.join(map(str, missing))} were not written" if missing else ""
+        raise TaskFailure(f"{exit_text(code)}{what}: {run.last_words()}")
+    if failed_uploads:
+        raise TaskFailure(f"could not upload {', '.join(failed_uploads)}")
+    run.report(progress=1.0, activity="done")
+
+
+def _render_task(run: TaskRun, blend: Path, out_dir: Path) -> RenderTask:
+    """The task's payload as the runner's TASK.json, with this worker's own settings."""
+    payload: dict[str, Any] = dict(run.task.payload)
+    config = run.config
+    payload.update(blend=str(blend), output_dir=str(out_dir), allow_scripts=config.allow_scripts)
+    if config.device is not None:
+        payload["device"] = config.device
+    if config.threads is not None:
+        payload["threads"] = config.threads
+    known = set(RenderTask.__dataclass_fields__)
+    try:
+        return RenderTask.from_json({k: v for k, v in payload.items() if k in known})
+    except TaskError as ex:
+        raise TaskFailure(f"the task cannot be rendered: {ex}") from ex
+
+
+# ---------------------------------------------------------------- merge
+
+
+@kind("merge")
+def merge(run: TaskRun) -> None:
+    """A progressive merge: fetch its inputs, run merge.py, upload what it writes."""
+    with_project(run, _merge_in)
+
+
+def _merge_in(run: TaskRun, blend: Path, out_dir: Path) -> None:
+    merge_task = _merge_task(run, blend, out_dir)
+    task_json = out_dir / "merge.json"
+    task_json.write_text(json.dumps(merge_task.to_json(), ensure_ascii=False), "utf-8")
+    saved: list[str] = []
+
+    def on_event(event: ev.RunnerEvent | None) -> None:
+        if isinstance(event, ev.FrameSaved):
+            saved.append(Path(event.path).name)
+            run.report(progress=len(saved) / (2 * len(merge_task.merges)))
+
+    run.report(activity=f"merging {len(merge_task.merges)} frame(s)")
+    code, failed_uploads = run.run_script(MERGE_PATH, task_json, blend, on_event)
+    if run.stopped.is_set():
+        return
+    merged = {m.merged_output for m in merge_task.merges if m.merged_output}
+    finished = [name for name in saved if name not in merged]
+    if code != 0 or len(finished) < len(merge_task.merges) or not merged <= set(saved):
+        raise TaskFailure(f"the merge failed ({exit_text(code)}): {run.last_words()}")
+    if failed_uploads:
+        raise TaskFailure(f"could not upload {', '.join(failed_uploads)}")
+    run.report(progress=1.0, activity="done")
+
+
+def _merge_task(run: TaskRun, blend: Path, out_dir: Path) -> MergeTask:
+    payload = run.task.payload
+    folder = out_dir / "inputs"
+    try:
+        merges = [
+            {
+                "frame": merge["frame"],
+                "merged_output": merge.get("merged_output"),
+                "inputs": [_fetched(run, item, folder) for item in merge["inputs"]],
+            }
+            for merge in payload["merges"]
+        ]
+        return MergeTask.from_json(
+            {
+                "blend": str(blend),
+                "output_dir": str(out_dir),
+                "merges": merges,
+                "samples": payload["samples"],
+                "output_name": payload.get("output_name", ""),
+                "file_format": payload.get("file_format"),
+                "use_file_extension": payload.get("use_file_extension"),
+                "scene": payload.get("scene"),
+                "camera": payload.get("camera"),
+                "allow_scripts": run.config.allow_scripts,
+            }
+        )
+    except (KeyError, TypeError, ValueError, MergeError) as ex:
+        raise TaskFailure(f"the merge task is malformed: {ex!r}") from ex
+
+
+def _fetched(run: TaskRun, item: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """A merge input of the payload ({name, samples}) as MergeTask's ({path, samples})."""
+    return {"path": str(_fetch_input(run, str(item["name"]), folder)), "samples": item["samples"]}
+
+
+def _fetch_input(run: TaskRun, name: str, folder: Path) -> Path:
+    """One output of the tasks this one depends on, exactly as they completed it."""
+    sha = run.task.inputs.get(name)
+    if sha is None:
+        raise TaskFailure(f"input {name} is not among what the tasks this one depends on uploaded")
+    dest = folder / name
+    if dest.parent != folder or name.startswith("."):
+        raise TaskFailure(f"refusing the input name {name!r}")
+    run.report(activity=f"fetching {name}")
+    task_id = run.task.task_id
+    try:  # a coordinator restarting is waited out, as for the project's files
+        run.patiently(lambda: run.client.download_input(task_id, name, sha, dest))
+    except ConflictError:
+        raise
+    except (FarmClientError, OSError) as ex:
+        raise TaskFailure(f"could not fetch input {name}: {ex}") from ex
+    return dest
+
+
+# ---------------------------------------------------------------- the project
+
+
+def with_project(run: TaskRun, work: Callable[[TaskRun, Path, Path], None]) -> None:
+    """Fetch the job's project, then work(run, .blend, a fresh output folder)."""
+    task = run.task
+    workdir = run.config.cache_dir / "jobs" / str(task.job_id)
+    project = workdir / "project"
+    if not task.blend:
+        raise TaskFailure("the job names no .blend file to render")
+    run.report(activity=f"fetching {len(task.files)} project files")
+    run.flush()
+    fetched: list[int] = []  # downloads of the last try (earlier ones are cached)
+    try:
+        # A coordinator that is away (restarting) is waited for, as for reports:
+        # failing here would blame this worker for the coordinator's outage.
+        run.patiently(
+            lambda: fetched.append(run.agent.cache.materialize(run.client, task.files, project))
+        )
+    except (CacheError, FarmClientError, OSError) as ex:
+        raise TaskFailure(f"could not fetch the project files: {ex}") from ex
+    run.log_line(
+        f"[agent] project files ready ({fetched[-1]} downloaded,"
+        f" {len(task.files) - fetched[-1]} from cache)"
+    )
+    out_dir = workdir / f"out-{task.task_id}-{task.attempt}"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    try:
+        work(run, project / task.blend, out_dir)
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)

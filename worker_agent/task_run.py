@@ -1,0 +1,298 @@
+"""One assigned task, from claim to its last report.
+
+A TaskRun owns what one task needs while it runs: a control long-poll that
+stops it within about a second of a cancel, the log and progress it sends,
+the Blender process its kind starts (kinds.py), with an uploader beside it,
+and the last word to the farm: complete, fail with a reason, or hand back.
+Whatever goes wrong costs this task, never the worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from coordinator.client.http import (
+    AuthError,
+    ConflictError,
+    FarmClient,
+    FarmClientError,
+    NotFoundError,
+    Unreachable,
+)
+from coordinator.core.protocol import RUNNER_EVENT_PREFIX, Assignment
+from worker_agent import events as ev
+from worker_agent.blender import CRASH_PREFIX, RenderProcess, build_command
+from worker_agent.uploads import Uploader
+
+if TYPE_CHECKING:
+    from worker_agent.agent import Agent
+
+log = logging.getLogger(__name__)
+
+LOG_TAIL_LINES = 40  # lines sent with a failure
+CONTROL_WAIT = 10.0  # seconds per control long-poll (also the lease heartbeat)
+
+Kind = Callable[["TaskRun"], None]  # does one kind of task; raises TaskFailure
+EventHandler = Callable[[ev.RunnerEvent | None], None]
+
+
+class TaskFailure(Exception):
+    """The task could not be done here; the message is the reason the farm shows."""
+
+
+class TaskRun:
+    """Everything about running one assigned task."""
+
+    def __init__(self, agent: Agent, client: FarmClient, assignment: Assignment) -> None:
+        self.agent = agent
+        self.config = agent.config
+        self.client = client  # registered as this worker
+        self.task = assignment
+        self.stop_reason: str | None = None  # why the farm or the worker stopped it
+        self.stopped = threading.Event()  # set once the task's work must end
+        self.process: RenderProcess | None = None  # the Blender running now
+        self.next_assignment: Assignment | None = None  # chained onto the completion
+        self._log_lock = threading.Lock()  # guards the fields below (reader/uploader threads)
+        self._log_pending: list[str] = []  # log text not sent yet
+        self._tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)  # for the failure report
+        self._progress: float | None = None  # 0..1, the latest
+        self._activity: str | None = None  # one line saying what it does, not sent yet
+        self._errors: list[str] = []  # the runner's error events
+
+    # ----------------------------------------------------------- lifecycle
+    def execute(self, work: Kind | None) -> None:
+        """Do the task with work (None: a kind this worker does not know) and report it."""
+        watcher = threading.Thread(target=self._watch_control, name="task-control", daemon=True)
+        watcher.start()
+        try:
+            if work is None:
+                raise TaskFailure(
+                    f"this worker does not know task kind {self.task.kind!r}; upgrade it"
+                )
+            work(self)
+            self._conclude()
+        except TaskFailure as ex:
+            self._fail(str(ex))
+        except ConflictError as ex:
+            log.info("task %d taken away: %s", self.task.task_id, ex.message)
+        except AuthError as ex:  # the farm forgot this worker: the loop registers again
+            log.warning("task %d dropped: %s", self.task.task_id, ex.message)
+        except FarmClientError as ex:  # refused otherwise: let the lease hand it on
+            log.warning("task %d abandoned: the coordinator said %s", self.task.task_id, ex.message)
+        except Exception as ex:  # a bug here must cost one task, not the worker
+            log.exception("task %d: internal error", self.task.task_id)
+            with contextlib.suppress(FarmClientError):
+                self._fail(f"the worker hit an internal error: {type(ex).__name__}: {ex}")
+        finally:
+            self.stopped.set()
+            # The coordinator ends the control long-poll when the task ends; a
+            # watcher stuck on a slow network is a daemon and may not hold us up.
+            watcher.join(timeout=2.0)
+
+    def _conclude(self) -> None:
+        if self.stopped.is_set():
+            self._abandon()
+            return
+        self.flush()
+        more = self.agent.wants_more()
+
+        def call() -> None:
+            self.next_assignment = self.client.complete_task(self.task.task_id, claim_next=more)
+
+        self.patiently(call)
+        log.info("task %d completed", self.task.task_id)
+
+    def stop(self, reason: str) -> None:
+        """Stop the task's work now (cancel from the farm, or a hard shutdown)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self.stopped.set()
+        process = self.process
+        if process is not None:
+            process.cancel()
+
+    def _abandon(self) -> None:
+        log.info("task %d stopped: %s", self.task.task_id, self.stop_reason or "stopped")
+        if self.agent.aborting.is_set():
+            # The worker is leaving mid-task: hand it back (does not count as a failure).
+            self.agent.sign_off(self.client)
+
+    def _fail(self, reason: str) -> None:
+        log.warning("task %d failed: %s", self.task.task_id, reason)
+        self.flush()
+        tail = "\n".join(self._tail)
+        text = f"\n--- last lines ---\n{tail}\n" if tail else ""
+        with contextlib.suppress(ConflictError):
+            self.patiently(
+                lambda: self.client.fail_task(self.task.task_id, reason=reason, log=text)
+            )
+
+    def patiently(self, call: Callable[[], object]) -> None:
+        """Retry a report while the coordinator is away, so it is not lost.
+
+        Gives up only when the worker is aborting; a coordinator that comes
+        back after the lease ran out answers 409, which the caller handles.
+        """
+        delay = 0.5
+        while True:
+            try:
+                call()
+                return
+            except Unreachable as ex:
+                if self.agent.aborting.is_set():
+                    raise
+                log.warning("coordinator unreachable (%s); retrying in %g s", ex.message, delay)
+                self.agent.aborting.wait(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _watch_control(self) -> None:
+        """Long-poll the coordinator; stop the task the moment it says so."""
+        control = FarmClient(self.client.url, token=self.client.token)
+        # Each poll renews the lease, so poll well within it.
+        wait = min(CONTROL_WAIT, max(0.5, self.task.lease_seconds / 3))
+        while not self.stopped.is_set():
+            try:
+                action, reason = control.control(self.task.task_id, wait=wait)
+            except (ConflictError, NotFoundError, AuthError) as ex:
+                action, reason = "stop", ex.message
+            except FarmClientError as ex:  # coordinator away: keep rendering, try again
+                log.debug("control poll failed: %s", ex.message)
+                self.stopped.wait(1.0)
+                continue
+            if action == "stop":
+                self.stop(reason or "stopped by the farm")
+                return
+
+    # ------------------------------------------------------------- reports
+    def log_line(self, line: str) -> None:
+        with self._log_lock:
+            self._log_pending.append(line + "\n")
+            self._tail.append(line)
+
+    def report(self, *, progress: float | None = None, activity: str | None = None) -> None:
+        """Note progress and activity; the next flush sends them."""
+        with self._log_lock:
+            if progress is not None:
+                self._progress = max(0.0, min(1.0, progress))
+            if activity is not None:
+                self._activity = activity
+
+    def flush(self) -> None:
+        """Send the log text, progress and activity gathered since the last flush."""
+        with self._log_lock:
+            text, self._log_pending = "".join(self._log_pending), []
+            progress, activity = self._progress, self._activity
+            self._activity = None
+        if not text and progress is None and activity is None:
+            return
+        try:
+            self.client.update_task(
+                self.task.task_id, progress=progress, activity=activity, log=text[-250_000:] or None
+            )
+        except ConflictError as ex:
+            self.stop(ex.message)
+        except Unreachable:
+            with self._log_lock:  # keep it for the next try
+                self._log_pending.insert(0, text)
+
+    def last_words(self) -> str:
+        """Why Blender stopped, for a failure reason: the runner's last error, else
+        Blender's last line (not the agent's own notes or a crash backtrace)."""
+        if self._errors:
+            return self._errors[-1]
+        said = [t for t in self._tail if not t.startswith(("[agent]", CRASH_PREFIX))]
+        return said[-1] if said else "no output"
+
+    # ------------------------------------------------------------- Blender
+    def run_script(
+        self, script: Path, task_json: Path, blend: Path, on_event: EventHandler
+    ) -> tuple[int, list[str]]:
+        """Run a script of in_blender/ in Blender, uploading each file it saves.
+
+        -> (exit code, uploads that failed). on_event sees every parsed event.
+        """
+        info = self.config.blender
+        command = build_command(
+            info,
+            runner_path=script,
+            task_json_path=task_json,
+            blend_path=blend,
+            allow_scripts=self.config.allow_scripts,
+        )
+        uploads = Uploader(self.client, self.task.task_id, self)
+        on_line = self._line_handler(task_json.parent, uploads, on_event)
+        self.log_line(f"[agent] {' '.join(command)}")
+        self.report(activity=f"starting Blender {info.version}")
+        try:
+            self.process = RenderProcess(command, on_line=on_line, cwd=str(blend.parent))
+        except OSError as ex:
+            uploads.close()
+            raise TaskFailure(f"could not start Blender ({info.path}): {ex.strerror or ex}") from ex
+        if self.stopped.is_set():  # a cancel that came while we were starting
+            self.process.cancel()
+        try:
+            code = self._wait_for(self.process)
+        except BaseException:
+            # Whatever ends this task early, Blender (in its own session) must not
+            # go on rendering as an orphan.
+            self.process.cancel()
+            uploads.close()
+            raise
+        return code, uploads.close()
+
+    def _line_handler(
+        self, out_dir: Path, uploads: Uploader, on_event: EventHandler
+    ) -> Callable[[str, ev.RunnerEvent | None], None]:
+        """What happens to each line Blender prints (on RenderProcess's reader thread)."""
+
+        def on_line(line: str, event: ev.RunnerEvent | None) -> None:
+            if not line.startswith(RUNNER_EVENT_PREFIX.rstrip()):  # events are not log
+                self.log_line(line)
+            if isinstance(event, ev.FrameSaved) and not inside(Path(event.path), out_dir):
+                # Blender echoes text from the .blend (paths, names, which may hold a
+                # newline): a forged event must not upload a file from elsewhere.
+                self.log_line(f"[agent] ignored a saved file outside {out_dir}: {event.path}")
+                event = None
+            if isinstance(event, ev.FrameSaved):
+                uploads.put(Path(event.path), event.frame)
+            elif isinstance(event, ev.RunnerError):
+                self._errors.append(event.message)
+                self.log_line(f"[runner] error: {event.message}")
+            on_event(event)
+
+        return on_line
+
+    def _wait_for(self, process: RenderProcess) -> int:
+        while process.poll() is None:
+            self.stopped.wait(self.config.report_seconds)
+            self.flush()
+        return process.wait()
+
+
+def inside(path: Path, folder: Path) -> bool:
+    """Whether path is a file in folder once symlinks are followed."""
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
+def exit_text(code: int) -> str:
+    """How Blender ended, for the failure reason: a crash names its signal.
+
+    Killed by signal N, Blender's exit code is -N; through a launcher script
+    (a shell wrapper around the binary) it is 128 + N.
+    """
+    signum = -code if code < 0 else code - 128 if code > 128 else 0
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        return f"Blender exited with code {code}"
+    return f"Blender crashed (killed by {name}, exit code {code})"
