@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,10 @@ from aiohttp.test_utils import TestClient
 from coordinator.server.app import create_app
 from coordinator.server.config import AppConfig, FarmConfig
 from coordinator.server.farm import Farm
+from coordinator.server.filestore import FileStore
+from coordinator.server.hub import Hub
 from coordinator.server.keys import FARM
+from coordinator.server.store import Store
 from tests.support import components
 from tests.support.openapi_check import CheckedClient
 from tests.support.waiting import wait_until as wait_until
@@ -72,6 +75,25 @@ async def client(
     make_client: Callable[..., Awaitable[TestClient[Any, Any]]],
 ) -> TestClient[Any, Any]:
     return await make_client()
+
+
+@pytest.fixture
+def make_farm(tmp_path: Path) -> Iterator[Callable[..., Farm]]:
+    """Farms without HTTP (the services over a real SQLite file in tmp), for
+    tests that drive them directly; each store is closed afterwards."""
+    stores: list[Store] = []
+
+    def factory(name: str = "farm", *, lease: float = 60.0) -> Farm:
+        data_dir = tmp_path / name
+        data_dir.mkdir(exist_ok=True)
+        store = Store(data_dir / "farm.sqlite3")
+        stores.append(store)
+        config = FarmConfig(data_dir=data_dir, name=name, token=TOKEN, lease_seconds=lease)
+        return Farm(config, store, FileStore(data_dir, max_upload=1 << 20), Hub())
+
+    yield factory
+    for store in stores:
+        store.close()
 
 
 def sha(data: bytes) -> str:
@@ -212,5 +234,6 @@ def app_of(client: TestClient[Any, Any]) -> web.Application:
 
 
 def farm_of(client: TestClient[Any, Any]) -> Farm:
-    """The farm behind a test client, for driving the sweep by hand."""
+    """The farm behind a test client, for driving its services by hand
+    (`farm_of(client).sweeps.sweep(now=...)`)."""
     return app_of(client)[FARM]

@@ -5,43 +5,23 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from coordinator.server import scheduler
-from coordinator.server.config import FarmConfig
 from coordinator.server.farm import Farm
-from coordinator.server.filestore import FileStore
-from coordinator.server.hub import Hub
+from coordinator.server.services.jobs import NewJob
 from coordinator.server.store import Store
 
 BLENDER_4_2 = 4002
 
 
-@pytest.fixture
-def make_farm(tmp_path: Path) -> Iterator[Callable[..., Farm]]:
-    """Farms (no HTTP) on SQLite files in tmp; each store is closed afterwards."""
-    stores: list[Store] = []
-
-    def factory(name: str = "farm") -> Farm:
-        data_dir = tmp_path / name
-        data_dir.mkdir(exist_ok=True)
-        store = Store(data_dir / "farm.sqlite3")
-        stores.append(store)
-        config = FarmConfig(data_dir=data_dir, name="t", token="t")
-        return Farm(config, store, FileStore(data_dir, max_upload=1 << 20), Hub())
-
-    yield factory
-    for store in stores:
-        store.close()
-
-
 def sleep_job(farm: Farm, count: int, **extra: Any) -> int:
-    job = farm.submit_job(
-        {"name": f"sleep x{count}", "type": "sleep", "settings": {"task_count": count}, **extra}
+    job = farm.jobs.submit(
+        NewJob(
+            name=f"sleep x{count}", type="sleep", settings={"task_count": count}, files={}, **extra
+        )
     )
     return int(job["id"])
 
@@ -49,7 +29,7 @@ def sleep_job(farm: Farm, count: int, **extra: Any) -> int:
 def task_ids(farm: Farm, job_id: int) -> list[int]:
     return [
         r["id"]
-        for r in farm.store.all("SELECT id FROM tasks WHERE job_id = ? ORDER BY idx", job_id)
+        for r in farm.ctx.store.all("SELECT id FROM tasks WHERE job_id = ? ORDER BY idx", job_id)
     ]
 
 
@@ -65,18 +45,18 @@ def test_claims_of_a_10000_task_job_come_in_order_and_never_twice(
     expected = task_ids(farm, job_id)
     got = []
     for i in range(10_000):
-        claimed = claim(farm.store, f"worker-{i % 7}")
+        claimed = claim(farm.ctx.store, f"worker-{i % 7}")
         assert claimed is not None, f"claim {i} found nothing"
         assert claimed.job_id == job_id
         got.append(claimed.task_id)
     assert got == expected
     assert len(set(got)) == 10_000
-    assert claim(farm.store) is None
-    rows = farm.store.all(
+    assert claim(farm.ctx.store) is None
+    rows = farm.ctx.store.all(
         "SELECT status, attempts, count(*) AS n FROM tasks GROUP BY status, attempts"
     )
     assert [tuple(r) for r in rows] == [("active", 1, 10_000)]
-    job = farm.store.one("SELECT status FROM jobs WHERE id = ?", job_id)
+    job = farm.ctx.store.one("SELECT status FROM jobs WHERE id = ?", job_id)
     assert job is not None and job["status"] == "active"
 
 
@@ -84,7 +64,7 @@ def test_two_connections_racing_never_share_a_task(make_farm: Callable[..., Farm
     """Two stores on one file, claiming from two threads as fast as they can."""
     farm = make_farm()
     job_id = sleep_job(farm, 2_000)
-    other = Store(farm.store.path)
+    other = Store(farm.ctx.store.path)
     results: dict[str, list[int]] = {"a": [], "b": []}
     errors: list[BaseException] = []
 
@@ -103,7 +83,7 @@ def test_two_connections_racing_never_share_a_task(make_farm: Callable[..., Farm
             errors.append(ex)
 
     threads = [
-        threading.Thread(target=hammer, args=(farm.store, "a")),
+        threading.Thread(target=hammer, args=(farm.ctx.store, "a")),
         threading.Thread(target=hammer, args=(other, "b")),
     ]
     for thread in threads:
@@ -134,11 +114,11 @@ def test_a_claim_on_a_100000_task_job_reads_only_the_front(
             steps += 1
             return 0  # go on
 
-        farm.store.db.set_progress_handler(count_step, 1)
+        farm.ctx.store.db.set_progress_handler(count_step, 1)
         try:
-            claimed = claim(farm.store)
+            claimed = claim(farm.ctx.store)
         finally:
-            farm.store.db.set_progress_handler(None, 1)
+            farm.ctx.store.db.set_progress_handler(None, 1)
         assert claimed is not None
         assert claimed.task_id == task_ids(farm, job_id)[0]
         return steps, claimed
@@ -171,7 +151,7 @@ def test_priority_then_age_across_jobs(make_farm: Callable[..., Farm]) -> None:
     high_old = sleep_job(farm, 1, priority=80)
     high_new = sleep_job(farm, 1, priority=80)
     order = []
-    while (claimed := claim(farm.store)) is not None:
+    while (claimed := claim(farm.ctx.store)) is not None:
         order.append(claimed.job_id)
     assert order == [high_old, high_new, low]
 
@@ -180,16 +160,16 @@ def test_paused_failed_and_canceled_jobs_hand_out_nothing(make_farm: Callable[..
     farm = make_farm()
     for status in ("paused", "failed", "canceled", "completed"):
         job_id = sleep_job(farm, 1)
-        farm.store.run("UPDATE jobs SET status = ? WHERE id = ?", status, job_id)
-    assert claim(farm.store) is None
+        farm.ctx.store.run("UPDATE jobs SET status = ? WHERE id = ?", status, job_id)
+    assert claim(farm.ctx.store) is None
 
 
 def test_blender_version_filter(make_farm: Callable[..., Farm]) -> None:
     farm = make_farm()
     job_id = sleep_job(farm, 1, blender_version="5.0")
-    assert claim(farm.store, "old", blender=3004) is None
-    assert claim(farm.store, "older", blender=4999) is None
-    claimed = claim(farm.store, "new", blender=5000)
+    assert claim(farm.ctx.store, "old", blender=3004) is None
+    assert claim(farm.ctx.store, "older", blender=4999) is None
+    claimed = claim(farm.ctx.store, "new", blender=5000)
     assert claimed is not None and claimed.job_id == job_id
 
 
@@ -197,7 +177,7 @@ def test_a_worker_is_not_given_a_task_it_failed(make_farm: Callable[..., Farm]) 
     farm = make_farm()
     job_id = sleep_job(farm, 2)
     first, second = task_ids(farm, job_id)
-    farm.store.run(
+    farm.ctx.store.run(
         "INSERT INTO task_failures (task_id, job_id, worker_id, reason, at) VALUES (?, ?, ?, ?, ?)",
         first,
         job_id,
@@ -205,9 +185,9 @@ def test_a_worker_is_not_given_a_task_it_failed(make_farm: Callable[..., Farm]) 
         "crashed",
         time.time(),
     )
-    claimed = claim(farm.store, "w")
+    claimed = claim(farm.ctx.store, "w")
     assert claimed is not None and claimed.task_id == second
-    claimed = claim(farm.store, "other")
+    claimed = claim(farm.ctx.store, "other")
     assert claimed is not None and claimed.task_id == first
 
 
@@ -218,7 +198,7 @@ def test_a_worker_that_keeps_failing_a_job_gets_no_more_of_it(
     bad_job = sleep_job(farm, 10, priority=90)
     other_job = sleep_job(farm, 1, priority=10)
     for task_id in task_ids(farm, bad_job)[: scheduler.BLOCKLIST_THRESHOLD]:
-        farm.store.run(
+        farm.ctx.store.run(
             "INSERT INTO task_failures (task_id, job_id, worker_id, reason, at)"
             " VALUES (?, ?, ?, ?, ?)",
             task_id,
@@ -227,20 +207,20 @@ def test_a_worker_that_keeps_failing_a_job_gets_no_more_of_it(
             "crashed",
             time.time(),
         )
-    claimed = claim(farm.store, "flaky")
+    claimed = claim(farm.ctx.store, "flaky")
     assert claimed is not None and claimed.job_id == other_job
-    claimed = claim(farm.store, "healthy")
+    claimed = claim(farm.ctx.store, "healthy")
     assert claimed is not None and claimed.job_id == bad_job
 
 
 def test_expired_leases(make_farm: Callable[..., Farm]) -> None:
     farm = make_farm()
     sleep_job(farm, 3)
-    a = claim(farm.store, "a")
-    b = scheduler.claim(farm.store, worker_id="b", blender=BLENDER_4_2, lease_seconds=0.0)
+    a = claim(farm.ctx.store, "a")
+    b = scheduler.claim(farm.ctx.store, worker_id="b", blender=BLENDER_4_2, lease_seconds=0.0)
     assert a is not None and b is not None
     now = time.time() + 1
-    assert scheduler.expired_leases(farm.store, now) == [(b.task_id, "b")]
-    assert sorted(scheduler.expired_leases(farm.store, now + 3600)) == sorted(
+    assert scheduler.expired_leases(farm.ctx.store, now) == [(b.task_id, "b")]
+    assert sorted(scheduler.expired_leases(farm.ctx.store, now + 3600)) == sorted(
         [(a.task_id, "a"), (b.task_id, "b")]
     )

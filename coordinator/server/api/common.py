@@ -29,18 +29,35 @@ def int_param(request: web.Request, name: str) -> int:
     return value
 
 
-def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
-    text = request.query.get(name)
+def query_int(query: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    """A whole number from the query string, `default` when absent.
+
+    Out of range is refused, not clamped: a page of 500 jobs for
+    ?limit=1000 would read as "there are only 500", and a 400 that names
+    the range says what to send instead.
+    """
+    text = query.get(name)
     if text is None or text == "":
         return default
     try:
         value = int(text)
     except ValueError:
         raise BadRequest(f"'{name}' must be a whole number, not {text!r}", field=name) from None
-    return max(lo, min(hi, value))
+    if not lo <= value <= hi:
+        raise BadRequest(f"'{name}' must be between {lo} and {hi}", field=name)
+    return value
+
+
+def joined_query(request: web.Request) -> dict[str, str]:
+    """The query with repeated parameters joined by commas: "?status=a&status=b"
+    means "?status=a,b" (reading only the first dropped the rest silently)."""
+    return {key: ",".join(request.query.getall(key)) for key in request.query}
 
 
 def query_float(request: web.Request, name: str, default: float, lo: float, hi: float) -> float:
+    """A number from the query string, held to [lo, hi]. Used for long-poll
+    waits, where the server bounds how long it holds a request whatever the
+    client asks (a worker started with a longer --poll-wait still works)."""
     text = request.query.get(name)
     if text is None or text == "":
         return default

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aiohttp import web
 
 from coordinator.core.protocol import API_PREFIX
 from coordinator.server.api.common import read_json
-from coordinator.server.errors import NotFound
+from coordinator.server.errors import BadRequest, NotFound
 from coordinator.server.filestore import check_sha256
 from coordinator.server.keys import FARM
+from coordinator.server.services.jobs import MAX_FILES_PER_JOB
 
 routes = web.RouteTableDef()
 
 
 @routes.post(f"{API_PREFIX}/files/missing")
 async def missing(request: web.Request) -> web.Response:
-    return web.json_response({"missing": request.app[FARM].missing_blobs(await read_json(request))})
+    """Which of these contents the coordinator lacks: a submitter uploads only those."""
+    body = await read_json(request)
+    if not isinstance(body, Mapping) or not isinstance(body.get("hashes"), list):
+        raise BadRequest('send {"hashes": ["<sha256>", ...]}')
+    if len(body["hashes"]) > MAX_FILES_PER_JOB:
+        raise BadRequest(f"ask about at most {MAX_FILES_PER_JOB} hashes at a time")
+    hashes = [check_sha256(h) for h in body["hashes"]]
+    return web.json_response({"missing": request.app[FARM].jobs.missing_blobs(hashes)})
 
 
 @routes.put(f"{API_PREFIX}/files/{{sha256}}")

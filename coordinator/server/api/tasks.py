@@ -18,7 +18,7 @@ async def get_task(request: web.Request) -> web.Response:
 
 @routes.get(f"{API_PREFIX}/tasks/{{task_id}}/log")
 async def task_log(request: web.Request) -> web.Response:
-    tail = query_int(request, "tail", 64 * 1024, 1, 16 << 20)
+    tail = query_int(request.query, "tail", 64 * 1024, 1, 16 << 20)
     text = request.app[FARM].tasks.read_log(int_param(request, "task_id"), tail=tail)
     return web.Response(text=text, content_type="text/plain")
 

@@ -158,6 +158,19 @@ async def test_progress_activity_and_log(client: Client) -> None:
     assert job_now["progress"] == 0.5  # one of two tasks at 100 %
 
 
+@pytest.mark.parametrize("tail", ["0", "-5", str((16 << 20) + 1)])
+async def test_a_log_tail_out_of_range_is_refused_with_the_range(client: Client, tail: str) -> None:
+    """Every whole-number query value is checked alike: out of range is a 400
+    that names the range, never silently clamped."""
+    await submit_sleep(client, count=1)
+    task = await claim(client, await register(client))
+    assert task is not None
+    resp = await client.get(f"{API}/tasks/{task['task_id']}/log?tail={tail}", headers=AUTH)
+    assert resp.status == 400
+    body = await resp.json()
+    assert body == {"error": f"'tail' must be between 1 and {16 << 20}", "field": "tail"}
+
+
 @pytest.mark.parametrize(
     "body",
     [
