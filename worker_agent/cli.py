@@ -103,7 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="Cycles device to render with (default: what the .blend asks for)",
     )
     p.add_argument("--max-tasks", type=int, metavar="N", help="exit after N tasks")
-    p.add_argument("--burst", action="store_true", help="exit when the farm has no work")
+    p.add_argument(
+        "--burst",
+        action="store_true",
+        help="exit (code 0) as soon as one wait for work (--poll-wait) finds none",
+    )
     p.add_argument(
         "--poll-wait",
         type=float,
