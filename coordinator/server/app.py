@@ -120,10 +120,11 @@ async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
     # Retried deliveries run beside the sweep, one pass at a time: copies to a
     # slow or dead network folder must not hold up lease expiry.
     deliveries: list[asyncio.Task[None]] = []
+    farm = app[FARM]
 
     async def retry_deliveries() -> None:
         try:
-            await app[FARM].deliveries.retry()
+            await farm.deliveries.retry()
         except Exception:
             log.exception("retrying deliveries failed")
 
@@ -131,9 +132,9 @@ async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
         interval = app[CONFIG].sweep_interval
         # Leases kept running while the coordinator was down: its workers get one
         # lease from now to be heard from before their tasks go to someone else.
-        app[FARM].sweeps.extend_leases("the coordinator started")
+        farm.sweeps.extend_leases("the coordinator started")
         try:
-            await app[FARM].deliveries.clean_partial()
+            await farm.deliveries.clean_partial()
         except Exception:
             log.exception("cleaning half-copied outputs failed")
         last = time.time()
@@ -142,16 +143,16 @@ async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
             try:
                 stalled = time.time() - last - interval
                 if stalled > STALL_SECONDS:
-                    app[FARM].sweeps.extend_leases(
+                    farm.sweeps.extend_leases(
                         f"the coordinator was stalled for {stalled:.1f} s (paused, suspended"
                         " or blocked)"
                     )
-                app[FARM].sweeps.sweep()
+                farm.sweeps.sweep()
                 if not deliveries or deliveries[-1].done():
                     deliveries[:] = [asyncio.create_task(retry_deliveries(), name="deliveries")]
                 advertiser = app.get(ADVERTISER)
                 if advertiser is not None:
-                    await advertiser.update(workers=app[FARM].workers.online())
+                    await advertiser.update(workers=farm.workers.online())
             except Exception:
                 log.exception("sweep failed")
             last = time.time()

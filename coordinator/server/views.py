@@ -175,6 +175,11 @@ def _no_worker_warning(
     return ""
 
 
+def regenerated_json(job: JSON, *, tasks: int, kept: int, stopped: int) -> JSON:
+    """A regenerated job, with how many tasks it now has, kept and stopped."""
+    return {**job, "regenerated": {"tasks": tasks, "kept": kept, "stopped": stopped}}
+
+
 def page_json(key: str, items: list[JSON], *, total: int, limit: int, offset: int) -> JSON:
     """A page of a longer list, saying where it sits in the whole."""
     return {key: items, "total": total, "limit": limit, "offset": offset}

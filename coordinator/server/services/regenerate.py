@@ -76,9 +76,8 @@ class Regenerator(Service):
             redeliver(self.store, job_id, {f for frames in kept.values() for f in frames})
         self.ctx.tasks_stopped(job_id, stopped)
         self.hub.notify_work()
-        out = views.job_json(self.store, self.ctx.job_row(job_id))
-        out["regenerated"] = {"tasks": len(tasks), "kept": len(kept), "stopped": len(stopped)}
-        return out
+        job = views.job_json(self.store, self.ctx.job_row(job_id))
+        return views.regenerated_json(job, tasks=len(tasks), kept=len(kept), stopped=len(stopped))
 
     def _finished_work(self, job_id: int, generation: int) -> _Finished:
         """What the tasks of this generation finished, for a regenerate to keep: only
