@@ -1,5 +1,6 @@
 """The one place that writes each shape the API sends: rows of the store in,
-JSON out.
+the wire models of `coordinator.core.models` out (mypy holds each function
+to its model, and the API tests hold the answers to the generated document).
 
 A job is shown with what a person can do with it and what holds it up, so
 its view reads its task counts, its blocklist and the online workers too;
@@ -9,8 +10,9 @@ those queries live here with the shape they feed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
+from coordinator.core import models
 from coordinator.core.protocol import JobStatus, TaskStatus
 from coordinator.server import job_types, scheduler, states
 from coordinator.server.job_types.schema import JSON
@@ -18,30 +20,21 @@ from coordinator.server.store import Store, loads
 
 
 # ------------------------------------------------------------------ jobs
-def jobs_json(store: Store, rows: Sequence[Any]) -> list[JSON]:
+def jobs_json(store: Store, rows: Sequence[Any]) -> list[models.Job]:
     """Jobs as the API lists them, with what a person can do and what holds them up."""
     ids = [r["id"] for r in rows]
     summaries, blocklists = _task_summary(store, ids), job_blocklists(store, ids)
     waiting = any(r["status"] in (JobStatus.QUEUED, JobStatus.ACTIVE) for r in rows)
     online = _online_workers(store) if waiting else []
-    out = []
-    for row in rows:
-        job = _job_json(row, summaries.get(row["id"], {}))
-        blocked = blocklists.get(row["id"], [])
-        job["blocklist"] = blocked
-        job["warning"] = _no_worker_warning(
-            row, job["task_counts"], online, {b["worker_id"] for b in blocked}
-        )
-        job["actions"] = states.job_actions(
-            row["status"], job["task_counts"], blocklisted=bool(blocked)
-        )
-        out.append(job)
-    return out
+    return [
+        _job_json(row, summaries.get(row["id"], {}), blocklists.get(row["id"], []), online)
+        for row in rows
+    ]
 
 
-def job_json(store: Store, row: Any, *, tasks: Sequence[Any] | None = None) -> JSON:
+def job_json(store: Store, row: Any, *, tasks: Sequence[Any] | None = None) -> models.JobDetail:
     """One job: as listed, with its tasks when given and its job type's report."""
-    out = jobs_json(store, [row])[0]
+    out: models.JobDetail = {**jobs_json(store, [row])[0]}
     if tasks is not None:
         out["tasks"] = [task_json(t, current=t["generation"] == row["generation"]) for t in tasks]
     report = _job_report(store, row)
@@ -50,8 +43,11 @@ def job_json(store: Store, row: Any, *, tasks: Sequence[Any] | None = None) -> J
     return out
 
 
-def _job_json(row: Any, summary: JSON) -> JSON:
-    total = summary.get("total", 0)
+def _job_json(
+    row: Any, summary: JSON, blocked: list[models.BlocklistEntry], online: list[Any]
+) -> models.Job:
+    counts, total = summary.get("counts", {}), summary.get("total", 0)
+    actions = states.job_actions(row["status"], counts, blocklisted=bool(blocked))
     return {
         "id": row["id"],
         "name": row["name"],
@@ -68,8 +64,11 @@ def _job_json(row: Any, summary: JSON) -> JSON:
         "generation": row["generation"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
-        "task_counts": summary.get("counts", {}),
+        "task_counts": counts,
         "progress": round(summary.get("done", 0.0) / total, 4) if total else 1.0,
+        "blocklist": blocked,
+        "warning": _no_worker_warning(row, counts, online, {b["worker_id"] for b in blocked}),
+        "actions": cast("list[models.JobAction]", actions),
     }
 
 
@@ -96,7 +95,7 @@ def _job_report(store: Store, row: Any) -> JSON | None:
     )
 
 
-def job_blocklists(store: Store, job_ids: list[int]) -> dict[int, list[JSON]]:
+def job_blocklists(store: Store, job_ids: list[int]) -> dict[int, list[models.BlocklistEntry]]:
     """Per job, the workers that failed enough of its tasks to get no more of them."""
     if not job_ids:
         return {}
@@ -109,7 +108,7 @@ def job_blocklists(store: Store, job_ids: list[int]) -> dict[int, list[JSON]]:
         *job_ids,
         scheduler.BLOCKLIST_THRESHOLD,
     )
-    out: dict[int, list[JSON]] = {}
+    out: dict[int, list[models.BlocklistEntry]] = {}
     for r in rows:
         out.setdefault(r["job_id"], []).append(
             {"worker_id": r["worker_id"], "name": r["name"] or "", "failures": r["n"]}
@@ -175,18 +174,27 @@ def _no_worker_warning(
     return ""
 
 
-def regenerated_json(job: JSON, *, tasks: int, kept: int, stopped: int) -> JSON:
+def regenerated_json(
+    job: models.JobDetail, *, tasks: int, kept: int, stopped: int
+) -> models.RegeneratedJob:
     """A regenerated job, with how many tasks it now has, kept and stopped."""
     return {**job, "regenerated": {"tasks": tasks, "kept": kept, "stopped": stopped}}
 
 
-def page_json(key: str, items: list[JSON], *, total: int, limit: int, offset: int) -> JSON:
-    """A page of a longer list, saying where it sits in the whole."""
-    return {key: items, "total": total, "limit": limit, "offset": offset}
+def job_page_json(jobs: list[models.Job], *, total: int, limit: int, offset: int) -> models.JobPage:
+    """A page of a job list, saying where it sits in the whole."""
+    return {"jobs": jobs, "total": total, "limit": limit, "offset": offset}
+
+
+def task_page_json(
+    tasks: list[models.Task], *, total: int, limit: int, offset: int
+) -> models.TaskPage:
+    """A page of a job's tasks, saying where it sits in the whole."""
+    return {"tasks": tasks, "total": total, "limit": limit, "offset": offset}
 
 
 # ----------------------------------------------------------------- tasks
-def task_json(row: Any, *, current: bool = True) -> JSON:
+def task_json(row: Any, *, current: bool = True) -> models.Task:
     """A task as lists show it; `current`: of its job's current generation."""
     return {
         "id": row["id"],
@@ -203,20 +211,31 @@ def task_json(row: Any, *, current: bool = True) -> JSON:
         "activity": row["activity"],
         "generation": row["generation"],
         "updated_at": row["updated_at"],
-        "actions": states.task_actions(row["status"], current=current),
+        "actions": cast(
+            "list[models.TaskAction]", states.task_actions(row["status"], current=current)
+        ),
     }
 
 
-def task_detail_json(row: Any, *, current: bool, failures: Sequence[Any]) -> JSON:
+def task_detail_json(row: Any, *, current: bool, failures: Sequence[Any]) -> models.TaskDetail:
     """One task with what it runs and each failed attempt."""
-    out = task_json(row, current=current)
-    out["payload"] = loads(row["payload"])
-    out["failures"] = [dict(r) for r in failures]
-    return out
+    return {
+        **task_json(row, current=current),
+        "payload": loads(row["payload"]),
+        "failures": [
+            {
+                "worker_id": f["worker_id"],
+                "reason": f["reason"],
+                "blamed": f["blamed"],
+                "at": f["at"],
+            }
+            for f in failures
+        ],
+    }
 
 
 # --------------------------------------------------------------- workers
-def worker_json(row: Any, task: Any) -> JSON:
+def worker_json(row: Any, task: Any) -> models.Worker:
     """A worker, with the task it runs (None when it runs none)."""
     return {
         "id": row["id"],
@@ -228,20 +247,23 @@ def worker_json(row: Any, task: Any) -> JSON:
         "tags": loads(row["tags"]),
         "disabled": bool(row["disabled"]),
         "last_seen": row["last_seen"],
-        "actions": states.worker_actions(row["status"], disabled=bool(row["disabled"])),
+        "actions": cast(
+            "list[models.WorkerAction]",
+            states.worker_actions(row["status"], disabled=bool(row["disabled"])),
+        ),
         "task": None
         if task is None
         else {"id": task["id"], "job_id": task["job_id"], "name": task["name"]},
     }
 
 
-def credentials_json(worker_id: str, secret: str, lease_seconds: float) -> JSON:
+def credentials_json(worker_id: str, secret: str, lease_seconds: float) -> models.WorkerCredentials:
     """What a newly registered worker is told once: its id and its own secret."""
     return {"worker_id": worker_id, "secret": secret, "lease_seconds": lease_seconds}
 
 
 # --------------------------------------------------------------- outputs
-def output_json(row: Any) -> JSON:
+def output_json(row: Any) -> models.Output:
     return {
         "name": row["name"],
         "frame": row["frame"],

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from coordinator.core import models
 from coordinator.core.protocol import TaskStatus
 from coordinator.server import views
 from coordinator.server.errors import Conflict, NotFound
@@ -54,7 +55,7 @@ class DeliveryService(Service):
         frame: int | None,
         sha: str | None,
         chunks: AsyncIterator[bytes],
-    ) -> JSON:
+    ) -> models.Output:
         check_output_name(name)
         if sha is not None:
             check_sha256(sha)
@@ -131,7 +132,7 @@ class DeliveryService(Service):
                 f" task {task['id']}; check the task's output name and frames"
             )
 
-    async def deliver(self, job_id: int, name: str) -> JSON:
+    async def deliver(self, job_id: int, name: str) -> models.Output:
         """Copy an output into the job's output folder, if the job asks for that.
 
         The copy and its checksums run in a thread: a big EXR must not hold up
@@ -151,7 +152,7 @@ class DeliveryService(Service):
             else:
                 self._delivering[key] = (lock, users - 1)
 
-    async def _deliver(self, job_id: int, name: str) -> JSON:
+    async def _deliver(self, job_id: int, name: str) -> models.Output:
         job = self.ctx.job_row(job_id)
         row = self.store.one("SELECT * FROM outputs WHERE job_id = ? AND name = ?", job_id, name)
         if row is None:
@@ -205,7 +206,7 @@ class DeliveryService(Service):
                 log.warning("job %d: output %s: %s", job_id, name, result.note)
         return views.output_json(self.store.one("SELECT * FROM outputs WHERE id = ?", row["id"]))
 
-    def outputs(self, job_id: int, *, intermediate: bool = False) -> list[JSON]:
+    def outputs(self, job_id: int, *, intermediate: bool = False) -> list[models.Output]:
         """The job's frames; with `intermediate`, also the files that only feed its
         other tasks (never delivered, so the pull and the add-on skip them)."""
         self.ctx.job_row(job_id)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from coordinator.core import models
 from coordinator.core.protocol import JobStatus, TaskSpec, TaskStatus, WorkerStatus
 from coordinator.server import job_types, views
 from coordinator.server.errors import BadRequest, Conflict
@@ -99,7 +100,7 @@ def compile_job(
 
 
 class JobService(Service):
-    def submit(self, new: NewJob) -> JSON:
+    def submit(self, new: NewJob) -> models.JobDetail:
         job_type, settings, tasks = compile_job(new.type, new.settings)
         self._check_uploaded(new.files)
         if job_type.needs_blend:
@@ -155,7 +156,9 @@ class JobService(Service):
         return sorted({sha for sha in hashes if not self.files.has_blob(sha)})
 
     # ---------------------------------------------------------------- reading
-    def get(self, job_id: int, *, with_tasks: bool = True, all_generations: bool = False) -> JSON:
+    def get(
+        self, job_id: int, *, with_tasks: bool = True, all_generations: bool = False
+    ) -> models.JobDetail:
         row = self.ctx.job_row(job_id)
         if not with_tasks:
             return views.job_json(self.store, row)
@@ -167,10 +170,10 @@ class JobService(Service):
         )
         return views.job_json(self.store, row, tasks=tasks)
 
-    def _view(self, job_id: int) -> JSON:
+    def _view(self, job_id: int) -> models.JobDetail:
         return views.job_json(self.store, self.ctx.job_row(job_id))
 
-    def find(self, query: JobQuery) -> JSON:
+    def find(self, query: JobQuery) -> models.JobPage:
         """A page of the jobs that match, with how many match in all."""
         where, args = _job_filters(query)
         way = "DESC" if query.descending else "ASC"
@@ -183,15 +186,14 @@ class JobService(Service):
             query.limit,
             query.offset,
         )
-        return views.page_json(
-            "jobs",
+        return views.job_page_json(
             views.jobs_json(self.store, rows),
             total=total[0] if total else 0,
             limit=query.limit,
             offset=query.offset,
         )
 
-    def tasks(self, job_id: int, query: TaskQuery) -> JSON:
+    def tasks(self, job_id: int, query: TaskQuery) -> models.TaskPage:
         """A page of the job's tasks in their order, optionally of some statuses only:
         a 100,000-task job is not sent whole to show 100 rows."""
         row = self.ctx.job_row(job_id)
@@ -211,8 +213,7 @@ class JobService(Service):
             query.offset,
         )
         current = row["generation"]
-        return views.page_json(
-            "tasks",
+        return views.task_page_json(
             [views.task_json(t, current=t["generation"] == current) for t in rows],
             total=total[0] if total else 0,
             limit=query.limit,
@@ -220,7 +221,7 @@ class JobService(Service):
         )
 
     # ---------------------------------------------------- a person's actions
-    def cancel(self, job_id: int) -> JSON:
+    def cancel(self, job_id: int) -> models.JobDetail:
         row = self.ctx.job_row(job_id)
         with self.store.tx():
             self.ctx.set_job_status(row, JobStatus.CANCELED, "canceled by a person")
@@ -230,14 +231,14 @@ class JobService(Service):
         self.ctx.tasks_stopped(job_id, stopped)
         return self._view(job_id)
 
-    def pause(self, job_id: int) -> JSON:
+    def pause(self, job_id: int) -> models.JobDetail:
         row = self.ctx.job_row(job_id)
         with self.store.tx():
             self.ctx.set_job_status(row, JobStatus.PAUSED, "paused by a person")
         self.hub.publish("job", id=job_id)
         return self._view(job_id)
 
-    def resume(self, job_id: int) -> JSON:
+    def resume(self, job_id: int) -> models.JobDetail:
         row = self.ctx.job_row(job_id)
         if row["status"] != JobStatus.PAUSED:
             raise Conflict(f"job {job_id} is {row['status']}, not paused; nothing to resume")
@@ -252,7 +253,9 @@ class JobService(Service):
         self.hub.publish("job", id=job_id)
         return self._view(job_id)
 
-    def requeue(self, job_id: int, *, which: Literal["failed", "all"] = "failed") -> JSON:
+    def requeue(
+        self, job_id: int, *, which: Literal["failed", "all"] = "failed"
+    ) -> models.JobDetail:
         """Queue tasks again: 'failed' (failed and canceled ones) or 'all'."""
         row = self.ctx.job_row(job_id)
         if row["status"] == JobStatus.ACTIVE and which == "all":
@@ -308,7 +311,7 @@ class JobService(Service):
         log.info("job %d deleted", job_id)
         self.hub.publish("job-deleted", id=job_id)
 
-    def set_priority(self, job_id: int, priority: int) -> JSON:
+    def set_priority(self, job_id: int, priority: int) -> models.JobDetail:
         row = self.ctx.job_row(job_id)
         self.ctx.check_job_action(row, "priority")
         self.store.run(
@@ -322,7 +325,7 @@ class JobService(Service):
         self.hub.publish("job", id=job_id)
         return self._view(job_id)
 
-    def clear_blocklist(self, job_id: int, *, worker_id: str | None = None) -> JSON:
+    def clear_blocklist(self, job_id: int, *, worker_id: str | None = None) -> models.JobDetail:
         """Forgive workers their failures on this job, so that they get its tasks again.
 
         The failures stay in each task's history, no longer held against the worker.

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from coordinator.core import models
 from coordinator.core.protocol import JobStatus, TaskSpec, TaskStatus
 from coordinator.server import views
-from coordinator.server.job_types.schema import JSON
 from coordinator.server.services.context import Service
 from coordinator.server.services.deliveries import redeliver
 from coordinator.server.services.jobs import compile_job
@@ -35,7 +35,7 @@ class _Finished:
 class Regenerator(Service):
     def regenerate(
         self, job_id: int, *, settings: Mapping[str, Any], keep_completed: bool = True
-    ) -> JSON:
+    ) -> models.RegeneratedJob:
         """Compile the job's tasks again from its settings, with `settings` changed.
 
         The job keeps its id, files, outputs and earlier tasks (an older

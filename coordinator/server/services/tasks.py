@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from coordinator.core import models
 from coordinator.core.protocol import Assignment, JobStatus, TaskStatus, WorkerStatus
 from coordinator.server import scheduler, states, views
 from coordinator.server.errors import Conflict, NotFound
@@ -233,7 +234,7 @@ class TaskService(Service):
         return status
 
     # ------------------------------------------------- a person's side
-    def get(self, task_id: int) -> JSON:
+    def get(self, task_id: int) -> models.TaskDetail:
         row = self.ctx.task_row(task_id)
         failures = self.store.all(
             "SELECT worker_id, reason, blamed, at FROM task_failures WHERE task_id = ? ORDER BY at",
@@ -251,7 +252,7 @@ class TaskService(Service):
             f.seek(max(0, size - tail))
             return f.read().decode("utf-8", "replace")
 
-    def requeue(self, task_id: int) -> JSON:
+    def requeue(self, task_id: int) -> models.TaskDetail:
         """Run one task again from scratch (stopping it first when a worker has it):
         a fresh count of attempts, its failures forgiven."""
         row, job = self._person_task(task_id, "requeue")
@@ -268,7 +269,7 @@ class TaskService(Service):
         log.info("task %d requeued by a person", task_id)
         return self._after_task_action(row)
 
-    def cancel(self, task_id: int) -> JSON:
+    def cancel(self, task_id: int) -> models.TaskDetail:
         """Stop one task for good; its job goes on with the others."""
         row, job = self._person_task(task_id, "cancel")
         with self.store.tx():
@@ -306,7 +307,7 @@ class TaskService(Service):
             self.ctx.set_job_status(job, JobStatus.QUEUED, "")
         self.ctx.refresh_job(job["id"])
 
-    def _after_task_action(self, row: Any) -> JSON:
+    def _after_task_action(self, row: Any) -> models.TaskDetail:
         self.hub.notify_task(row["id"])  # a worker running it hears "stop" at once
         self.hub.notify_work()
         self.hub.publish("task", id=row["id"], job_id=row["job_id"])

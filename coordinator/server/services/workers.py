@@ -14,6 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from coordinator.core import models
 from coordinator.core.protocol import WorkerStatus
 from coordinator.server import views
 from coordinator.server.errors import Conflict, Unauthorized
@@ -40,7 +41,7 @@ class NewWorker:
 
 
 class WorkerService(Service):
-    def register(self, new: NewWorker) -> JSON:
+    def register(self, new: NewWorker) -> models.WorkerCredentials:
         worker_id, secret, now = str(uuid.uuid4()), secrets.token_urlsafe(32), time.time()
         with self.store.tx():
             self.store.run(
@@ -78,7 +79,7 @@ class WorkerService(Service):
             self.store.run("UPDATE workers SET last_seen = ? WHERE id = ?", now, row["id"])
         return dict(row)
 
-    def all(self) -> list[JSON]:
+    def all(self) -> list[models.Worker]:
         rows = self.store.all("SELECT * FROM workers ORDER BY name, id")
         current = {
             r["worker_id"]: r
@@ -88,7 +89,7 @@ class WorkerService(Service):
         }
         return [views.worker_json(r, current.get(r["id"])) for r in rows]
 
-    def get(self, worker_id: str) -> JSON:
+    def get(self, worker_id: str) -> models.Worker:
         row = self.ctx.worker_row(worker_id)
         task = self.store.one(
             "SELECT id, job_id, name FROM tasks WHERE worker_id = ? AND status = 'active'",
@@ -110,7 +111,7 @@ class WorkerService(Service):
         self.ctx.set_worker_status(worker["id"], WorkerStatus.OFFLINE)
 
     # ----------------------------------------------- a person's worker actions
-    def disable(self, worker_id: str, *, now: bool = False) -> JSON:
+    def disable(self, worker_id: str, *, now: bool = False) -> models.Worker:
         """No new tasks for this worker. Its current task finishes first, or with
         `now` goes straight back to the queue (not counted as a failure)."""
         row = self.ctx.worker_row(worker_id)
@@ -126,7 +127,7 @@ class WorkerService(Service):
         self.hub.publish("worker", id=worker_id)
         return self.get(worker_id)
 
-    def enable(self, worker_id: str) -> JSON:
+    def enable(self, worker_id: str) -> models.Worker:
         row = self.ctx.worker_row(worker_id)
         if not row["disabled"]:
             raise Conflict(f"worker {row['name']} is not disabled; nothing to enable")
