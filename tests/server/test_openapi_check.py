@@ -118,6 +118,17 @@ def test_literal_segments_win_over_parameters() -> None:
     assert found is not None and found[0] == f"{API}/files/{{sha256}}"
 
 
+def test_a_path_parameter_that_breaks_its_schema_reaches_no_operation() -> None:
+    """The router or the handler refuses it before the operation runs: any Error."""
+    document = openapi_document()
+    assert find_operation(document, "GET", f"{API}/tasks/abc") is None
+    assert find_operation(document, "GET", f"{API}/tasks/0/log") is None
+    assert find_operation(document, "GET", f"{API}/files/{'x' * 64}") is None
+    _check(404, {"error": "Not Found"}, path=f"{API}/tasks/%7Bx%7D/log")
+    found = find_operation(document, "GET", f"{API}/jobs/1/outputs/%7Bshot%7D%20A.png")
+    assert found is not None and found[0] == f"{JOB}/outputs/{{name}}"
+
+
 def test_the_validator_knows_every_keyword_the_document_uses() -> None:
     document = openapi_document()
     used: set[str] = set()

@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
@@ -93,13 +94,18 @@ def check_response(
 
 def find_operation(doc: JSON, method: str, path: str) -> tuple[str, JSON] | None:
     """The documented (path template, operation) a request reaches; literal path
-    segments win over parameters, as in the router."""
+    segments win over parameters, as in the router.
+
+    A request whose path parameters break their schemas (a task id of "abc" or
+    "{x}", which the router's default pattern refuses) reaches no operation: the
+    router or the handler refuses it, and the answer need only be an Error.
+    """
     method = "get" if method.lower() == "head" else method.lower()
-    candidates = [
-        (template.count("{"), template, item[method])
-        for template, item in doc["paths"].items()
-        if method in item and _template_regex(template).fullmatch(path)
-    ]
+    candidates = []
+    for template, item in doc["paths"].items():
+        match = _template_regex(template).fullmatch(path)
+        if method in item and match and _params_fit(match.groupdict(), item[method], doc):
+            candidates.append((template.count("{"), template, item[method]))
     if not candidates:
         return None
     _, template, op = min(candidates, key=lambda c: c[0])
@@ -108,8 +114,23 @@ def find_operation(doc: JSON, method: str, path: str) -> tuple[str, JSON] | None
 
 @functools.cache
 def _template_regex(template: str) -> re.Pattern[str]:
-    parts = re.split(r"(\{\w+\})", template)
-    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
+    parts = re.split(r"\{(\w+)\}", template)  # literal, name, literal, name, ...
+    return re.compile(
+        "".join(f"(?P<{p}>[^/]+)" if i % 2 else re.escape(p) for i, p in enumerate(parts))
+    )
+
+
+def _params_fit(values: dict[str, str], op: JSON, doc: JSON) -> bool:
+    schemas = {p["name"]: p["schema"] for p in op.get("parameters", ()) if p["in"] == "path"}
+    for name, raw in values.items():
+        value: Any = unquote(raw)
+        if schemas[name].get("type") == "integer":
+            if re.fullmatch(r"-?\d{1,30}", value) is None:
+                return False
+            value = int(value)
+        if list(validate(value, schemas[name], doc)):
+            return False
+    return True
 
 
 def _media_schema(what: str, status: int, media: JSON, content_type: str) -> JSON | None:

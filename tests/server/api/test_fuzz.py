@@ -5,7 +5,8 @@ The fuzz drives a real `python -m coordinator serve` over HTTP with requests
 that hypothesis builds from the served document (valid bodies from each
 schema, arbitrary JSON, raw bytes; path and query values from each parameter's
 schema, known ids, and any text), with the right credential or none. Whatever
-comes in: no 5xx, and every 4xx is JSON with an "error" that explains it.
+comes in: no 5xx, every 4xx is JSON with an "error" that explains it, and
+every answer is one the document describes (tests/support/openapi_check.py).
 Bounded and deterministic: derandomized, no example database, a fixed number
 of examples per operation.
 """
@@ -47,6 +48,7 @@ from tests.conftest import (
     upload_blob,
 )
 from tests.support.localfarm import LocalFarm
+from tests.support.openapi_check import check_response
 from worker_agent.cache import BlobCache, CacheError
 
 Client = TestClient[Any, Any]
@@ -220,6 +222,10 @@ def test_fuzzed_requests_get_no_5xx_and_every_refusal_explains_itself(
     )
     what = f"{method} {target} {query} {body[:200]!r}: {resp.status_code} {resp.text[:300]}"
     assert resp.status_code < 500, what
+    # and the answer is one the document describes, field by field
+    media = resp.headers.get("Content-Type", "").partition(";")[0]
+    json_body = resp.content if media == "application/json" else None
+    check_response(method, target, resp.status_code, media, json_body)
     if scheme is not None and credential != right:
         assert resp.status_code == 401, what
     if resp.status_code >= 400:
