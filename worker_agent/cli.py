@@ -16,11 +16,10 @@ from types import FrameType
 
 from worker_agent.agent import Agent, AgentConfig, default_name
 from worker_agent.devices import probe_devices
+from worker_agent.in_blender.render_task import DEVICES
 from worker_agent.probe import BlenderNotFound, NotABlender, find_blender, probe
 
 log = logging.getLogger("worker_agent")
-
-DEVICES = ("CPU", "CUDA", "OPTIX", "HIP", "METAL", "ONEAPI")
 
 
 def default_cache_dir() -> Path:

@@ -6,18 +6,20 @@ import json
 import logging
 import subprocess
 
+from worker_agent.in_blender.render_task import DEVICES
 from worker_agent.probe import BlenderInfo
 
 log = logging.getLogger(__name__)
 
 _MARK = "FARM_DEVICES "
+GPU_DEVICES = tuple(d for d in DEVICES if d != "CPU")
 # Runs inside Blender 3.x-5.x: Cycles' preferences list devices per backend.
 _PROBE = f"""
 import bpy, json
 found = ["CPU"]
 try:
     prefs = bpy.context.preferences.addons["cycles"].preferences
-    for kind in ("CUDA", "OPTIX", "HIP", "METAL", "ONEAPI"):
+    for kind in {list(GPU_DEVICES)!r}:
         try:
             if any(d.type == kind for d in prefs.get_devices_for_type(kind)):
                 found.append(kind)
