@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coordinator.core import models as m
-from coordinator.server.job_types.schema import JSON
+from coordinator.server.openapi.schemas import JSON
 
 FARM, WORKER = "farmToken", "workerSecret"
 
