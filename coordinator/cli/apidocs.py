@@ -23,7 +23,8 @@ _METHODS = ("get", "post", "put", "patch", "delete")
 _GENERATED = (
     "Generated from the coordinator's OpenAPI document (also served at"
     " `/api/v1/openapi.json`) by `python -m coordinator openapi-docs --out docs/api.md`;"
-    " edit `coordinator/server/openapi.py`, not this file."
+    " edit the models in `coordinator/core/models.py` and the operations in"
+    " `coordinator/server/openapi/operations.py`, not this file."
 )
 
 
@@ -158,7 +159,10 @@ def schema_type(schema: JSON) -> str:
         name = ref.rsplit("/", 1)[-1]
         return f"[{name}](#{name.lower()})"
     kind = schema.get("type")
-    if isinstance(kind, list):
+    alternatives = schema.get("anyOf") or schema.get("oneOf")
+    if isinstance(alternatives, list) and alternatives:
+        text = " or ".join(schema_type(a) for a in alternatives)
+    elif isinstance(kind, list):
         text = " or ".join(kind)
     elif kind == "array" and schema.get("items"):
         text = f"array of {schema_type(schema['items'])}"
@@ -173,7 +177,7 @@ def describe(schema: JSON, text: str) -> str:
     """A description with the schema's constraints appended."""
     extra = []
     if "enum" in schema:
-        extra.append("one of " + ", ".join(f"`{v}`" for v in schema["enum"]))
+        extra.append("one of " + ", ".join(f"`{json.dumps(v)}`" for v in schema["enum"]))
     for key, label in (("minimum", "min"), ("maximum", "max"), ("maxLength", "max length")):
         if key in schema:
             extra.append(f"{label} {schema[key]}")

@@ -168,10 +168,9 @@ class TaskFailure(TypedDict):
     worker_id: Annotated[str, "the worker it failed on"]
     reason: Annotated[str, "what went wrong, as the worker or the coordinator said"]
     blamed: Annotated[
-        int,
-        "1 when it counts against the worker; 0 when the worker vanished mid-task"
+        bool,
+        "whether it counts against the worker: not when the worker vanished mid-task"
         " or a person cleared the job's blocklist",
-        Limits(minimum=0, maximum=1),
     ]
     at: Annotated[Timestamp, "when it failed"]
 

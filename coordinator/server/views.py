@@ -226,7 +226,7 @@ def task_detail_json(row: Any, *, current: bool, failures: Sequence[Any]) -> mod
             {
                 "worker_id": f["worker_id"],
                 "reason": f["reason"],
-                "blamed": f["blamed"],
+                "blamed": bool(f["blamed"]),
                 "at": f["at"],
             }
             for f in failures

@@ -143,6 +143,15 @@ def test_render_defaults() -> None:
     assert RENDER.needs_blend
 
 
+def test_null_for_a_setting_with_a_default_means_the_default() -> None:
+    """A client that sends null for an optional setting gets what leaving it out gives,
+    never a null the type cannot compile."""
+    settings = RENDER.validate(render_settings(chunk_size=None, overwrite=None))
+    assert settings["chunk_size"] == 4 and settings["overwrite"] is True
+    assert len(RENDER.compile(settings)) == 3
+    assert job_types.get("sleep").validate({"seconds": None})["seconds"] == 1.0
+
+
 @pytest.mark.parametrize(
     "output",
     [

@@ -152,7 +152,9 @@ def validate(schema: Sequence[Setting], settings: Mapping[str, Any]) -> JSON:
             )
     out: JSON = {}
     for setting in schema:
-        value = settings.get(setting.name, None if setting.required else setting.default)
+        value = settings.get(setting.name)
+        if value is None and not setting.required:
+            value = setting.default  # null or absent: the type's default
         try:
             out[setting.name] = setting.coerce(value)
         except SettingsError as ex:
