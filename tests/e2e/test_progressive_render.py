@@ -20,7 +20,6 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from tests.support.blendgen import (
     png_pixels,
     png_size,
 )
-from tests.support.localfarm import LocalFarm
+from tests.support.localfarm import LocalFarm, farm_fixture
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
@@ -218,13 +217,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return with_compositor(blend, blender=DEBIAN_BLENDER)
 
 
-@pytest.fixture(scope="module")
-def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFarm]:
-    with LocalFarm(root=tmp_path_factory.mktemp("farm"), lease_seconds=10.0) as farm:
-        farm.start_coordinator("--no-zeroconf")
-        farm.start_worker("w1", blender=DEBIAN_BLENDER)
-        farm.start_worker("w2", blender=DEBIAN_BLENDER)
-        yield farm
+farm = farm_fixture(workers=("w1", "w2"), blender=DEBIAN_BLENDER, lease_seconds=10.0)
 
 
 def test_two_frames_in_four_chunks_on_two_workers(

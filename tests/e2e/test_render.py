@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from coordinator.client.http import FarmClient
 from coordinator.core.hashing import sha256_file
 from tests.support.blendgen import BPY_PYTHON, DEBIAN_BLENDER, make_scene, png_pixels
-from tests.support.localfarm import LocalFarm
+from tests.support.localfarm import LocalFarm, farm_fixture
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
@@ -99,13 +98,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_scene(tmp_path_factory.mktemp("scene") / "shot.blend", frames=(1, 6))
 
 
-@pytest.fixture(scope="module")
-def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFarm]:
-    with LocalFarm(root=tmp_path_factory.mktemp("farm"), lease_seconds=3.0) as farm:
-        farm.start_coordinator()
-        farm.start_worker("w1", blender=DEBIAN_BLENDER)
-        farm.start_worker("w2", blender=DEBIAN_BLENDER)
-        yield farm
+farm = farm_fixture(workers=("w1", "w2"), blender=DEBIAN_BLENDER, lease_seconds=3.0, zeroconf=True)
 
 
 def test_six_frames_in_chunks_of_two_match_a_local_render(

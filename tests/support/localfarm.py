@@ -1,8 +1,8 @@
 """A farm on this machine: a coordinator and workers as child processes.
 
-Used by `make demo`, the end-to-end tests and the add-on's "Start a farm on
-this computer". Each process is a real `python -m coordinator serve` or
-`python -m worker_agent`, so what runs here is what runs on a LAN.
+Used by `make demo`, the end-to-end tests and the benchmarks. Each process is
+a real `python -m coordinator serve` or `python -m worker_agent`, so what runs
+here is what runs on a LAN.
 """
 
 from __future__ import annotations
@@ -13,15 +13,18 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
+
+import pytest
 
 from coordinator.client.http import FarmClient, FarmClientError
 from coordinator.core.network import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+Scope = Literal["session", "package", "module", "class", "function"]
 
 
 def _env() -> dict[str, str]:
@@ -230,3 +233,27 @@ class LocalFarm:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def farm_fixture(
+    *,
+    workers: Sequence[str] = (),
+    blender: str | None = None,
+    bpy_python: str | None = None,
+    lease_seconds: float = 10.0,
+    zeroconf: bool = False,
+    scope: Scope = "module",
+) -> Callable[..., Iterator[LocalFarm]]:
+    """A fixture of a LocalFarm with a coordinator and the named workers, one per
+    `scope`; name it by assigning it: `farm = farm_fixture(workers=("w1",), ...)`."""
+
+    @pytest.fixture(scope=scope)
+    def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFarm]:
+        root = tmp_path_factory.mktemp("farm")
+        with LocalFarm(root=root, lease_seconds=lease_seconds) as farm:
+            farm.start_coordinator(*(() if zeroconf else ("--no-zeroconf",)))
+            for name in workers:
+                farm.start_worker(name, blender=blender, bpy_python=bpy_python)
+            yield farm
+
+    return fixture
