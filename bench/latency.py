@@ -20,11 +20,10 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.test_e2e_render import pid_alive, wait_for_blender
-
 from bench.common import report
 from tests.support.blendgen import make_scene
 from tests.support.localfarm import LocalFarm
+from tests.support.processes import pid_alive, wait_for_blender
 
 
 def first_claim_after_submit(farm: LocalFarm) -> float:
