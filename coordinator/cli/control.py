@@ -4,7 +4,8 @@ enable and remove-worker.
 
 Each prints the object's new state on one stdout line. A refusal is the
 coordinator's own reason (a 4xx, exit 2); a destructive command asks first
-on a terminal unless given --yes.
+on a terminal unless given --yes, and without a terminal refuses
+unless given --yes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 
 from coordinator.cli.common import (
     EXIT_FAILED,
@@ -69,7 +71,7 @@ def _register_jobs(commands: Commands) -> None:
             p.add_argument("--all", action="store_true", help="completed tasks too")
     p = commands.add("delete", cmd_delete, "delete a job, its logs and stored outputs")
     p.add_argument("job_id", type=positive_int, metavar="ID")
-    p.add_argument("--yes", action="store_true", help="do not ask")
+    p.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
 
 
 def _register_regenerate(commands: Commands) -> None:
@@ -101,16 +103,28 @@ def _register_workers(commands: Commands) -> None:
     p.add_argument("worker", metavar="WORKER", help=WORKER_HELP)
     p = commands.add("remove-worker", cmd_worker_action, "forget an offline worker")
     p.add_argument("worker", metavar="WORKER", help=WORKER_HELP)
-    p.add_argument("--yes", action="store_true", help="do not ask")
+    p.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
 
 
-def should_ask(args: argparse.Namespace) -> bool:
-    """Ask before destroying, unless told --yes or there is no terminal (a script)."""
-    return not args.yes and sys.stdin.isatty()
+def confirmed(args: argparse.Namespace, question: Callable[[], str], action: str) -> bool:
+    """Whether a person agreed to `action`: --yes, or "y" typed at a terminal.
 
-
-def person_says_yes(question: str) -> bool:
-    return input(question).strip().lower() in ("y", "yes")
+    Without a terminal nobody can be asked, and an unread "no" (`echo n |`,
+    `</dev/null`, a cron job) must never turn into a yes: it is refused, and
+    a script that means it says --yes.
+    """
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise CliError(
+            f"refusing to {action} without a terminal to ask for a yes;"
+            f" pass --yes to {action} without asking"
+        )
+    try:
+        answer = input(question())
+    except EOFError:
+        answer = ""
+    return answer.strip().lower() in ("y", "yes")
 
 
 # ================================================================== jobs
@@ -123,15 +137,17 @@ def cmd_action(args: argparse.Namespace, conn: Connection) -> int:
 
 def cmd_delete(args: argparse.Namespace, conn: Connection) -> int:
     client = conn.client()
-    if should_ask(args):
+
+    def question() -> str:
         job = client.job(args.job_id, tasks=False)
-        question = (
+        return (
             f"Delete job {job['id']} {job['name']!r} ({job['status']}) with its logs and"
             " stored outputs? Frames already delivered stay. [y/N] "
         )
-        if not person_says_yes(question):
-            note("not deleted")
-            return EXIT_FAILED
+
+    if not confirmed(args, question, f"delete job {args.job_id}"):
+        note("not deleted")
+        return EXIT_FAILED
     client.delete_job(args.job_id)
     print(f"job {args.job_id} deleted")
     return EXIT_OK
@@ -193,7 +209,7 @@ def cmd_worker_action(args: argparse.Namespace, conn: Connection) -> int:
 
 def remove_worker(args: argparse.Namespace, client: FarmClient, worker: JSON) -> int:
     question = f"Remove worker {worker['name']} ({worker['id']})? [y/N] "
-    if should_ask(args) and not person_says_yes(question):
+    if not confirmed(args, lambda: question, f"remove worker {worker['name']}"):
         note("not removed")
         return EXIT_FAILED
     client.remove_worker(worker["id"])

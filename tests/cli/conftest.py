@@ -4,6 +4,8 @@ process against it and captures what it printed."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,7 +14,12 @@ import pytest
 
 from coordinator.cli import main as cli
 from coordinator.client.http import FarmClient
-from tests.support.coordinator_process import CoordinatorProcess, coordinator_fixture
+from tests.support.coordinator_process import (
+    REPO,
+    CoordinatorProcess,
+    coordinator_fixture,
+    environment,
+)
 
 TOKEN = "cli-test-token"
 
@@ -67,3 +74,19 @@ def submit_sleep(run: Run, name: str, *extra: str) -> int:
     result = run("submit", "--type", "sleep", "--name", name, "--set", "seconds=0", *extra)
     assert result.code == 0, result.err
     return int(result.out.splitlines()[0])
+
+
+def run_process(*argv: str, stdin: str | None = None, timeout: float = 30) -> Result:
+    """`python -m coordinator ARGV` as a real process, as a script would run it:
+    no terminal; stdin is /dev/null, or a pipe carrying `stdin`."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "coordinator", *argv],
+        cwd=REPO,
+        env=environment(),
+        input=stdin,
+        stdin=subprocess.DEVNULL if stdin is None else None,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
