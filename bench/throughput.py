@@ -1,12 +1,20 @@
 """Coordinator throughput with N simulated workers over loopback.
 
-    python bench/throughput.py [--workers 200] [--tasks 20000] [--runs 3]
+    python bench/throughput.py [--workers 200] [--tasks 1000,10000,100000]
+                               [--runs 3] [--modes chained,claim] [--max-seconds S]
 
 A real `python -m coordinator serve` process; the simulated workers are
 asyncio tasks in this process, each with its own keep-alive connection,
 looping claim -> complete over HTTP as fast as the coordinator answers.
 Reports completed tasks per second, p50/p99 latency of the calls, and the
 coordinator's CPU time and peak memory.
+
+Several job sizes run in one invocation, interleaved run by run (1,000,
+10,000, 100,000, then again), so a change in the machine's load hits every
+size alike and their ratio stays fair. The clock starts when the submit is
+answered: compiling and storing a big job is `bench/scale.py`'s figure, not
+the claim/complete path's. --max-seconds stops a run early and reports the
+rate so far (for a slow coordinator on a big job).
 """
 
 from __future__ import annotations
@@ -95,7 +103,12 @@ async def worker(
 
 
 async def one_run(
-    farm: LocalFarm, workers: int, tasks: int, *, chain: bool = True
+    farm: LocalFarm,
+    workers: int,
+    tasks: int,
+    *,
+    chain: bool = True,
+    max_seconds: float = 0.0,
 ) -> dict[str, float]:
     token = {"Authorization": f"Bearer {farm.token}"}
     connector = aiohttp.TCPConnector(limit=0)
@@ -117,8 +130,7 @@ async def one_run(
         ]
         await asyncio.sleep(0.5)  # all of them waiting on their long-polls
         assert farm.coordinator is not None
-        cpu0 = proc_stats(farm.coordinator.process.pid)["cpu_seconds"]
-        started = time.perf_counter()
+        submitted = time.perf_counter()
         async with session.post(
             f"{farm.url}/api/v1/jobs",
             headers=token,
@@ -129,43 +141,83 @@ async def one_run(
             },
         ) as r:
             job_id = (await r.json())["id"]
-        while len(done) < tasks:
+        started = time.perf_counter()
+        done_at_start = len(done)
+        cpu0 = proc_stats(farm.coordinator.process.pid)["cpu_seconds"]
+        deadline = started + max_seconds if max_seconds > 0 else float("inf")
+        while len(done) < tasks and time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - started
+        completed = len(done) - done_at_start
+        stats = proc_stats(farm.coordinator.process.pid)
         stop.set()
         await asyncio.gather(*runners)
-        stats = proc_stats(farm.coordinator.process.pid)
-        async with session.get(f"{farm.url}/api/v1/jobs/{job_id}?tasks=0", headers=token) as r:
-            assert (await r.json())["status"] == "completed"
+        if len(done) >= tasks:
+            async with session.get(f"{farm.url}/api/v1/jobs/{job_id}?tasks=0", headers=token) as r:
+                assert (await r.json())["status"] == "completed"
     latencies.sort()
     return {
-        "tasks_per_s": tasks / elapsed,
+        "tasks_per_s": completed / elapsed,
+        "submit_s": started - submitted,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
-        "coordinator_cpu_s": stats["cpu_seconds"] - cpu0,
+        "coordinator_cpu_ms_per_task": (stats["cpu_seconds"] - cpu0) * 1000 / max(completed, 1),
         "coordinator_rss_mb": stats["rss_mb"],
         "elapsed_s": elapsed,
     }
 
 
+MODES = {"chained": True, "claim": False}
+
+
+def _int_list(text: str) -> list[int]:
+    return [int(part.replace("_", "")) for part in text.split(",") if part]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, default=200)
-    parser.add_argument("--tasks", type=int, default=20000)
+    parser.add_argument(
+        "--tasks", type=_int_list, default=[20000], help="job sizes, comma-separated"
+    )
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--modes",
+        default="claim,chained",
+        help="chained: complete {next: true}, as the agent does; claim: claim, then complete",
+    )
+    parser.add_argument("--max-seconds", type=float, default=0.0, help="stop a run early")
     args = parser.parse_args()
-    for chain in (False, True):
-        results = []
+    for mode in args.modes.split(","):
+        chain = MODES[mode]
+        results: dict[int, list[dict[str, float]]] = {size: [] for size in args.tasks}
         for run in range(args.runs):
-            with tempfile.TemporaryDirectory() as tmp, LocalFarm(root=Path(tmp)) as farm:
-                farm.start_coordinator("--no-zeroconf")
-                results.append(asyncio.run(one_run(farm, args.workers, args.tasks, chain=chain)))
+            for size in args.tasks:
+                with tempfile.TemporaryDirectory() as tmp, LocalFarm(root=Path(tmp)) as farm:
+                    farm.start_coordinator("--no-zeroconf")
+                    result = asyncio.run(
+                        one_run(farm, args.workers, size, chain=chain, max_seconds=args.max_seconds)
+                    )
+                results[size].append(result)
                 print(
-                    f"run {run + 1}: " + ", ".join(f"{k}={v:.1f}" for k, v in results[-1].items()),
+                    f"{mode} {size} tasks, run {run + 1}: "
+                    + ", ".join(f"{k}={v:.1f}" for k, v in result.items()),
                     flush=True,
                 )
-        mode = "complete+next chained" if chain else "claim, then complete"
-        report(f"throughput: {args.workers} simulated workers, {args.tasks} tasks, {mode}", results)
+        for size in args.tasks:
+            title = f"throughput: {args.workers} simulated workers, {size} tasks, {mode}"
+            report(title, results[size])
+        if len(args.tasks) > 1:
+            first, last = args.tasks[0], args.tasks[-1]
+            ratios = [
+                big["tasks_per_s"] / small["tasks_per_s"]
+                for small, big in zip(results[first], results[last], strict=True)
+            ]
+            print(
+                f"  {last} / {first} tasks/s, run by run: "
+                + ", ".join(f"{r:.3f}" for r in ratios)
+                + f"; median {statistics.median(ratios):.3f}"
+            )
 
 
 if __name__ == "__main__":
