@@ -29,7 +29,7 @@ def register(commands: Commands) -> None:
         parents=[connection_options(suppress=True, coordinator=False)],
     )
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default: %(default)s)")
-    p.add_argument("--port", type=int, help="port (default: 8765 or the next free one)")
+    p.add_argument("--port", type=int, help="port, 1-65535 (default: 8765 or the next free one)")
     p.add_argument("--data-dir", metavar="DIR", help="database, files, logs, token.txt")
     p.add_argument("--name", help="the farm's name shown to artists (default: host name)")
     p.add_argument("--no-zeroconf", action="store_true", help="do not advertise on the LAN")
@@ -38,12 +38,12 @@ def register(commands: Commands) -> None:
         type=float,
         default=60.0,
         metavar="S",
-        help="a silent worker loses its task after this (default: %(default)s)",
+        help="a silent worker loses its task after this, 1 to 86400 (default: %(default)g)",
     )
 
 
 def cmd_serve(args: argparse.Namespace, conn: Connection) -> int:
-    from coordinator.server.serve import run_server, serve_forever
+    from coordinator.server.serve import ServeError, run_server, serve_forever
 
     log_to_stderr(verbose=args.verbose)
     options = serve_options(args)
@@ -51,6 +51,8 @@ def cmd_serve(args: argparse.Namespace, conn: Connection) -> int:
         serve_forever(run_server(options))
     except KeyboardInterrupt:
         pass
+    except ServeError as ex:
+        raise CliError(str(ex)) from ex
     except OSError as ex:
         where = f"{options.host}:{options.port or 'default port'}"
         raise CliError(f"cannot serve on {where}: {ex.strerror or ex}") from ex

@@ -76,13 +76,16 @@ def submit_sleep(run: Run, name: str, *extra: str) -> int:
     return int(result.out.splitlines()[0])
 
 
-def run_process(*argv: str, stdin: str | None = None, timeout: float = 30) -> Result:
+def run_process(
+    *argv: str, stdin: str | None = None, timeout: float = 30, env: dict[str, str] | None = None
+) -> Result:
     """`python -m coordinator ARGV` as a real process, as a script would run it:
-    no terminal; stdin is /dev/null, or a pipe carrying `stdin`."""
+    no terminal; stdin is /dev/null, or a pipe carrying `stdin`; `env` is added
+    to an environment without the developer's FARM_* settings."""
     proc = subprocess.run(
         [sys.executable, "-m", "coordinator", *argv],
         cwd=REPO,
-        env=environment(),
+        env={**environment(), **(env or {})},
         input=stdin,
         stdin=subprocess.DEVNULL if stdin is None else None,
         capture_output=True,
