@@ -129,6 +129,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX tasks_job_order ON tasks(job_id, generation, idx);
     """,
+    # 5: "does the job's current generation have a task in this status" in one index
+    # probe: every completion asks it for each status, and with only tasks_job_order
+    # to go on an absent status walked the whole job (issue 14)
+    """
+    CREATE INDEX tasks_job_status ON tasks(job_id, generation, status);
+    """,
 )
 
 
