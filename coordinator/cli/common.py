@@ -37,7 +37,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 NO_COORDINATOR = (
     "no farm coordinator found on the LAN within {timeout:g} s; pass --coordinator URL"
-    " (or set FARM_COORDINATOR), or start one with `python -m coordinator serve`"
+    " (or set FARM_COORDINATOR), or start one with `lanfarm serve`"
 )
 
 

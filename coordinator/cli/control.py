@@ -80,8 +80,8 @@ def _register_regenerate(commands: Commands) -> None:
         cmd_regenerate,
         "recompile a job's tasks, optionally with changed settings; finished frames the"
         " new tasks would render the same way are kept",
-        epilog="examples:\n  python -m coordinator regenerate 42 --frames 1-300\n"
-        "  python -m coordinator regenerate 42 --chunk-size 10 --set camera=CamB --fresh",
+        epilog="examples:\n  lanfarm regenerate 42 --frames 1-300\n"
+        "  lanfarm regenerate 42 --chunk-size 10 --set camera=CamB --fresh",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("job_id", type=positive_int, metavar="ID")
@@ -230,4 +230,4 @@ def find_worker(client: FarmClient, text: str) -> JSON:
     found = [w for w in workers if len(text) >= 4 and w["id"].startswith(text)]
     if len(found) == 1:
         return found[0]
-    raise CliError(f"no worker {text!r}; `python -m coordinator workers` lists them")
+    raise CliError(f"no worker {text!r}; `lanfarm workers` lists them")

@@ -222,7 +222,7 @@ def cmd_workers(args: argparse.Namespace, conn: Connection) -> int:
     if args.json:
         return print_json(workers)
     if not workers:
-        note("no workers yet; start one with: python -m worker_agent")
+        note("no workers yet; start one with: lanfarm-worker")
         return EXIT_OK
     now = time.time()
     rows = [worker_row(w, now) for w in workers]

@@ -51,7 +51,7 @@ EXIT_INTERRUPTED = 130  # what a shell reports for Ctrl+C
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m coordinator",
+        prog="lanfarm",
         description="The LAN render farm for Blender: run a coordinator, submit jobs,"
         " watch and manage them. See docs/cli.md.",
         parents=[connection_options(suppress=False)],

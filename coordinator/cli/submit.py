@@ -52,9 +52,9 @@ def register(commands: Commands) -> None:
         "submit",
         cmd_submit,
         "submit a job (uploads what the farm lacks); prints the job id",
-        epilog="examples:\n  python -m coordinator submit shot.blend --type blender-render"
+        epilog="examples:\n  lanfarm submit shot.blend --type blender-render"
         " --frames 1-250 --chunk-size 5 --output /renders/shot/frame_####\n"
-        "  python -m coordinator submit --type sleep --set task_count=3 --set seconds=1",
+        "  lanfarm submit --type sleep --set task_count=3 --set seconds=1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("blend", nargs="?", metavar="BLEND", help="the .blend to render")
@@ -131,7 +131,7 @@ def blend_argument(text: str | None, job_type: JSON, *, project: str | None) -> 
         if job_type["needs_blend"]:
             raise CliError(
                 f"a {job_type['name']} job needs a .blend file, e.g."
-                f" python -m coordinator submit shot.blend --type {job_type['name']} ..."
+                f" lanfarm submit shot.blend --type {job_type['name']} ..."
             )
         return None
     path = Path(text).expanduser()
@@ -257,7 +257,7 @@ def wait_for_job(client: FarmClient, job_id: int, *, poll: float = WAIT_POLL) ->
         job = watch(client, job_id, line, poll=poll)
     except KeyboardInterrupt:
         line.close()
-        note(f"stopped watching; job {job_id} goes on (python -m coordinator job {job_id})")
+        note(f"stopped watching; job {job_id} goes on (lanfarm wait {job_id} to watch again)")
         raise
     line.close()
     if job["status"] == JobStatus.COMPLETED:
@@ -306,4 +306,4 @@ def explain_failure(client: FarmClient, job: JSON) -> None:
     text = client.task_log(task["id"], tail=LOG_TAIL).rstrip()
     note(f"--- end of the log of task {task['id']} ({task['name']}) ---")
     note(text or "(the log is empty)")
-    note(f"--- full log: python -m coordinator log {task['id']}")
+    note(f"--- full log: lanfarm log {task['id']}")

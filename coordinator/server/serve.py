@@ -260,7 +260,7 @@ def banner(url: str, token: str, data_dir: Path, *, new_token: bool, zeroconf: b
         f"  data:       {data_dir}",
         f"  farm token: {token}" + ("  (new; saved in token.txt)" if new_token else ""),
         "Add a render machine with:",
-        f"  python -m worker_agent --coordinator {url} --token {token}",
+        f"  lanfarm-worker --coordinator {url} --token {token}",
     ]
     if zeroconf:
         lines.append("  (or leave out --coordinator to find this farm on the LAN by zeroconf)")

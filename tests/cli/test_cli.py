@@ -229,7 +229,7 @@ def test_no_coordinator_on_the_lan(run: Run, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(discovery, "find_coordinators", find_none)
     result = run("--zeroconf-interface", "127.0.0.1", "jobs", connect=False)
     assert result.code == 3
-    assert "--coordinator" in result.err and "python -m coordinator serve" in result.err
+    assert "--coordinator" in result.err and "lanfarm serve" in result.err
     assert asked == [
         {"first": True, "timeout": common.DISCOVERY_TIMEOUT, "interfaces": ["127.0.0.1"]}
     ]
