@@ -26,6 +26,7 @@ from coordinator.cli.common import (
     plural,
     positive_int,
 )
+from coordinator.cli.precheck import check_output
 from coordinator.cli.submit import absolute_output, add_setting_options, settings_from_args
 from coordinator.client.http import FarmClient
 
@@ -155,6 +156,7 @@ def cmd_delete(args: argparse.Namespace, conn: Connection) -> int:
 
 def cmd_regenerate(args: argparse.Namespace, conn: Connection) -> int:
     settings: JSON = dict(settings_from_args(args))
+    check_output(settings)
     if "output" in settings:
         settings["output"] = absolute_output(settings["output"], None)
     job = conn.client().regenerate_job(args.job_id, settings, keep_completed=not args.fresh)

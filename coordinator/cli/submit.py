@@ -33,6 +33,7 @@ from coordinator.cli.common import (
     positive_int,
     task_counts,
 )
+from coordinator.cli.precheck import check_blender_version, check_output, check_settings
 from coordinator.client.http import FarmClient, Unreachable
 from coordinator.core.blendfile import read_blend_version
 from coordinator.core.outputs import resolve_blender_relative
@@ -86,9 +87,15 @@ def cmd_submit(args: argparse.Namespace, conn: Connection) -> int:
     client = conn.client()
     job_type = find_job_type(client.job_types(), args.type)
     blend = blend_argument(args.blend, job_type, project=args.project)
-    body = job_body(args, job_type["name"], blend)
+    files, blend_path = project_for(blend, args.project) if blend is not None else ({}, None)
+    settings = settings_from_args(args)
+    check_output(settings)
+    check_settings(job_type, settings)  # before a byte is uploaded
+    if args.blender_version:
+        check_blender_version(args.blender_version)
+    body = job_body(args, job_type["name"], blend, settings)
     if blend is not None:
-        files, body["blend"] = project_for(blend, args.project)
+        body["blend"] = blend_path
         body["files"] = upload(client, files)
         body["blender_version"] = args.blender_version or version_of(blend)
     elif args.blender_version:
@@ -100,9 +107,10 @@ def cmd_submit(args: argparse.Namespace, conn: Connection) -> int:
     return wait_for_job(client, job["id"]) if args.wait else EXIT_OK
 
 
-def job_body(args: argparse.Namespace, type_name: str, blend: Path | None) -> JSON:
+def job_body(
+    args: argparse.Namespace, type_name: str, blend: Path | None, settings: dict[str, str]
+) -> JSON:
     """The job as the API takes it, without its files."""
-    settings = settings_from_args(args)
     if "output" in settings:
         settings["output"] = absolute_output(settings["output"], blend)
     return {
@@ -135,9 +143,22 @@ def blend_argument(text: str | None, job_type: JSON, *, project: str | None) -> 
             )
         return None
     path = Path(text).expanduser()
+    if path.is_dir():
+        raise CliError(folder_given(text, path))
     if not path.is_file():
         raise CliError(f"{text}: no such file")
     return path.resolve()
+
+
+def folder_given(text: str, folder: Path) -> str:
+    """What to pass instead of a folder: the .blend inside it, and --project."""
+    blends = sorted(p.name for p in folder.glob("*.blend"))[:3]
+    example = Path(text, blends[0] if blends else "shot.blend")
+    found = f" (it holds {', '.join(blends)})" if blends else ""
+    return (
+        f"{text} is a folder{found}; give the .blend to render, and --project with the"
+        f" folder to send its other files too: lanfarm submit {example} --project {text}"
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, str]:

@@ -302,7 +302,7 @@ def test_blender_version_option_and_unreadable_header(
     result = run(*base, "--blender-version", "4.2")
     assert api.job(int(result.out.splitlines()[0]))["blender_version"] == "4.2"
     result = run(*base, "--blender-version", "four")
-    assert result.code == 2 and "blender_version" in result.err
+    assert result.code == 2 and "--blender-version: not a Blender version" in result.err
 
 
 def test_submit_project_folder(run: Run, api: FarmClient, tmp_path: Path) -> None:
