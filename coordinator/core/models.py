@@ -485,6 +485,12 @@ class Assignment(TypedDict):
     ]
 
 
+WARM_JOB = (
+    "the job whose scene the worker's Blender still holds: among jobs of the same priority"
+    " its next task comes first, unless another job's next task has a higher priority"
+)
+
+
 class TaskUpdate(TypedDict):
     """A worker's report on the task it holds; it also renews the lease."""
 
@@ -506,12 +512,19 @@ class Control(TypedDict):
     reason: NotRequired[Annotated[str, "why it must stop; only with stop"]]
 
 
+class ClaimRequest(TypedDict):
+    """A worker asking for work (the body may also be empty)."""
+
+    warm_job: NotRequired[Annotated[Id | None, WARM_JOB]]
+
+
 class CompleteRequest(TypedDict):
     """A finished task; optionally asking for the next one in the same round trip."""
 
     next: NotRequired[
         Annotated[bool, "also claim the next task when one is runnable", Limits(default=False)]
     ]
+    warm_job: NotRequired[Annotated[Id | None, WARM_JOB + " (with next=true)"]]
 
 
 class CompleteAnswer(TypedDict):

@@ -76,7 +76,7 @@ EXPECTED = [
     ),
     Expected(
         "the jobs it may take work from, best first (few: jobs, not tasks)",
-        r"SELECT id FROM jobs WHERE status IN \('queued', 'active'\)",
+        r"SELECT id, priority FROM jobs WHERE status IN \('queued', 'active'\)",
         [
             "SEARCH jobs USING INDEX jobs_status (status=?)",
             "SEARCH f USING INDEX task_failures_job (job_id=? AND worker_id=?)",
@@ -85,7 +85,7 @@ EXPECTED = [
     ),
     Expected(
         "the job's first runnable task: the index's order, so it stops at the first",
-        r"SELECT id FROM tasks t WHERE t.job_id = \S+ AND t.status = 'queued'",
+        r"SELECT id, priority FROM tasks t WHERE t.job_id = \S+ AND t.status = 'queued'",
         [
             "SEARCH t USING INDEX tasks_runnable (job_id=? AND status=?)",
             "SEARCH d USING COVERING INDEX sqlite_autoindex_task_deps_1 (task_id=?)",
@@ -228,7 +228,7 @@ def _exercise(farm: Farm) -> list[str]:
     try:
         worker = workers.authenticate(secrets[2]["secret"])  # back from offline
         tasks.abandon_held(worker)
-        first = tasks.claim(worker)
+        first = tasks.claim(worker, warm_job=regenerated)  # a lower job: not taken
         assert first is not None and first.job_id == big
         tasks.update(worker, first.task_id, TaskReport(progress=0.5, activity="rendering"))
         tasks.renew_lease(worker, first.task_id)
@@ -237,7 +237,7 @@ def _exercise(farm: Farm) -> list[str]:
         second = tasks.held_assignment(worker) or tasks.claim(worker)
         assert second is not None
         tasks.fail(worker, second.task_id, reason="out of memory")
-        third = tasks.claim(worker)
+        third = tasks.claim(worker, warm_job=big)
         assert third is not None
         farm.sweeps.sweep(now=time.time() + 3600)  # its lease expired: taken back
         with pytest.raises(Conflict):  # and its worker hears so

@@ -109,11 +109,11 @@ async def next_task(request: web.Request) -> web.Response:
     """Long-poll for work: answers at once when a task is runnable, else waits
     up to `wait` seconds for one to appear (204 when none did)."""
     farm, hub, worker = request.app[FARM], request.app[HUB], request[WORKER]
-    await read_object(request)  # takes no fields
+    warm_job = parse_warm_job(await read_object(request, allowed=("warm_job",)))
     deadline = time.monotonic() + query_float(request, "wait", 20.0, 0.0, MAX_POLL)
     farm.tasks.abandon_held(worker)
     while True:
-        assignment = farm.tasks.claim(worker)
+        assignment = farm.tasks.claim(worker, warm_job=warm_job)
         if assignment is not None:
             return web.json_response(assignment.to_json())
         remaining = deadline - time.monotonic()
@@ -123,6 +123,18 @@ async def next_task(request: web.Request) -> web.Response:
         if _poll_abandoned(request, farm, worker["id"]):
             return web.Response(status=204)
         worker = farm.workers.authenticate(request[WORKER_SECRET])
+
+
+def parse_warm_job(body: Mapping[str, object]) -> int | None:
+    """The job the worker has warm (its Blender holds the scene), if it said one."""
+    value = body.get("warm_job")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BadRequest(
+            "'warm_job' must be a job id (a whole number from 1) or null", field="warm_job"
+        )
+    return value
 
 
 def _poll_abandoned(request: web.Request, farm: Farm, worker_id: str) -> bool:
@@ -224,15 +236,16 @@ async def complete(request: web.Request) -> web.Response:
 
     Safe to retry: completing a task this worker already completed is a no-op,
     and the next task is then the one it was already handed."""
-    body = await read_object(request, allowed=("next",))
+    body = await read_object(request, allowed=("next", "warm_job"))
     want_next = body.get("next", False)
     if not isinstance(want_next, bool):
         raise BadRequest("'next' must be true or false", field="next")
+    warm_job = parse_warm_job(body)
     farm, worker = request.app[FARM], request[WORKER]
     farm.tasks.complete(worker, int_param(request, "task_id"))
     if not want_next:
         return web.json_response({"ok": True})
-    assignment = farm.tasks.held_assignment(worker) or farm.tasks.claim(worker)
+    assignment = farm.tasks.held_assignment(worker) or farm.tasks.claim(worker, warm_job=warm_job)
     return web.json_response(
         {"ok": True, "next": None if assignment is None else assignment.to_json()}
     )

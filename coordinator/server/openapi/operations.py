@@ -209,7 +209,7 @@ EVENTS_OPS = (
 _HELD = ((409, "the worker does not hold the task (any more): stop it"),)
 PROTOCOL = (
     Op("post", "/worker/task", "Long-poll for a task: answers as soon as one is runnable; 204"
-       " after `wait` s", "worker protocol", m.Assignment, body=m.NoFields, params=(
+       " after `wait` s", "worker protocol", m.Assignment, body=m.ClaimRequest, params=(
         _query("wait", {"type": "number", "minimum": 0, "maximum": 60},
                "seconds to wait (default 20)"),
     ), said=((204, "no task within the wait"),), auth=WORKER),

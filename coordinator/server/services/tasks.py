@@ -58,7 +58,9 @@ class TaskService(Service):
                 count=started,
             )
 
-    def claim(self, worker: JSON) -> Assignment | None:
+    def claim(self, worker: JSON, *, warm_job: int | None = None) -> Assignment | None:
+        """The worker's next task, or None; warm_job: the job whose scene its Blender
+        still holds, preferred among equals (see scheduler)."""
         if worker["disabled"]:
             return None
         with self.store.tx():  # one commit for the claim and its bookkeeping
@@ -67,6 +69,7 @@ class TaskService(Service):
                 worker_id=worker["id"],
                 blender=worker["blender"],
                 lease_seconds=self.config.lease_seconds,
+                warm_job=warm_job,
             )
             if claimed is None:
                 self.ctx.set_worker_status(worker["id"], WorkerStatus.IDLE)

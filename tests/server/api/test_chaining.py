@@ -71,3 +71,57 @@ async def test_a_retried_completion_is_accepted_and_hands_out_the_same_next_task
     assert again["next"]["task_id"] == first["next"]["task_id"]
     tasks = (await (await client.get("/api/v1/jobs/1", headers=AUTH)).json())["tasks"]
     assert [t["status"] for t in tasks] == ["completed", "active", "queued"]
+
+
+async def test_a_worker_names_its_warm_job_when_it_asks_and_when_it_completes(
+    client: TestClient[Any, Any],
+) -> None:
+    """Two jobs of equal priority: the worker keeps getting the newer one it has warm."""
+    worker = await register(client)
+    older = await submit_sleep(client, count=2, name="older")
+    newer = await submit_sleep(client, count=2, name="newer")
+    resp = await client.post(
+        "/api/v1/worker/task?wait=0", json={"warm_job": newer["id"]}, headers=worker
+    )
+    first = await resp.json()
+    assert first["job_id"] == newer["id"]
+    resp = await client.post(
+        f"/api/v1/worker/tasks/{first['task_id']}/complete",
+        json={"next": True, "warm_job": newer["id"]},
+        headers=worker,
+    )
+    second = (await resp.json())["next"]
+    assert second["job_id"] == newer["id"]
+    resp = await client.post(
+        f"/api/v1/worker/tasks/{second['task_id']}/complete",
+        json={"next": True, "warm_job": newer["id"]},
+        headers=worker,
+    )
+    assert (await resp.json())["next"]["job_id"] == older["id"]  # the warm one ran out
+
+
+async def test_no_warm_job_means_the_oldest_first(client: TestClient[Any, Any]) -> None:
+    worker = await register(client)
+    older = await submit_sleep(client, count=1, name="older")
+    await submit_sleep(client, count=1, name="newer")
+    resp = await client.post("/api/v1/worker/task?wait=0", json={"warm_job": None}, headers=worker)
+    assert (await resp.json())["job_id"] == older["id"]
+
+
+async def test_warm_job_must_be_a_job_id(client: TestClient[Any, Any]) -> None:
+    worker = await register(client)
+    await submit_sleep(client, count=1)
+    for bad in (0, -3, "1", True, 1.5, [1]):
+        resp = await client.post(
+            "/api/v1/worker/task?wait=0", json={"warm_job": bad}, headers=worker
+        )
+        assert resp.status == 400, bad
+        assert "warm_job" in (await resp.json())["error"]
+    task = await (await client.post("/api/v1/worker/task?wait=0", headers=worker)).json()
+    resp = await client.post(
+        f"/api/v1/worker/tasks/{task['task_id']}/complete",
+        json={"next": True, "warm_job": "x"},
+        headers=worker,
+    )
+    assert resp.status == 400
+    assert "warm_job" in (await resp.json())["error"]
