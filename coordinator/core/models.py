@@ -175,11 +175,42 @@ class TaskFailure(TypedDict):
     at: Annotated[Timestamp, "when it failed"]
 
 
+Seconds = Annotated[float, Limits(minimum=0, maximum=30 * 86400)]
+_STAGE = "seconds after the worker got the task, by the worker's own clock, when "
+
+
+class TaskStages(TypedDict):
+    """Where a task's time went, as its worker measured it (each is sent once,
+    as the stage is reached; a stage sent again replaces the earlier figure)."""
+
+    blender_ready: NotRequired[Annotated[Seconds, _STAGE + "Blender had the scene loaded"]]
+    first_sample: NotRequired[Annotated[Seconds, _STAGE + "the first sample was rendered"]]
+    last_frame_saved: NotRequired[Annotated[Seconds, _STAGE + "the last frame was written"]]
+    uploaded: NotRequired[Annotated[Seconds, _STAGE + "the last output was uploaded"]]
+
+
+_AFTER = "seconds after its worker got it (about when it was claimed): "
+
+
+class TaskTimings(TypedDict):
+    """Where the time of a task's latest attempt went: the coordinator's clock for the
+    claim and the completion, the worker's report for the stages between (null: not
+    reached or not reported)."""
+
+    claimed_at: Annotated[Timestamp | None, "when its worker claimed it (null: never claimed)"]
+    completed_at: Annotated[Timestamp | None, "when it completed (null: not completed)"]
+    blender_ready: Annotated[Seconds | None, _AFTER + "Blender had the scene"]
+    first_sample: Annotated[Seconds | None, _AFTER + "first sample rendered"]
+    last_frame_saved: Annotated[Seconds | None, _AFTER + "last frame written"]
+    uploaded: Annotated[Seconds | None, _AFTER + "last output uploaded"]
+
+
 class TaskDetail(Task):
     """One task with what it runs and how its attempts failed."""
 
     payload: Annotated[dict[str, Any], "what the worker needs to run it (its kind's own fields)"]
     failures: Annotated[list[TaskFailure], "its failed attempts, oldest first"]
+    timings: Annotated[TaskTimings, "where its latest attempt's time went"]
 
 
 class Job(TypedDict):
@@ -497,6 +528,7 @@ class TaskUpdate(TypedDict):
     progress: NotRequired[Annotated[Fraction, "how far the task got"]]
     activity: NotRequired[Annotated[str, "what it does now", Limits(max_length=500)]]
     log: NotRequired[Annotated[str, "log text to append (at most 256 KiB a report)"]]
+    stages: NotRequired[Annotated[TaskStages, "stages reached since the last report"]]
 
 
 class UpdateAnswer(TypedDict):

@@ -106,9 +106,11 @@ def _lease(db: sqlite3.Connection, task_id: int, worker_id: str, lease_seconds: 
     now = time.time()
     cursor = db.execute(
         "UPDATE tasks SET status = ?, worker_id = ?, attempts = attempts + 1,"
-        " lease_expires = ?, progress = 0, activity = 'starting', updated_at = ?"
+        " lease_expires = ?, progress = 0, activity = 'starting', updated_at = ?,"
+        " claimed_at = ?, completed_at = NULL, blender_ready_s = NULL, first_sample_s = NULL,"
+        " last_frame_saved_s = NULL, uploaded_s = NULL"
         " WHERE id = ? AND status = ?",
-        (TaskStatus.ACTIVE, worker_id, now + lease_seconds, now, task_id, TaskStatus.QUEUED),
+        (TaskStatus.ACTIVE, worker_id, now + lease_seconds, now, now, task_id, TaskStatus.QUEUED),
     )
     if cursor.rowcount != 1:
         return False

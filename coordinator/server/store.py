@@ -135,6 +135,17 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX tasks_job_status ON tasks(job_id, generation, status);
     """,
+    # 6: where a task's time went, for its latest attempt: the coordinator's clock for
+    # the claim and the completion, the worker's own (seconds after it got the task)
+    # for the stages between
+    """
+    ALTER TABLE tasks ADD COLUMN claimed_at REAL;
+    ALTER TABLE tasks ADD COLUMN completed_at REAL;
+    ALTER TABLE tasks ADD COLUMN blender_ready_s REAL;
+    ALTER TABLE tasks ADD COLUMN first_sample_s REAL;
+    ALTER TABLE tasks ADD COLUMN last_frame_saved_s REAL;
+    ALTER TABLE tasks ADD COLUMN uploaded_s REAL;
+    """,
 )
 
 

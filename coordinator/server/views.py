@@ -231,6 +231,14 @@ def task_detail_json(row: Any, *, current: bool, failures: Sequence[Any]) -> mod
             }
             for f in failures
         ],
+        "timings": {
+            "claimed_at": row["claimed_at"],
+            "completed_at": row["completed_at"],
+            "blender_ready": row["blender_ready_s"],
+            "first_sample": row["first_sample_s"],
+            "last_frame_saved": row["last_frame_saved_s"],
+            "uploaded": row["uploaded_s"],
+        },
     }
 
 

@@ -230,7 +230,11 @@ def _exercise(farm: Farm) -> list[str]:
         tasks.abandon_held(worker)
         first = tasks.claim(worker, warm_job=regenerated)  # a lower job: not taken
         assert first is not None and first.job_id == big
-        tasks.update(worker, first.task_id, TaskReport(progress=0.5, activity="rendering"))
+        tasks.update(
+            worker,
+            first.task_id,
+            TaskReport(progress=0.5, activity="rendering", stages={"blender_ready": 0.4}),
+        )
         tasks.renew_lease(worker, first.task_id)
         assert tasks.should_stop(worker, first.task_id) is None
         tasks.complete(worker, first.task_id)

@@ -22,12 +22,13 @@ from coordinator.server.errors import BadRequest
 from coordinator.server.farm import Farm
 from coordinator.server.job_types.schema import Setting
 from coordinator.server.keys import FARM, HUB, WORKER, WORKER_SECRET
-from coordinator.server.services.tasks import MAX_LOG_CHUNK, TaskReport
+from coordinator.server.services.tasks import MAX_LOG_CHUNK, STAGES, TaskReport
 from coordinator.server.services.workers import NewWorker
 
 routes = web.RouteTableDef()
 
 MAX_POLL = 60.0
+MAX_STAGE_SECONDS = 30 * 86400  # as models.Seconds says
 
 WORKER_BODY = (
     Setting("name", "str", "Name", required=True, max_length=200),
@@ -157,10 +158,11 @@ async def update(request: web.Request) -> web.Response:
 def parse_task_report(body: object) -> TaskReport:
     if not isinstance(body, Mapping):
         raise BadRequest("the request body must be a JSON object")
-    unknown = set(body) - {"progress", "activity", "log"}
+    unknown = set(body) - {"progress", "activity", "log", "stages"}
     if unknown:
         raise BadRequest(f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
     progress, activity, text = body.get("progress"), body.get("activity"), body.get("log")
+    stages = parse_stages(body.get("stages"))
     if progress is not None and (
         isinstance(progress, bool)
         or not isinstance(progress, int | float)
@@ -171,7 +173,34 @@ def parse_task_report(body: object) -> TaskReport:
         raise BadRequest("'activity' must be text of at most 500 characters", field="activity")
     if text is not None and (not isinstance(text, str) or len(text) > MAX_LOG_CHUNK):
         raise BadRequest(f"'log' must be text of at most {MAX_LOG_CHUNK} characters", field="log")
-    return TaskReport(progress=progress, activity=activity, log=text)
+    return TaskReport(progress=progress, activity=activity, log=text, stages=stages)
+
+
+def parse_stages(value: object) -> dict[str, float]:
+    """The stages a report says the task reached: stage -> seconds after the worker
+    got the task (models.TaskStages)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise BadRequest("'stages' must be an object of stage -> seconds", field="stages")
+    unknown = set(value) - set(STAGES)
+    if unknown:
+        raise BadRequest(
+            f"unknown stage(s): {', '.join(sorted(map(str, unknown)))}; the stages are"
+            f" {', '.join(STAGES)}",
+            field="stages",
+        )
+    for stage, seconds in value.items():
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not 0 <= seconds <= MAX_STAGE_SECONDS
+        ):
+            raise BadRequest(
+                f"stage '{stage}' must be a number of seconds from 0 to {MAX_STAGE_SECONDS}",
+                field="stages",
+            )
+    return {str(stage): float(seconds) for stage, seconds in value.items()}
 
 
 @routes.get(f"{API_PREFIX}/worker/tasks/{{task_id}}/control")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,23 @@ log = logging.getLogger(__name__)
 MAX_LOG_CHUNK = 256 * 1024
 
 
+# The stages a worker reports (models.TaskStages), as the task log names them;
+# each is stored in the column <stage>_s, seconds after the worker got the task.
+STAGES = {
+    "blender_ready": "Blender ready",
+    "first_sample": "first sample",
+    "last_frame_saved": "last frame saved",
+    "uploaded": "uploaded",
+}
+
+_REPORT = (
+    "UPDATE tasks SET lease_expires = ?, updated_at = ?, progress = coalesce(?, progress),"
+    " activity = coalesce(?, activity), "
+    + ", ".join(f"{stage}_s = coalesce(?, {stage}_s)" for stage in STAGES)
+    + " WHERE id = ?"
+)
+
+
 @dataclass(frozen=True)
 class TaskReport:
     """What the worker of a running task reports; None leaves a field as it was."""
@@ -37,6 +55,26 @@ class TaskReport:
     progress: float | None = None  # how much of the task is done, 0 to 1
     activity: str | None = None  # what it is doing now, for people
     log: str | None = None  # more of the task's log, appended
+    stages: Mapping[str, float] = field(default_factory=dict)  # STAGES reached: seconds
+
+
+def _reported_stages(row: Any) -> bool:
+    return any(row[f"{stage}_s"] is not None for stage in STAGES)
+
+
+def timings_line(row: Any, ended_at: float, outcome: str) -> str:
+    """The task log's account of where an attempt's time went, for people reading it."""
+    claimed = row["claimed_at"]
+    if claimed is None:  # claimed before schema 6
+        return ""
+    steps = [
+        f"{label} +{row[f'{stage}_s']:.2f} s"
+        for stage, label in STAGES.items()
+        if row[f"{stage}_s"] is not None
+    ]
+    steps.append(f"{outcome} +{ended_at - claimed:.2f} s")
+    when = time.strftime("%H:%M:%S", time.localtime(claimed))
+    return f"\n=== attempt {row['attempts']}: claimed at {when}, " + ", ".join(steps) + " ===\n"
 
 
 class TaskService(Service):
@@ -150,12 +188,12 @@ class TaskService(Service):
         row = self.ctx.held_task(worker, task_id)
         now = time.time()
         self.store.run(
-            "UPDATE tasks SET lease_expires = ?, updated_at = ?, progress = coalesce(?, progress),"
-            " activity = coalesce(?, activity) WHERE id = ?",
+            _REPORT,
             now + self.config.lease_seconds,
             now,
             progress,
             activity,
+            *(report.stages.get(stage) for stage in STAGES),
             task_id,
         )
         if log_text:
@@ -206,15 +244,23 @@ class TaskService(Service):
         ):
             return  # a retry of a completion whose reply was lost: already done
         row = self.ctx.held_task(worker, task_id, row=found)
+        now = time.time()
         with self.store.tx():
             self.ctx.set_task_status(row, TaskStatus.COMPLETED)
             self.store.run(
-                "UPDATE tasks SET progress = 1, activity = 'done', worker_id = ? WHERE id = ?",
+                "UPDATE tasks SET progress = 1, activity = 'done', worker_id = ?, completed_at = ?"
+                " WHERE id = ?",
                 worker["id"],
+                now,
                 task_id,
             )
             self.ctx.set_worker_status(worker["id"], WorkerStatus.IDLE)
             self.ctx.refresh_job(row["job_id"])
+        # A task that neither logged nor reported a stage keeps no log file (most
+        # sleep tasks): its timings are in its JSON, and the file would cost I/O.
+        line = timings_line(row, now, "completed")
+        if line and (task_id not in self.ctx.log_headers or _reported_stages(row)):
+            self.ctx.append_log(row["job_id"], task_id, line)
         self.ctx.log_headers.pop(task_id, None)
         log.info("task %d completed by %s", task_id, worker["name"])
         self.hub.notify_task(task_id)  # ends the worker's control long-poll
@@ -229,8 +275,9 @@ class TaskService(Service):
         good when out of attempts. Returns the task's status now."""
         reason = reason[:2000] or "no reason given"
         row = self.ctx.held_task(worker, task_id)
-        if log_text:
-            self.ctx.append_log(row["job_id"], task_id, log_text[:MAX_LOG_CHUNK])
+        text = (log_text or "")[:MAX_LOG_CHUNK] + timings_line(row, time.time(), "failed")
+        if text:
+            self.ctx.append_log(row["job_id"], task_id, text)
         status = record_failure(self.ctx, row, worker["id"], reason)
         self.ctx.set_worker_status(worker["id"], WorkerStatus.IDLE)
         log.info("task %d failed on %s: %s -> %s", task_id, worker["name"], reason, status)
