@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from coordinator.server.config import FarmConfig
 from coordinator.server.errors import Conflict
@@ -32,7 +33,7 @@ from coordinator.server.services.jobs import NewJob
 from coordinator.server.services.tasks import TaskReport
 from coordinator.server.services.workers import NewWorker
 from coordinator.server.store import Store
-from tests.conftest import TOKEN
+from tests.conftest import API, TOKEN, claim, farm_of, register, submit_sleep
 
 BIG_JOB = 20_000
 
@@ -301,3 +302,40 @@ def test_no_statement_on_the_path_scans_the_tasks(traced: tuple[Farm, list[str]]
     for sql in _dml(statements):
         for line in _plan(farm, sql):
             assert not re.match(r"SCAN (tasks|t|dt|outputs|task_failures|f)\b", line), (sql, line)
+
+
+async def test_the_http_worker_protocol_runs_only_written_plans(
+    client: TestClient[Any, Any],
+) -> None:
+    """The same through the real app: its middlewares and handlers (the long-poll,
+    the control poll, complete with next) add no statement of their own unseen."""
+    worker = await register(client)
+    job = await submit_sleep(client, count=3)
+    db = farm_of(client).ctx.store.db
+    statements: list[str] = []
+    db.set_trace_callback(statements.append)
+    try:
+        task = await claim(client, worker)
+        assert task is not None
+        task_id = task["task_id"]
+        body = {"progress": 0.5, "log": "Fra:1\n", "stages": {"blender_ready": 0.3}}
+        resp = await client.post(f"{API}/worker/tasks/{task_id}/update", json=body, headers=worker)
+        assert resp.status == 200
+        resp = await client.get(f"{API}/worker/tasks/{task_id}/control?wait=0", headers=worker)
+        assert (await resp.json())["action"] == "continue"
+        resp = await client.post(
+            f"{API}/worker/tasks/{task_id}/complete",
+            json={"next": True, "warm_job": job["id"]},
+            headers=worker,
+        )
+        task_id = (await resp.json())["next"]["task_id"]
+        resp = await client.post(
+            f"{API}/worker/tasks/{task_id}/fail", json={"reason": "broke"}, headers=worker
+        )
+        assert resp.status == 200
+    finally:
+        db.set_trace_callback(None)
+    for sql in _dml(statements):
+        matches = [e for e in EXPECTED if re.match(e.sql, sql)]
+        assert matches, f"no written plan for {sql[:160]}"
+        assert _plan(farm_of(client), sql) == matches[0].plan, sql
