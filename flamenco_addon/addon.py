@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
+import time
+from pathlib import Path
 from typing import Any
 
 import bpy
 from bpy.app.handlers import persistent
 
 from . import operators, panels, preferences, properties, scan
+from .farms import of_this_file
+from .finder import env_interfaces
+from .packing import remove_stale_packs
+from .pipe import Helper, HelperGone
 from .runtime import STATE
 from .submission import SubmitError
-from .sync import Syncer
 
 log = logging.getLogger(__name__)
 
 CLASSES = (*preferences.CLASSES, *properties.CLASSES, *operators.CLASSES, *panels.CLASSES)
-TICK = 0.5  # seconds between UI refreshes from the background threads
+TICK = 0.25  # seconds between reads of the helper's answers and UI refreshes
+BUDGET = 0.005  # seconds a tick may spend reading them
 
 
 def _token_for(url: str) -> str:
@@ -29,13 +37,13 @@ def _token_for(url: str) -> str:
 @persistent
 def _on_load(_dummy: Any = None) -> None:
     """Resume downloading this file's farm frames when it is opened again."""
-    syncer, blend = STATE.syncer, bpy.data.filepath
-    if syncer is not None and blend and syncer.records.for_blend(blend):
-        syncer.watch(blend)
+    blend = bpy.data.filepath
+    if blend and operators.records().for_blend(blend):
+        STATE.sync_blends.add(os.path.normcase(os.path.abspath(blend)))
 
 
 def _tick() -> float:
-    """Copy what the threads found into properties, and redraw when it changed."""
+    """Read what the helper said, ask it for what is due, redraw when it changed."""
     try:
         _refresh(bpy.context)
     except Exception:  # a timer that raises is never called again
@@ -44,28 +52,46 @@ def _tick() -> float:
 
 
 def _refresh(context: Any) -> None:
+    STATE.pump(BUDGET)
     wm = context.window_manager
     prefs = preferences.get(context)
-    if STATE.finder is not None and prefs.coordinator_mode == "AUTO":
-        from .finder import env_interfaces
-
-        online = bool(getattr(bpy.app, "online_access", True))
-        STATE.finder.start(online=online, interfaces=env_interfaces())
+    online = bool(getattr(bpy.app, "online_access", True))
     try:
-        url, token = scan.coordinator(context)
-    except SubmitError:
-        url, token = "", ""
-    if wm.farm.coordinator_in_use != url:
-        wm.farm.coordinator_in_use = url
-    types = STATE.job_types.get(url, token) if url and operators.online_allowed(url) else []
-    if not STATE.any_changed():
+        if prefs.coordinator_mode == "AUTO":
+            STATE.discover(online, env_interfaces())
+        url, token = _in_use(context)
+        if wm.farm.coordinator_in_use != url:
+            wm.farm.coordinator_in_use = url
+        types = STATE.types_for(url, token) if url and operators.online_allowed(url) else []
+        now = time.monotonic()
+        STATE.poll_jobs(now)
+        STATE.sync(now, operators.records().path, _sync_tokens())
+    except HelperGone as ex:
+        log.warning("farm helper can't start: %s", ex)
+        types = []
+    if not STATE.changed:
         return
+    STATE.changed = False
     _load_form(context, types)
     _copy_jobs(wm.farm)
     for window in wm.windows:
         for area in window.screen.areas:
             if area.type == "PROPERTIES":
                 area.tag_redraw()
+
+
+def _in_use(context: Any) -> tuple[str, str]:
+    try:
+        return scan.coordinator(context)
+    except SubmitError:
+        return "", ""
+
+
+def _sync_tokens() -> dict[str, str]:
+    if not STATE.sync_blends:
+        return {}
+    urls = {r.coordinator for r in operators.records().load() if not r.done and not r.deliver}
+    return {url: _token_for(url) for url in urls}
 
 
 def _load_form(context: Any, types: list[dict[str, Any]]) -> None:
@@ -79,10 +105,11 @@ def _load_form(context: Any, types: list[dict[str, Any]]) -> None:
 
 
 def _copy_jobs(farm: Any) -> None:
-    jobs = STATE.jobs.view.jobs
+    jobs = STATE.jobs.jobs
     if farm.scope == "FILE":
-        mine = {r.job_id for r in operators.records().for_blend(bpy.data.filepath)}
-        jobs = [j for j in jobs if j["id"] in mine]
+        records = operators.records().for_blend(bpy.data.filepath)
+        url, token = STATE.jobs.url, STATE.jobs_query[1]
+        jobs = of_this_file(jobs, records, url=url, token=token)
     selected = farm.jobs[farm.jobs_index].job_id if 0 <= farm.jobs_index < len(farm.jobs) else -1
     farm.jobs.clear()
     for job in jobs:
@@ -96,14 +123,12 @@ def _copy_jobs(farm: Any) -> None:
             farm.jobs_index = len(farm.jobs) - 1
 
 
-def _start_threads() -> None:
-    try:
-        from .finder import Finder
-
-        STATE.finder = Finder()
-    except ImportError as ex:  # no zeroconf on this platform
-        log.info("no coordinator discovery: %s", ex)
-    STATE.syncer = Syncer(operators.records(), _token_for)
+def _helper() -> Helper:
+    return Helper(
+        python=operators.blender_python(),
+        pythonpath=scan.python_path(),
+        log_path=preferences.user_dir() / "helper.log",
+    )
 
 
 def register() -> None:
@@ -111,8 +136,11 @@ def register() -> None:
         bpy.utils.register_class(cls)
     properties.register()
     bpy.app.handlers.load_post.append(_on_load)
+    STATE.helper = _helper()
+    removed = remove_stale_packs(Path(tempfile.gettempdir()))
+    if removed:
+        log.info("removed %d pack folder(s) left by an earlier session", len(removed))
     if not bpy.app.background:
-        _start_threads()
         bpy.app.timers.register(_tick, first_interval=TICK, persistent=True)
         bpy.app.timers.register(_on_load, first_interval=1.0)
 
@@ -123,7 +151,7 @@ def unregister() -> None:
     if _on_load in bpy.app.handlers.load_post:
         bpy.app.handlers.load_post.remove(_on_load)
     STATE.shutdown()
-    STATE.finder, STATE.syncer = None, None
+    STATE.helper = None
     properties.unregister()
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

@@ -1,7 +1,7 @@
 """The coordinators the panel lists: zeroconf on the LAN, live. No `bpy` here.
 
-A thin layer over `coordinator.client.browser.CoordinatorBrowser` that the panel
-can poll cheaply (`entries()`, `changed`) and that follows Blender's
+A thin layer over `coordinator.client.browser.CoordinatorBrowser`, run in the
+add-on's helper process, that reports every change and follows Blender's
 "Allow Online Access": without it, mDNS stays on the loopback interface, so
 only a farm on this computer is found and nothing leaves the machine.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from coordinator.client.browser import CoordinatorBrowser, FoundCoordinator
 
@@ -30,10 +30,13 @@ def env_interfaces() -> list[str] | None:
 
 
 class Finder:
-    def __init__(self) -> None:
+    """Runs in the add-on's helper process (service.py), never inside Blender."""
+
+    def __init__(self, on_change: Callable[[], None] | None = None) -> None:
         self._browser: CoordinatorBrowser | None = None
         self._interfaces: tuple[str, ...] | None = None
-        self.changed = threading.Event()  # set on every change; the UI clears it on redraw
+        self.changed = threading.Event()  # set on every change
+        self.on_change = on_change  # also called on every change (from zeroconf's thread)
         self.error = ""  # why browsing could not start, for the panel
 
     def start(self, *, online: bool, interfaces: Sequence[str] | None = None) -> None:
@@ -45,14 +48,19 @@ class Finder:
         try:
             self._browser = CoordinatorBrowser(
                 interfaces=list(wanted) if wanted is not None else None,
-                on_change=lambda _found: self.changed.set(),
+                on_change=lambda _found: self._changed(),
             )
         except Exception as ex:  # no network, port 5353 refused, zeroconf missing
             log.warning("can't browse for coordinators: %s", ex)
             self.error = f"can't look for farms on the network: {ex}"
             return
         self._interfaces, self.error = wanted, ""
+        self._changed()
+
+    def _changed(self) -> None:
         self.changed.set()
+        if self.on_change is not None:
+            self.on_change()
 
     def entries(self) -> list[FoundCoordinator]:
         if self._browser is None:

@@ -1,8 +1,10 @@
 """Operators: thin. Gather from Blender, call one core function, report in words.
 
 `execute()` is blocking and works in `blender -b` and the bpy module, where
-timers never fire; `invoke()` + `modal()` keep the UI live while a thread
-packs and uploads, with Esc or the Cancel button to stop it.
+timers never fire; `invoke()` + `modal()` keep the UI live while the add-on's
+helper process uploads, with Esc or the Cancel button to stop it. No thread
+of ours runs inside Blender: what waits on the network is in the helper
+(service.py), whose answers are read on the main thread (runtime.STATE).
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ from typing import Any, Literal
 
 import bpy
 
-from coordinator.client.http import FarmClient, FarmClientError, NotFoundError
+from coordinator.client.http import FarmClient, FarmClientError
 from coordinator.core.protocol import TERMINAL_JOB_STATUSES
 
-from . import background, local_farm, preferences, scan, submitting
+from . import local_farm, preferences, scan, submitting
 from .background import Message, MsgCancelled, MsgDone, MsgProgress
-from .packing import plan_pack
-from .runtime import STATE
+from .farms import farm_key
+from .packing import new_pack_folder, plan_pack
+from .pipe import JSON, HelperGone
+from .runtime import STATE, LastResult, result_of
 from .submission import (
     JobForm,
     SubmitError,
@@ -107,7 +111,7 @@ class FARM_OT_submit_job(bpy.types.Operator):
             raise SubmitError(_offline_message(url))
         snap = scan.snapshot(context.scene)
         form = self.form(context)
-        known = STATE.job_types.by_url.get(url)  # the panel's copy; the thread asks again
+        known = STATE.job_types.get(url)  # the panel's copy; the thread asks again
         if known:
             form = submitting.with_schema(form, known)
         job_settings(snap, form)  # output path, frames, format: refuse before packing
@@ -116,10 +120,8 @@ class FARM_OT_submit_job(bpy.types.Operator):
             listed = "; ".join(m.describe() for m in plan.missing[:5])
             more = f" and {len(plan.missing) - 5} more" if len(plan.missing) > 5 else ""
             raise SubmitError(f"Missing files, nothing was sent: {listed}{more}")
-        pack_root = Path(tempfile.mkdtemp(prefix="farm-pack-"))
-        copy = pack_root / plan.blend_relpath
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        bpy.ops.wm.save_as_mainfile(filepath=str(copy), copy=True, relative_remap=True)
+        pack_root = new_pack_folder(Path(tempfile.gettempdir()))
+        main_source, restore = _main_source(pack_root / plan.blend_relpath)
         mode = self.results if self.results != "PREFS" else preferences.get(context).results
         return submitting.Submission(
             client=FarmClient(url, token=token or None),
@@ -129,6 +131,9 @@ class FARM_OT_submit_job(bpy.types.Operator):
             snapshot=snap,
             form=form,
             deliver=coordinator_delivers(url, mode.lower()),
+            main_source=main_source,
+            cache_path=preferences.user_dir() / "prepared.json",
+            restore=restore,
         )
 
     def form(self, context: Any) -> JobForm:
@@ -150,43 +155,56 @@ class FARM_OT_submit_job(bpy.types.Operator):
             extra=extra,
         )
 
-    def start(self, context: Any, *, deferred: bool = False) -> background.Channel | None:
+    def start(self, context: Any) -> bool:
+        """Prepare on the main thread, then hand the network part to the helper."""
         try:
-            self._sub = self.prepare(context)
+            self._sub = sub = self.prepare(context)
         except (SubmitError, FarmClientError, OSError, RuntimeError) as ex:
-            self.report({"ERROR"}, submitting.artist_message(ex))
-            return None
-        sub = self._sub
-        channel = background.start(
-            lambda ch: submitting.run(sub, ch),
-            lambda ex: submitting.artist_message(ex, url=sub.client.url),
-            done_text=submitting.done_text,
-            deferred=deferred,
-        )
-        STATE.submit = channel
-        return channel
+            self._say(context, {"ERROR"}, submitting.artist_message(ex))
+            return False
+        try:
+            STATE.start_submit(sub.to_json(), sub.pack_root)
+        except HelperGone as ex:
+            _remove_tree(sub.pack_root)
+            self._say(context, {"ERROR"}, f"Could not start the add-on's helper process: {ex}")
+            return False
+        return True
 
     def finish(self, context: Any, msg: Message) -> Result:
         sub, STATE.submit = self._sub, None
         if sub is not None:
-            _remove_tree(sub.pack_root)
+            _remove_tree(sub.pack_root)  # the helper removes it too; this covers its death
         wm = context.window_manager
         wm.farm.submitting, wm.farm.progress_text = False, ""
         if isinstance(msg, MsgDone) and sub is not None:
-            self.report({"INFO"}, msg.text)
+            self._say(context, {"INFO"}, msg.text)
             _remember(sub, msg.result)
-            STATE.jobs.refresh()
+            STATE.refresh_jobs()
             return {"FINISHED"}
         text = getattr(msg, "text", "Submission failed")
-        self.report({"WARNING"} if isinstance(msg, MsgCancelled) else {"ERROR"}, text)
+        self._say(context, {"WARNING"} if isinstance(msg, MsgCancelled) else {"ERROR"}, text)
         return {"CANCELLED"}
+
+    def _say(self, context: Any, level: set[str], text: str) -> None:
+        """Report, and keep it on the panel's result line."""
+        STATE.last_result = LastResult(text, "ERROR" in level, time.monotonic())
+        STATE.changed = True
+        self.report(level, text)  # type: ignore[arg-type]
 
     # ------------------------------------------------------- scripts: blocking
     def execute(self, context: Any) -> Result:
-        channel = self.start(context)
-        if channel is None:
+        if STATE.submit is not None:
+            self.report({"WARNING"}, "A submission is already running")
             return {"CANCELLED"}
-        final = background.wait(channel, _print_progress)
+        if not self.start(context):
+            return {"CANCELLED"}
+        state = STATE.submit
+        assert state is not None
+        printer = _ProgressPrinter()
+        STATE.progress[state.rid] = printer  # progress lines on stdout for scripts
+        STATE.wait(lambda: state.final is not None)
+        assert state.final is not None
+        final = state.final
         result = self.finish(context, final)
         if result != {"FINISHED"} or not self.wait or not isinstance(final, MsgDone):
             return result
@@ -222,14 +240,8 @@ class FARM_OT_submit_job(bpy.types.Operator):
     # --------------------------------------------------------- UI: modal
     def invoke(self, context: Any, event: Any) -> Result:
         if bpy.app.background or STATE.submit is not None:
-            if STATE.submit is not None:
-                self.report({"WARNING"}, "A submission is already running")
-                return {"CANCELLED"}
             return self.execute(context)
-        # The thread starts at the first timer event, once this call has returned:
-        # a Python thread starting inside an operator that a script called through
-        # bpy.ops crashed Blender 3.4 now and then (a C call without the GIL).
-        if self.start(context, deferred=True) is None:
+        if not self.start(context):
             return {"CANCELLED"}
         wm = context.window_manager
         wm.farm.submitting, wm.farm.progress = True, 0.0
@@ -238,36 +250,72 @@ class FARM_OT_submit_job(bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def modal(self, context: Any, event: Any) -> Result:
-        channel = STATE.submit
-        if event.type == "ESC" and channel is not None:
-            channel.cancel.set()
+        state = STATE.submit
+        if event.type == "ESC" and state is not None:
+            STATE.cancel_submit()
             return {"RUNNING_MODAL"}
-        if event.type != "TIMER" or channel is None:
+        if event.type != "TIMER" or state is None:
             return {"PASS_THROUGH"}
-        channel.begin()
+        STATE.pump(budget=0.01)
         wm = context.window_manager
-        for msg in channel.drain():
-            if isinstance(msg, MsgProgress):
-                wm.farm.progress, wm.farm.progress_text = msg.fraction, msg.text
-                continue
-            wm.event_timer_remove(self._timer)
+        if state.final is None:
+            wm.farm.progress, wm.farm.progress_text = state.progress, state.text
             _redraw(context)
-            return self.finish(context, msg)
+            return {"RUNNING_MODAL"}
+        wm.event_timer_remove(self._timer)
         _redraw(context)
-        return {"RUNNING_MODAL"}
+        return self.finish(context, state.final)
 
 
-_printed = [""]  # the stage last printed by _print_progress
-
-
-def _print_progress(msg: Message) -> None:
+class _ProgressPrinter:
     """Progress on stdout for scripts: one line per stage, and per 10% of the upload."""
-    if not isinstance(msg, MsgProgress):
-        return
-    key = msg.stage if msg.stage != "upload" else f"upload{int(msg.fraction * 10)}"
-    if key != _printed[0]:
-        _printed[0] = key
-        print(f"farm: {msg.fraction:4.0%} {msg.text}", flush=True)
+
+    def __init__(self) -> None:
+        self.last = ""
+
+    def __call__(self, msg: MsgProgress) -> None:
+        key = msg.stage if msg.stage != "upload" else f"upload{int(msg.fraction * 10)}"
+        if key != self.last:
+            self.last = key
+            print(f"farm: {msg.fraction:4.0%} {msg.text}", flush=True)
+
+
+def in_ui() -> bool:
+    """Whether Blender runs with its window (tests of the UI's copy path replace it)."""
+    return not bpy.app.background
+
+
+def _main_source(copy: Path) -> tuple[str, dict[str, str]]:
+    """The .blend the farm's copy is made from, without changing the artist's file
+    state, and the bake folders the rewrite must set again in it.
+
+    Unchanged since the last save (as the UI tracks it): the file on disk
+    itself. Otherwise the open file's data is written to `copy`: in scripts
+    with save_as_mainfile(copy=True); in the UI with `libraries.write`,
+    because save_as_mainfile, even with copy=True, sends a "file saved"
+    notifier that marks the open file as saved (the title loses its "*",
+    quitting no longer asks to save) and adds it to the recent files.
+    """
+    ui = in_ui()
+    if ui and not bpy.data.is_dirty:
+        return str(bpy.data.filepath), {}
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    if not ui:  # Blender 3.x does not track unsaved changes in -b
+        bpy.ops.wm.save_as_mainfile(filepath=str(copy), copy=True, relative_remap=True)
+        return str(copy), {}
+    ids = scan.local_ids()
+    if bpy.data.filepath not in _written:
+        # Paths are written absolute (the same wherever the copy goes) and then
+        # restored in place, leaving the longer string's tail in the unused end of
+        # each path field, which is saved too: the first write of a session
+        # differs from every later one, so it is done twice.
+        bpy.data.libraries.write(str(copy), ids, path_remap="ABSOLUTE")
+        _written.add(bpy.data.filepath)
+    bpy.data.libraries.write(str(copy), ids, path_remap="ABSOLUTE")
+    return str(copy), scan.bake_folders()
+
+
+_written: set[str] = set()  # files whose paths libraries.write has remapped once
 
 
 def _record(sub: submitting.Submission, job: dict[str, Any]) -> JobRecord:
@@ -281,6 +329,7 @@ def _record(sub: submitting.Submission, job: dict[str, Any]) -> JobRecord:
         output_dir=output_dir(out) if out else "",
         deliver=sub.deliver or not out,
         overwrite=bool(settings.get("overwrite", True)),
+        farm=farm_key(sub.client.token or ""),
     )
 
 
@@ -291,8 +340,8 @@ def _remember(sub: submitting.Submission, job: dict[str, Any]) -> None:
         records().add(record)
     except OSError as ex:
         log.warning("can't record job %s: %s", record.job_id, ex)
-    if not record.deliver and STATE.syncer is not None and not bpy.app.background:
-        STATE.syncer.watch(record.blend)
+    if not record.deliver and not bpy.app.background:
+        STATE.sync_blends.add(os.path.normcase(record.blend))
 
 
 def _remove_tree(path: Path) -> None:
@@ -316,7 +365,7 @@ class FARM_OT_cancel_submit(bpy.types.Operator):
     def execute(self, context: Any) -> Result:
         if STATE.submit is None:
             return {"CANCELLED"}
-        STATE.submit.cancel.set()
+        STATE.cancel_submit()
         return {"FINISHED"}
 
 
@@ -330,34 +379,34 @@ class FARM_OT_use_coordinator(bpy.types.Operator):
 
     def execute(self, context: Any) -> Result:
         context.window_manager.farm.coordinator_url = self.url
-        STATE.jobs.refresh()
+        STATE.refresh_jobs()
         return {"FINISHED"}
 
 
-def _farm_call(op: Any, context: Any, what: str, call: Any, url: str = "") -> Result:
-    """Run a quick farm call: in a thread from the UI, inline (with a report) in scripts."""
+def _farm_call(op: Any, what: str, kind: str, args: JSON) -> Result:
+    """A quick farm call, done by the helper: the panel's result line shows how it
+    went; in scripts (no timers) it is waited for and reported."""
+    try:
+        if not bpy.app.background:
+            STATE.run_action(what, kind, args)
+            return {"FINISHED"}
+        answer: list[JSON] = []
+        STATE.request(kind, args, answer.append)
+        STATE.wait(lambda: bool(answer))
+    except HelperGone as ex:
+        op.report({"ERROR"}, f"Could not start the add-on's helper process: {ex}")
+        return {"CANCELLED"}
+    result = result_of(answer[0])
+    op.report({"ERROR"} if result.error else {"INFO"}, result.text)
+    return {"CANCELLED"} if result.error else {"FINISHED"}
 
-    def describe(ex: Exception) -> str:
-        if isinstance(ex, local_farm.LocalFarmError):
-            return str(ex)
-        return submitting.artist_message(ex, url=url)
 
-    if bpy.app.background:
-        try:
-            op.report({"INFO"}, call())
-        except Exception as ex:
-            op.report({"ERROR"}, describe(ex))
-            return {"CANCELLED"}
-        return {"FINISHED"}
-    STATE.actions.run(what, call, describe)
-    return {"FINISHED"}
-
-
-def _client(context: Any) -> FarmClient:
+def _farm(context: Any) -> dict[str, str]:
+    """The url and token of the chosen farm, for a request to the helper."""
     url, token = scan.coordinator(context)
     if not online_allowed(url):
         raise SubmitError(_offline_message(url))
-    return FarmClient(url, token=token or None, timeout=5.0)
+    return {"url": url, "token": token}
 
 
 ACTIONS = [
@@ -384,36 +433,12 @@ class FARM_OT_job_action(bpy.types.Operator):
 
     def execute(self, context: Any) -> Result:
         try:
-            client = _client(context)
+            farm = _farm(context)
         except SubmitError as ex:
             self.report({"ERROR"}, str(ex))
             return {"CANCELLED"}
-        job_id, action = self.job_id, self.action
-
-        def call() -> str:
-            if action == "requeue":
-                client.job_action(job_id, "requeue", {"which": "failed"})
-            elif action == "regenerate":
-                _regenerate(client, job_id)
-            else:
-                client.job_action(job_id, action)
-            STATE.jobs.refresh()
-            return f"Job {job_id}: {action} done"
-
-        return _farm_call(self, context, f"{action} job {job_id}", call, client.url)
-
-
-def _regenerate(client: FarmClient, job_id: int) -> None:
-    """Render every frame again: the coordinator's regenerate where it has one,
-    else requeue all tasks (coordinators before the regenerate route)."""
-    regenerate = getattr(client, "regenerate_job", None)
-    if regenerate is not None:
-        try:
-            regenerate(job_id, keep_completed=False)
-            return
-        except NotFoundError:
-            pass
-    client.job_action(job_id, "requeue", {"which": "all"})
+        args = {**farm, "job_id": self.job_id, "action": self.action}
+        return _farm_call(self, f"{self.action} job {self.job_id}", "action", args)
 
 
 class FARM_OT_refresh_jobs(bpy.types.Operator):
@@ -423,8 +448,9 @@ class FARM_OT_refresh_jobs(bpy.types.Operator):
     bl_label = "Refresh"
 
     def execute(self, context: Any) -> Result:
-        STATE.jobs.refresh()
-        STATE.job_types.by_url.clear()
+        STATE.refresh_jobs()
+        STATE.job_types.clear()
+        STATE.types_failed_at.clear()
         return {"FINISHED"}
 
 
@@ -504,34 +530,19 @@ class FARM_OT_start_local_farm(bpy.types.Operator):
         root = preferences.data_dir(prefs)
         with_worker = prefs.local_worker if self.worker == "PREFS" else self.worker == "YES"
         lan = bool(getattr(bpy.app, "online_access", True))
-        python, path = _blender_python(), scan.python_path()
         blender = bpy.app.binary_path
-        name = platform.node() or "Blender farm"
-
-        def call() -> str:
-            state = local_farm.start_coordinator(
-                root,
-                python=python,
-                pythonpath=path,
-                name=name,
-                lan=lan,
-                zeroconf_interfaces=_env_interfaces(),
-            )
-            if with_worker:
-                local_farm.start_worker(
-                    root,
-                    python=python,
-                    pythonpath=path,
-                    url=state.url,
-                    token=state.token,
-                    name=f"{name} (local)",
-                    blender=blender,
-                    bpy_python="" if blender else python,
-                )
-            STATE.jobs.refresh()
-            return f"Farm running at {state.url}"
-
-        return _farm_call(self, context, "starting the farm", call)
+        args = {
+            "root": str(root),
+            "python": blender_python(),
+            "pythonpath": scan.python_path(),
+            "name": platform.node() or "Blender farm",
+            "lan": lan,
+            "interfaces": _env_interfaces(),
+            "worker": with_worker,
+            "blender": blender,
+            "bpy_python": "" if blender else blender_python(),
+        }
+        return _farm_call(self, "starting the farm", "farm_start", args)
 
 
 def _env_interfaces() -> list[str] | None:
@@ -542,7 +553,9 @@ def _env_interfaces() -> list[str] | None:
     return env_interfaces()
 
 
-def _blender_python() -> str:
+def blender_python() -> str:
+    """The Python that runs the helper and a local farm: Blender's own (sys.executable
+    is it in Blender 2.91+ and in the bpy module)."""
     import sys
 
     return sys.executable
@@ -564,15 +577,8 @@ class FARM_OT_stop_local_farm(bpy.types.Operator):
 
     def execute(self, context: Any) -> Result:
         root = preferences.data_dir(preferences.get(context))
-        which = self.which
-
-        def call() -> str:
-            stopped = local_farm.stop(root, local_farm.WORKER)
-            if which == "ALL":
-                stopped = local_farm.stop(root, local_farm.COORDINATOR) or stopped
-            return "Stopped" if stopped else "Nothing was running"
-
-        return _farm_call(self, context, "stopping", call)
+        args = {"root": str(root), "which": self.which}
+        return _farm_call(self, "stopping", "farm_stop", args)
 
 
 CLASSES = (

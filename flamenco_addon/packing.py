@@ -25,8 +25,11 @@ import json
 import os
 import posixpath
 import re
+import shutil
 import subprocess
+import tempfile
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,6 +199,45 @@ def _size(path: str) -> int:
 
 # ---------------------------------------------------------------- execute
 
+PACK_PREFIX = "farm-pack-"
+
+
+def new_pack_folder(tmp: Path) -> Path:
+    """A folder for one submission's copy, named after this process so that a
+    later start-up can tell a crashed session's leftovers from live ones."""
+    return Path(tempfile.mkdtemp(prefix=f"{PACK_PREFIX}{os.getpid()}-", dir=tmp))
+
+
+def remove_stale_packs(tmp: Path) -> list[Path]:
+    """Remove the pack folders of processes that are gone (a crash leaves them)."""
+    removed = []
+    for folder in tmp.glob(f"{PACK_PREFIX}*"):
+        if not _in_use(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _in_use(folder: Path) -> bool:
+    """Whether the process that made the folder may still be submitting from it."""
+    pid_text = folder.name[len(PACK_PREFIX) :].split("-", 1)[0]
+    if not pid_text.isdigit():
+        return False  # made before folders carried their pid
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # no cheap pid check there: a day is longer than any upload
+        with contextlib.suppress(OSError):
+            return time.time() - folder.stat().st_mtime < 86400
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
 
 @dataclass(frozen=True)
 class RewriteJob:
@@ -203,21 +245,35 @@ class RewriteJob:
 
     blends: list[dict[str, str]]  # {"open": abs, "save": abs, "relpath": rel}
     remap: dict[str, str]  # as PackPlan.remap
+    # Geometry-node modifiers' bake folders, absolute, to set again in the main
+    # .blend: "object\x1fmodifier" -> folder (see "Lost bake folders" below)
+    restore: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps({"blends": self.blends, "remap": self.remap}, indent=1)
+        data = {"blends": self.blends, "remap": self.remap, "restore": self.restore}
+        return json.dumps(data, indent=1)
 
 
-def rewrite_job(plan: PackPlan, pack_root: Path) -> RewriteJob:
-    """The main copy (already saved in pack_root) is fixed in place; libraries are
-    opened where they are, so their own links load, and saved into pack_root."""
+# Lost bake folders: a partial write (bpy.data.libraries.write, which the add-on
+# uses to copy an open file's unsaved state) leaves geometry-node modifiers'
+# bake_directory empty (Blender 5.0): without it the farm would simulate afresh
+# instead of reading the bake. The shell passes the folders along
+# (RewriteJob.restore) and the rewrite sets them again.
+
+
+def rewrite_job(
+    plan: PackPlan, pack_root: Path, main_source: str = "", restore: dict[str, str] | None = None
+) -> RewriteJob:
+    """Every .blend is opened where it is (the artist's file on disk, or the copy of
+    its unsaved state the shell wrote into pack_root), so its own relative paths
+    and links load, and is saved at its place in pack_root."""
     main = str(pack_root / plan.blend_relpath)
-    blends = [{"open": main, "save": main, "relpath": plan.blend_relpath}]
+    blends = [{"open": main_source or main, "save": main, "relpath": plan.blend_relpath}]
     blends += [
         {"open": b.source, "save": str(pack_root / b.relpath), "relpath": b.relpath}
         for b in plan.blends
     ]
-    return RewriteJob(blends, plan.remap)
+    return RewriteJob(blends, plan.remap, dict(restore or {}))
 
 
 def upload_files(plan: PackPlan, pack_root: Path) -> dict[str, Path]:
@@ -249,6 +305,7 @@ def run_rewrite(
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            env=blender_env(),
         )
         _wait(proc, cancel, timeout)
     text = log_file.read_text(encoding="utf-8", errors="replace")
@@ -257,6 +314,24 @@ def run_rewrite(
             "Blender could not prepare the copy of your file for the farm"
             f" (see {log_file}):\n{text[-1500:]}"
         )
+
+
+# Set by pipe.child_env in the helper process: Blender's own PYTHONPATH.
+_ORIGINAL_PYTHONPATH = "FARM_BLENDER_PYTHONPATH"
+
+
+def blender_env() -> dict[str, str]:
+    """The environment Blender was started with, for a Blender (or a Python with
+    the bpy module) started from the helper: not the helper's module paths, whose
+    `bpy` folder of Blender's scripts would hide the bpy module."""
+    env = dict(os.environ)
+    if _ORIGINAL_PYTHONPATH in env:
+        original = env.pop(_ORIGINAL_PYTHONPATH)
+        if original:
+            env["PYTHONPATH"] = original
+        else:
+            env.pop("PYTHONPATH", None)
+    return env
 
 
 def _wait(proc: subprocess.Popen[bytes], cancel: threading.Event | None, timeout: float) -> None:

@@ -7,14 +7,9 @@ from typing import Any
 
 import bpy
 
-from . import local_farm, preferences, scan
+from . import farms, local_farm, preferences, scan
 from .runtime import STATE
 from .submission import SubmitError, default_frames
-
-try:
-    from .finder import label as coordinator_label
-except ImportError:  # no zeroconf wheel for this platform: typed URLs only
-    coordinator_label = None  # type: ignore[assignment]
 
 NOTICE_SECONDS = 20.0  # how long the result of a farm action stays in the panel
 STATUS_ICONS = {
@@ -39,10 +34,10 @@ class RENDER_PT_farm(bpy.types.Panel):
         row = _layout(self).row()
         row.label(text=f"Farm: {url}" if url else "No farm chosen", icon="NETWORK_DRIVE")
         row.operator("farm.open_dashboard", text="", icon="URL")
-        notice = STATE.actions.notice
-        if STATE.actions.busy:
-            _layout(self).label(text=f"Working: {STATE.actions.busy}...", icon="SORTTIME")
-        elif notice.text and time.monotonic() - notice.at < NOTICE_SECONDS:
+        notice = STATE.last_result
+        if STATE.busy:
+            _layout(self).label(text=f"Working: {STATE.busy}...", icon="SORTTIME")
+        elif notice is not None and time.monotonic() - notice.at < NOTICE_SECONDS:
             _layout(self).label(text=notice.text, icon="ERROR" if notice.error else "INFO")
 
 
@@ -68,21 +63,18 @@ class RENDER_PT_farm_coordinator(bpy.types.Panel):
         box.label(text="Farms on the network", icon="WORLD")
         if not getattr(bpy.app, "online_access", True):
             box.label(text="Online access is off: only this computer is searched", icon="INFO")
-        finder = STATE.finder
-        if finder is None or coordinator_label is None:
-            box.label(text="Network search unavailable: type the address instead", icon="ERROR")
-            return
-        if finder.error:
-            box.label(text=finder.error, icon="ERROR")
-        found = finder.entries()
-        if not found:
+        if STATE.discovery_error:
+            box.label(text=STATE.discovery_error, icon="ERROR")
+        listed = farms.rows(STATE.farms, scan.local_url(context))
+        if not listed:
             box.label(text="Looking for farms...", icon="VIEWZOOM")
         chosen = context.window_manager.farm.coordinator_in_use
-        for coord in found:
+        for farm in listed:
             row = box.row()
-            icon = "RADIOBUT_ON" if coord.url == chosen else "RADIOBUT_OFF"
-            op = row.operator("farm.use_coordinator", text=coordinator_label(coord), icon=icon)
-            op.url = coord.url
+            row.enabled = farm.reachable is not False  # shown, never chosen
+            icon = "RADIOBUT_ON" if farm.url == chosen else "RADIOBUT_OFF"
+            op = row.operator("farm.use_coordinator", text=farm.label, icon=icon)
+            op.url = farm.url
 
     def draw_local(self, context: Any, layout: Any, prefs: Any) -> None:
         box = layout.box()
@@ -235,8 +227,8 @@ class RENDER_PT_farm_jobs(bpy.types.Panel):
         row.prop(farm, "status_filter", text="")
         row.prop(farm, "type_filter", text="", icon="NODETREE")
         row.prop(farm, "name_filter", text="", icon="VIEWZOOM")
-        if STATE.jobs.view.error:
-            layout.label(text=STATE.jobs.view.error, icon="ERROR")
+        if STATE.jobs.error:
+            layout.label(text=STATE.jobs.error, icon="ERROR")
         layout.template_list("FARM_UL_jobs", "", farm, "jobs", farm, "jobs_index", rows=4)
         if 0 <= farm.jobs_index < len(farm.jobs):
             self.draw_actions(layout, farm.jobs[farm.jobs_index])
@@ -251,13 +243,13 @@ class RENDER_PT_farm_jobs(bpy.types.Panel):
         try:
             url, token = scan.coordinator(context)
         except SubmitError:
-            return
-        STATE.jobs.want(url, token, {k: v for k, v in filters.items() if v})
+            url, token = "", ""  # no farm: no rows, not the last farm's
+        STATE.want_jobs(url, token, {k: v for k, v in filters.items() if v})
 
     def draw_actions(self, layout: Any, job: Any) -> None:
         if job.reason:
             layout.label(text=job.reason, icon="INFO")
-        sync = STATE.syncer.status.get(job.job_id) if STATE.syncer is not None else None
+        sync = STATE.sync_status.get(job.job_id)
         if sync:
             layout.label(text=f"Results: {sync}", icon="IMPORT")
         grid = layout.grid_flow(columns=3, align=True)

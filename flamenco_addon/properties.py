@@ -31,7 +31,7 @@ def _number(name: str) -> int:
 
 def _job_type_items(_self: Any, context: Any) -> list[Any]:
     url = context.window_manager.farm.coordinator_in_use if context else ""
-    types = STATE.job_types.by_url.get(url) or []
+    types = STATE.job_types.get(url) or []
     items = [(t["name"], t.get("label") or t["name"], t.get("description", "")) for t in types]
     items.sort(key=lambda i: i[0] != "blender-render")  # rendering frames first
     if not items or items[0][0] != "blender-render":
@@ -188,7 +188,7 @@ class FarmView(bpy.types.PropertyGroup):
             ("ALL", "All", "Every job"),
         ],
         default="FILE",
-        update=lambda _self, _ctx: STATE.jobs.refresh(),
+        update=lambda _self, _ctx: STATE.refresh_jobs(),
     )
     status_filter: bpy.props.EnumProperty(name="Status", items=_status_items())
     type_filter: bpy.props.StringProperty(name="Type", description="Job type, e.g. blender-render")

@@ -23,9 +23,10 @@ from bpy_paths import path_slots  # type: ignore[import-not-found]
 from packing import blend_relative, blender_abspath  # type: ignore[import-not-found]
 
 
-def rewrite(entry: dict[str, str], remap: dict[str, str]) -> int:
+def rewrite(entry: dict[str, str], remap: dict[str, str], restore: dict[str, str]) -> int:
     bpy.ops.wm.open_mainfile(filepath=entry["open"], load_ui=False)
     base = os.path.dirname(entry["open"])
+    restore_bake_folders(restore)
     changed = 0
     for slot in path_slots(bpy.data):
         if slot.library is not None:
@@ -39,11 +40,21 @@ def rewrite(entry: dict[str, str], remap: dict[str, str]) -> int:
     return changed
 
 
+def restore_bake_folders(restore: dict[str, str]) -> None:
+    """Bake folders a partial write dropped ("Lost bake folders" in packing.py)."""
+    for key, folder in restore.items():
+        obj_name, mod_name = key.split("\x1f", 1)
+        obj = bpy.data.objects.get(obj_name)
+        mod = obj.modifiers.get(mod_name) if obj is not None else None
+        if mod is not None and hasattr(mod, "bake_directory") and not mod.bake_directory:
+            mod.bake_directory = folder
+
+
 def main(job_path: str) -> None:
     with open(job_path, encoding="utf-8") as f:
         job = json.load(f)
-    for entry in job["blends"]:
-        count = rewrite(entry, job["remap"])
+    for n, entry in enumerate(job["blends"]):
+        count = rewrite(entry, job["remap"], job.get("restore", {}) if n == 0 else {})
         print(f"REWROTE {count} path(s) in {entry['relpath']}", flush=True)
     print("REWRITE_DONE", flush=True)
 

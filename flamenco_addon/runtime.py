@@ -1,184 +1,288 @@
-"""The add-on's live state between redraws: threads and what they found. No `bpy` here.
+"""The add-on's live state between redraws, fed by its helper process. No `bpy`, no threads.
 
-Blender's properties cannot be written from threads, so every thread here
-keeps its findings in plain attributes and sets a `changed` Event; one
-`bpy.app.timers` function in the shell copies them into properties and
-redraws the panel. Nothing here blocks the UI.
+Everything that waits on the network runs in the helper (service.py); this
+module sends it requests and, from Blender's main thread only (a timer, a
+modal operator, or a blocking loop in scripts), reads its answers within a
+small time budget and keeps what they say in plain attributes. The shell
+copies those into properties and redraws the panel when `changed` is set.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from coordinator.client.http import FarmClient, FarmClientError
-
-from .background import Channel
+from .background import Message, MsgCancelled, MsgDone, MsgError, MsgProgress
+from .farms import Found
+from .pipe import JSON, Helper, HelperGone
 
 log = logging.getLogger(__name__)
 
 # The panel counts as visible for this long after its last draw.
 VISIBLE_FOR = 5.0
+# Seconds between job list polls while the panel is visible.
+JOBS_EVERY = 2.0
 # Seconds before asking an unreachable coordinator for its job types again.
 RETRY = 10.0
+# Seconds between result syncs of the watched files' jobs.
+SYNC_EVERY = 3.0
+GONE = "The add-on's helper process stopped (see helper.log in the add-on's folder); try again"
+
+Reply = Callable[[JSON], None]
 
 
 @dataclass
 class JobsView:
-    """What the Jobs list shows; filled by JobsPoller."""
+    """What the Jobs list shows, and of which farm."""
 
+    url: str = ""  # the farm these rows came from
     jobs: list[dict[str, Any]] = field(default_factory=list)  # as GET /jobs lists them
-    error: str = ""  # why the list is stale
+    error: str = ""  # why there are no rows to trust
     fetched_at: float = 0.0  # monotonic time of the last good fetch
 
 
-class JobsPoller:
-    """Polls the coordinator's job list while the panel is visible."""
-
-    def __init__(self, interval: float = 2.0) -> None:
-        self.interval = interval
-        self.view = JobsView()
-        self.changed = threading.Event()
-        self.seen_at = 0.0  # monotonic time the panel last drew
-        self.query: tuple[str, str, dict[str, str]] = ("", "", {})  # url, token, filters
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def want(self, url: str, token: str, filters: dict[str, str]) -> None:
-        """Called by the panel's draw(): cheap, starts polling if needed."""
-        self.seen_at = time.monotonic()
-        query = (url, token, dict(filters))
-        if query != self.query:
-            self.query = query
-            self._wake.set()
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="farm-jobs", daemon=True)
-            self._thread.start()
-
-    def refresh(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            if time.monotonic() - self.seen_at < VISIBLE_FOR and self.query[0]:
-                self._fetch()
-            self._wake.wait(self.interval)
-            self._wake.clear()
-
-    def _fetch(self) -> None:
-        url, token, filters = self.query
-        client = FarmClient(url, token=token or None, timeout=5.0)
-        try:
-            jobs = client.jobs(limit=100, **filters)["jobs"]
-            self.view = JobsView(jobs, "", time.monotonic())
-        except FarmClientError as ex:
-            self.view = JobsView(self.view.jobs, ex.message, self.view.fetched_at)
-        self.changed.set()
-
-
-class JobTypes:
-    """The coordinator's job types and their settings schemas, fetched once per URL."""
-
-    def __init__(self) -> None:
-        self.by_url: dict[str, list[dict[str, Any]]] = {}
-        self.error = ""
-        self.changed = threading.Event()
-        self._busy: set[str] = set()
-        self.failed_at: dict[str, float] = {}  # url -> monotonic time of the last failure
-
-    def get(self, url: str, token: str) -> list[dict[str, Any]]:
-        """The cached types; an unknown URL is fetched in a thread (again after RETRY s)."""
-        recent = time.monotonic() - self.failed_at.get(url, -RETRY) < RETRY
-        if url and url not in self.by_url and url not in self._busy and not recent:
-            self._busy.add(url)
-            threading.Thread(
-                target=self._fetch, args=(url, token), name="farm-job-types", daemon=True
-            ).start()
-        return self.by_url.get(url, [])
-
-    def _fetch(self, url: str, token: str) -> None:
-        try:
-            self.by_url[url] = FarmClient(url, token=token or None, timeout=5.0).job_types()
-            self.error = ""
-        except FarmClientError as ex:
-            self.error = ex.message
-            self.failed_at[url] = time.monotonic()
-        finally:
-            self._busy.discard(url)
-            self.changed.set()
-
-
 @dataclass
-class Notice:
-    """One line the panel shows about the last background action."""
+class LastResult:
+    """The panel's one line about the last thing the artist asked for."""
 
     text: str = ""
     error: bool = False
     at: float = 0.0
 
 
-class Actions:
-    """Quick farm calls (job actions, start/stop) run off the UI thread."""
+@dataclass
+class SubmitState:
+    """The submission in flight; the modal operator (or a script's loop) watches it."""
 
-    def __init__(self) -> None:
-        self.notice = Notice()
-        self.changed = threading.Event()
-        self.busy = ""  # what runs now, "" when idle
-
-    def run(self, what: str, call: Callable[[], str], describe: Callable[[Exception], str]) -> None:
-        self.busy = what
-        self.changed.set()
-
-        def body() -> None:
-            try:
-                self.notice = Notice(call(), False, time.monotonic())
-            except Exception as ex:
-                self.notice = Notice(describe(ex), True, time.monotonic())
-            finally:
-                self.busy = ""
-                self.changed.set()
-
-        threading.Thread(target=body, name="farm-action", daemon=True).start()
+    rid: int  # its request id in the helper
+    pack_root: Path  # removed when it ends, whoever ends it
+    progress: float = 0.0
+    text: str = "Submitting..."
+    final: Message | None = None  # set once: done, error or cancelled
 
 
 @dataclass
 class Runtime:
     """Everything the shell keeps alive while the add-on is enabled."""
 
-    jobs: JobsPoller = field(default_factory=JobsPoller)
-    job_types: JobTypes = field(default_factory=JobTypes)
-    actions: Actions = field(default_factory=Actions)
-    submit: Channel | None = None  # the running submission, if any
-    finder: Any = None  # finder.Finder, when zeroconf is available
-    syncer: Any = None  # sync.Syncer, created at register
+    helper: Helper | None = None  # made at register, started at the first request
+    replies: dict[int, Reply] = field(default_factory=dict)  # request id -> its handler
+    progress: dict[int, Callable[[MsgProgress], None]] = field(default_factory=dict)
+    changed: bool = True  # something the panel draws changed since the last redraw
+    jobs: JobsView = field(default_factory=JobsView)
+    jobs_query: tuple[str, str, tuple[tuple[str, str], ...]] = ("", "", ())
+    jobs_seen_at: float = 0.0  # monotonic time the Jobs panel last drew
+    jobs_due: float = 0.0  # monotonic time of the next poll
+    jobs_rid: int = 0  # the poll in flight, 0 when none
+    job_types: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    job_types_error: str = ""
+    types_busy: set[str] = field(default_factory=set)
+    types_failed_at: dict[str, float] = field(default_factory=dict)
+    busy: str = ""  # the farm action running now, "" when idle
+    last_result: LastResult | None = None
+    submit: SubmitState | None = None
+    farms: list[Found] = field(default_factory=list)  # found on the network
+    discovery: tuple[bool, tuple[str, ...] | None] | None = None  # what the helper browses
+    discovery_error: str = ""
+    sync_blends: set[str] = field(default_factory=set)  # normcase'd .blend paths watched
+    sync_status: dict[int, str] = field(default_factory=dict)  # job id -> line
+    sync_due: float = 0.0
+    sync_rid: int = 0
 
-    def any_changed(self) -> bool:
-        events = [self.jobs.changed, self.job_types.changed, self.actions.changed]
-        if self.finder is not None:
-            events.append(self.finder.changed)
-        hit = any(e.is_set() for e in events)
-        for e in events:
-            e.clear()
-        return hit
+    # ------------------------------------------------------------ plumbing
+    def request(
+        self,
+        kind: str,
+        args: JSON,
+        on_reply: Reply,
+        on_progress: Callable[[MsgProgress], None] | None = None,
+    ) -> int:
+        """Send a request; `on_reply` gets its final message on the main thread."""
+        if self.helper is None:
+            raise HelperGone("the add-on is not registered")
+        if self.helper.died:  # what it still owed us will never come
+            self.dispatch(self.helper.read(budget=0.05))
+            if self.helper.died:
+                self.helper.stop()
+                self._helper_gone()
+        rid = self.helper.send(kind, **args)
+        self.replies[rid] = on_reply
+        if on_progress is not None:
+            self.progress[rid] = on_progress
+        return rid
+
+    def pump(self, budget: float = 0.005) -> None:
+        """Handle what the helper said since the last call; never blocks."""
+        if self.helper is not None:
+            self.dispatch(self.helper.read(budget))
+
+    def dispatch(self, messages: list[JSON]) -> None:
+        for msg in messages:
+            self._one(msg)
+
+    def _one(self, msg: JSON) -> None:
+        self.changed = True
+        if msg.get("gone"):
+            self._helper_gone()
+        elif msg.get("event") == "found":
+            self.farms = [Found.from_json(f) for f in msg.get("farms", [])]
+        elif "progress" in msg:
+            on_progress = self.progress.get(int(msg["id"]))
+            if on_progress is not None:
+                on_progress(MsgProgress(**msg["progress"]))
+        else:
+            rid = int(msg["id"])
+            self.progress.pop(rid, None)
+            reply = self.replies.pop(rid, None)
+            if reply is not None:
+                reply(msg)
+
+    def _helper_gone(self) -> None:
+        """Every request in flight ends with an error; the next one starts a new helper."""
+        log.warning("farm helper process ended")
+        replies, self.replies, self.progress = self.replies, {}, {}
+        for rid, reply in replies.items():
+            reply({"id": rid, "error": GONE})
+        self.discovery = None  # browse again in the new one
+
+    def wait(self, until: Callable[[], bool]) -> None:
+        """Blocking, for scripts and `blender -b`: handle messages until done."""
+        if self.helper is not None:
+            self.helper.wait(until, self.dispatch)
+
+    # ------------------------------------------------------------ job list
+    def want_jobs(self, url: str, token: str, filters: dict[str, str]) -> None:
+        """Called by the Jobs panel's draw(): cheap; the next tick polls."""
+        self.jobs_seen_at = time.monotonic()
+        query = (url, token, tuple(sorted(filters.items())))
+        if query != self.jobs_query:
+            self.jobs_query, self.jobs_due = query, 0.0
+            if url != self.jobs.url:  # another farm: its rows are not this one's
+                self.jobs, self.changed = JobsView(url), True
+
+    def refresh_jobs(self) -> None:
+        self.jobs_due = 0.0
+
+    def poll_jobs(self, now: float) -> None:
+        url, token, filters = self.jobs_query
+        visible = now - self.jobs_seen_at < VISIBLE_FOR
+        if not url or not visible or self.jobs_rid or now < self.jobs_due:
+            return
+        self.jobs_due = now + JOBS_EVERY
+
+        def got(msg: JSON) -> None:
+            self.jobs_rid = 0
+            if self.jobs_query[0] != url:
+                return  # the artist chose another farm meanwhile
+            if "ok" in msg:
+                self.jobs = JobsView(url, msg["ok"]["jobs"], "", time.monotonic())
+            else:  # stale rows would mislead ("active 25%" of a stopped farm)
+                self.jobs = JobsView(url, [], msg.get("error", ""), self.jobs.fetched_at)
+
+        self.jobs_rid = self.request(
+            "jobs", {"url": url, "token": token, "filters": dict(filters)}, got
+        )
+
+    # ----------------------------------------------------------- job types
+    def types_for(self, url: str, token: str) -> list[dict[str, Any]]:
+        """The cached types; an unknown URL is asked for (again after RETRY s)."""
+        recent = time.monotonic() - self.types_failed_at.get(url, -RETRY) < RETRY
+        if url and url not in self.job_types and url not in self.types_busy and not recent:
+            self.types_busy.add(url)
+
+            def got(msg: JSON) -> None:
+                self.types_busy.discard(url)
+                if "ok" in msg:
+                    self.job_types[url], self.job_types_error = msg["ok"]["types"], ""
+                else:
+                    self.job_types_error = msg.get("error", "")
+                    self.types_failed_at[url] = time.monotonic()
+
+            self.request("job_types", {"url": url, "token": token}, got)
+        return self.job_types.get(url, [])
+
+    # ------------------------------------------------------------- actions
+    def run_action(self, what: str, kind: str, args: JSON) -> None:
+        """A quick farm call from a button; its result goes to the result line."""
+        self.busy, self.changed = what, True
+
+        def got(msg: JSON) -> None:
+            self.busy = ""
+            self.last_result = result_of(msg)
+            if kind == "farm_stop":  # its jobs are gone with it, not "active 25%"
+                self.jobs = JobsView(self.jobs.url, [], "", 0.0)
+            self.refresh_jobs()
+
+        self.request(kind, args, got)
+
+    # ------------------------------------------------------------- submit
+    def start_submit(self, payload: JSON, pack_root: Path) -> SubmitState:
+        def progress(msg: MsgProgress) -> None:
+            if self.submit is not None:
+                self.submit.progress, self.submit.text = msg.fraction, msg.text
+
+        def got(msg: JSON) -> None:
+            if self.submit is not None:
+                self.submit.final = final_message(msg)
+
+        rid = self.request("submit", payload, got, progress)
+        self.submit = SubmitState(rid, pack_root)
+        return self.submit
+
+    def cancel_submit(self) -> None:
+        if self.submit is not None and self.helper is not None:
+            self.request("cancel", {"target": self.submit.rid}, lambda _msg: None)
+
+    # ----------------------------------------------------- discovery, sync
+    def discover(self, online: bool, interfaces: list[str] | None) -> None:
+        wanted = (online, tuple(interfaces) if interfaces is not None else None)
+        if wanted == self.discovery:
+            return
+        self.discovery = wanted
+
+        def got(msg: JSON) -> None:
+            self.discovery_error = (msg.get("ok") or {}).get("error") or msg.get("error", "")
+
+        self.request("discover", {"online": online, "interfaces": interfaces}, got)
+
+    def sync(self, now: float, records: Path, tokens: dict[str, str]) -> None:
+        if not self.sync_blends or self.sync_rid or now < self.sync_due:
+            return
+        self.sync_due = now + SYNC_EVERY
+
+        def got(msg: JSON) -> None:
+            self.sync_rid = 0
+            for job_id, line in (msg.get("ok") or {}).get("status", {}).items():
+                self.sync_status[int(job_id)] = line
+
+        args = {"records": str(records), "blends": sorted(self.sync_blends), "tokens": tokens}
+        self.sync_rid = self.request("sync", args, got)
 
     def shutdown(self) -> None:
-        self.jobs.stop()
-        if self.finder is not None:
-            self.finder.stop()
-        if self.syncer is not None:
-            self.syncer.stop()
-        if self.submit is not None:
-            self.submit.cancel.set()
+        if self.helper is not None:
+            self.helper.stop()
+        self.replies.clear()
+        self.progress.clear()
+        self.submit = None
+
+
+def result_of(msg: JSON) -> LastResult:
+    now = time.monotonic()
+    if "ok" in msg:
+        return LastResult(str(msg["ok"].get("text", "Done")), False, now)
+    return LastResult(str(msg.get("error") or msg.get("cancelled") or "Failed"), True, now)
+
+
+def final_message(msg: JSON) -> Message:
+    if "ok" in msg:
+        return MsgDone(msg["ok"]["job"], msg["ok"]["text"])
+    if "cancelled" in msg:
+        return MsgCancelled(msg["cancelled"])
+    return MsgError(msg.get("error", "Submission failed"))
 
 
 STATE = Runtime()

@@ -15,10 +15,9 @@ import bpy
 
 from coordinator.core.outputs import safe_filename
 
-from . import local_farm, preferences
+from . import farms, local_farm, preferences
 from .bpy_paths import path_slots, point_caches
 from .packing import Dependency, blender_abspath, point_cache_folder
-from .runtime import STATE
 from .submission import SceneSnapshot, SubmitError
 
 
@@ -108,6 +107,37 @@ def _point_cache_dependencies() -> list[Dependency]:
     return []
 
 
+# Window, screens and workspaces: the UI, which a render never reads.
+_UI_DATA = frozenset({"window_managers", "screens", "workspaces"})
+
+
+def local_ids() -> set[Any]:
+    """Every datablock of the open file itself (linked ones come along through
+    their library), for `bpy.data.libraries.write`."""
+    found: set[Any] = set()
+    for attr in dir(bpy.data):
+        collection = getattr(bpy.data, attr, None)
+        if attr in _UI_DATA or not isinstance(collection, bpy.types.bpy_prop_collection):
+            continue
+        found.update(i for i in collection if isinstance(i, bpy.types.ID) and i.library is None)
+    return found
+
+
+def bake_folders() -> dict[str, str]:
+    """Geometry-node modifiers' bake folders, absolute: "object\x1fmodifier" -> folder
+    ("Lost bake folders" in packing.py)."""
+    main_dir = os.path.dirname(bpy.data.filepath)
+    found = {}
+    for obj in bpy.data.objects:
+        if obj.library is not None:
+            continue
+        for mod in getattr(obj, "modifiers", ()):
+            folder = getattr(mod, "bake_directory", "")
+            if mod.type == "NODES" and folder:
+                found[f"{obj.name}\x1f{mod.name}"] = blender_abspath(folder, main_dir)
+    return found
+
+
 def rewrite_command() -> list[str]:
     """How to run rewrite_paths.py in a separate Blender like this one."""
     script = str(Path(__file__).with_name("rewrite_paths.py"))
@@ -126,42 +156,38 @@ def python_path() -> list[str]:
 
 
 def coordinator(context: Any, *, url: str = "", token: str = "") -> tuple[str, str]:
-    """(url, token) to talk to: the operator's, else the preferences' choice."""
+    """(url, token) to talk to: the operator's, else the preferences' choice.
+    The farm this computer runs always gets its own token."""
     prefs = preferences.get(context)
     local = local_farm.status(preferences.data_dir(prefs))
     if not url:
         url = _chosen_url(context, prefs, local)
     if not url:
         raise SubmitError(
-            "No farm chosen: pick a coordinator in the Farm panel, type its address in the"
+            "No farm chosen: pick a farm in the Farm panel, type its address in the"
             " add-on preferences, or start a farm on this computer"
         )
     if "://" not in url:
         url = f"http://{url}"
-    token = token or prefs.token or (local.token if _same_host(url, local.url) else "")
-    return url.rstrip("/"), token
+    url = url.rstrip("/")
+    if not token:
+        token = farms.token_for(
+            url, local_url=local.url, local_token=local.token, typed=prefs.token
+        )
+    return url, token
+
+
+def local_url(context: Any) -> str:
+    """The farm this computer runs, "" when none."""
+    local = local_farm.status(preferences.data_dir(preferences.get(context)))
+    return local.url if local.running else ""
 
 
 def _chosen_url(context: Any, prefs: Any, local: local_farm.FarmState) -> str:
     mode = prefs.coordinator_mode
     if mode == "URL":
         return str(prefs.coordinator_url).strip()
+    here = local.url if local.running else ""
     if mode == "LOCAL":
-        return local.url if local.running else ""
-    chosen = str(context.window_manager.farm.coordinator_url)
-    if chosen:
-        return chosen
-    if local.running:  # a farm this computer runs comes before others on the LAN
-        return local.url
-    found = STATE.finder.entries() if STATE.finder is not None else []
-    return str(found[0].url) if found else ""
-
-
-def _same_host(url: str, local_url: str) -> bool:
-    from .submission import is_local_url
-
-    return (
-        bool(local_url)
-        and is_local_url(url)
-        and url.rsplit(":", 1)[-1].rstrip("/") == (local_url.rsplit(":", 1)[-1])
-    )
+        return here
+    return farms.choose(str(context.window_manager.farm.coordinator_url), here)

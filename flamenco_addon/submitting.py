@@ -1,8 +1,10 @@
-"""The part of Submit that runs in a thread: rewrite, upload, create the job. No `bpy`.
+"""The part of Submit that runs in the helper process: rewrite, upload, create the job.
+No `bpy`.
 
-The shell has already planned the pack, refused missing files and saved the
-copy (those need bpy and the main thread); what is left only needs files and
-the network, and reports progress on a `background.Channel`.
+The shell has already planned the pack and refused missing files (those need
+bpy and Blender's main thread); what is left only needs files and the network.
+The shell sends a `Submission` to the helper as JSON (`to_json`), and the
+helper runs `run()`, reporting progress on a `background.Channel`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +24,19 @@ from coordinator.client.http import (
     Unreachable,
 )
 
+from . import packcache
 from .background import Channel
-from .packing import Cancelled, PackError, PackPlan, rewrite_job, run_rewrite, upload_files
+from .packcache import PackCache
+from .packing import (
+    Cancelled,
+    Missing,
+    PackedFile,
+    PackError,
+    PackPlan,
+    rewrite_job,
+    run_rewrite,
+    upload_files,
+)
 from .submission import (
     JobForm,
     SceneSnapshot,
@@ -51,6 +64,52 @@ class Submission:
     snapshot: SceneSnapshot  # the scene as it was at Submit
     form: JobForm  # the artist's choices
     deliver: bool  # the coordinator writes into the output folder itself
+    # The .blend the rewrite opens: the artist's file when it has no unsaved
+    # changes, else the copy of them in pack_root ("": that copy)
+    main_source: str = ""
+    cache_path: Path | None = None  # packcache.PackCache's file; None: no cache
+    restore: dict[str, str] = field(default_factory=dict)  # packing.RewriteJob.restore
+
+    def to_json(self) -> dict[str, Any]:
+        """What the helper process is sent: plain JSON, rebuilt by from_json()."""
+        return {
+            "url": self.client.url,
+            "token": self.client.token or "",
+            "plan": asdict(self.plan),
+            "pack_root": str(self.pack_root),
+            "rewrite_command": list(self.rewrite_command),
+            "snapshot": asdict(self.snapshot),
+            "form": {**asdict(self.form), "scene_settings": _listed(self.form.scene_settings)},
+            "deliver": self.deliver,
+            "main_source": self.main_source,
+            "cache_path": str(self.cache_path) if self.cache_path else "",
+            "restore": dict(self.restore),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Submission:
+        plan = dict(data["plan"])
+        for key, kind in (("files", PackedFile), ("blends", PackedFile), ("missing", Missing)):
+            plan[key] = [kind(**item) for item in plan[key]]
+        form = dict(data["form"])
+        if form["scene_settings"] is not None:
+            form["scene_settings"] = frozenset(form["scene_settings"])
+        return cls(
+            client=FarmClient(data["url"], token=data.get("token") or None),
+            plan=PackPlan(**plan),
+            pack_root=Path(data["pack_root"]),
+            rewrite_command=list(data["rewrite_command"]),
+            snapshot=SceneSnapshot(**data["snapshot"]),
+            form=JobForm(**form),
+            deliver=bool(data["deliver"]),
+            main_source=str(data.get("main_source", "")),
+            cache_path=Path(data["cache_path"]) if data.get("cache_path") else None,
+            restore=dict(data.get("restore") or {}),
+        )
+
+
+def _listed(names: frozenset[str] | None) -> list[str] | None:
+    return None if names is None else sorted(names)
 
 
 def run(sub: Submission, channel: Channel) -> dict[str, Any]:
@@ -59,22 +118,50 @@ def run(sub: Submission, channel: Channel) -> dict[str, Any]:
     sub.client.jobs(limit=1)  # unreachable or a wrong token: say so before any work
     form = with_schema(sub.form, sub.client.job_types())
     job_settings(sub.snapshot, form)  # what the scene can't give: refused before uploading
-    channel.progress("prepare", 0.02, "Preparing a copy of the file for the farm")
-    job = rewrite_job(sub.plan, sub.pack_root)
-    run_rewrite(sub.rewrite_command, job, sub.pack_root / ".work", cancel=channel.cancel)
-    _check(channel.cancel)
-    files = upload_files(sub.plan, sub.pack_root)
+    blends, prepared = _prepared(sub, channel)
+    files = {
+        rel: path
+        for rel, path in upload_files(sub.plan, sub.pack_root).items()
+        if rel not in blends
+    }
     channel.progress("hash", _PREPARE, f"Checking {len(files)} file(s) against the farm")
     hashes, sent = sub.client.upload_project(files, progress=_upload_progress(channel))
     _check(channel.cancel)
+    if prepared:
+        PackCache(sub.cache_path).put(prepared, {rel: hashes[rel] for rel in _blend_relpaths(sub)})
+    hashes.update(blends)
     channel.progress("submit", _PREPARE + _UPLOAD, "Creating the job")
     body = job_body(
         sub.snapshot, form, files=hashes, blend=sub.plan.blend_relpath, deliver=sub.deliver
     )
     created: dict[str, Any] = sub.client.submit(body)
     created["_uploaded_bytes"] = sent
-    log.info("job %s submitted: %d files, %d bytes sent", created.get("id"), len(files), sent)
+    log.info("job %s submitted: %d files, %d bytes sent", created.get("id"), len(hashes), sent)
     return created
+
+
+def _blend_relpaths(sub: Submission) -> list[str]:
+    return [sub.plan.blend_relpath, *(b.relpath for b in sub.plan.blends)]
+
+
+def _prepared(sub: Submission, channel: Channel) -> tuple[dict[str, str], str]:
+    """({relpath: sha} of .blend files the farm already has, key to remember them by).
+
+    A hit skips the rewrite and their upload; a miss prepares them in pack_root,
+    and they are remembered under the key once uploaded."""
+    main = Path(sub.main_source) if sub.main_source else sub.pack_root / sub.plan.blend_relpath
+    sources = [main, *(Path(b.source) for b in sub.plan.blends)]
+    k = packcache.key(sub.plan, sources, extra=sub.restore)
+    known = PackCache(sub.cache_path).get(k)
+    complete = bool(known) and set(known or {}) == set(_blend_relpaths(sub))
+    if known and complete and not sub.client.missing(sorted(set(known.values()))):
+        channel.progress("prepare", _PREPARE, "The farm has this version of the file already")
+        return known, ""
+    channel.progress("prepare", 0.02, "Preparing a copy of the file for the farm")
+    job = rewrite_job(sub.plan, sub.pack_root, sub.main_source, sub.restore)
+    run_rewrite(sub.rewrite_command, job, sub.pack_root / ".work", cancel=channel.cancel)
+    _check(channel.cancel)
+    return {}, k
 
 
 def with_schema(form: JobForm, job_types: list[dict[str, Any]]) -> JobForm:

@@ -42,6 +42,7 @@ class JobRecord:
     done: bool = False  # every output fetched and the job finished
     submitted_at: float = field(default_factory=time.time)
     fetched: dict[str, str] = field(default_factory=dict)  # name -> sha256 this job brought
+    farm: str = ""  # farms.farm_key of the farm's token; "" in records before 0.2
 
 
 class JobRecords:
@@ -155,36 +156,26 @@ def sync_job(
 
 
 class Syncer:
-    """A daemon thread that keeps syncing the unfinished jobs of one or more .blend files."""
+    """One pass over the unfinished jobs of some .blend files: fetch what came in.
+
+    Runs in the add-on's helper process (service.py), asked again every few
+    seconds while Blender is open; all it keeps between passes is in the records.
+    """
 
     def __init__(
         self,
         records: JobRecords,
         token_for: Any,
         *,
-        interval: float = 3.0,
+        cache: HashCache | None = None,
         on_fetch: Any = None,
     ) -> None:
         self.records = records
         self.token_for = token_for  # url -> token (the preferences' token)
-        self.interval = interval
         self.on_fetch = on_fetch  # called with (record, SyncResult) when frames came in
-        self.blends: set[str] = set()
+        self.blends: set[str] = set()  # normcase'd absolute paths of the watched files
         self.status: dict[int, str] = {}  # job id -> a line for the panel
-        self._stop = threading.Event()
-        self._cache = HashCache()
-        self._thread: threading.Thread | None = None
-
-    def watch(self, blend: str) -> None:
-        if blend:
-            self.blends.add(os.path.normcase(os.path.abspath(blend)))
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="farm-sync", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
+        self._cache = cache or HashCache()
 
     def pending(self) -> list[JobRecord]:
         return [
@@ -217,14 +208,6 @@ class Syncer:
         self.status[record.job_id] = f"{total} frame(s) home"
         if result.finished:
             self.records.mark_done(record)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:  # never let the thread die silently
-                log.exception("result sync failed")
-            self._stop.wait(self.interval)
 
 
 def adopt_old_folder(old: Path, new: Path) -> Path:

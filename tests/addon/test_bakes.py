@@ -113,11 +113,17 @@ print("ADDON_TEST_DONE")
 """
 
 # The legacy add-on, as docs/artist-guide.md installs it, enabled in the bpy module.
+# as_in_the_ui: an unsaved change, copied as the UI copies it (a partial write)
 SUBMIT_BPY = r"""
 import json, sys, bpy, addon_utils
-blend, url, token, frame = sys.argv[1:]
+blend, url, token, frame, as_in_the_ui = sys.argv[1:]
 assert addon_utils.enable("flamenco_addon", default_set=True) is not None
 bpy.ops.wm.open_mainfile(filepath=blend)
+if as_in_the_ui == "1":
+    from flamenco_addon import operators
+    operators.in_ui = lambda: True
+    bpy.context.scene.frame_current = 2
+    assert bpy.data.is_dirty
 result = bpy.ops.farm.submit_job(
     coordinator=url, token=token, frames=frame, chunk_size=1, results="COORDINATOR"
 )
@@ -127,7 +133,10 @@ print("ADDON_TEST_DONE")
 
 
 @pytest.mark.bpy
-def test_geometry_node_bakes_render_on_the_farm_as_they_do_here(tmp_path: Path) -> None:
+@pytest.mark.parametrize("as_in_the_ui", [False, True], ids=["script", "ui-copy"])
+def test_geometry_node_bakes_render_on_the_farm_as_they_do_here(
+    tmp_path: Path, as_in_the_ui: bool
+) -> None:
     project, outside = tmp_path / "project", tmp_path / "outside"
     run_bpy(NODE_BAKES, str(project), str(outside))
     assert any((project / "blendcache_shot" / "Left_Sim").rglob("*.blob"))
@@ -143,6 +152,7 @@ def test_geometry_node_bakes_render_on_the_farm_as_they_do_here(tmp_path: Path) 
             farm.url,
             farm.token,
             str(FRAME),
+            "1" if as_in_the_ui else "0",
             env=legacy_env(tmp_path),
         )
         line = next(x for x in out.splitlines() if x.startswith("RESULT "))

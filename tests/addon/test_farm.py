@@ -12,6 +12,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -262,6 +263,43 @@ def test_submitting_uploads_only_what_the_farm_lacks(farm: LocalFarm, tmp_path: 
     assert "nothing new to upload" in submitting.done_text(again)
 
 
+# Saves like Blender does: the same scene, different bytes each time.
+NOISY_REWRITE = (
+    "import json, os, sys; job = json.load(open(sys.argv[-1]));"
+    " [open(b['save'], 'wb').write(open(b['open'], 'rb').read() + os.urandom(16))"
+    " for b in job['blends']]; print('REWRITE_DONE')"
+)
+
+
+def test_an_unchanged_blend_is_neither_prepared_nor_uploaded_again(
+    farm: LocalFarm, tmp_path: Path
+) -> None:
+    sub = submission(farm, tmp_path, os.urandom(100_000))
+    runs = tmp_path / "rewrites.txt"
+    command = [sys.executable, "-c", f"open({str(runs)!r}, 'a').write('x'); {NOISY_REWRITE}"]
+    source = tmp_path / "project" / "shot.blend"
+    cached = replace(
+        sub,
+        rewrite_command=command,
+        main_source=str(source),
+        cache_path=tmp_path / "user" / "prepared.json",
+    )
+    first = submitting.run(cached, Channel())
+    assert first["_uploaded_bytes"] > 100_000
+    second = submitting.run(cached, Channel())
+    assert second["_uploaded_bytes"] == 0
+    assert runs.read_text() == "x"  # the copy was not prepared again
+    assert farm.client().job(second["id"])["blend"] == first["blend"]
+
+    source.write_bytes(b"BLENDER-v304 the artist saved a change")
+    third = submitting.run(cached, Channel())
+    assert 0 < third["_uploaded_bytes"] < 100_000  # the new .blend only, not the texture
+    assert runs.read_text() == "xx"
+
+    uncached = replace(cached, cache_path=None)
+    assert submitting.run(uncached, Channel())["_uploaded_bytes"] > 0  # what the cache saves
+
+
 def test_cancel_during_upload_creates_no_job(farm: LocalFarm, tmp_path: Path) -> None:
     before = farm.client().jobs()["total"]
     sub = submission(farm, tmp_path, os.urandom(3_000_000))
@@ -278,3 +316,19 @@ def test_a_wrong_token_is_refused_before_any_work(farm: LocalFarm, tmp_path: Pat
         submitting.run(bad, channel)
     assert "refused the farm token" in submitting.artist_message(caught.value)
     assert not (sub.pack_root / ".work").exists()  # the copy was never prepared
+
+
+def test_a_blends_digest_ignores_the_stack_address_blender_wrote(tmp_path: Path) -> None:
+    """Two writes of the same data from different call depths differ only there."""
+    from flamenco_addon.packcache import blend_digest
+
+    header = b"BLENDER-v304GLOB" + (152).to_bytes(4, "little")
+    body = b"\x98\x00\x00\x00\x01\x00\x00\x00   6 the scene"
+    one, two, other = tmp_path / "1.blend", tmp_path / "2.blend", tmp_path / "3.blend"
+    one.write_bytes(header + bytes.fromhex("d0b0cc7efc7f0000") + body)
+    two.write_bytes(header + bytes.fromhex("20b1cc7efc7f0000") + body)
+    other.write_bytes(header + bytes.fromhex("20b1cc7efc7f0000") + body + b"!")
+    assert blend_digest(one) == blend_digest(two) != blend_digest(other)
+    plain = tmp_path / "tex.png"
+    plain.write_bytes(b"\x89PNG not a blend")
+    assert blend_digest(plain) == sha256_file(plain)
