@@ -12,10 +12,11 @@ from typing import Any
 import bpy
 from bpy.app.handlers import persistent
 
-from . import operators, panels, preferences, properties, scan
+from . import operators, panels, preferences, properties, runtime, scan
 from .farms import of_this_file
 from .finder import env_interfaces
-from .packing import remove_stale_packs
+from .packing import plan_pack, remove_stale_packs
+from .panel_text import offered, submit_warnings
 from .pipe import Helper, HelperGone
 from .runtime import STATE
 from .submission import SubmitError
@@ -64,6 +65,7 @@ def _refresh(context: Any) -> None:
             wm.farm.coordinator_in_use = url
         types = STATE.types_for(url, token) if url and operators.online_allowed(url) else []
         now = time.monotonic()
+        _check_before_submit(context, now, url, token)
         STATE.poll_jobs(now)
         STATE.sync(now, operators.records().path, _sync_tokens())
     except HelperGone as ex:
@@ -78,6 +80,23 @@ def _refresh(context: Any) -> None:
         for area in window.screen.areas:
             if area.type == "PROPERTIES":
                 area.tag_redraw()
+
+
+WARN_EVERY = 3.0  # seconds between checks of what Submit would refuse
+
+
+def _check_before_submit(context: Any, now: float, url: str, token: str) -> None:
+    """Warnings above Submit, while the panel is shown: cheap enough every few seconds
+    (the file list is what Submit itself reads)."""
+    if now < STATE.warnings_due or now - STATE.panel_seen_at > runtime.VISIBLE_FOR:
+        return
+    STATE.warnings_due = now + WARN_EVERY
+    missing = []
+    if bpy.data.filepath:
+        missing = plan_pack(bpy.data.filepath, scan.dependencies()).missing
+    warnings = submit_warnings(scan.snapshot(context.scene), url=url, token=token, missing=missing)
+    if warnings != STATE.warnings:
+        STATE.warnings, STATE.changed = warnings, True
 
 
 def _in_use(context: Any) -> tuple[str, str]:
@@ -117,6 +136,7 @@ def _copy_jobs(farm: Any) -> None:
         item.job_id, item.name, item.status = job["id"], job["name"], job["status"]
         item.job_type, item.progress = job["type"], 100.0 * float(job.get("progress") or 0)
         item.reason = job.get("status_reason") or ""
+        item.actions = ",".join(sorted(offered(job)))
         output = (job.get("settings") or {}).get("output") or ""
         item.output = operators.output_dir(output) if output else ""
         if job["id"] == selected:

@@ -66,3 +66,16 @@ class Channel:
             except queue.Empty:
                 break
         return out
+
+
+class ProgressPrinter:
+    """Progress on stdout for scripts: one line per stage, and per 10% of the upload."""
+
+    def __init__(self) -> None:
+        self.last = ""
+
+    def __call__(self, msg: MsgProgress) -> None:
+        key = msg.stage if msg.stage != "upload" else f"upload{int(msg.fraction * 10)}"
+        if key != self.last:
+            self.last = key
+            print(f"farm: {msg.fraction:4.0%} {msg.text}", flush=True)

@@ -25,9 +25,9 @@ from coordinator.client.http import FarmClient, FarmClientError
 from coordinator.core.protocol import TERMINAL_JOB_STATUSES
 
 from . import local_farm, preferences, scan, submitting
-from .background import Message, MsgCancelled, MsgDone, MsgProgress
-from .farms import farm_key
+from .background import Message, MsgCancelled, MsgDone, ProgressPrinter
 from .packing import new_pack_folder, plan_pack
+from .panel_text import default_job_name
 from .pipe import JSON, HelperGone
 from .runtime import STATE, LastResult, result_of
 from .submission import (
@@ -38,7 +38,7 @@ from .submission import (
     job_settings,
     output_dir,
 )
-from .sync import JobRecord, JobRecords, sync_job
+from .sync import JobRecords, sync_job
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class FARM_OT_submit_job(bpy.types.Operator):
             more = f" and {len(plan.missing) - 5} more" if len(plan.missing) > 5 else ""
             raise SubmitError(f"Missing files, nothing was sent: {listed}{more}")
         pack_root = new_pack_folder(Path(tempfile.gettempdir()))
-        main_source, restore = _main_source(pack_root / plan.blend_relpath)
+        main_source, restore = scan.main_source(pack_root / plan.blend_relpath)
         mode = self.results if self.results != "PREFS" else preferences.get(context).results
         return submitting.Submission(
             client=FarmClient(url, token=token or None),
@@ -148,7 +148,7 @@ class FARM_OT_submit_job(bpy.types.Operator):
             extra = panel.extra() if job_type == panel.job_type else {}
         return JobForm(
             job_type=job_type,
-            name=self.job_name or panel.job_name,
+            name=self.job_name or panel.job_name or default_job_name(bpy.data.filepath),
             frames=self.frames or panel.frames,
             chunk_size=self.chunk_size or panel.chunk_size,
             priority=self.priority if self.priority >= 0 else panel.priority,
@@ -200,7 +200,7 @@ class FARM_OT_submit_job(bpy.types.Operator):
             return {"CANCELLED"}
         state = STATE.submit
         assert state is not None
-        printer = _ProgressPrinter()
+        printer = ProgressPrinter()
         STATE.progress[state.rid] = printer  # progress lines on stdout for scripts
         STATE.wait(lambda: state.final is not None)
         assert state.final is not None
@@ -224,7 +224,7 @@ class FARM_OT_submit_job(bpy.types.Operator):
                 time.sleep(1.0)
                 job = sub.client.job(job["id"], tasks=False)
             if not sub.deliver:
-                got = sync_job(sub.client, _record(sub, job))
+                got = sync_job(sub.client, submitting.record_of(sub, job))
                 print(f"farm: downloaded {len(got.fetched)} frame(s)", flush=True)
         except FarmClientError as ex:
             self.report({"ERROR"}, submitting.artist_message(ex, url=sub.client.url))
@@ -267,75 +267,9 @@ class FARM_OT_submit_job(bpy.types.Operator):
         return self.finish(context, state.final)
 
 
-class _ProgressPrinter:
-    """Progress on stdout for scripts: one line per stage, and per 10% of the upload."""
-
-    def __init__(self) -> None:
-        self.last = ""
-
-    def __call__(self, msg: MsgProgress) -> None:
-        key = msg.stage if msg.stage != "upload" else f"upload{int(msg.fraction * 10)}"
-        if key != self.last:
-            self.last = key
-            print(f"farm: {msg.fraction:4.0%} {msg.text}", flush=True)
-
-
-def in_ui() -> bool:
-    """Whether Blender runs with its window (tests of the UI's copy path replace it)."""
-    return not bpy.app.background
-
-
-def _main_source(copy: Path) -> tuple[str, dict[str, str]]:
-    """The .blend the farm's copy is made from, without changing the artist's file
-    state, and the bake folders the rewrite must set again in it.
-
-    Unchanged since the last save (as the UI tracks it): the file on disk
-    itself. Otherwise the open file's data is written to `copy`: in scripts
-    with save_as_mainfile(copy=True); in the UI with `libraries.write`,
-    because save_as_mainfile, even with copy=True, sends a "file saved"
-    notifier that marks the open file as saved (the title loses its "*",
-    quitting no longer asks to save) and adds it to the recent files.
-    """
-    ui = in_ui()
-    if ui and not bpy.data.is_dirty:
-        return str(bpy.data.filepath), {}
-    copy.parent.mkdir(parents=True, exist_ok=True)
-    if not ui:  # Blender 3.x does not track unsaved changes in -b
-        bpy.ops.wm.save_as_mainfile(filepath=str(copy), copy=True, relative_remap=True)
-        return str(copy), {}
-    ids = scan.local_ids()
-    if bpy.data.filepath not in _written:
-        # Paths are written absolute (the same wherever the copy goes) and then
-        # restored in place, leaving the longer string's tail in the unused end of
-        # each path field, which is saved too: the first write of a session
-        # differs from every later one, so it is done twice.
-        bpy.data.libraries.write(str(copy), ids, path_remap="ABSOLUTE")
-        _written.add(bpy.data.filepath)
-    bpy.data.libraries.write(str(copy), ids, path_remap="ABSOLUTE")
-    return str(copy), scan.bake_folders()
-
-
-_written: set[str] = set()  # files whose paths libraries.write has remapped once
-
-
-def _record(sub: submitting.Submission, job: dict[str, Any]) -> JobRecord:
-    settings = job.get("settings") or {}
-    out = settings.get("output")
-    return JobRecord(
-        job_id=int(job["id"]),
-        coordinator=sub.client.url,
-        blend=os.path.abspath(sub.snapshot.blend_path),
-        name=str(job.get("name", "")),
-        output_dir=output_dir(out) if out else "",
-        deliver=sub.deliver or not out,
-        overwrite=bool(settings.get("overwrite", True)),
-        farm=farm_key(sub.client.token or ""),
-    )
-
-
 def _remember(sub: submitting.Submission, job: dict[str, Any]) -> None:
     """Note the job for this .blend so its frames are synced, now and after a reopen."""
-    record = _record(sub, job)
+    record = submitting.record_of(sub, job)
     try:
         records().add(record)
     except OSError as ex:
@@ -575,10 +509,50 @@ class FARM_OT_stop_local_farm(bpy.types.Operator):
         default="ALL",
     )
 
+    def invoke(self, context: Any, event: Any) -> Result:
+        """Stopping the farm while its jobs still run asks first."""
+        if self.which != "ALL" or not _local_work_running(context):
+            return self.execute(context)
+        wm = context.window_manager
+        if bpy.app.version >= (4, 1, 0):
+            return wm.invoke_confirm(
+                self,
+                event,
+                title="Stop the farm?",
+                message="Jobs are still queued or rendering; they stop with it.",
+                confirm_text="Stop Farm",
+            )
+        return wm.invoke_confirm(self, event)
+
     def execute(self, context: Any) -> Result:
         root = preferences.data_dir(preferences.get(context))
         args = {"root": str(root), "which": self.which}
         return _farm_call(self, "stopping", "farm_stop", args)
+
+
+def _local_work_running(context: Any) -> bool:
+    """Whether the farm this computer runs has queued or rendering jobs; when the
+    list shows another farm, it can't be told, and the answer is yes."""
+    local = scan.local_url(context)
+    if not local or STATE.jobs.url != local:
+        return bool(local)
+    return any(j.get("status") in ("queued", "active") for j in STATE.jobs.jobs)
+
+
+class FARM_OT_copy_token(bpy.types.Operator):
+    """Copy the token of the farm this computer runs (it is not shown in the panel)"""
+
+    bl_idname = "farm.copy_token"
+    bl_label = "Copy Farm Token"
+
+    def execute(self, context: Any) -> Result:
+        state = local_farm.status(preferences.data_dir(preferences.get(context)))
+        if not state.token:
+            self.report({"ERROR"}, "No farm runs on this computer")
+            return {"CANCELLED"}
+        context.window_manager.clipboard = state.token
+        self.report({"INFO"}, "Farm token copied")
+        return {"FINISHED"}
 
 
 CLASSES = (
@@ -590,6 +564,7 @@ CLASSES = (
     FARM_OT_open_output,
     FARM_OT_open_dashboard,
     FARM_OT_copy_worker_command,
+    FARM_OT_copy_token,
     FARM_OT_start_local_farm,
     FARM_OT_stop_local_farm,
 )

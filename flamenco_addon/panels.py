@@ -7,11 +7,10 @@ from typing import Any
 
 import bpy
 
-from . import farms, local_farm, preferences, scan
+from . import farms, local_farm, panel_text, preferences, scan
 from .runtime import STATE
 from .submission import SubmitError, default_frames
 
-NOTICE_SECONDS = 20.0  # how long the result of a farm action stays in the panel
 STATUS_ICONS = {
     "queued": "SORTTIME",
     "active": "PLAY",
@@ -23,22 +22,47 @@ STATUS_ICONS = {
 
 
 class RENDER_PT_farm(bpy.types.Panel):
+    """The farm, the job and Submit, and one fixed place for the last result:
+    everything an artist needs without opening a sub-panel, in a layout that
+    does not jump (rows are greyed, not removed)."""
+
     bl_space_type = "PROPERTIES"
     bl_region_type = "WINDOW"
     bl_context = "render"
     bl_label = "Render Farm"
 
     def draw(self, context: Any) -> None:
-        wm = context.window_manager
-        url = wm.farm.coordinator_in_use
-        row = _layout(self).row()
+        layout = _layout(self)
+        STATE.panel_seen_at = time.monotonic()
+        url = context.window_manager.farm.coordinator_in_use
+        row = layout.row()
         row.label(text=f"Farm: {url}" if url else "No farm chosen", icon="NETWORK_DRIVE")
-        row.operator("farm.open_dashboard", text="", icon="URL")
+        sub = row.row()
+        sub.enabled = bool(url)
+        sub.operator("farm.open_dashboard", text="", icon="URL")
+        draw_job_form(context, layout)
+        for text in STATE.warnings:
+            _wrapped(context, layout.column(align=True), text, "ERROR")
+        draw_submit(context, layout)
+        self.draw_result(context, layout.box())
+
+    def draw_result(self, context: Any, box: Any) -> None:
+        """The last result, whole and wrapped, until the next one replaces it."""
         notice = STATE.last_result
+        col = box.column(align=True)
         if STATE.busy:
-            _layout(self).label(text=f"Working: {STATE.busy}...", icon="SORTTIME")
-        elif notice is not None and time.monotonic() - notice.at < NOTICE_SECONDS:
-            _layout(self).label(text=notice.text, icon="ERROR" if notice.error else "INFO")
+            col.label(text=f"Working: {STATE.busy}...", icon="SORTTIME")
+        elif notice is None:
+            col.label(text="Ready", icon="INFO")
+        else:
+            _wrapped(context, col, notice.text, "ERROR" if notice.error else "CHECKMARK")
+
+
+def _wrapped(context: Any, col: Any, text: str, icon: str) -> None:
+    width = context.region.width if context.region is not None else 300
+    scale = context.preferences.system.ui_scale if context.preferences else 1.0
+    for n, line in enumerate(panel_text.wrap(text, width, scale)):
+        col.label(text=line, icon=icon if n == 0 else "BLANK1")
 
 
 class RENDER_PT_farm_coordinator(bpy.types.Panel):
@@ -84,10 +108,13 @@ class RENDER_PT_farm_coordinator(bpy.types.Panel):
             box.prop(prefs, "local_worker")
             return
         box.label(text=f"This computer runs a farm: {state.url}", icon="CHECKMARK")
-        box.label(text=f"Farm token: {state.token}")
+        row = box.row()
+        row.label(text=f"Farm token: {panel_text.masked(state.token)}")
+        row.operator("farm.copy_token", text="", icon="COPYDOWN")
         col = box.column(align=True)
         col.label(text="Add a render machine with:")
-        col.label(text=local_farm.worker_command(local_farm.lan_url(state.url), state.token))
+        shown = panel_text.masked(state.token)
+        col.label(text=local_farm.worker_command(local_farm.lan_url(state.url), shown))
         row = box.row(align=True)
         row.operator("farm.copy_worker_command", icon="COPYDOWN")
         if state.worker_pid is not None:
@@ -97,80 +124,76 @@ class RENDER_PT_farm_coordinator(bpy.types.Panel):
         row.operator("farm.stop_local_farm", text="Stop Farm", icon="CANCEL").which = "ALL"
 
 
-class RENDER_PT_farm_job(bpy.types.Panel):
-    bl_space_type = "PROPERTIES"
-    bl_region_type = "WINDOW"
-    bl_context = "render"
-    bl_label = "Job"
-    bl_parent_id = "RENDER_PT_farm"
+def draw_job_form(context: Any, layout: Any) -> None:
+    col = layout.column()
+    col.use_property_split = True
+    form = context.scene.farm_job
+    col.prop(form, "job_type")
+    if _has_placeholder():
+        col.prop(form, "job_name", placeholder=_placeholder_name())
+    else:
+        col.prop(form, "job_name")
+    _draw_scene_settings(context, col, form)
+    for item in form.settings:
+        _draw_setting(col, item)
+    col.prop(form, "priority")
 
-    def draw(self, context: Any) -> None:
-        layout = _layout(self)
-        layout.use_property_split = True
-        scene = context.scene
-        form = scene.farm_job
-        layout.prop(form, "job_type")
+
+def _draw_scene_settings(context: Any, layout: Any, form: Any) -> None:
+    """What the job type takes from the scene, shown where the artist sets it."""
+    scene = context.scene
+    filled = form.filled()
+    if "frames" in filled:
+        try:
+            frames = default_frames(scan.snapshot(scene))
+        except SubmitError:
+            frames = "nothing to render"
         if _has_placeholder():
-            layout.prop(form, "job_name", placeholder=_placeholder_name())
+            layout.prop(form, "frames", placeholder=frames)
         else:
-            layout.prop(form, "job_name")
-        self.draw_scene_settings(context, layout, form)
-        for item in form.settings:
-            self.draw_setting(layout, item)
-        layout.prop(form, "priority")
-        self.draw_submit(context)
+            layout.prop(form, "frames")
+            if not form.frames:
+                layout.label(text=f"Scene range: {frames}")
+    if "chunk_size" in filled:
+        layout.prop(form, "chunk_size")
+    if "samples" in filled and hasattr(scene, "cycles"):
+        layout.prop(scene.cycles, "samples", text="Samples")
+    if "output" in filled:
+        layout.prop(scene.render, "filepath", text="Output")
 
-    def draw_scene_settings(self, context: Any, layout: Any, form: Any) -> None:
-        """What the job type takes from the scene, shown where the artist sets it."""
-        scene = context.scene
-        filled = form.filled()
-        if "frames" in filled:
-            try:
-                frames = default_frames(scan.snapshot(scene))
-            except SubmitError:
-                frames = "nothing to render"
-            if _has_placeholder():
-                layout.prop(form, "frames", placeholder=frames)
-            else:
-                layout.prop(form, "frames")
-                if not form.frames:
-                    layout.label(text=f"Scene range: {frames}")
-        if "chunk_size" in filled:
-            layout.prop(form, "chunk_size")
-        if "samples" in filled and hasattr(scene, "cycles"):
-            layout.prop(scene.cycles, "samples", text="Samples")
-        if "output" in filled:
-            layout.prop(scene.render, "filepath", text="Output")
 
-    def draw_setting(self, layout: Any, item: Any) -> None:
-        attr = {
-            "int": "int_value",
-            "float": "float_value",
-            "bool": "bool_value",
-            "choice": "choice_value",
-        }.get(item.kind, "str_value")
-        if item.optional:  # ticked: sent; unticked: the job type's own default
-            row = layout.row(align=True, heading=item.label)
-            row.prop(item, "use_value", text="")
-            value = row.row(align=True)
-            value.active = item.use_value
-            value.prop(item, attr, text="")
-            return
-        layout.prop(item, attr, text=item.label)
+def _draw_setting(layout: Any, item: Any) -> None:
+    attr = {
+        "int": "int_value",
+        "float": "float_value",
+        "bool": "bool_value",
+        "choice": "choice_value",
+    }.get(item.kind, "str_value")
+    if item.optional:  # ticked: sent; unticked: the job type's own default
+        row = layout.row(align=True, heading=item.label)
+        row.prop(item, "use_value", text="")
+        value = row.row(align=True)
+        value.active = item.use_value
+        value.prop(item, attr, text="")
+        return
+    layout.prop(item, attr, text=item.label)
 
-    def draw_submit(self, context: Any) -> None:
-        farm = context.window_manager.farm
-        if STATE.submit is None:
-            _layout(self).operator("farm.submit_job", icon="EXPORT")
-            return
-        row = _layout(self).row(align=True)
-        row.use_property_split = False
-        if hasattr(row, "progress"):  # Blender 4.0+
-            row.progress(factor=farm.progress, text=farm.progress_text or "Submitting...")
-        else:
-            text = farm.progress_text or "Submitting..."
-            row.prop(farm, "progress_percent", text=text, slider=True)
-        row.operator("farm.cancel_submit", text="", icon="CANCEL")
+
+def draw_submit(context: Any, layout: Any) -> None:
+    """Submit, or the running submission's progress and its Cancel, in one row."""
+    farm = context.window_manager.farm
+    row = layout.row(align=True)
+    row.scale_y = 1.3
+    if STATE.submit is None:
+        row.enabled = bool(farm.coordinator_in_use)
+        row.operator("farm.submit_job", icon="EXPORT")
+        return
+    if hasattr(row, "progress"):  # Blender 4.0+
+        row.progress(factor=farm.progress, text=farm.progress_text or "Submitting...")
+    else:
+        text = farm.progress_text or "Submitting..."
+        row.prop(farm, "progress_percent", text=text, slider=True)
+    row.operator("farm.cancel_submit", text="", icon="CANCEL")
 
 
 def _layout(panel: Any) -> Any:
@@ -185,8 +208,7 @@ def _has_placeholder() -> bool:
 
 
 def _placeholder_name() -> str:
-    name = bpy.path.display_name_from_filepath(bpy.data.filepath)
-    return name or "untitled"
+    return panel_text.default_job_name(bpy.data.filepath)
 
 
 class FARM_UL_jobs(bpy.types.UIList):
@@ -228,10 +250,10 @@ class RENDER_PT_farm_jobs(bpy.types.Panel):
         row.prop(farm, "type_filter", text="", icon="NODETREE")
         row.prop(farm, "name_filter", text="", icon="VIEWZOOM")
         if STATE.jobs.error:
-            layout.label(text=STATE.jobs.error, icon="ERROR")
+            _wrapped(context, layout.column(align=True), STATE.jobs.error, "ERROR")
         layout.template_list("FARM_UL_jobs", "", farm, "jobs", farm, "jobs_index", rows=4)
         if 0 <= farm.jobs_index < len(farm.jobs):
-            self.draw_actions(layout, farm.jobs[farm.jobs_index])
+            self.draw_actions(context, layout, farm.jobs[farm.jobs_index])
 
     def want_jobs(self, context: Any) -> None:
         farm = context.window_manager.farm
@@ -246,29 +268,34 @@ class RENDER_PT_farm_jobs(bpy.types.Panel):
             url, token = "", ""  # no farm: no rows, not the last farm's
         STATE.want_jobs(url, token, {k: v for k, v in filters.items() if v})
 
-    def draw_actions(self, layout: Any, job: Any) -> None:
-        if job.reason:
-            layout.label(text=job.reason, icon="INFO")
+    def draw_actions(self, context: Any, layout: Any, job: Any) -> None:
+        """The same buttons for every job, greyed where they make no sense now."""
+        col = layout.column(align=True)
+        _wrapped(context, col, job.reason or f"{job.status.capitalize()}", "INFO")
         sync = STATE.sync_status.get(job.job_id)
         if sync:
-            layout.label(text=f"Results: {sync}", icon="IMPORT")
+            col.label(text=f"Results: {sync}", icon="IMPORT")
+        offered = set(filter(None, job.actions.split(",")))
         grid = layout.grid_flow(columns=3, align=True)
         for action, icon in (
             ("cancel", "CANCEL"),
-            ("pause" if job.status != "paused" else "resume", "PAUSE"),
+            ("resume" if job.status == "paused" else "pause", "PAUSE"),
             ("requeue", "FILE_REFRESH"),
             ("regenerate", "RECOVER_LAST"),
         ):
-            op = grid.operator("farm.job_action", text=action.capitalize(), icon=icon)
+            cell = grid.row(align=True)
+            cell.enabled = action in offered
+            op = cell.operator("farm.job_action", text=action.capitalize(), icon=icon)
             op.job_id, op.action = job.job_id, action
-        grid.operator("farm.open_output", text="Output", icon="FILE_FOLDER").folder = job.output
+        cell = grid.row(align=True)
+        cell.enabled = bool(job.output)
+        cell.operator("farm.open_output", text="Output", icon="FILE_FOLDER").folder = job.output
         grid.operator("farm.open_dashboard", text="Dashboard", icon="URL")
 
 
 CLASSES = (
     RENDER_PT_farm,
     RENDER_PT_farm_coordinator,
-    RENDER_PT_farm_job,
     FARM_UL_jobs,
     RENDER_PT_farm_jobs,
 )

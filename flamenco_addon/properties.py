@@ -165,6 +165,7 @@ class FarmJobItem(bpy.types.PropertyGroup):
     progress: bpy.props.FloatProperty(subtype="PERCENTAGE", min=0, max=100)
     output: bpy.props.StringProperty()
     reason: bpy.props.StringProperty()
+    actions: bpy.props.StringProperty()  # comma-separated: panel_text.offered(job)
 
 
 def _status_items() -> list[tuple[str, str, str]]:

@@ -92,6 +92,9 @@ class Runtime:
     sync_status: dict[int, str] = field(default_factory=dict)  # job id -> line
     sync_due: float = 0.0
     sync_rid: int = 0
+    panel_seen_at: float = 0.0  # monotonic time the main panel last drew
+    warnings: list[str] = field(default_factory=list)  # said above Submit
+    warnings_due: float = 0.0
 
     # ------------------------------------------------------------ plumbing
     def request(

@@ -1,4 +1,5 @@
-"""Reading Blender: the scene snapshot, the file's dependencies, the coordinator to use.
+"""Reading Blender: the scene snapshot, the file's dependencies, a copy of the open
+file's state, the coordinator to use.
 
 Everything here copies out of bpy into the plain dataclasses of
 submission.py and packing.py; decisions are made there.
@@ -136,6 +137,44 @@ def bake_folders() -> dict[str, str]:
             if mod.type == "NODES" and folder:
                 found[f"{obj.name}\x1f{mod.name}"] = blender_abspath(folder, main_dir)
     return found
+
+
+def in_ui() -> bool:
+    """Whether Blender runs with its window (tests of the UI's copy path replace it)."""
+    return not bpy.app.background
+
+
+def main_source(copy: Path) -> tuple[str, dict[str, str]]:
+    """The .blend the farm's copy is made from, without changing the artist's file
+    state, and the bake folders the rewrite must set again in it.
+
+    Unchanged since the last save (as the UI tracks it): the file on disk
+    itself. Otherwise the open file's data is written to `copy`: in scripts
+    with save_as_mainfile(copy=True); in the UI with `libraries.write`,
+    because save_as_mainfile, even with copy=True, sends a "file saved"
+    notifier that marks the open file as saved (the title loses its "*",
+    quitting no longer asks to save) and adds it to the recent files.
+    """
+    ui = in_ui()
+    if ui and not bpy.data.is_dirty:
+        return str(bpy.data.filepath), {}
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    if not ui:  # Blender 3.x does not track unsaved changes in -b
+        bpy.ops.wm.save_as_mainfile(filepath=str(copy), copy=True, relative_remap=True)
+        return str(copy), {}
+    ids = local_ids()
+    if bpy.data.filepath not in _written:
+        # Paths are written absolute (the same wherever the copy goes) and then
+        # restored in place, leaving the longer string's tail in the unused end of
+        # each path field, which is saved too: the first write of a session
+        # differs from every later one, so it is done twice.
+        bpy.data.libraries.write(str(copy), ids, path_remap="ABSOLUTE")
+        _written.add(bpy.data.filepath)
+    bpy.data.libraries.write(str(copy), ids, path_remap="ABSOLUTE")
+    return str(copy), bake_folders()
+
+
+_written: set[str] = set()  # files whose paths libraries.write has remapped once
 
 
 def rewrite_command() -> list[str]:

@@ -10,6 +10,7 @@ helper runs `run()`, reporting progress on a `background.Channel`.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -26,6 +27,7 @@ from coordinator.client.http import (
 
 from . import packcache
 from .background import Channel
+from .farms import farm_key
 from .packcache import PackCache
 from .packing import (
     Cancelled,
@@ -43,8 +45,10 @@ from .submission import (
     SubmitError,
     job_body,
     job_settings,
+    output_dir,
     scene_settings_of,
 )
+from .sync import JobRecord
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +195,22 @@ def _upload_progress(channel: Channel) -> Any:
 def _check(cancel: threading.Event) -> None:
     if cancel.is_set():
         raise Cancelled()
+
+
+def record_of(sub: Submission, job: dict[str, Any]) -> JobRecord:
+    """How this computer remembers the job (sync.JobRecords), for this .blend."""
+    settings = job.get("settings") or {}
+    out = settings.get("output")
+    return JobRecord(
+        job_id=int(job["id"]),
+        coordinator=sub.client.url,
+        blend=os.path.abspath(sub.snapshot.blend_path),
+        name=str(job.get("name", "")),
+        output_dir=output_dir(out) if out else "",
+        deliver=sub.deliver or not out,
+        overwrite=bool(settings.get("overwrite", True)),
+        farm=farm_key(sub.client.token or ""),
+    )
 
 
 def done_text(job: dict[str, Any]) -> str:

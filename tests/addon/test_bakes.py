@@ -120,8 +120,8 @@ blend, url, token, frame, as_in_the_ui = sys.argv[1:]
 assert addon_utils.enable("flamenco_addon", default_set=True) is not None
 bpy.ops.wm.open_mainfile(filepath=blend)
 if as_in_the_ui == "1":
-    from flamenco_addon import operators
-    operators.in_ui = lambda: True
+    from flamenco_addon import scan
+    scan.in_ui = lambda: True
     bpy.context.scene.frame_current = 2
     assert bpy.data.is_dirty
 result = bpy.ops.farm.submit_job(

@@ -7,6 +7,7 @@ makes the pictures of docs/artist-guide.md (scripts/addon_screenshots.py).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,8 @@ def test_panel_submit_and_farm_buttons_in_a_real_window(tmp_path: Path) -> None:
     assert "Traceback" not in output, output[-4000:]
     shots = sorted(p.name for p in tmp_path.glob("addon-*.png"))
     assert shots == ["addon-farm.png", "addon-jobs.png", "addon-submitting.png"]
-    assert 'Job 1 "shot" is on the farm' in output
+    # Named after the file and the time, so that a file's jobs tell apart
+    assert re.search(r'Job 1 "shot \d\d-\d\d \d\d:\d\d" is on the farm', output), output[-4000:]
     assert "JOB_STATUS completed" in output
     assert "ESCAPE pressed jobs 1 1" in output, output[-4000:]  # no second job
     assert "LAST_REPORT Submission cancelled; nothing was sent to the farm" in output, output[

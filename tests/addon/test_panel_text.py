@@ -1,0 +1,67 @@
+"""What the panel says: wrapped messages, masked tokens, job names, sensible buttons."""
+
+from __future__ import annotations
+
+from flamenco_addon.panel_text import default_job_name, masked, offered, wrap
+
+CANT_REACH = (
+    "Can't reach the farm coordinator at http://127.0.0.1:8765. Is it running, and is"
+    " the address in the add-on preferences right?"
+)
+
+
+def test_an_error_is_wrapped_whole_in_the_default_narrow_editor() -> None:
+    lines = wrap(CANT_REACH, width_px=320)  # Properties' default width, scale 1
+    assert len(lines) > 1
+    assert " ".join(lines) == CANT_REACH  # nothing cut off
+    assert all(len(line) <= (320 - 60) / 7 for line in lines)
+    assert len(wrap(CANT_REACH, width_px=1600)) == 1
+    assert len(wrap(CANT_REACH, width_px=320, scale=2.0)) > len(lines)  # a bigger UI
+
+
+def test_a_very_long_message_stays_a_few_lines() -> None:
+    lines = wrap("word " * 500, width_px=320)
+    assert len(lines) == 6 and lines[-1].endswith("…")
+
+
+def test_the_token_is_not_shown_in_plain_text() -> None:
+    token = "tOk3n-with-enough-secret-bits"
+    assert token not in masked(token) and masked(token).startswith("tOk3")
+    assert masked("short") == "•••••"
+
+
+def test_a_job_is_named_after_its_file_and_the_time() -> None:
+    name = default_job_name("/p/shot_010.blend", now=0.0)
+    assert name.startswith("shot_010 ") and len(name) == len("shot_010 01-01 00:00")
+    assert default_job_name("", now=0.0).startswith("untitled ")
+
+
+def test_finished_jobs_offer_only_what_makes_sense() -> None:
+    assert offered({"status": "completed", "actions": ["regenerate", "delete"]}) == {"regenerate"}
+    assert offered({"status": "active", "actions": ["cancel", "pause", "priority"]}) == {
+        "cancel",
+        "pause",
+    }
+    assert offered({"status": "completed"}) == {"regenerate"}  # an older coordinator
+    assert offered({"status": "paused"}) == {"cancel", "resume"}
+
+
+def test_what_submit_would_refuse_is_said_before_the_click() -> None:
+    from flamenco_addon.packing import Missing
+    from flamenco_addon.panel_text import submit_warnings
+    from flamenco_addon.submission import SceneSnapshot
+
+    snap = SceneSnapshot("/p/shot.blend", "Scene", "Cam", 1, 2, 1, "//r/f_", "PNG")
+    url = "http://127.0.0.1:8765"
+    assert submit_warnings(snap, url=url, token="t", missing=[]) == []
+    movie = SceneSnapshot("/p/shot.blend", "Scene", "Cam", 1, 2, 1, "//r/f_", "FFMPEG")
+    (said,) = submit_warnings(movie, url=url, token="t", missing=[])
+    assert said.startswith("The output is a movie file")
+    gone = [Missing("image", f"wood{n}", f"/p/tex/wood{n}.png") for n in range(5)]
+    (said,) = submit_warnings(snap, url=url, token="t", missing=gone)
+    assert said == (
+        'Missing files: image "wood0": /p/tex/wood0.png; image "wood1": /p/tex/wood1.png;'
+        ' image "wood2": /p/tex/wood2.png and 2 more'
+    )
+    assert submit_warnings(snap, url=url, token="", missing=[])[0].startswith("No farm token")
+    assert submit_warnings(snap, url="", token="", missing=[]) == []  # no farm: said above
