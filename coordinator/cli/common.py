@@ -31,6 +31,7 @@ EXIT_FAILED = 1  # the job failed or was canceled (--wait), a person said no, a 
 EXIT_USAGE = 2  # bad options or input; the coordinator refused the request (4xx)
 EXIT_UNREACHABLE = 3  # no coordinator at that address, or none found on the LAN
 EXIT_AUTH = 4  # wrong or missing farm token
+EXIT_TIMEOUT = 5  # --timeout ran out before the job ended (the job goes on)
 
 DISCOVERY_TIMEOUT = 3.0  # seconds to look for a coordinator by zeroconf
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -286,6 +287,14 @@ class StatusLine:
         elif text != self._last_text and (important or now - self._last_time >= self.every):
             print(text, file=self.stream, flush=True)
             self._last_text, self._last_time = text, now
+
+    def interrupt(self, text: str) -> None:
+        """A line of its own between status updates (a warning), kept on screen."""
+        if self.tty and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self._width = 0
+        print(text, file=self.stream, flush=True)
+        self._last_text, self._last_time = "", 0.0  # show the status again right after
 
     def close(self) -> None:
         if self.tty and self._width:

@@ -24,6 +24,8 @@ from coordinator.cli.common import (
     task_counts,
     when,
 )
+from coordinator.cli.waiting import add_timeout_option, failure_reasons, follow_log, wait_for_job
+from coordinator.core.protocol import JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +41,18 @@ def register(commands: Commands) -> None:
     p.add_argument("--tasks", metavar="STATUS", help="only tasks of these statuses: failed,active")
     p.add_argument("--limit", type=positive_int, default=100, help="show N tasks (default 100)")
     p.add_argument("--json", action="store_true", help="machine-readable: the job, every task")
+    p.add_argument(
+        "--follow",
+        action="store_true",
+        help="then show its progress until it ends (exit 0 completed, 1 failed or canceled)",
+    )
+    add_timeout_option(p)
     p = commands.add("log", cmd_log, "print the end of a task's log")
     p.add_argument("task_id", type=positive_int, metavar="TASK_ID")
     p.add_argument("--tail", type=positive_int, default=65536, metavar="BYTES")
+    p.add_argument(
+        "--follow", action="store_true", help="then print what is added until the task ends"
+    )
     p = commands.add("workers", cmd_workers, "list the farm's workers")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -135,6 +146,9 @@ def cmd_job(args: argparse.Namespace, conn: Connection) -> int:
         return print_json(client.job(args.job_id, tasks=True))
     job = client.job(args.job_id, tasks=False)
     print(job_details(job))
+    if job["status"] == JobStatus.FAILED:
+        print("  why:")
+        print("\n".join(f"    {reason}" for reason in failure_reasons(client, job)))
     page = client.tasks(args.job_id, status=args.tasks, limit=args.limit)
     tasks = page["tasks"]
     if tasks:
@@ -145,6 +159,9 @@ def cmd_job(args: argparse.Namespace, conn: Connection) -> int:
         note(f"the first {len(tasks)} of {page['total']} tasks; see more with --limit N")
     elif args.tasks and not tasks:
         note(f"no {args.tasks} tasks")
+    if args.follow:
+        sys.stdout.flush()
+        return wait_for_job(client, args.job_id, timeout=args.timeout)
     return EXIT_OK
 
 
@@ -212,6 +229,8 @@ def task_table(tasks: list[JSON], workers: dict[str, str]) -> str:
 
 # =========================================================== log, workers
 def cmd_log(args: argparse.Namespace, conn: Connection) -> int:
+    if args.follow:
+        return follow_log(conn.client(), args.task_id, tail=args.tail)
     text = conn.client().task_log(args.task_id, tail=args.tail)
     sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
     return EXIT_OK

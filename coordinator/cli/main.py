@@ -6,6 +6,7 @@ module and registers its own subcommands:
 
   serve     run a coordinator (the one door to the server, with apidocs)
   submit    submit, with project upload and --wait
+  waiting   wait; --wait, job --follow and log --follow share it
   inspect   job-types, jobs, job, log, workers
   pull      download a job's outputs
   apidocs   openapi-docs: the HTTP API reference as Markdown
@@ -27,7 +28,7 @@ import sys
 
 import requests
 
-from coordinator.cli import apidocs, control, inspect, pull, serve, submit
+from coordinator.cli import apidocs, control, inspect, pull, serve, submit, waiting
 from coordinator.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -45,7 +46,7 @@ from coordinator.client.http import FarmClientError
 log = logging.getLogger(__name__)
 
 # In the order `--help` lists them.
-COMMAND_MODULES = (serve, submit, inspect, pull, apidocs, control)
+COMMAND_MODULES = (serve, submit, waiting, inspect, pull, apidocs, control)
 EXIT_INTERRUPTED = 130  # what a shell reports for Ctrl+C
 
 

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 from coordinator.cli.common import (
-    EXIT_FAILED,
     EXIT_OK,
     JSON,
     CliClient,
@@ -34,16 +33,11 @@ from coordinator.cli.common import (
     task_counts,
 )
 from coordinator.cli.precheck import check_blender_version, check_output, check_settings
-from coordinator.client.http import FarmClient, Unreachable
+from coordinator.cli.waiting import add_timeout_option, wait_for_job
 from coordinator.core.blendfile import read_blend_version
 from coordinator.core.outputs import resolve_blender_relative
-from coordinator.core.protocol import TERMINAL_JOB_STATUSES, JobStatus
 
 log = logging.getLogger(__name__)
-
-WAIT_POLL = 1.0  # seconds between job status polls of --wait
-WAIT_OUTAGE = 60.0  # how long --wait rides out an unreachable coordinator
-LOG_TAIL = 4000  # bytes of a failed task's log that --wait shows
 
 _BACKUP = re.compile(r"\.blend\d+$")  # Blender's save versions: .blend1, .blend2, ...
 
@@ -72,7 +66,12 @@ def register(commands: Commands) -> None:
         " them into the output folder on its machine",
     )
     p.add_argument("--max-attempts", type=positive_int, default=3, metavar="N")
-    p.add_argument("--wait", action="store_true", help="show progress until the job ends")
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="show progress until the job ends: exit 0 completed, 1 failed or canceled",
+    )
+    add_timeout_option(p)
 
 
 def add_setting_options(p: argparse.ArgumentParser, *, help_set: str, frames: str = "") -> None:
@@ -104,7 +103,9 @@ def cmd_submit(args: argparse.Namespace, conn: Connection) -> int:
     print(job["id"], flush=True)
     total = task_counts(job)[1]
     note(f"job {job['id']} {job['name']!r} submitted: {plural(total, 'task')} ({job['type']})")
-    return wait_for_job(client, job["id"]) if args.wait else EXIT_OK
+    if args.timeout is not None and not args.wait:
+        note("note: --timeout applies to --wait; not waiting")
+    return wait_for_job(client, job["id"], timeout=args.timeout) if args.wait else EXIT_OK
 
 
 def job_body(
@@ -268,63 +269,3 @@ def upload(client: CliClient, files: dict[str, Path]) -> dict[str, str]:
     already = len(set(hashes.values())) - count
     note(f"uploaded {plural(count, 'file')} ({megabytes(sent)}), {already} already on the farm")
     return hashes
-
-
-# ================================================================== wait
-def wait_for_job(client: FarmClient, job_id: int, *, poll: float = WAIT_POLL) -> int:
-    """Show progress until the job ends: 0 when it completed, 1 otherwise."""
-    line = StatusLine(sys.stderr)
-    try:
-        job = watch(client, job_id, line, poll=poll)
-    except KeyboardInterrupt:
-        line.close()
-        note(f"stopped watching; job {job_id} goes on (lanfarm wait {job_id} to watch again)")
-        raise
-    line.close()
-    if job["status"] == JobStatus.COMPLETED:
-        note(f"job {job_id} completed")
-        return EXIT_OK
-    explain_failure(client, job)
-    return EXIT_FAILED
-
-
-def watch(client: FarmClient, job_id: int, line: StatusLine, *, poll: float) -> JSON:
-    """Poll the job until it ends; returns its last state."""
-    last: tuple[str, int] | None = None
-    while True:
-        job = poll_job(client, job_id)
-        done, total = task_counts(job)
-        line.show(
-            f"job {job_id} {bar(job['progress'])} {done}/{total} tasks {job['status']}",
-            important=(job["status"], done) != last,
-        )
-        last = (job["status"], done)
-        if job["status"] in TERMINAL_JOB_STATUSES:
-            return job
-        time.sleep(poll)
-
-
-def poll_job(client: FarmClient, job_id: int) -> JSON:
-    """The job, riding out a coordinator that restarts for up to WAIT_OUTAGE seconds."""
-    deadline = time.monotonic() + WAIT_OUTAGE
-    while True:
-        try:
-            return client.job(job_id, tasks=False)
-        except Unreachable:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(WAIT_POLL)
-
-
-def explain_failure(client: FarmClient, job: JSON) -> None:
-    note(f"job {job['id']} {job['status']}: {job.get('status_reason') or 'no reason given'}")
-    if job["status"] != JobStatus.FAILED:
-        return
-    failed = client.tasks(job["id"], status="failed", limit=1)["tasks"]
-    if not failed:
-        return
-    task = failed[0]
-    text = client.task_log(task["id"], tail=LOG_TAIL).rstrip()
-    note(f"--- end of the log of task {task['id']} ({task['name']}) ---")
-    note(text or "(the log is empty)")
-    note(f"--- full log: lanfarm log {task['id']}")
