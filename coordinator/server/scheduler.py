@@ -26,7 +26,7 @@ BLOCKLIST_THRESHOLD = 3
 # at least as new as the one that saved the file, highest priority, then the
 # oldest job.
 _JOBS = """
-SELECT id, priority FROM jobs
+SELECT id, priority, generation FROM jobs
 WHERE status IN ('queued', 'active') AND min_blender <= :blender
   AND (SELECT count(*) FROM task_failures f
        WHERE f.job_id = jobs.id AND f.worker_id = :worker AND f.blamed = 1) < :blocklist
@@ -35,10 +35,11 @@ ORDER BY priority DESC, id
 
 # The first runnable task of one job: queued, every dependency completed, and
 # not one this worker already failed. Uses the tasks_runnable index, so it
-# stops at the first hit even in a job of 100,000 tasks.
+# stops at the first hit even in a job of 100,000 tasks. (Only the current
+# generation has queued tasks; saying so lets the index give the order.)
 _TASK = """
 SELECT id, priority FROM tasks t
-WHERE t.job_id = :job AND t.status = 'queued'
+WHERE t.job_id = :job AND t.status = 'queued' AND t.generation = :generation
   AND (t.has_deps = 0 OR NOT EXISTS (
         SELECT 1 FROM task_deps d JOIN tasks dt ON dt.id = d.depends_on
         WHERE d.task_id = t.id AND dt.status != 'completed'))
@@ -74,7 +75,7 @@ def claim(
         params = {"worker": worker_id, "blender": blender, "blocklist": BLOCKLIST_THRESHOLD}
         jobs = store.db.execute(_JOBS, params).fetchall()
         for job in jobs:
-            row = store.db.execute(_TASK, {"job": job["id"], "worker": worker_id}).fetchone()
+            row = _first_task(store, job, worker_id)
             if row is None:
                 continue
             if warm_job is not None and warm_job != job["id"]:
@@ -96,10 +97,15 @@ def _prefer_warm(
     warm = next((j for j in jobs if j["id"] == warm_job), None)
     if warm is None or warm["priority"] != job["priority"]:
         return job, task
-    row = store.db.execute(_TASK, {"job": warm_job, "worker": worker_id}).fetchone()
+    row = _first_task(store, warm, worker_id)
     if row is None or row["priority"] < task["priority"]:
         return job, task
     return warm, row
+
+
+def _first_task(store: Store, job: Any, worker_id: str) -> Any:
+    params = {"job": job["id"], "generation": job["generation"], "worker": worker_id}
+    return store.db.execute(_TASK, params).fetchone()
 
 
 def _lease(db: sqlite3.Connection, task_id: int, worker_id: str, lease_seconds: float) -> bool:

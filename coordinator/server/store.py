@@ -131,9 +131,12 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 5: "does the job's current generation have a task in this status" in one index
     # probe: every completion asks it for each status, and with only tasks_job_order
-    # to go on an absent status walked the whole job (issue 14)
+    # to go on an absent status walked the whole job (issue 14). The generation joins
+    # the runnable index rather than a new index, which every status change and
+    # every submitted task would also have to write.
     """
-    CREATE INDEX tasks_job_status ON tasks(job_id, generation, status);
+    DROP INDEX tasks_runnable;
+    CREATE INDEX tasks_runnable ON tasks(job_id, status, generation, priority DESC, idx);
     """,
     # 6: where a task's time went, for its latest attempt: the coordinator's clock for
     # the claim and the completion, the worker's own (seconds after it got the task)

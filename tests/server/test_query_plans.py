@@ -40,7 +40,7 @@ BIG_JOB = 20_000
 # The statuses probe asks for each task status in turn.
 _STATUS_PROBE = [
     "SCAN CONSTANT ROW",
-    *["SEARCH tasks USING COVERING INDEX tasks_job_status (job_id=? AND generation=? AND status=?)"]
+    *["SEARCH tasks USING COVERING INDEX tasks_runnable (job_id=? AND status=? AND generation=?)"]
     * 5,
 ]
 _BY_TASK_ID = ["SEARCH tasks USING INTEGER PRIMARY KEY (rowid=?)"]
@@ -77,7 +77,7 @@ EXPECTED = [
     ),
     Expected(
         "the jobs it may take work from, best first (few: jobs, not tasks)",
-        r"SELECT id, priority FROM jobs WHERE status IN \('queued', 'active'\)",
+        r"SELECT id, priority, generation FROM jobs WHERE status IN \('queued', 'active'\)",
         [
             "SEARCH jobs USING INDEX jobs_status (status=?)",
             "SEARCH f USING INDEX task_failures_job (job_id=? AND worker_id=?)",
@@ -88,7 +88,7 @@ EXPECTED = [
         "the job's first runnable task: the index's order, so it stops at the first",
         r"SELECT id, priority FROM tasks t WHERE t.job_id = \S+ AND t.status = 'queued'",
         [
-            "SEARCH t USING INDEX tasks_runnable (job_id=? AND status=?)",
+            "SEARCH t USING INDEX tasks_runnable (job_id=? AND status=? AND generation=?)",
             "SEARCH d USING COVERING INDEX sqlite_autoindex_task_deps_1 (task_id=?)",
             "SEARCH dt USING INTEGER PRIMARY KEY (rowid=?)",
             "SEARCH f USING INDEX task_failures_task (task_id=? AND worker_id=?)",
@@ -155,7 +155,7 @@ EXPECTED = [
         "why the job failed",
         r"SELECT t.name, f.reason FROM tasks t LEFT JOIN task_failures f",
         [
-            "SEARCH t USING INDEX tasks_job_status (job_id=? AND generation=? AND status=?)",
+            "SEARCH t USING INDEX tasks_runnable (job_id=? AND status=? AND generation=?)",
             "SEARCH f USING INDEX task_failures_task (task_id=?) LEFT-JOIN",
             "USE TEMP B-TREE FOR ORDER BY",
         ],

@@ -135,7 +135,7 @@ def test_the_task_query_uses_the_runnable_index(tmp_path: Path) -> None:
         plan = [
             r["detail"]
             for r in store.db.execute(
-                "EXPLAIN QUERY PLAN " + scheduler._TASK, {"job": 1, "worker": "w"}
+                "EXPLAIN QUERY PLAN " + scheduler._TASK, {"job": 1, "generation": 1, "worker": "w"}
             ).fetchall()
         ]
     finally:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from coordinator.server import scheduler
 from coordinator.server.store import MIGRATIONS, Store, sql_statements
 
 
@@ -61,3 +62,42 @@ def test_a_newer_file_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(RuntimeError, match="newer than this coordinator understands"):
         Store(path)
+
+
+def test_a_schema_4_farm_keeps_its_tasks_and_their_order_through_schemas_5_and_6(
+    tmp_path: Path,
+) -> None:
+    """The runnable index is rebuilt with the generation in it (5) and tasks gain
+    their timings (6): a half-done job goes on where it was."""
+    path = tmp_path / "farm.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:4]:
+        for statement in sql_statements(script):
+            db.execute(statement)
+    db.execute("PRAGMA user_version=4")
+    db.execute(
+        "INSERT INTO jobs (name, type, status, settings, created_at, updated_at)"
+        " VALUES ('old', 'sleep', 'active', '{}', 0, 0)"
+    )
+    for idx, status in enumerate(("completed", "queued", "queued")):
+        db.execute(
+            "INSERT INTO tasks (job_id, idx, name, kind, payload, status, updated_at)"
+            " VALUES (1, ?, ?, 'sleep', '{}', ?, 0)",
+            (idx, f"t{idx}", status),
+        )
+    db.close()
+    store = Store(path)
+    try:
+        assert store.schema_version == len(MIGRATIONS) >= 6
+        columns = [r["name"] for r in store.all("PRAGMA index_info(tasks_runnable)")]
+        assert columns == ["job_id", "status", "generation", "priority", "idx"]
+        claimed = scheduler.claim(store, worker_id="w", blender=4002, lease_seconds=60)
+        assert claimed is not None
+        sql = "SELECT idx, claimed_at, completed_at FROM tasks WHERE id = ?"
+        row = store.one(sql, claimed.task_id)
+        assert row is not None and row["idx"] == 1 and row["claimed_at"] > 0
+        assert row["completed_at"] is None
+        done = store.one("SELECT claimed_at FROM tasks WHERE idx = 0")
+        assert done is not None and done["claimed_at"] is None  # not known, not made up
+    finally:
+        store.close()
