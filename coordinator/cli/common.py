@@ -16,11 +16,15 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import urlsplit, urlunsplit
 
 from coordinator.client.http import AuthError, FarmClient, FarmClientError, Progress, Unreachable
 from coordinator.core.datadirs import coordinator_data_dir
+from coordinator.core.protocol import DEFAULT_PORT
+
+if TYPE_CHECKING:
+    from coordinator.client.browser import FoundCoordinator
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,7 @@ EXIT_AUTH = 4  # wrong or missing farm token
 EXIT_TIMEOUT = 5  # --timeout ran out before the job ended (the job goes on)
 
 DISCOVERY_TIMEOUT = 3.0  # seconds to look for a coordinator by zeroconf
+DISCOVERY_SETTLE = 1.0  # seconds to listen for more farms once one answered
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 NO_COORDINATOR = (
@@ -89,10 +94,27 @@ class Connection:
 def coordinator_url(args: argparse.Namespace) -> str:
     url = args.coordinator or os.environ.get("FARM_COORDINATOR")
     if not url:
-        return discover(args.zeroconf_interfaces)
+        return discover(args.zeroconf_interfaces, farm_name(args))
+    return with_farm_port(url)
+
+
+def with_farm_port(url: str) -> str:
+    """ "render-boss" means the farm on render-boss, at the farm's port, not
+    HTTP's 80: a port is added where none is given (":80" asks for 80)."""
     if "://" not in url:
         url = f"http://{url}"  # "render-boss:8765" is what people type
-    return url
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError as ex:
+        raise CliError(f"bad coordinator address {url!r}: {ex}") from ex
+    if port is not None or not parts.hostname:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{parts.netloc}:{DEFAULT_PORT}"))
+
+
+def farm_name(args: argparse.Namespace) -> str | None:
+    return getattr(args, "farm_name", None) or os.environ.get("FARM_NAME") or None
 
 
 def local_token_file() -> Path:
@@ -115,24 +137,50 @@ def farm_token(args: argparse.Namespace, url: str) -> str | None:
         return None
 
 
-def discover(interfaces: list[str] | None) -> str:
+def discover(interfaces: list[str] | None, name: str | None) -> str:
+    """The one farm on the LAN (or the one called `name`); never a guess between
+    several: they are listed, and the person chooses."""
+    found = find_farms(interfaces, name)
+    usable = [c for c in found if c.compatible]
+    if len(usable) == 1:
+        chosen = usable[0]
+        note(f"using coordinator {chosen.name!r} at {chosen.url} (found on the LAN)")
+        return chosen.url
+    if len(usable) > 1:
+        listing = "; ".join(f"{c.name!r} at {c.url}" for c in usable)
+        how = (
+            "--coordinator URL" if name else "--farm-name NAME (or FARM_NAME) or --coordinator URL"
+        )
+        raise CliError(f"{len(usable)} farms answered on the LAN: {listing}; choose one with {how}")
+    if found:
+        raise CliError(
+            f"found {found[0].name!r} at {found[0].url}, but it speaks API version"
+            f" {found[0].api_version or '?'}; update this client or pass --coordinator",
+            EXIT_UNREACHABLE,
+        )
+    if name:
+        raise CliError(
+            f"no farm named {name!r} answered on the LAN within {DISCOVERY_TIMEOUT:g} s;"
+            " `lanfarm farms` lists those that do",
+            EXIT_UNREACHABLE,
+        )
+    raise CliError(NO_COORDINATOR.format(timeout=DISCOVERY_TIMEOUT), EXIT_UNREACHABLE)
+
+
+def find_farms(interfaces: list[str] | None, name: str | None) -> list[FoundCoordinator]:
+    """Farms answering by zeroconf: up to the first answer, then a moment more, so
+    that a second farm is seen, not passed over."""
     from coordinator.client import browser as discovery
 
     found = discovery.find_coordinators(
-        first=True, timeout=DISCOVERY_TIMEOUT, interfaces=interfaces
+        first=True, timeout=DISCOVERY_TIMEOUT, interfaces=interfaces, name=name
     )
-    usable = [c for c in found if c.compatible]
-    if not usable:
-        if found:
-            raise CliError(
-                f"found {found[0].name!r} at {found[0].url}, but it speaks API version"
-                f" {found[0].api_version or '?'}; update this client or pass --coordinator",
-                EXIT_UNREACHABLE,
-            )
-        raise CliError(NO_COORDINATOR.format(timeout=DISCOVERY_TIMEOUT), EXIT_UNREACHABLE)
-    chosen = usable[0]
-    note(f"using coordinator {chosen.name!r} at {chosen.url} (found on the LAN)")
-    return chosen.url
+    if found:
+        found += discovery.find_coordinators(
+            timeout=DISCOVERY_SETTLE, interfaces=interfaces, name=name
+        )
+    unique = {c.service_name: c for c in found}
+    return sorted(unique.values(), key=lambda c: (c.name.casefold(), c.url))
 
 
 def exit_code_for(ex: FarmClientError) -> int:
@@ -162,8 +210,15 @@ def connection_options(*, suppress: bool, coordinator: bool = True) -> argparse.
             "--coordinator",
             metavar="URL",
             default=default,
-            help="coordinator address, e.g. http://render-boss:8765 (env FARM_COORDINATOR;"
-            " default: find one on the LAN by zeroconf)",
+            help="coordinator address, e.g. render-boss or http://render-boss:8765 (port 8765"
+            " unless given; env FARM_COORDINATOR; default: find the farm on the LAN)",
+        )
+        p.add_argument(
+            "--farm-name",
+            metavar="NAME",
+            default=default,
+            help="with several farms on the LAN, the one started with --name NAME"
+            " (env FARM_NAME; see `farms`)",
         )
     p.add_argument(
         "--token",

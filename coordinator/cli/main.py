@@ -8,6 +8,7 @@ module and registers its own subcommands:
   submit    submit, with project upload and --wait
   waiting   wait; --wait, job --follow and log --follow share it
   inspect   job-types, jobs, job, log, workers
+  farms     the farms that answer on the LAN
   pull      download a job's outputs
   apidocs   openapi-docs: the HTTP API reference as Markdown
   control   cancel, pause, ..., regenerate, task and worker actions
@@ -28,7 +29,7 @@ import sys
 
 import requests
 
-from coordinator.cli import apidocs, control, inspect, pull, serve, submit, waiting
+from coordinator.cli import apidocs, control, farms, inspect, pull, serve, submit, waiting
 from coordinator.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -46,7 +47,7 @@ from coordinator.client.http import FarmClientError
 log = logging.getLogger(__name__)
 
 # In the order `--help` lists them.
-COMMAND_MODULES = (serve, submit, waiting, inspect, pull, apidocs, control)
+COMMAND_MODULES = (serve, submit, waiting, inspect, farms, pull, apidocs, control)
 EXIT_INTERRUPTED = 130  # what a shell reports for Ctrl+C
 
 

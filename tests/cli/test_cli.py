@@ -142,7 +142,12 @@ def test_no_coordinator_on_the_lan(run: Run, monkeypatch: pytest.MonkeyPatch) ->
     assert result.code == 3
     assert "--coordinator" in result.err and "lanfarm serve" in result.err
     assert asked == [
-        {"first": True, "timeout": common.DISCOVERY_TIMEOUT, "interfaces": ["127.0.0.1"]}
+        {
+            "first": True,
+            "timeout": common.DISCOVERY_TIMEOUT,
+            "interfaces": ["127.0.0.1"],
+            "name": None,
+        }
     ]
 
 

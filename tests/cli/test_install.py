@@ -95,7 +95,7 @@ def test_a_wheel_installs_lanfarm_and_lanfarm_worker(tmp_path: Path) -> None:
     result = run([bin_dir / "lanfarm", "--help"], elsewhere)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: lanfarm ")
-    for command in ("serve", "submit", "jobs", "delete"):
+    for command in ("serve", "submit", "jobs", "wait", "farms", "delete"):
         assert command in result.stdout
     result = run([bin_dir / "lanfarm", "serve", "--help"], elsewhere)
     assert result.returncode == 0 and "--data-dir" in result.stdout, result.stderr
