@@ -25,6 +25,7 @@ from worker_agent.credentials import FILE_NAME, load_credentials, save_credentia
 from worker_agent.kinds import KINDS
 from worker_agent.probe import BlenderInfo
 from worker_agent.task_run import Kind, TaskRun
+from worker_agent.warm import BlenderSlot, WarmLimits
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class AgentConfig:
     burst: bool = False  # stop when one long-poll finds no work
     retry_seconds: float = 2.0  # pause before looking for the coordinator again
     report_seconds: float = 1.0  # how often log text and progress go to the coordinator
+    warm: WarmLimits = field(default_factory=WarmLimits)  # when the warm Blender is replaced
 
 
 class Agent:
@@ -58,28 +60,40 @@ class Agent:
         self.aborting = threading.Event()  # stop the current task now
         self.tasks_done = 0
         self.current: TaskRun | None = None  # the task being run, for a signal handler
+        self.blender = BlenderSlot(config.warm)  # the Blender kept open between a job's tasks
         self._client: FarmClient | None = None  # once registered
 
     # -------------------------------------------------------------- the loop
     def run(self) -> int:
         """Serve until told to stop (or burst/max_tasks says so); the exit code."""
-        while not self.stopping.is_set():
-            try:
-                client = self._connect()
-                if client is not None:
-                    self._serve(client)
-                break
-            except Unreachable as ex:
-                log.warning("lost the coordinator (%s); looking for it again", ex.message)
-                self.stopping.wait(self.config.retry_seconds)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    client = self._connect()
+                    if client is not None:
+                        self._serve(client)
+                    break
+                except Unreachable as ex:
+                    log.warning("lost the coordinator (%s); looking for it again", ex.message)
+                    self.stopping.wait(self.config.retry_seconds)
+        finally:
+            self.blender.close()
         return 0
+
+    @property
+    def warm_job(self) -> int | None:
+        """The job whose scene this worker's Blender holds, for the scheduler."""
+        served = self.blender.served
+        return served.key.job_id if served is not None and served.alive() else None
 
     def _serve(self, client: FarmClient) -> None:
         self._client = client
         chained: Assignment | None = None  # handed out with the last completion
         while not self.stopping.is_set() and not self._had_enough():
             try:
-                assignment = chained or client.next_task(wait=self.config.poll_wait)
+                assignment = chained or client.next_task(
+                    wait=self.config.poll_wait, warm_job=self.warm_job
+                )
             except AuthError:
                 log.warning("the coordinator no longer knows this worker; registering again")
                 client = self._client = self._register(client, fresh=True)

@@ -1,10 +1,11 @@
 """Runs a script of in_blender/ in Blender: the command line, the process, its output.
 
 A worker renders either with the Blender binary or with a Python that has the
-``bpy`` module (found by probe.py); both run worker_agent/in_blender/runner.py
-(or merge.py), which prints one structured line per event (see
-worker_agent/events.py). RenderProcess starts it, hands each output line to a
-callback, and stops it with its whole process group.
+``bpy`` module (found by probe.py); both run a script of worker_agent/in_blender/
+(serve.py for the agent's tasks; runner.py or merge.py for one task by hand),
+which prints one structured line per event (see worker_agent/events.py).
+RenderProcess starts it, hands each output line to a callback, feeds it task
+lines on stdin (serve.py), and stops it with its whole process group.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 
 RUNNER_PATH = Path(__file__).parent / "in_blender" / "runner.py"  # renders a task
 MERGE_PATH = Path(__file__).parent / "in_blender" / "merge.py"  # merges progressive chunks
+SERVE_PATH = Path(__file__).parent / "in_blender" / "serve.py"  # a job's tasks, from stdin
 
 
 def write_task(task: RenderTask, path: str | os.PathLike[str]) -> Path:
@@ -55,6 +58,29 @@ def build_command(
     """
     if info.kind == "bpy-module":
         return [info.path, str(runner_path), "--bpy", str(task_json_path)]
+    return _binary_command(info, runner_path, blend_path, allow_scripts, str(task_json_path))
+
+
+def build_serve_command(
+    info: BlenderInfo, *, blend_path: str | os.PathLike[str], allow_scripts: bool
+) -> list[str]:
+    """The argv of a warm Blender (in_blender/serve.py), which reads its tasks on stdin.
+
+    The binary opens blend_path with the script policy of its command line; the
+    bpy module opens the file named in the first task with that task's policy.
+    """
+    if info.kind == "bpy-module":
+        return [info.path, str(SERVE_PATH), "--bpy", "--serve"]
+    return _binary_command(info, SERVE_PATH, blend_path, allow_scripts, "--serve")
+
+
+def _binary_command(
+    info: BlenderInfo,
+    script: str | os.PathLike[str],
+    blend_path: str | os.PathLike[str],
+    allow_scripts: bool,
+    argument: str,
+) -> list[str]:
     return [
         info.path,
         "-b",
@@ -64,9 +90,9 @@ def build_command(
         "--python-exit-code",
         "1",
         "--python",
-        str(runner_path),
+        str(script),
         "--",
-        str(task_json_path),
+        argument,
     ]
 
 
@@ -91,16 +117,20 @@ class RenderProcess:
         on_line: LineCallback,
         cwd: str | os.PathLike[str] | None = None,
         env: Mapping[str, str] | None = None,
+        stdin: bool = False,
+        on_end: Callable[[], None] | None = None,
     ):
         self.command = list(command)  # the argv, for logs
         self._on_line = on_line  # called on the reader thread, in output order
+        self._on_end = on_end  # called on the reader thread after the last line
+        self.last_output = time.monotonic()  # when it last printed a line
         self._tmpdir = tempfile.mkdtemp(prefix="farm-blender-")
         child_env = dict(os.environ if env is None else env, TMPDIR=self._tmpdir)
         self.canceled = False  # cancel() was called
         try:
             self._proc = subprocess.Popen(
                 self.command,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 cwd=cwd,
@@ -127,7 +157,34 @@ class RenderProcess:
                 self._on_line(line, parse_line(line))
             except Exception:  # a callback bug must not stop the draining (Blender would block)
                 log.exception("render output callback failed on %r", line)
+            self.last_output = time.monotonic()
         self._proc.stdout.close()
+        if self._on_end is not None:
+            self._on_end()
+
+    def send(self, line: str) -> None:
+        """Writes one line to its stdin; OSError once the process has gone."""
+        if self._proc.stdin is None:
+            raise OSError("this Blender was started without a task input")
+        self._proc.stdin.write(line.encode("utf-8") + b"\n")
+        self._proc.stdin.flush()
+
+    def close_input(self) -> None:
+        """End of input: serve.py finishes and Blender quits."""
+        if self._proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self._proc.stdin.close()
+
+    def rss_bytes(self) -> int | None:
+        """Its resident memory (Linux /proc; None elsewhere or once it has gone)."""
+        try:
+            with open(f"/proc/{self._proc.pid}/status", encoding="ascii", errors="replace") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        return None
 
     def poll(self) -> int | None:
         """The exit code, or None while Blender runs."""
@@ -140,6 +197,7 @@ class RenderProcess:
         """
         code = self._proc.wait(timeout)
         self._reader.join(timeout)
+        self.close_input()
         self._pass_on_crash_reports()
         shutil.rmtree(self._tmpdir, ignore_errors=True)
         return code

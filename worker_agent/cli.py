@@ -18,6 +18,7 @@ from worker_agent.agent import Agent, AgentConfig, default_name
 from worker_agent.devices import probe_devices
 from worker_agent.in_blender.render_task import DEVICES
 from worker_agent.probe import BlenderNotFound, NotABlender, find_blender, probe
+from worker_agent.warm import WarmLimits
 
 log = logging.getLogger("worker_agent")
 
@@ -114,6 +115,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="seconds each wait for work lasts (default: %(default)s)",
     )
+    p.add_argument(
+        "--warm-tasks",
+        type=int,
+        default=WarmLimits.max_tasks,
+        metavar="N",
+        help="keep Blender open with the job's scene between its tasks, and start a"
+        " fresh one after N tasks (1: a fresh Blender for every task; default: %(default)s)",
+    )
+    p.add_argument(
+        "--warm-memory",
+        type=int,
+        metavar="MB",
+        help="start a fresh Blender when the open one uses more than MB megabytes of"
+        " memory after a task (Linux; default: no limit)",
+    )
+    p.add_argument(
+        "--hang-seconds",
+        type=float,
+        default=WarmLimits.silence_seconds,
+        metavar="S",
+        help="a Blender that prints nothing for S seconds during a task is stopped as"
+        " hung and the task fails (default: %(default)s)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -125,8 +149,16 @@ def main(argv: list[str] | None = None, *, inside_blender: str | None = None) ->
         format="%(asctime)s %(levelname)s %(message)s",
         datefmt="%H:%M:%S",
     )
-    if args.threads is not None and args.threads < 1:
-        print("error: --threads must be 1 or more", file=sys.stderr)
+    for flag, value in (
+        ("--threads", args.threads),
+        ("--warm-tasks", args.warm_tasks),
+        ("--warm-memory", args.warm_memory),
+    ):
+        if value is not None and value < 1:
+            print(f"error: {flag} must be 1 or more", file=sys.stderr)
+            return 2
+    if args.hang_seconds <= 0:
+        print("error: --hang-seconds must be more than 0", file=sys.stderr)
         return 2
     try:
         exe = args.bpy_python or find_blender(args.blender or inside_blender)
@@ -156,6 +188,11 @@ def main(argv: list[str] | None = None, *, inside_blender: str | None = None) ->
             poll_wait=args.poll_wait,
             max_tasks=args.max_tasks,
             burst=args.burst,
+            warm=WarmLimits(
+                max_tasks=args.warm_tasks,
+                max_rss_mb=args.warm_memory,
+                silence_seconds=args.hang_seconds,
+            ),
         )
     )
     _install_signal_handlers(agent)

@@ -18,6 +18,13 @@ from coordinator.core.protocol import RUNNER_EVENT_PREFIX
 
 
 @dataclass(frozen=True)
+class Accepted:
+    """A warm runner (in_blender/serve.py) read a task line and starts on it."""
+
+    task: str  # the task file it was given
+
+
+@dataclass(frozen=True)
 class Ready:
     """The runner loaded the file and applied the task."""
 
@@ -79,7 +86,7 @@ class Malformed:
     reason: str  # why it did not parse
 
 
-RunnerEvent = Ready | FrameStart | Progress | FrameSaved | RunnerError | Done | Malformed
+RunnerEvent = Accepted | Ready | FrameStart | Progress | FrameSaved | RunnerError | Done | Malformed
 
 
 class _Bad(Exception):
@@ -163,6 +170,7 @@ def _progress(data: dict[str, Any]) -> Progress:
 
 
 _BUILDERS: dict[str, Callable[[dict[str, Any]], RunnerEvent]] = {
+    "accepted": lambda d: Accepted(task=_str(d, "task")),
     "ready": _ready,
     "frame_start": lambda d: FrameStart(frame=_int(d, "frame")),
     "progress": _progress,

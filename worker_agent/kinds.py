@@ -18,7 +18,7 @@ from typing import Any
 
 from coordinator.client.http import ConflictError, FarmClientError
 from worker_agent import events as ev
-from worker_agent.blender import MERGE_PATH, RUNNER_PATH, write_task
+from worker_agent.blender import write_task
 from worker_agent.cache import CacheError
 from worker_agent.in_blender.merge import MergeError, MergeTask
 from worker_agent.in_blender.render_task import RenderTask, TaskError
@@ -82,7 +82,7 @@ def _render_in(run: TaskRun, blend: Path, out_dir: Path) -> None:
         elif isinstance(event, ev.FrameSaved):
             saved[event.frame] = event.path
 
-    code, failed_uploads = run.run_script(RUNNER_PATH, task_json, blend, on_event)
+    code, failed_uploads = run.run_script("render", task_json, blend, on_event)
     if run.stopped.is_set():
         return
     missing = [f for f in frames if f not in saved]
@@ -131,7 +131,7 @@ def _merge_in(run: TaskRun, blend: Path, out_dir: Path) -> None:
             run.report(progress=len(saved) / (2 * len(merge_task.merges)))
 
     run.report(activity=f"merging {len(merge_task.merges)} frame(s)")
-    code, failed_uploads = run.run_script(MERGE_PATH, task_json, blend, on_event)
+    code, failed_uploads = run.run_script("merge", task_json, blend, on_event)
     if run.stopped.is_set():
         return
     merged = {m.merged_output for m in merge_task.merges if m.merged_output}

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import subprocess
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -28,8 +30,9 @@ from coordinator.client.http import (
 )
 from coordinator.core.protocol import RUNNER_EVENT_PREFIX, Assignment
 from worker_agent import events as ev
-from worker_agent.blender import CRASH_PREFIX, RenderProcess, build_command
+from worker_agent.blender import CRASH_PREFIX, LineCallback, RenderProcess, build_serve_command
 from worker_agent.uploads import Uploader
+from worker_agent.warm import BlenderSlot, Served, WarmKey
 
 if TYPE_CHECKING:
     from worker_agent.agent import Agent
@@ -65,6 +68,9 @@ class TaskRun:
         self._progress: float | None = None  # 0..1, the latest
         self._activity: str | None = None  # one line saying what it does, not sent yet
         self._errors: list[str] = []  # the runner's error events
+        self.began = time.monotonic()  # when this worker got the task (stages count from it)
+        self._stages: dict[str, float] = {}  # stages reached, not sent yet
+        self._stages_seen: set[str] = set()  # every stage reached
 
     # ----------------------------------------------------------- lifecycle
     def execute(self, work: Kind | None) -> None:
@@ -104,7 +110,9 @@ class TaskRun:
         more = self.agent.wants_more()
 
         def call() -> None:
-            self.next_assignment = self.client.complete_task(self.task.task_id, claim_next=more)
+            self.next_assignment = self.client.complete_task(
+                self.task.task_id, claim_next=more, warm_job=self.agent.warm_job if more else None
+            )
 
         self.patiently(call)
         log.info("task %d completed", self.task.task_id)
@@ -189,18 +197,24 @@ class TaskRun:
         with self._log_lock:
             text, self._log_pending = "".join(self._log_pending), []
             progress, activity = self._progress, self._activity
+            stages, self._stages = self._stages, {}
             self._activity = None
-        if not text and progress is None and activity is None:
+        if not text and progress is None and activity is None and not stages:
             return
         try:
             self.client.update_task(
-                self.task.task_id, progress=progress, activity=activity, log=text[-250_000:] or None
+                self.task.task_id,
+                progress=progress,
+                activity=activity,
+                log=text[-250_000:] or None,
+                stages=stages or None,
             )
         except ConflictError as ex:
             self.stop(ex.message)
         except Unreachable:
             with self._log_lock:  # keep it for the next try
                 self._log_pending.insert(0, text)
+                self._stages = {**stages, **self._stages}
 
     def last_words(self) -> str:
         """Why Blender stopped, for a failure reason: the runner's last error, else
@@ -212,44 +226,133 @@ class TaskRun:
 
     # ------------------------------------------------------------- Blender
     def run_script(
-        self, script: Path, task_json: Path, blend: Path, on_event: EventHandler
+        self, kind: str, task_json: Path, blend: Path, on_event: EventHandler
     ) -> tuple[int, list[str]]:
-        """Run a script of in_blender/ in Blender, uploading each file it saves.
+        """Run a task of in_blender/serve.py ("render" or "merge") in the job's
+        Blender (warm.py), uploading each file it saves.
 
-        -> (exit code, uploads that failed). on_event sees every parsed event.
+        -> (exit code, 0 once the task ended with `done`; uploads that failed).
+        on_event sees every parsed event.
         """
-        info = self.config.blender
-        command = build_command(
-            info,
-            runner_path=script,
-            task_json_path=task_json,
-            blend_path=blend,
-            allow_scripts=self.config.allow_scripts,
-        )
         uploads = Uploader(self.client, self.task.task_id, self)
         on_line = self._line_handler(task_json.parent, uploads, on_event)
-        self.log_line(f"[agent] {' '.join(command)}")
-        self.report(activity=f"starting Blender {info.version}")
         try:
-            self.process = RenderProcess(command, on_line=on_line, cwd=str(blend.parent))
-        except OSError as ex:
-            uploads.close()
-            raise TaskFailure(f"could not start Blender ({info.path}): {ex.strerror or ex}") from ex
-        if self.stopped.is_set():  # a cancel that came while we were starting
-            self.process.cancel()
-        try:
-            code = self._wait_for(self.process)
+            code = self._serve(kind, task_json, blend, on_line)
         except BaseException:
-            # Whatever ends this task early, Blender (in its own session) must not
-            # go on rendering as an orphan.
-            self.process.cancel()
             uploads.close()
             raise
-        return code, uploads.close()
+        failed = uploads.close()
+        if saved_any(self._stages_seen):
+            self.mark("uploaded")
+        return code, failed
+
+    def _serve(self, kind: str, task_json: Path, blend: Path, on_line: LineCallback) -> int:
+        """Hand the task to a Blender and wait for its end; a warm one that does not
+        take it is replaced by a fresh one (that costs this task nothing)."""
+        slot = self.agent.blender
+        for _attempt in range(2):
+            served, fresh = self._blender_for(slot, blend, on_line)
+            self.process = served.process
+            try:
+                served.hand(kind, task_json)
+            except OSError:
+                if not fresh:
+                    slot.discard("it no longer reads its input")
+                    continue
+                # A fresh one that died at once: its exit code and last words say why.
+            if self.stopped.is_set():  # a cancel that came while we were starting
+                served.process.cancel()
+            try:
+                outcome = self._wait_for(served, fresh)
+            except BaseException:
+                # Whatever ends this task early, Blender (in its own session) must not
+                # go on rendering as an orphan.
+                served.process.cancel()
+                slot.release(served, keep=False)
+                raise
+            finally:
+                self.process = None
+            if outcome == "unresponsive":
+                self.log_line("[agent] the warm Blender did not take the task; starting afresh")
+                slot.discard("it stopped answering")
+                continue
+            if outcome == "hung":
+                slot.release(served, keep=False)
+                raise TaskFailure(
+                    f"Blender stopped answering: it printed nothing for"
+                    f" {slot.limits.silence_seconds:g} s, so it was stopped"
+                )
+            ok = served.succeeded and not self.stopped.is_set()
+            code = 0 if ok and served.alive() else self._exit_code(served)
+            slot.release(served, keep=ok)
+            return code
+        raise TaskFailure("two Blender processes in a row did not take the task")
+
+    def _blender_for(
+        self, slot: BlenderSlot, blend: Path, on_line: LineCallback
+    ) -> tuple[Served, bool]:
+        info = self.config.blender
+        key = WarmKey(
+            job_id=self.task.job_id,
+            blender=info.path,
+            blend=str(blend),
+            blend_sha=self.task.files.get(self.task.blend or "", ""),
+            allow_scripts=self.config.allow_scripts,
+        )
+
+        def command() -> list[str]:
+            argv = build_serve_command(
+                info, blend_path=blend, allow_scripts=self.config.allow_scripts
+            )
+            self.log_line(f"[agent] {' '.join(argv)}")
+            self.report(activity=f"starting Blender {info.version}")
+            return argv
+
+        try:
+            served, fresh = slot.take(key, command, blend.parent, on_line)
+        except OSError as ex:
+            raise TaskFailure(f"could not start Blender ({info.path}): {ex.strerror or ex}") from ex
+        if not fresh:
+            self.log_line(
+                f"[agent] Blender {served.process.pid} has the scene open already"
+                f" (task {served.tasks + 1} in it)"
+            )
+        return served, fresh
+
+    def _wait_for(self, served: Served, fresh: bool) -> str:
+        """Wait for the task's end, sending reports meanwhile: "ended", "hung", or
+        "unresponsive" (a warm Blender that did not acknowledge the task)."""
+        limits = self.agent.blender.limits
+        handed = time.monotonic()
+        while not served.finished.wait(self.config.report_seconds):
+            self.flush()
+            now = time.monotonic()
+            if not fresh and not served.accepted.is_set() and now - handed > limits.accept_seconds:
+                served.process.cancel()
+                return "unresponsive"
+            if now - served.process.last_output > limits.silence_seconds:
+                self.log_line(f"[agent] Blender printed nothing for {limits.silence_seconds:g} s")
+                served.process.cancel()
+                return "hung"
+        if not served.succeeded:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                served.process.wait(5.0)  # after an error event the runner exits
+        return "ended"
+
+    def _exit_code(self, served: Served) -> int:
+        # Still running: stopped mid-task. Ended: wait() also passes on its crash report.
+        process = served.process
+        return process.cancel() if process.poll() is None else process.wait()
+
+    def mark(self, stage: str) -> None:
+        """Note that the task reached a stage (models.TaskStages); flush sends it."""
+        with self._log_lock:
+            self._stages[stage] = round(time.monotonic() - self.began, 3)
+            self._stages_seen.add(stage)
 
     def _line_handler(
         self, out_dir: Path, uploads: Uploader, on_event: EventHandler
-    ) -> Callable[[str, ev.RunnerEvent | None], None]:
+    ) -> LineCallback:
         """What happens to each line Blender prints (on RenderProcess's reader thread)."""
 
         def on_line(line: str, event: ev.RunnerEvent | None) -> None:
@@ -262,6 +365,11 @@ class TaskRun:
                 event = None
             if isinstance(event, ev.FrameSaved):
                 uploads.put(Path(event.path), event.frame)
+                self.mark("last_frame_saved")
+            elif isinstance(event, ev.Ready):
+                self.mark("blender_ready")
+            elif isinstance(event, ev.Progress) and "first_sample" not in self._stages_seen:
+                self.mark("first_sample")
             elif isinstance(event, ev.RunnerError):
                 self._errors.append(event.message)
                 self.log_line(f"[runner] error: {event.message}")
@@ -269,11 +377,9 @@ class TaskRun:
 
         return on_line
 
-    def _wait_for(self, process: RenderProcess) -> int:
-        while process.poll() is None:
-            self.stopped.wait(self.config.report_seconds)
-            self.flush()
-        return process.wait()
+
+def saved_any(stages: set[str]) -> bool:
+    return "last_frame_saved" in stages
 
 
 def inside(path: Path, folder: Path) -> bool:

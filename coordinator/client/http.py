@@ -370,8 +370,11 @@ class FarmClient:
             lease_seconds=float(data["lease_seconds"]),
         )
 
-    def next_task(self, *, wait: float) -> Assignment | None:
-        data = self._json("POST", "/worker/task", params={"wait": wait}, timeout=wait + 15)
+    def next_task(self, *, wait: float, warm_job: int | None = None) -> Assignment | None:
+        body = {"warm_job": warm_job} if warm_job is not None else None
+        data = self._json(
+            "POST", "/worker/task", params={"wait": wait}, json=body, timeout=wait + 15
+        )
         return None if data is None else Assignment.from_json(data)
 
     def update_task(
@@ -381,10 +384,16 @@ class FarmClient:
         progress: float | None = None,
         activity: str | None = None,
         log: str | None = None,
+        stages: dict[str, float] | None = None,
     ) -> None:
         body = {
             k: v
-            for k, v in (("progress", progress), ("activity", activity), ("log", log))
+            for k, v in (
+                ("progress", progress),
+                ("activity", activity),
+                ("log", log),
+                ("stages", stages),
+            )
             if v is not None
         }
         self._json("POST", f"/worker/tasks/{task_id}/update", json=body)
@@ -415,9 +424,14 @@ class FarmClient:
         """One of the held task's `inputs` (Assignment.inputs), verified against sha."""
         self._download(f"/worker/tasks/{task_id}/inputs/{quote(name)}", dest, sha=sha)
 
-    def complete_task(self, task_id: int, *, claim_next: bool = False) -> Assignment | None:
-        """Report the task done; with claim_next, also take the next runnable task, if any."""
-        body = {"next": True} if claim_next else {}
+    def complete_task(
+        self, task_id: int, *, claim_next: bool = False, warm_job: int | None = None
+    ) -> Assignment | None:
+        """Report the task done; with claim_next, also take the next runnable task, if any
+        (warm_job: the job whose scene this worker's Blender holds, preferred)."""
+        body: dict[str, object] = {"next": True} if claim_next else {}
+        if claim_next and warm_job is not None:
+            body["warm_job"] = warm_job
         data = self._json("POST", f"/worker/tasks/{task_id}/complete", json=body)
         following = (data or {}).get("next")
         return Assignment.from_json(following) if following else None

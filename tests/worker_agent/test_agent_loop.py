@@ -10,25 +10,21 @@ events, uploads real files and reports to a real farm, in a second or two.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import signal
-import socket
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
-from aiohttp import web
 
 from coordinator.client.http import FarmClient
-from coordinator.server.app import create_app
-from tests.conftest import TOKEN, make_config
+from tests.conftest import TOKEN
 from tests.support.waiting import wait_for
+from tests.worker_agent.conftest import LiveFarm
 from worker_agent import cli
 from worker_agent.agent import Agent, AgentConfig
 from worker_agent.credentials import FILE_NAME
@@ -39,13 +35,16 @@ CAPTURE = (
 )
 
 # The stand-in for Blender. It answers the version probe like Blender 3.4.1 and
-# the device probe with nothing (so: CPU only); given a task, it replays CAPTURE.
+# the device probe with nothing (so: CPU only); given a task (on its command line,
+# or on stdin as serve.py takes them), it replays CAPTURE.
 FAKE_BLENDER = """#!{python}
 import json, os, sys, time
 
 CAPTURE = {capture!r}
 CRASH_AFTER = {crash_after!r}  # progress events before it crashes (exit 139); None: never
 PAUSE = {pause!r}  # seconds after each progress event, so the agent has time to report it
+ONCE = {once!r}  # a file: crash (CRASH_AFTER) only while it does not exist, then create it
+HANG = {hang!r}  # instead of crashing, stop printing (and answering) for good
 MARK = "@@FARM@@ "
 
 
@@ -54,6 +53,8 @@ def frame_bytes(frame):
 
 
 def crash():
+    if HANG:
+        time.sleep(3600)
     report = os.path.join(os.environ.get("TMPDIR", "/tmp"), "fake.crash.txt")
     with open(report, "w") as f:
         f.write("# Blender 3.4.1, Commit date: 2022-12-19\\nSegmentation fault in ccl::Film\\n")
@@ -70,6 +71,10 @@ def replay(task):
             captured = os.path.dirname(event["output"])
         if captured:
             line = line.replace(captured, task["output_dir"])
+        if event.get("frame", task["frames"][0]) not in task["frames"]:
+            continue  # a one-frame task replays only its own frame's lines
+        if event.get("event") == "done":
+            line = MARK + json.dumps({{"event": "done", "frames": task["frames"]}})
         if event.get("event") == "frame_saved":
             with open(json.loads(line[len(MARK):])["path"], "wb") as f:
                 f.write(frame_bytes(event["frame"]))
@@ -77,8 +82,26 @@ def replay(task):
         if event.get("event") == "progress":
             progress += 1
             if CRASH_AFTER is not None and progress >= CRASH_AFTER:
-                return crash()
+                if ONCE is None:
+                    return crash()
+                if not os.path.exists(ONCE):
+                    open(ONCE, "w").close()
+                    return crash()
             time.sleep(PAUSE)
+    return 0
+
+
+def serve():
+    # serve.py loop: a task line in, its events out, until end of input
+    print("Read blend: " + sys.argv[sys.argv.index("-Y") + 1], flush=True)
+    for line in iter(sys.stdin.readline, ""):
+        request = json.loads(line)
+        print(MARK + json.dumps({{"event": "accepted", "task": request["task"]}}), flush=True)
+        with open(request["task"], encoding="utf-8") as f:
+            code = replay(json.load(f))
+        if code:
+            return code
+    print("Blender quit", flush=True)
     return 0
 
 
@@ -87,6 +110,8 @@ if "--version" in sys.argv:
     sys.exit(0)
 if "--python-expr" in sys.argv:
     sys.exit(0)
+if sys.argv[-1] == "--serve":
+    sys.exit(serve())
 with open(sys.argv[-1], encoding="utf-8") as f:
     sys.exit(replay(json.load(f)))
 """
@@ -97,57 +122,31 @@ def frame_sha(frame: int) -> str:
     return hashlib.sha256(f"not really a PNG: frame {frame}".encode()).hexdigest()
 
 
-def fake_blender(folder: Path, *, crash_after: int | None = None, pause: float = 0.0) -> Path:
+def fake_blender(
+    folder: Path,
+    *,
+    crash_after: int | None = None,
+    pause: float = 0.0,
+    once: bool = False,
+    hang: bool = False,
+) -> Path:
+    """The fake Blender's executable; once: it crashes (or hangs) on its first task only."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "blender"
+    flag = str(folder / "crashed-once") if once else None
     path.write_text(
         FAKE_BLENDER.format(
-            python=sys.executable, capture=str(CAPTURE), crash_after=crash_after, pause=pause
+            python=sys.executable,
+            capture=str(CAPTURE),
+            crash_after=crash_after,
+            pause=pause,
+            once=flag,
+            hang=hang,
         ),
         encoding="utf-8",
     )
     path.chmod(0o755)
     return path
-
-
-# ---------------------------------------------------------------- the coordinator
-
-
-@dataclass
-class LiveFarm:
-    url: str  # where the coordinator listens
-    client: FarmClient  # with the farm token, as a person uses it
-    root: Path  # a folder for the test's own files
-
-
-@pytest.fixture
-def farm(tmp_path: Path) -> Iterator[LiveFarm]:
-    """The coordinator app on a real SQLite file, served from a thread on 127.0.0.1."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(create_app(make_config(tmp_path / "farm", lease=10.0)))
-    started = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.SockSite(runner, sock).start())
-        started.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    thread = threading.Thread(target=serve, name="coordinator", daemon=True)
-    thread.start()
-    assert started.wait(15), "the coordinator did not start"
-    try:
-        yield LiveFarm(url, FarmClient(url, token=TOKEN), tmp_path)
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(15)
-        sock.close()
 
 
 def config(farm: LiveFarm, blender: Path, **options: Any) -> AgentConfig:

@@ -324,6 +324,7 @@ class Compositing:
 
     def show(self, image: Any) -> None:
         """Make the compositor read `image`: builds the graph the first time."""
+        self.release()
         self.image = image
         if not self.sources:
             self._build()
@@ -331,6 +332,15 @@ class Compositing:
         for node, layer in self.sources:
             node.image = image
             self._pick_layer(node, layer)
+
+    def release(self) -> None:
+        """Drop the image shown last: a warm Blender merges many frames, and each
+        merged EXR it kept would stay in memory until the process ends."""
+        if self.image is not None:
+            for node, _layer in self.sources:
+                node.image = None
+            _bpy().data.images.remove(self.image)
+            self.image = None
 
     def _build(self) -> None:
         tree = _scene_tree(self.scene)
@@ -429,6 +439,29 @@ def merge_frame(
     Run(task.render_task(merge.frame), emitter).render(scene)
 
 
+def merge_loaded(
+    task: MergeTask, emitter: Emitter, compositing: Compositing | None = None
+) -> Compositing:
+    """Merges a task in the file Blender has open; returns the compositing to reuse.
+
+    A warm Blender passes back the compositing of its last merge of the same
+    file and settings: its graph already reads merged EXRs instead of the
+    Render Layers (which it removed), so it is reused, not built again.
+    """
+    for item in (i for m in task.merges for i in m.inputs):
+        for change in fix_sample_headers(item.path, samples=item.samples, total=task.samples):
+            print(f"merge: {change}")
+    if compositing is None:
+        scene, compositing = prepare_scene(task)
+    else:
+        scene = setup_scene(task.render_task())  # this task's output folder and naming
+    for merge in task.merges:
+        merge_frame(task, merge, scene, compositing, emitter)
+    compositing.release()
+    emitter.emit("done", frames=[m.frame for m in task.merges])
+    return compositing
+
+
 def run_merge(argv: Sequence[str], emitter: Emitter) -> int:
     """Checks, merges and finishes; every failure becomes one error event and exit code 1."""
     try:
@@ -438,13 +471,7 @@ def run_merge(argv: Sequence[str], emitter: Emitter) -> int:
             open_blend(task.render_task())
         else:
             check_loaded(task.render_task())
-        for item in (i for m in task.merges for i in m.inputs):
-            for change in fix_sample_headers(item.path, samples=item.samples, total=task.samples):
-                print(f"merge: {change}")
-        scene, compositing = prepare_scene(task)
-        for merge in task.merges:
-            merge_frame(task, merge, scene, compositing, emitter)
-        emitter.emit("done", frames=[m.frame for m in task.merges])
+        merge_loaded(task, emitter)
         return 0
     except (MergeError, TaskError) as ex:
         emitter.emit("error", message=str(ex))

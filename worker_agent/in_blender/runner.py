@@ -138,9 +138,58 @@ def check_loaded(task: RenderTask) -> None:
         raise TaskError(f"Blender has {loaded or 'no file'} loaded, the task wants {task.blend}")
 
 
+class ProgressFeed:
+    """Routes Blender's render stats to the Run being rendered, for one Blender process.
+
+    Before 5.0 the stats text exists only on stdout, so stdout goes through a
+    StdoutTee (started once per process); from 5.0 a render_stats handler gets
+    it. Loading a file drops non-persistent handlers: attach() before each task.
+    """
+
+    def __init__(self) -> None:
+        self.current: Run | None = None  # the Run that gets the stats now
+        self._tee: StdoutTee | None = None
+
+    def start(self) -> None:
+        if blender_version() < STATS_STRING_VERSION and self._tee is None:
+            self._tee = StdoutTee(self._lines)
+            self._tee.start()
+
+    def attach(self, run: Run) -> None:
+        self.current = run
+        handlers = _bpy().app.handlers.render_stats
+        if self._on_stats not in handlers:
+            handlers.append(self._on_stats)
+
+    def _lines(self, text: str) -> list[str]:
+        run = self.current
+        return run.progress_events(text) if run is not None else []
+
+    def _on_stats(self, *args: Any) -> None:
+        run = self.current
+        if run is not None:
+            run.on_render_stats(*args)
+
+    def stop(self) -> None:
+        if self._tee is not None:
+            self._tee.stop()
+            self._tee = None
+
+
+def render_loaded(task: RenderTask, emitter: Emitter, feed: ProgressFeed) -> None:
+    """Renders a task in the file Blender has open: ready, the frames, done."""
+    scene = setup_scene(task)
+    run = Run(task, emitter)
+    feed.attach(run)
+    emitter.emit("ready", **ready_fields(scene, task))
+    frames = run.render(scene)
+    feed.current = None
+    emitter.emit("done", frames=frames)
+
+
 def run_task(argv: Sequence[str], emitter: Emitter) -> int:
     """Sets up and renders; every failure becomes one error event and exit code 1."""
-    tee: StdoutTee | None = None
+    feed = ProgressFeed()
     try:
         module_mode, task_path = parse_args(argv)
         task = load_task(task_path)
@@ -148,15 +197,8 @@ def run_task(argv: Sequence[str], emitter: Emitter) -> int:
             open_blend(task)
         else:
             check_loaded(task)
-        scene = setup_scene(task)
-        run = Run(task, emitter)
-        if blender_version() < STATS_STRING_VERSION:
-            tee = StdoutTee(run.progress_events)
-            tee.start()
-        _bpy().app.handlers.render_stats.append(run.on_render_stats)
-        emitter.emit("ready", **ready_fields(scene, task))
-        frames = run.render(scene)
-        emitter.emit("done", frames=frames)
+        feed.start()
+        render_loaded(task, emitter, feed)
         return 0
     except TaskError as ex:
         emitter.emit("error", message=str(ex))
@@ -165,8 +207,7 @@ def run_task(argv: Sequence[str], emitter: Emitter) -> int:
         emitter.emit("error", message=f"runner failed: {ex!r}", traceback=traceback.format_exc())
         return 1
     finally:
-        if tee is not None:
-            tee.stop()
+        feed.stop()
 
 
 def main(argv: Sequence[str]) -> int:
