@@ -4,8 +4,8 @@ Only registers, and imports bpy only then, so that the core modules
 (submission, packing, sync, ...) import without Blender in tests. Blender
 4.2+ loads this package as an extension (see blender_manifest.toml; `bl_info`
 is removed before register()); Blender 3.x-4.1 load it as a legacy add-on
-through `bl_info`, with its Python dependencies importable
-(docs/artist-guide.md says how).
+through `bl_info`: unpacked from the extension zip, it unpacks its own wheels
+(wheels.py); or with its Python dependencies importable (docs/artist-guide.md).
 """
 
 from __future__ import annotations
@@ -22,6 +22,12 @@ bl_info = {
 
 
 def register() -> None:
+    if not __name__.startswith("bl_ext."):  # a legacy add-on: Blender installed no wheels
+        from pathlib import Path
+
+        from . import wheels
+
+        wheels.ensure(Path(__file__).parent)
     from . import addon
 
     addon.register()

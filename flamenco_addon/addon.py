@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import bpy
 from bpy.app.handlers import persistent
 
-from . import operators, panels, preferences, properties, runtime, scan
+from . import farm_cli, operators, panels, preferences, properties, runtime, scan
 from .farms import of_this_file
 from .finder import env_interfaces
 from .packing import plan_pack, remove_stale_packs
@@ -151,9 +153,43 @@ def _helper() -> Helper:
     )
 
 
+_CLI_HANDLES: list[Any] = []  # what register_cli_command returned, for unregister
+
+
+def _cli(name: str) -> Callable[[list[str]], int]:
+    def execute(argv: list[str]) -> int:
+        return farm_cli.run_named(
+            [name, *argv],
+            python=operators.blender_python(),
+            blender=bpy.app.binary_path,
+            pythonpath=scan.python_path(),
+        )
+
+    return execute
+
+
+def cli_main() -> None:
+    """Blender 3.x-4.1's way to the farm commands: the command and its options after
+    `--` (`blender -b --python-expr "...; f.cli_main()" -- farm_worker ...`)."""
+    args = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else []
+    sys.exit(_cli(args[0] if args else "")(args[1:]))
+
+
+def _register_cli() -> None:
+    """`blender -b -c farm_worker` / `farm_coordinator` (Blender 4.2+)."""
+    register = getattr(bpy.utils, "register_cli_command", None)
+    if register is not None:
+        for name in (farm_cli.WORKER, farm_cli.COORDINATOR):
+            try:
+                _CLI_HANDLES.append(register(name, _cli(name)))
+            except (ValueError, RuntimeError) as ex:  # the add-on works without them
+                log.warning("can't register the command %s: %s", name, ex)
+
+
 def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
+    _register_cli()
     properties.register()
     bpy.app.handlers.load_post.append(_on_load)
     STATE.helper = _helper()
@@ -166,6 +202,8 @@ def register() -> None:
 
 
 def unregister() -> None:
+    while _CLI_HANDLES:
+        bpy.utils.unregister_cli_command(_CLI_HANDLES.pop())
     if bpy.app.timers.is_registered(_tick):
         bpy.app.timers.unregister(_tick)
     if _on_load in bpy.app.handlers.load_post:

@@ -190,8 +190,14 @@ def rewrite_command() -> list[str]:
 
 
 def python_path() -> list[str]:
-    """Blender's module search path, for farm processes started from here."""
-    return [p for p in sys.path if p and os.path.isdir(p)]
+    """Blender's module search path, for the Python programs started from here
+    (helper, local farm, farm commands), less Blender's own script folders: their
+    `bpy` package would hide the bpy module from a worker that renders with it."""
+    return [
+        p
+        for p in sys.path
+        if p and os.path.isdir(p) and not os.path.isfile(os.path.join(p, "bpy", "__init__.py"))
+    ]
 
 
 def coordinator(context: Any, *, url: str = "", token: str = "") -> tuple[str, str]:

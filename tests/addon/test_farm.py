@@ -80,7 +80,8 @@ def test_local_farm_outlives_its_starter_is_found_and_stops(farm_root: Path) -> 
         finder.stop()
     assert not local_farm.status(farm_root).running
     assert not local_farm.stop(farm_root, local_farm.COORDINATOR)  # nothing left to stop
-    assert "--token" in local_farm.worker_command("http://h:1", "tok")
+    command = local_farm.worker_command("http://h:1", "tok")
+    assert command == "blender -b -c farm_worker --coordinator http://h:1 --token tok"
 
 
 def test_a_stale_pid_file_never_signals_another_process(tmp_path: Path) -> None:
