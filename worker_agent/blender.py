@@ -175,6 +175,15 @@ class RenderProcess:
             with contextlib.suppress(OSError):
                 self._proc.stdin.close()
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time it used so far (Linux /proc; None elsewhere or once it has gone)."""
+        try:
+            with open(f"/proc/{self._proc.pid}/stat", encoding="ascii", errors="replace") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return None
+
     def rss_bytes(self) -> int | None:
         """Its resident memory (Linux /proc; None elsewhere or once it has gone)."""
         try:

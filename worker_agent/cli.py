@@ -135,8 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=WarmLimits.silence_seconds,
         metavar="S",
-        help="a Blender that prints nothing for S seconds during a task is stopped as"
-        " hung and the task fails (default: %(default)s)",
+        help="a Blender that prints nothing and uses no CPU for S seconds during a task"
+        " is stopped as hung and the task fails (Linux; default: %(default)s)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p

@@ -279,7 +279,7 @@ class TaskRun:
             if outcome == "hung":
                 slot.release(served, keep=False)
                 raise TaskFailure(
-                    f"Blender stopped answering: it printed nothing for"
+                    f"Blender stopped answering: it printed nothing and used no CPU for"
                     f" {slot.limits.silence_seconds:g} s, so it was stopped"
                 )
             ok = served.succeeded and not self.stopped.is_set()
@@ -324,14 +324,18 @@ class TaskRun:
         "unresponsive" (a warm Blender that did not acknowledge the task)."""
         limits = self.agent.blender.limits
         handed = time.monotonic()
+        alive = Liveness(served.process)
         while not served.finished.wait(self.config.report_seconds):
             self.flush()
             now = time.monotonic()
             if not fresh and not served.accepted.is_set() and now - handed > limits.accept_seconds:
                 served.process.cancel()
                 return "unresponsive"
-            if now - served.process.last_output > limits.silence_seconds:
-                self.log_line(f"[agent] Blender printed nothing for {limits.silence_seconds:g} s")
+            if alive.idle_for(now) > limits.silence_seconds:
+                self.log_line(
+                    f"[agent] Blender printed nothing and used no CPU for"
+                    f" {limits.silence_seconds:g} s"
+                )
                 served.process.cancel()
                 return "hung"
         if not served.succeeded:
@@ -376,6 +380,30 @@ class TaskRun:
             on_event(event)
 
         return on_line
+
+
+class Liveness:
+    """How long a Blender has shown no sign of work: no output line and no CPU time.
+
+    Output alone is not enough: Blender 3.4 holds Python's lock while it
+    renders, so the runner's progress lines come out only between frames, and
+    a long frame is silent. A Blender that renders uses CPU (even on a GPU);
+    one that is stopped or deadlocked does not. Where /proc is missing (not
+    Linux) the CPU cannot be read, and no Blender is ever judged hung.
+    """
+
+    def __init__(self, process: RenderProcess) -> None:
+        self.process = process
+        self.cpu = process.cpu_seconds()  # the last reading
+        self.busy_at = time.monotonic()  # when its CPU time last grew
+
+    def idle_for(self, now: float) -> float:
+        cpu = self.process.cpu_seconds()
+        if cpu is None:
+            return 0.0
+        if cpu != self.cpu:
+            self.cpu, self.busy_at = cpu, now
+        return now - max(self.busy_at, self.process.last_output)
 
 
 def saved_any(stages: set[str]) -> bool:

@@ -51,7 +51,7 @@ class WarmLimits:
     max_tasks: int = 100  # tasks one process serves; 1 = a fresh Blender per task
     max_rss_mb: int | None = None  # resident memory after a task that ends it (Linux)
     accept_seconds: float = 10.0  # a warm process must acknowledge a task this fast
-    silence_seconds: float = 600.0  # a task's Blender silent this long is hung
+    silence_seconds: float = 600.0  # a task's Blender silent and idle this long is hung
 
 
 class Served:
