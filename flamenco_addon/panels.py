@@ -107,16 +107,15 @@ class RENDER_PT_farm_coordinator(bpy.types.Panel):
             box.operator("farm.start_local_farm", icon="PLAY")
             box.prop(prefs, "local_worker")
             return
-        box.label(text=f"This computer runs a farm: {state.url}", icon="CHECKMARK")
+        col = box.column(align=True)
+        col.label(text="This computer runs a farm", icon="CHECKMARK")
+        col.label(text=state.url, icon="BLANK1")
         row = box.row()
-        row.label(text=f"Farm token: {panel_text.masked(state.token)}")
+        row.label(text=f"Token: {panel_text.masked(state.token)}")
         row.operator("farm.copy_token", text="", icon="COPYDOWN")
         col = box.column(align=True)
-        col.label(text="Add a render machine with:")
-        shown = panel_text.masked(state.token)
-        col.label(text=local_farm.worker_command(local_farm.lan_url(state.url), shown))
-        row = box.row(align=True)
-        row.operator("farm.copy_worker_command", icon="COPYDOWN")
+        col.operator("farm.copy_worker_command", text="Copy Worker Command", icon="COPYDOWN")
+        row = col.row(align=True)
         if state.worker_pid is not None:
             row.operator("farm.stop_local_farm", text="Stop Worker", icon="X").which = "WORKER"
         else:
@@ -276,7 +275,7 @@ class RENDER_PT_farm_jobs(bpy.types.Panel):
         if sync:
             col.label(text=f"Results: {sync}", icon="IMPORT")
         offered = set(filter(None, job.actions.split(",")))
-        grid = layout.grid_flow(columns=3, align=True)
+        grid = layout.grid_flow(columns=2, even_columns=True, align=True)
         for action, icon in (
             ("cancel", "CANCEL"),
             ("resume" if job.status == "paused" else "pause", "PAUSE"),

@@ -52,6 +52,7 @@ from .sync import JobRecord
 
 log = logging.getLogger(__name__)
 
+# Progress texts are short: the bar sits in the narrow Properties editor.
 # Share of the progress bar per stage: the rewrite is a Blender start, the
 # upload is what takes time on a real project.
 _PREPARE, _UPLOAD = 0.15, 0.80
@@ -118,7 +119,7 @@ def _listed(names: frozenset[str] | None) -> list[str] | None:
 
 def run(sub: Submission, channel: Channel) -> dict[str, Any]:
     """Rewrite paths in the copy, upload what the farm lacks, create the job."""
-    channel.progress("prepare", 0.01, f"Contacting the farm at {sub.client.url}")
+    channel.progress("prepare", 0.01, "Contacting the farm")
     sub.client.jobs(limit=1)  # unreachable or a wrong token: say so before any work
     form = with_schema(sub.form, sub.client.job_types())
     job_settings(sub.snapshot, form)  # what the scene can't give: refused before uploading
@@ -128,7 +129,7 @@ def run(sub: Submission, channel: Channel) -> dict[str, Any]:
         for rel, path in upload_files(sub.plan, sub.pack_root).items()
         if rel not in blends
     }
-    channel.progress("hash", _PREPARE, f"Checking {len(files)} file(s) against the farm")
+    channel.progress("hash", _PREPARE, f"Checking {len(files)} file(s)")
     hashes, sent = sub.client.upload_project(files, progress=_upload_progress(channel))
     _check(channel.cancel)
     if prepared:
@@ -159,9 +160,9 @@ def _prepared(sub: Submission, channel: Channel) -> tuple[dict[str, str], str]:
     known = PackCache(sub.cache_path).get(k)
     complete = bool(known) and set(known or {}) == set(_blend_relpaths(sub))
     if known and complete and not sub.client.missing(sorted(set(known.values()))):
-        channel.progress("prepare", _PREPARE, "The farm has this version of the file already")
+        channel.progress("prepare", _PREPARE, "The farm has this file already")
         return known, ""
-    channel.progress("prepare", 0.02, "Preparing a copy of the file for the farm")
+    channel.progress("prepare", 0.02, "Preparing the copy")
     job = rewrite_job(sub.plan, sub.pack_root, sub.main_source, sub.restore)
     run_rewrite(sub.rewrite_command, job, sub.pack_root / ".work", cancel=channel.cancel)
     _check(channel.cancel)

@@ -2,7 +2,8 @@
 
     python scripts/addon_screenshots.py [OUT_DIR]   (needs xvfb-run and Debian's blender)
 
-Runs Debian's Blender 3.4 under Xvfb with the legacy add-on, on a scene made
+Runs Debian's Blender 3.4 under Xvfb with the legacy add-on, in the default
+layout (the Properties editor at its default width), on a scene made
 by tests/support/addon_helpers.PACKING_SCENE. Inside Blender a timer drives the real
 interactive path: Start a farm on this computer (detached processes), Submit
 with INVOKE_DEFAULT (modal operator, progress in the panel), the Jobs list,
@@ -39,11 +40,10 @@ prefs = preferences.get()
 prefs.local_data_dir = data_dir
 prefs.local_worker = True
 
-def big_properties():
+def properties():
+    # The default layout's Properties editor, at its default (narrow) width
     screen = bpy.context.window.screen
-    area = max(screen.areas, key=lambda a: a.width * a.height)
-    area.type = "PROPERTIES"
-    return area
+    return next(a for a in screen.areas if a.type == "PROPERTIES")
 
 def override(area):
     window = bpy.context.window_manager.windows[0]
@@ -66,7 +66,7 @@ def shot(area, name, scroll=True):
     print("SHOT", name, flush=True)
 
 def steps():
-    area = big_properties()
+    area = properties()
     yield 1.0
     area.spaces[0].context = "RENDER"
     yield 1.0
@@ -118,9 +118,16 @@ def escape_cancels(area):
     bpy.ops.ed.undo_push(message="artist edit")
     with override(area):
         bpy.ops.farm.submit_job("INVOKE_DEFAULT", frames="1-2", chunk_size=1)
-    yield 0.1
+    deadline = time.monotonic() + 10
+    while STATE.submit is not None and time.monotonic() < deadline:
+        if STATE.submit.text.startswith("Preparing"):  # the copy is being made: Esc now
+            break
+        yield 0.02
     pressed = STATE.submit is not None
-    subprocess.run(["xdotool", "mousemove", "800", "450", "key", "Escape"], check=True)
+    # over the panel, where the artist's mouse is after clicking Submit
+    x = area.x + area.width // 2
+    y = bpy.context.window.height - (area.y + area.height // 2)
+    subprocess.run(["xdotool", "mousemove", str(x), str(y), "key", "Escape"], check=True)
     deadline = time.monotonic() + 30
     while STATE.submit is not None and time.monotonic() < deadline:
         yield 0.1
@@ -177,7 +184,9 @@ def main(images: Path = IMAGES) -> tuple[int, str]:
             SHOT_DIR=str(images),
             SHOT_FARM_DIR=str(root / "farm"),
         )
-        command = ["xvfb-run", "-a", "-s", "-screen 0 1600x900x24", "/usr/bin/blender"]
+        # 1600 wide: the Properties editor gets its default share (278 px); tall, so
+        # that the panel and its sub-panels fit in one picture.
+        command = ["xvfb-run", "-a", "-s", "-screen 0 1600x1500x24", "/usr/bin/blender"]
         command += [
             "--factory-startup",
             "--python-use-system-env",
