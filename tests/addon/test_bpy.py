@@ -44,6 +44,7 @@ bpy.ops.wm.open_mainfile(filepath=blend)
 # A 4.5+ path template, and braces meant literally ("{{" in a template)
 bpy.context.scene.render.filepath = "{blend_dir}render/{blend_name}_{{v2}}_"
 before = [bpy.data.is_dirty, bpy.data.filepath]
+out["dirty_before"] = bpy.data.is_dirty  # the change above is not saved
 out["submit"] = call(frames="1-2", chunk_size=1, wait=True, timeout=180, results="DOWNLOAD")
 out["untouched"] = before == [bpy.data.is_dirty, bpy.data.filepath]
 
@@ -102,7 +103,8 @@ def test_extension_installs_and_submits_from_blender_5(
     assert out["panels"] == ["RENDER_PT_farm", "RENDER_PT_farm_jobs"]
 
     assert out["submit"] == ["FINISHED"], output[-3000:]
-    assert out["untouched"], "submitting changed the artist's open file"
+    assert out["dirty_before"] is True
+    assert out["untouched"], "submitting changed the artist's open file (or its unsaved mark)"
     frames = sorted(p.name for p in (project / "render").iterdir())
     assert frames == ["shot_{v2}_0001.png", "shot_{v2}_0002.png"]
     assert png_size(project / "render" / frames[0]) == (64, 48)
