@@ -298,22 +298,31 @@ def test_a_scene_that_is_not_cycles_is_refused_with_the_reason(
 
 # ------------------------------------------------------- a chunk that fails
 FLAKY_BLENDER = """#!/usr/bin/env python3
-# A Blender whose first render uses another seed, is uploaded, then crashes.
+# A Blender whose first render uses another seed, is uploaded, then crashes
+# before it says the task is done (its task comes on stdin, as serve.py takes it).
 import json, os, subprocess, sys
 BLENDER, CRASHED = {blender!r}, {crashed!r}
 args = sys.argv[1:]
 if "--" not in args or os.path.exists(CRASHED):
     os.execv(BLENDER, [BLENDER, *args])
 open(CRASHED, "w").close()
-task = args[args.index("--") + 1]
-if os.path.basename(task) == "task.json":
-    with open(task) as f:
+request = json.loads(sys.stdin.readline())
+if request["kind"] == "render":
+    with open(request["task"]) as f:
         data = json.load(f)
     data["seed"] = 4321
-    with open(task, "w") as f:
+    with open(request["task"], "w") as f:
         json.dump(data, f)
-subprocess.call([BLENDER, *args])
-print("flaky-blender: crashing after the render")
+blender = subprocess.Popen(
+    [BLENDER, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+)
+blender.stdin.write(json.dumps(request) + "\\n")
+blender.stdin.close()
+for line in blender.stdout:
+    if '"event":"done"' not in line:
+        print(line, end="", flush=True)
+blender.wait()
+print("flaky-blender: crashing after the render", flush=True)
 sys.exit(3)
 """
 

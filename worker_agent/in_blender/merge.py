@@ -319,6 +319,7 @@ class Compositing:
         self.scene = scene
         self.denoise = denoise  # the scene denoises and this Blender can
         self.log = log  # print-like, for the task log
+        self.denoising: str | None = None  # how the graph denoises, said again on reuse
         self.image: Any = None  # the merged EXR being shown
         self.sources: list[tuple[Any, str | None]] = []  # Image nodes and their view layer
 
@@ -390,7 +391,10 @@ class Compositing:
         prefilter = getattr(self.scene.cycles, "denoising_prefilter", None)
         if prefilter is not None and hasattr(denoise, "prefilter"):
             denoise.prefilter = prefilter
-        self.log(f"denoising with OpenImageDenoise ({', '.join(guides) or 'no'} guiding passes)")
+        self.denoising = (
+            f"denoising with OpenImageDenoise ({', '.join(guides) or 'no'} guiding passes)"
+        )
+        self.log(self.denoising)
         return denoise.outputs[0]
 
     def _replace(self, tree: Any, render_layers: Any) -> None:
@@ -455,6 +459,8 @@ def merge_loaded(
         scene, compositing = prepare_scene(task)
     else:
         scene = setup_scene(task.render_task())  # this task's output folder and naming
+        if compositing.denoising:
+            print(f"merge: {compositing.denoising} (the graph of the last merge)")
     for merge in task.merges:
         merge_frame(task, merge, scene, compositing, emitter)
     compositing.release()
