@@ -1,26 +1,78 @@
-"""Farm overhead: a real 24-frame render on a local two-worker farm against
-plain `blender -b -a`, with the same total number of render threads.
+"""Farm overhead: one worker against plain `blender -b -a` with the same threads.
 
-    python bench/overhead.py [--frames 24] [--chunk-size 6] [--runs 3]
+    python bench/overhead.py [--frames 12] [--slow-frames 6] [--chunks 1,6] [--runs 3]
+                             [--threads 2] [--baseline-repo DIR]
 
-Side by side in one run: plain Blender with --threads 2, then the farm with
-two workers at --threads 1 each (submit -> last frame delivered). The ratio
-is farm wall time / plain wall time.
+Side by side in one run, for each scene (`small`: 160x120, 128 samples, about
+a second a frame; `slow`: the same with a 524k-face sphere stored in the file,
+44 MB, slow to open and to hand to Cycles) and each round: plain Blender
+renders the frames with -a, then one worker renders them as a job of the
+given chunk size, in each mode: `warm` (the default worker: the job's Blender
+stays open), `cold` (--warm-tasks 1: a fresh Blender per task), `persist`
+(warm with --persistent-data) and, with --baseline-repo (a checkout of an
+earlier commit), `before` (that commit's worker); persist and before at chunk
+size 1 only. Only one worker runs at a time, started before the submit and
+stopped after.
+
+The farm's time runs from the submit's answer to the last task's completion
+(the coordinator's clock, GET /tasks/{id} timings); per-task overhead is
+(farm - plain) / tasks. The stages of each task (Blender ready, first sample,
+last frame saved, uploaded, completed) say where a task's time went.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import report
+import itertools
+
+from bench.common import machine
 from tests.support.blendgen import DEBIAN_BLENDER, make_scene
 from tests.support.localfarm import LocalFarm
+from tests.support.waiting import wait_for
+
+BLENDER = [DEBIAN_BLENDER, "-b", "--factory-startup", "-Y"]
+
+# Makes the slow scene's sphere a 524k-face mesh stored in the file (44 MB: slow to
+# read and to hand to Cycles) under a Displace modifier.
+_BIG_MESH = (
+    "import bpy, bmesh; ball = bpy.data.objects['Ball']; bm = bmesh.new();"
+    " bmesh.ops.create_uvsphere(bm, u_segments=1024, v_segments=512, radius=0.5);"
+    " bm.to_mesh(ball.data); bm.free();"
+    " ball.modifiers.new('Displace', 'DISPLACE').strength = 0.05;"
+    " bpy.ops.wm.save_mainfile()"
+)
+
+
+def scene(root: Path, name: str, frames: int, samples: int) -> Path:
+    blend = make_scene(
+        root / name / "shot.blend", frames=(1, frames), samples=samples, resolution=(160, 120)
+    )
+    if name == "slow":
+        subprocess.run(
+            [
+                DEBIAN_BLENDER,
+                "-b",
+                "--factory-startup",
+                "-Y",
+                str(blend),
+                "--python-expr",
+                _BIG_MESH,
+            ],
+            check=True,
+            capture_output=True,
+        )
+    return blend
 
 
 def plain(blend: Path, out: Path, frames: int, threads: int) -> float:
@@ -48,10 +100,34 @@ def plain(blend: Path, out: Path, frames: int, threads: int) -> float:
     return time.perf_counter() - t0
 
 
-def farm_render(farm: LocalFarm, blend: Path, out: Path, frames: int, chunk: int) -> float:
+def start_worker(farm: LocalFarm, name: str, args: Sequence[str], repo: Path | None) -> Any:
+    """A worker of this checkout (or of repo, an earlier commit's checkout)."""
+    if repo is None:
+        return farm.start_worker(name, *args, blender=DEBIAN_BLENDER)
+    before = len(farm.client().workers())
+    env = dict(os.environ, PYTHONPATH=str(repo), PYTHONUNBUFFERED="1")
+    argv = [sys.executable, "-m", "worker_agent", "--coordinator", farm.url]
+    argv += ["--token", farm.token, "--name", name, "--cache-dir", str(farm.root / name)]
+    argv += ["--poll-wait", "5", "--blender", DEBIAN_BLENDER, *args]
+    log = (farm.root / f"{name}.log").open("ab")
+    process = subprocess.Popen(argv, cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
+    wait_for(lambda: len(farm.client().workers()) > before, 60, f"worker {name} registered")
+    return process
+
+
+def stop_worker(worker: Any) -> None:
+    if isinstance(worker, subprocess.Popen):
+        worker.kill()
+        worker.wait()
+    else:
+        worker.stop()
+
+
+def farm_render(farm: LocalFarm, blend: Path, out: Path, frames: int, chunk: int) -> dict:
+    """Submit, wait, and read the tasks' timings: the job's seconds and its stages."""
     client = farm.client()
-    t0 = time.perf_counter()
     files, _ = client.upload_project({"shot.blend": blend})
+    t0 = time.time()
     job = client.submit(
         {
             "name": "overhead",
@@ -59,52 +135,113 @@ def farm_render(farm: LocalFarm, blend: Path, out: Path, frames: int, chunk: int
             "blend": "shot.blend",
             "files": files,
             "blender_version": "3.4",
-            "settings": {
-                "frames": f"1-{frames}",
-                "chunk_size": chunk,
-                "output": str(out / "frame_####"),
-            },
+            "settings": {"frames": f"1-{frames}", "chunk_size": chunk, "output": str(out / "f_")},
         }
     )
-    done = farm.wait_for_job(job["id"], timeout=1800)
+    done = farm.wait_for_job(job["id"], timeout=3600)
     assert done["status"] == "completed", done["status_reason"]
-    return time.perf_counter() - t0
+    timings = [client.task(t["id"])["timings"] for t in client.tasks(job["id"])["tasks"]]
+    end = max(t["completed_at"] for t in timings)
+    return {"seconds": end - t0, "tasks": len(timings), "timings": timings}
+
+
+def stages(timings: list[dict]) -> dict[str, float]:
+    """Median seconds per task: to Blender ready, and from the last frame saved to
+    the completion (the farm's own tail), and the gap between tasks."""
+    ready = [t["blender_ready"] for t in timings if t["blender_ready"] is not None]
+    tail = [
+        t["completed_at"] - t["claimed_at"] - t["last_frame_saved"]
+        for t in timings
+        if t["last_frame_saved"] is not None
+    ]
+    ordered = sorted(timings, key=lambda t: t["claimed_at"])
+    gaps = [b["claimed_at"] - a["completed_at"] for a, b in itertools.pairwise(ordered)]
+    return {
+        "ready": statistics.median(ready) if ready else float("nan"),
+        "tail": statistics.median(tail) if tail else float("nan"),
+        "gap": statistics.median(gaps) if gaps else 0.0,
+    }
+
+
+MODES = {"warm": [], "cold": ["--warm-tasks", "1"], "persist": ["--persistent-data"]}
+ONLY_CHUNK_1 = ("persist", "before")  # compared at chunk size 1 only, to keep a run short
+
+
+def measure(args: argparse.Namespace, farm: LocalFarm, root: Path) -> list[dict]:
+    rows = []
+    modes = dict(MODES, **({"before": []} if args.baseline_repo else {}))
+    for name in args.scenes.split(","):
+        frames = args.frames if name == "small" else args.slow_frames
+        blend = scene(root, name, frames, args.samples)
+        for n in range(args.runs):
+            plain_s = plain(blend, root / f"plain-{name}-{n}", frames, args.threads)
+            rows.append({"scene": name, "mode": "plain", "chunk": 0, "seconds": plain_s})
+            print(f"{name} run {n + 1}: plain -a {plain_s:.2f} s", flush=True)
+            for chunk in map(int, args.chunks.split(",")):
+                for mode, extra in modes.items():
+                    if chunk != 1 and mode in ONLY_CHUNK_1:
+                        continue
+                    repo = Path(args.baseline_repo) if mode == "before" else None
+                    worker = start_worker(
+                        farm,
+                        f"{mode}-{name}-{chunk}-{n}",
+                        ["--threads", str(args.threads), *extra],
+                        repo,
+                    )
+                    try:
+                        out = root / f"{mode}-{name}-{chunk}-{n}"
+                        result = farm_render(farm, blend, out, frames, chunk)
+                    finally:
+                        stop_worker(worker)
+                    row = {"scene": name, "mode": mode, "chunk": chunk, "plain": plain_s}
+                    row.update(result, **stages(result.pop("timings")))
+                    rows.append(row)
+                    print(
+                        f"  chunk {chunk} {mode:6s} {row['seconds']:7.2f} s  ratio"
+                        f" {row['seconds'] / plain_s:.3f}  per task"
+                        f" {(row['seconds'] - plain_s) / row['tasks']:+.3f} s  (ready"
+                        f" {row['ready']:.2f} s, tail {row['tail']:.3f} s, gap {row['gap']:.3f} s)",
+                        flush=True,
+                    )
+    return rows
+
+
+def summary(rows: list[dict]) -> None:
+    print(f"\nmedians of each cell — {machine()}")
+    print("scene  chunk mode    farm s  plain s  ratio  overhead/task  ready  tail   gap")
+    cells = sorted({(r["scene"], r["chunk"], r["mode"]) for r in rows if r["mode"] != "plain"})
+    for scene_name, chunk, mode in cells:
+        cell = [r for r in rows if (r["scene"], r["chunk"], r["mode"]) == (scene_name, chunk, mode)]
+        farm_s = statistics.median(r["seconds"] for r in cell)
+        plain_s = statistics.median(r["plain"] for r in cell)
+        ratio = statistics.median(r["seconds"] / r["plain"] for r in cell)
+        per_task = statistics.median((r["seconds"] - r["plain"]) / r["tasks"] for r in cell)
+        med = {k: statistics.median(r[k] for r in cell) for k in ("ready", "tail", "gap")}
+        print(
+            f"{scene_name:6s} {chunk:5d} {mode:6s} {farm_s:7.2f} {plain_s:8.2f} {ratio:6.3f}"
+            f" {per_task:+13.3f} {med['ready']:6.2f} {med['tail']:5.3f} {med['gap']:5.3f}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--frames", type=int, default=24)
-    parser.add_argument("--chunk-size", type=int, default=6)
-    parser.add_argument("--samples", type=int, default=64)
+    parser.add_argument("--frames", type=int, default=12, help="frames of the small scene")
+    parser.add_argument("--slow-frames", type=int, default=6, help="frames of the slow scene")
+    parser.add_argument("--samples", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--chunks", default="1,6")
+    parser.add_argument("--scenes", default="small,slow")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--baseline-repo", help="a checkout of an earlier commit: its worker too")
     args = parser.parse_args()
-    runs = []
+    print(f"load average at start: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        blend = make_scene(
-            root / "shot.blend",
-            frames=(1, args.frames),
-            samples=args.samples,
-            resolution=(320, 180),
-        )
         with LocalFarm(root=root / "farm", lease_seconds=60) as farm:
             farm.start_coordinator("--no-zeroconf")
-            farm.start_worker("w1", "--threads", "1", blender=DEBIAN_BLENDER)
-            farm.start_worker("w2", "--threads", "1", blender=DEBIAN_BLENDER)
-            for n in range(args.runs):
-                plain_s = plain(blend, root / f"plain{n}", args.frames, threads=2)
-                farm_s = farm_render(farm, blend, root / f"farm{n}", args.frames, args.chunk_size)
-                runs.append({"plain_s": plain_s, "farm_s": farm_s, "ratio": farm_s / plain_s})
-                print(
-                    f"run {n + 1}: plain {plain_s:.1f} s, farm {farm_s:.1f} s,"
-                    f" ratio {farm_s / plain_s:.3f}",
-                    flush=True,
-                )
-    report(
-        f"overhead: {args.frames} frames, 320x180, {args.samples} samples,"
-        f" chunks of {args.chunk_size}",
-        runs,
-    )
+            rows = measure(args, farm, root)
+    summary(rows)
+    print(f"load average at the end: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ class AgentConfig:
     retry_seconds: float = 2.0  # pause before looking for the coordinator again
     report_seconds: float = 1.0  # how often log text and progress go to the coordinator
     warm: WarmLimits = field(default_factory=WarmLimits)  # when the warm Blender is replaced
+    persistent_data: bool = False  # Cycles keeps render data between a warm Blender's tasks
 
 
 class Agent:

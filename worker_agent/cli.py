@@ -131,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
         " memory after a task (Linux; default: no limit)",
     )
     p.add_argument(
+        "--persistent-data",
+        action="store_true",
+        help="let Cycles keep the scene's render data (BVH, textures) between the tasks"
+        " of a warm Blender: faster on heavy static geometry; pixels were identical in"
+        " the farm's tests, but it is Blender's own option with its own bugs, so off by"
+        " default",
+    )
+    p.add_argument(
         "--hang-seconds",
         type=float,
         default=WarmLimits.silence_seconds,
@@ -188,6 +196,7 @@ def main(argv: list[str] | None = None, *, inside_blender: str | None = None) ->
             poll_wait=args.poll_wait,
             max_tasks=args.max_tasks,
             burst=args.burst,
+            persistent_data=args.persistent_data,
             warm=WarmLimits(
                 max_tasks=args.warm_tasks,
                 max_rss_mb=args.warm_memory,

@@ -103,6 +103,8 @@ def _render_task(run: TaskRun, blend: Path, out_dir: Path) -> RenderTask:
         payload["device"] = config.device
     if config.threads is not None:
         payload["threads"] = config.threads
+    if config.persistent_data:
+        payload["persistent_data"] = True
     known = set(RenderTask.__dataclass_fields__)
     try:
         return RenderTask.from_json({k: v for k, v in payload.items() if k in known})

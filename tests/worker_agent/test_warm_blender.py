@@ -115,13 +115,18 @@ def test_a_warm_blender_renders_the_same_pixels_as_a_fresh_one_and_a_local_rende
     assert agent.blender.started == FRAMES
     fresh = delivered(farm.root / "fresh")
 
+    kept_job = submit(farm, blend, farm.root / "kept")
+    agent = Agent(real_config(farm, burst=True, persistent_data=True))
+    assert run(agent, timeout=300) == 0
+    kept = delivered(farm.root / "kept")  # Cycles kept its render data between the tasks
+
     animation = local(blend, farm.root / "local-a", "-a")
     single = local(blend, farm.root / "local-f", "-f", "3")
-    for job_id in (warm_job, fresh_job):
+    for job_id in (warm_job, fresh_job, kept_job):
         assert farm.client.job(job_id)["status"] == "completed"
     assert sorted(warm) == list(range(1, FRAMES + 1))
     assert len(set(warm.values())) == FRAMES  # the frames do differ: the scene moves
-    assert warm == fresh == animation
+    assert warm == fresh == animation == kept
     assert single[3] == warm[3]
 
 

@@ -48,6 +48,9 @@ class RenderTask:
     region: tuple[float, float, float, float] | None = None  # border min_x, min_y, max_x, max_y
     crop_to_region: bool = False  # crop the image to the region
     allow_scripts: bool = False  # mode --bpy: auto-run scripts in the .blend (binary: -y/-Y)
+    # Cycles keeps the scene's render data between the renders of one Blender (a warm
+    # one's tasks); None = keep the file's setting.
+    persistent_data: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -113,6 +116,7 @@ _FIELD_TYPES: dict[str, tuple[type | tuple[type, ...], bool, int | None]] = {
     "keep_denoising_data": (bool, False, None),
     "crop_to_region": (bool, False, None),
     "allow_scripts": (bool, False, None),
+    "persistent_data": (bool, True, None),
 }
 
 

@@ -44,6 +44,8 @@ def setup_scene(task: RenderTask) -> Any:
         scene.render.threads = task.threads
     if task.disable_compositor:
         scene.render.use_compositing = False
+    if task.persistent_data is not None:
+        scene.render.use_persistent_data = task.persistent_data
     if not task.allow_scripts:
         for name in mute_file_outputs():
             print(
