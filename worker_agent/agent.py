@@ -20,6 +20,7 @@ from pathlib import Path
 
 from coordinator.client.http import AuthError, FarmClient, FarmClientError, Unreachable
 from coordinator.core.protocol import Assignment
+from worker_agent.blender import build_serve_command
 from worker_agent.cache import BlobCache
 from worker_agent.credentials import FILE_NAME, load_credentials, save_credentials
 from worker_agent.kinds import KINDS
@@ -61,7 +62,8 @@ class Agent:
         self.aborting = threading.Event()  # stop the current task now
         self.tasks_done = 0
         self.current: TaskRun | None = None  # the task being run, for a signal handler
-        self.blender = BlenderSlot(config.warm)  # the Blender kept open between a job's tasks
+        # The Blender kept open between a job's tasks, and an empty one on standby.
+        self.blender = BlenderSlot(config.warm, self._standby_command)
         self._client: FarmClient | None = None  # once registered
 
     # -------------------------------------------------------------- the loop
@@ -81,16 +83,26 @@ class Agent:
             self.blender.close()
         return 0
 
+    def _standby_command(self) -> list[str]:
+        config = self.config
+        return build_serve_command(
+            config.blender, blend_path=None, allow_scripts=config.allow_scripts
+        )
+
     @property
     def warm_job(self) -> int | None:
         """The job whose scene this worker's Blender holds, for the scheduler."""
         served = self.blender.served
-        return served.key.job_id if served is not None and served.alive() else None
+        if served is None or served.key is None or not served.alive():
+            return None
+        return served.key.job_id
 
     def _serve(self, client: FarmClient) -> None:
         self._client = client
         chained: Assignment | None = None  # handed out with the last completion
         while not self.stopping.is_set() and not self._had_enough():
+            if chained is None or self.warm_job != chained.job_id:
+                self.blender.boot_standby(self.config.cache_dir)
             try:
                 assignment = chained or client.next_task(
                     wait=self.config.poll_wait, warm_job=self.warm_job

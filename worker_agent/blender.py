@@ -62,16 +62,20 @@ def build_command(
 
 
 def build_serve_command(
-    info: BlenderInfo, *, blend_path: str | os.PathLike[str], allow_scripts: bool
+    info: BlenderInfo, *, blend_path: str | os.PathLike[str] | None, allow_scripts: bool
 ) -> list[str]:
     """The argv of a warm Blender (in_blender/serve.py), which reads its tasks on stdin.
 
-    The binary opens blend_path with the script policy of its command line; the
-    bpy module opens the file named in the first task with that task's policy.
+    The binary opens blend_path with the script policy of its command line (-Y or
+    -y); without one (a standby Blender) it starts empty and serve.py opens the
+    first task's file with that task's policy, as the bpy module always does.
     """
     if info.kind == "bpy-module":
         return [info.path, str(SERVE_PATH), "--bpy", "--serve"]
-    return _binary_command(info, SERVE_PATH, blend_path, allow_scripts, "--serve")
+    command = _binary_command(info, SERVE_PATH, blend_path or "", allow_scripts, "--serve")
+    if blend_path is None:
+        command.remove("")
+    return command
 
 
 def _binary_command(

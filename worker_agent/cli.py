@@ -131,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
         " memory after a task (Linux; default: no limit)",
     )
     p.add_argument(
+        "--no-standby",
+        dest="standby",
+        action="store_false",
+        help="do not keep an empty Blender booted for the next task that needs a fresh"
+        " one (saves its memory, about 230 MB for 3.4; each new job then waits for"
+        " Blender to start)",
+    )
+    p.add_argument(
         "--persistent-data",
         action="store_true",
         help="let Cycles keep the scene's render data (BVH, textures) between the tasks"
@@ -201,6 +209,7 @@ def main(argv: list[str] | None = None, *, inside_blender: str | None = None) ->
                 max_tasks=args.warm_tasks,
                 max_rss_mb=args.warm_memory,
                 silence_seconds=args.hang_seconds,
+                standby=args.standby,
             ),
         )
     )

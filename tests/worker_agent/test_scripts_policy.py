@@ -142,7 +142,9 @@ def test_a_forged_event_cannot_make_the_worker_upload_another_file(tmp_path: Pat
     blend = make_scene(tmp_path / "scripted.blend", frames=(1, 1))
     with LocalFarm(root=tmp_path / "farm") as farm:
         farm.start_coordinator("--no-zeroconf")
-        farm.start_worker("w", blender=str(forging))
+        # No standby: the forged line must come from the Blender started for the task
+        # (what a standby prints before it has a task is nobody's output).
+        farm.start_worker("w", "--no-standby", blender=str(forging))
         log = render_once(farm, blend, tmp_path / "out")
     assert "[agent] ignored a saved file outside" in log and str(secret) in log
     stored = list((tmp_path / "farm" / "coordinator" / "jobs").rglob("outputs/*"))

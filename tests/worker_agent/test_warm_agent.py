@@ -8,10 +8,13 @@ faults with real Blender are in test_warm_blender.py.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from typing import Any
 from unittest import mock
+
+import pytest
 
 from coordinator.client.http import FarmClient
 from tests.worker_agent.conftest import LiveFarm
@@ -91,13 +94,33 @@ def test_a_jobs_tasks_share_one_blender_and_the_scheduler_hears_of_it(farm: Live
         assert ("has the scene open already" in log) == (task["frames"] == [2]), log
 
 
-def test_another_job_or_file_gets_a_fresh_blender(farm: LiveFarm) -> None:
+def test_another_job_or_file_gets_a_fresh_blender(
+    farm: LiveFarm, caplog: pytest.LogCaptureFixture
+) -> None:
     first = one_frame_tasks(farm, "1")
     second = one_frame_tasks(farm, "2")
     agent = Agent(config(farm, fake_blender(farm.root / "bin"), burst=True))
-    assert run(agent) == 0
+    with caplog.at_level(logging.INFO, logger="worker_agent.warm"):
+        assert run(agent) == 0
     assert completed(farm, first) == [1] and completed(farm, second) == [2]
     assert agent.blender.started == 2
+    # The first task found a Blender booted while the agent waited for work.
+    assert "(standby) takes the task" in caplog.text
+    assert agent.blender.standby is None  # ended with the agent
+
+
+def test_without_standby_each_fresh_blender_starts_with_its_file(
+    farm: LiveFarm, caplog: pytest.LogCaptureFixture
+) -> None:
+    job_id = one_frame_tasks(farm, "1")
+    limits = WarmLimits(standby=False)
+    agent = Agent(config(farm, fake_blender(farm.root / "bin"), burst=True, warm=limits))
+    with caplog.at_level(logging.INFO, logger="worker_agent.warm"):
+        assert run(agent) == 0
+    assert completed(farm, job_id) == [1]
+    assert "standby" not in caplog.text
+    log = farm.client.task_log(farm.client.tasks(job_id)["tasks"][0]["id"])
+    assert "Read blend: " in log and "shot.blend" in log  # on its command line
 
 
 def test_warm_tasks_1_means_a_fresh_blender_per_task(farm: LiveFarm) -> None:

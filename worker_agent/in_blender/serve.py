@@ -5,6 +5,10 @@ Runs inside Blender like the runner, but takes its tasks on stdin::
     blender -b --factory-startup -Y FILE.blend --python-exit-code 1 --python serve.py -- --serve
     python serve.py --bpy --serve
 
+The binary may also start without a file (a standby Blender, booted before
+its task is known): it then opens the first task's file with that task's
+script policy, as a Python with bpy always does.
+
 Each task is one line of JSON on stdin, ``{"kind": "render" | "merge", "task":
 "/abs/TASK.json"}``. The answer is the runner's ``@@FARM@@`` event lines: first
 ``accepted`` (``task``: the path; it proves the process still listens), then the
@@ -90,8 +94,10 @@ class Session:
         if not self.opened:
             if self.module_mode:
                 open_blend(task)
-            else:
-                check_loaded(task)
+            elif _bpy().data.filepath:
+                check_loaded(task)  # opened from the command line
+            else:  # a standby Blender, started without a file
+                _reopen(task)
             self.feed.start()
             self.opened = fresh = True
         elif key != self.last_key or not _is_open(task.blend):
@@ -174,6 +180,7 @@ def main(argv: Sequence[str], stdin: TextIO) -> int:
     except TaskError as ex:
         emitter.emit("error", message=str(ex))
         return 1
+    _bpy()  # a standby Blender (a Python with bpy, above all) pays the import before its task
     return serve(iter(stdin.readline, ""), Session(module_mode=module_mode, emitter=emitter))
 
 
