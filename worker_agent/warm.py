@@ -149,6 +149,9 @@ class BlenderSlot:
         else:
             self.served = Served(key, command(), cwd, on_line)
         self.started += 1
+        if self.limits.max_tasks <= 1:
+            # This Blender ends with its task: the next one boots while it renders.
+            self.boot_standby(cwd)
         return self.served, True
 
     def boot_standby(self, cwd: Path) -> None:
