@@ -50,6 +50,9 @@ Id = Annotated[int, Limits(minimum=1)]
 Sha256 = Annotated[str, Limits(pattern="^[0-9a-f]{64}$")]
 Timestamp = Annotated[float, Limits(minimum=0)]  # seconds since 1970 (Unix time)
 Fraction = Annotated[float, Limits(minimum=0, maximum=1)]
+Seconds = Annotated[float, Limits(minimum=0, maximum=30 * 86400)]
+_STAGE = "seconds after the worker got the task (by its own clock) when "
+_WARM = "the job its warm Blender holds: its next task first unless a higher priority waits"
 # A job type's settings, as validated by it: the document's JobSettings
 # component is generated from the job types' own schemas.
 JobSettings = NewType("JobSettings", dict[str, Any])
@@ -175,13 +178,8 @@ class TaskFailure(TypedDict):
     at: Annotated[Timestamp, "when it failed"]
 
 
-Seconds = Annotated[float, Limits(minimum=0, maximum=30 * 86400)]
-_STAGE = "seconds after the worker got the task, by the worker's own clock, when "
-
-
 class TaskStages(TypedDict):
-    """Where a task's time went, as its worker measured it (each is sent once,
-    as the stage is reached; a stage sent again replaces the earlier figure)."""
+    """Where a task's time went, as its worker measured it (sent again: replaced)."""
 
     blender_ready: NotRequired[Annotated[Seconds, _STAGE + "Blender had the scene loaded"]]
     first_sample: NotRequired[Annotated[Seconds, _STAGE + "the first sample was rendered"]]
@@ -189,28 +187,14 @@ class TaskStages(TypedDict):
     uploaded: NotRequired[Annotated[Seconds, _STAGE + "the last output was uploaded"]]
 
 
-_AFTER = "seconds after its worker got it (about when it was claimed): "
-
-
-class TaskTimings(TypedDict):
-    """Where the time of a task's latest attempt went: the coordinator's clock for the
-    claim and the completion, the worker's report for the stages between (null: not
-    reached or not reported)."""
-
-    claimed_at: Annotated[Timestamp | None, "when its worker claimed it (null: never claimed)"]
-    completed_at: Annotated[Timestamp | None, "when it completed (null: not completed)"]
-    blender_ready: Annotated[Seconds | None, _AFTER + "Blender had the scene"]
-    first_sample: Annotated[Seconds | None, _AFTER + "first sample rendered"]
-    last_frame_saved: Annotated[Seconds | None, _AFTER + "last frame written"]
-    uploaded: Annotated[Seconds | None, _AFTER + "last output uploaded"]
-
-
 class TaskDetail(Task):
     """One task with what it runs and how its attempts failed."""
 
     payload: Annotated[dict[str, Any], "what the worker needs to run it (its kind's own fields)"]
     failures: Annotated[list[TaskFailure], "its failed attempts, oldest first"]
-    timings: Annotated[TaskTimings, "where its latest attempt's time went"]
+    claimed_at: Annotated[Timestamp | None, "when its latest attempt was claimed (null: never)"]
+    completed_at: Annotated[Timestamp | None, "when it completed (null: not completed)"]
+    stages: Annotated[TaskStages, "the stages its latest attempt's worker reported reaching"]
 
 
 class Job(TypedDict):
@@ -516,12 +500,6 @@ class Assignment(TypedDict):
     ]
 
 
-WARM_JOB = (
-    "the job whose scene the worker's Blender still holds: among jobs of the same priority"
-    " its next task comes first, unless another job's next task has a higher priority"
-)
-
-
 class TaskUpdate(TypedDict):
     """A worker's report on the task it holds; it also renews the lease."""
 
@@ -547,7 +525,7 @@ class Control(TypedDict):
 class ClaimRequest(TypedDict):
     """A worker asking for work (the body may also be empty)."""
 
-    warm_job: NotRequired[Annotated[Id | None, WARM_JOB]]
+    warm_job: NotRequired[Annotated[Id | None, _WARM]]
 
 
 class CompleteRequest(TypedDict):
@@ -556,7 +534,7 @@ class CompleteRequest(TypedDict):
     next: NotRequired[
         Annotated[bool, "also claim the next task when one is runnable", Limits(default=False)]
     ]
-    warm_job: NotRequired[Annotated[Id | None, WARM_JOB + " (with next=true)"]]
+    warm_job: NotRequired[Annotated[Id | None, _WARM + " (with next=true)"]]
 
 
 class CompleteAnswer(TypedDict):

@@ -231,15 +231,19 @@ def task_detail_json(row: Any, *, current: bool, failures: Sequence[Any]) -> mod
             }
             for f in failures
         ],
-        "timings": {
-            "claimed_at": row["claimed_at"],
-            "completed_at": row["completed_at"],
-            "blender_ready": row["blender_ready_s"],
-            "first_sample": row["first_sample_s"],
-            "last_frame_saved": row["last_frame_saved_s"],
-            "uploaded": row["uploaded_s"],
-        },
+        "claimed_at": row["claimed_at"],
+        "completed_at": row["completed_at"],
+        "stages": _stages(row),
     }
+
+
+def _stages(row: Any) -> models.TaskStages:
+    """The stages the task's latest attempt reported; those it did not are left out."""
+    stages: models.TaskStages = {}
+    for stage in models.TaskStages.__optional_keys__:
+        if row[f"{stage}_s"] is not None:
+            stages[stage] = row[f"{stage}_s"]  # type: ignore[literal-required]
+    return stages
 
 
 # --------------------------------------------------------------- workers
