@@ -15,7 +15,7 @@ size 1 only. Only one worker runs at a time, started before the submit and
 stopped after.
 
 The farm's time runs from the submit's answer to the last task's completion
-(the coordinator's clock, GET /tasks/{id} timings); per-task overhead is
+(the coordinator's clock, GET /tasks/{id}); per-task overhead is
 (farm - plain) / tasks. The stages of each task (Blender ready, first sample,
 last frame saved, uploaded, completed) say where a task's time went.
 """
@@ -140,9 +140,16 @@ def farm_render(farm: LocalFarm, blend: Path, out: Path, frames: int, chunk: int
     )
     done = farm.wait_for_job(job["id"], timeout=3600)
     assert done["status"] == "completed", done["status_reason"]
-    timings = [client.task(t["id"])["timings"] for t in client.tasks(job["id"])["tasks"]]
+    timings = [flat(client.task(t["id"])) for t in client.tasks(job["id"])["tasks"]]
     end = max(t["completed_at"] for t in timings)
     return {"seconds": end - t0, "tasks": len(timings), "timings": timings}
+
+
+def flat(task: dict) -> dict:
+    """A task's claim, completion and reported stages (None: not reported)."""
+    names = ("blender_ready", "first_sample", "last_frame_saved", "uploaded")
+    stages = {name: task["stages"].get(name) for name in names}
+    return {"claimed_at": task["claimed_at"], "completed_at": task["completed_at"], **stages}
 
 
 def stages(timings: list[dict]) -> dict[str, float]:
