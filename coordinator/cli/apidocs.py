@@ -23,7 +23,7 @@ _METHODS = ("get", "post", "put", "patch", "delete")
 _GENERATED = (
     "Generated from the coordinator's OpenAPI document (also served at"
     " `/api/v1/openapi.json`) by `python -m coordinator openapi-docs --out docs/api.md`;"
-    " edit the models in `coordinator/core/models.py` and the operations in"
+    " edit the models in `coordinator/core/models/` and the operations in"
     " `coordinator/server/openapi/operations.py`, not this file."
 )
 
