@@ -82,7 +82,8 @@ def test_blender_gone_fails_the_task_readably_and_the_agent_keeps_serving(
     scene = make_scene(tmp_path / "s.blend", frames=(1, 1))
     with LocalFarm(root=tmp_path / "farm") as farm:
         farm.start_coordinator("--no-zeroconf")
-        worker = farm.start_worker("w", blender=str(wrapper))
+        # No standby: one booted before the unlink would render the task.
+        worker = farm.start_worker("w", "--no-standby", blender=str(wrapper))
         wrapper.unlink()  # Blender uninstalled under a running worker
         client = farm.client()
         files, _ = client.upload_project({"s.blend": scene})
