@@ -124,9 +124,10 @@ def door_violations(path: Path) -> list[str]:
                 bad.append(
                     f"{imp}: only the add-on's shell ({', '.join(sorted(ADDON_SHELL))}) imports bpy"
                 )
-        elif rel.startswith("coordinator/client/"):
-            if within(module, "coordinator.server") or within(module, "coordinator.cli"):
-                bad.append(f"{imp}: the client never imports the server or the CLI")
+        elif rel.startswith("coordinator/client/") and (
+            within(module, "coordinator.server") or within(module, "coordinator.cli")
+        ):
+            bad.append(f"{imp}: the client never imports the server or the CLI")
         if (
             within(module, "coordinator.server")
             and not rel.startswith("coordinator/server/")
