@@ -99,7 +99,14 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_scene(tmp_path_factory.mktemp("scene") / "shot.blend", frames=(1, 6))
 
 
-farm = farm_fixture(workers=("w1", "w2"), blender=DEBIAN_BLENDER, lease_seconds=3.0, zeroconf=True)
+# No standby Blender: the cancel test must find the Blender that renders, not an idle one.
+farm = farm_fixture(
+    workers=("w1", "w2"),
+    blender=DEBIAN_BLENDER,
+    lease_seconds=3.0,
+    zeroconf=True,
+    worker_args=("--no-standby",),
+)
 
 
 def test_six_frames_in_chunks_of_two_match_a_local_render(

@@ -242,6 +242,7 @@ def farm_fixture(
     bpy_python: str | None = None,
     lease_seconds: float = 10.0,
     zeroconf: bool = False,
+    worker_args: Sequence[str] = (),
     scope: Scope = "module",
 ) -> Callable[..., Iterator[LocalFarm]]:
     """A fixture of a LocalFarm with a coordinator and the named workers, one per
@@ -253,7 +254,7 @@ def farm_fixture(
         with LocalFarm(root=root, lease_seconds=lease_seconds) as farm:
             farm.start_coordinator(*(() if zeroconf else ("--no-zeroconf",)))
             for name in workers:
-                farm.start_worker(name, blender=blender, bpy_python=bpy_python)
+                farm.start_worker(name, *worker_args, blender=blender, bpy_python=bpy_python)
             yield farm
 
     return fixture
