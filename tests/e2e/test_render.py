@@ -154,7 +154,7 @@ def test_cancel_stops_blender_within_a_second(farm: LocalFarm, tmp_path: Path) -
     job_id = submit(
         client, {"slow.blend": slow}, "slow.blend", tmp_path / "out", frames="1-2", chunk=2
     )
-    pid = wait_for_blender(farm, timeout=60)
+    pid = wait_for_blender(farm, timeout=60, opening="slow.blend")
     started = time.monotonic()
     client.job_action(job_id, "cancel")
     while pid_alive(pid):

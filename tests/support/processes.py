@@ -3,6 +3,7 @@ whether a process is still alive, for tests and benchmarks that kill or cancel."
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -39,17 +40,30 @@ def descendants_of(parents: set[int]) -> set[int]:
     return found
 
 
-def wait_for_blender(farm: LocalFarm, *, timeout: float) -> int:
-    """The pid of a render Blender started by one of the farm's workers."""
+def wait_for_blender(farm: LocalFarm, *, timeout: float, opening: str | None = None) -> int:
+    """The pid of a render Blender started by one of the farm's workers.
+
+    opening: only a Blender whose command line opens a .blend of that file name
+    (a worker keeps the Blender of its last job warm: without it, that idle one
+    may be found instead of the one rendering the task of interest)."""
     deadline = time.monotonic() + timeout
     workers = {w.process.pid for w in farm.workers if w.process.poll() is None}
     while time.monotonic() < deadline:
         children = descendants_of(workers)
         for pid in blender_pids():
-            if pid in children:
+            if pid in children and (opening is None or opening in blend_names(pid)):
                 return pid
         time.sleep(0.05)
     raise TimeoutError(f"no Blender started:\n{farm.describe()}")
+
+
+def blend_names(pid: int) -> set[str]:
+    """The file names of the .blend files on a process's command line."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return set()
+    return {Path(os.fsdecode(arg)).name for arg in argv if arg.endswith(b".blend")}
 
 
 def pid_alive(pid: int) -> bool:
