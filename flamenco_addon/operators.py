@@ -252,7 +252,10 @@ class FARM_OT_submit_job(bpy.types.Operator):
     def modal(self, context: Any, event: Any) -> Result:
         state = STATE.submit
         if event.type == "ESC" and state is not None:
-            STATE.cancel_submit()
+            if event.value == "PRESS":
+                STATE.cancel_submit()
+                context.window_manager.farm.progress_text = state.text
+                _redraw(context)
             return {"RUNNING_MODAL"}
         if event.type != "TIMER" or state is None:
             return {"PASS_THROUGH"}

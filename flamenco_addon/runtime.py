@@ -63,6 +63,7 @@ class SubmitState:
     progress: float = 0.0
     text: str = "Submitting..."
     final: Message | None = None  # set once: done, error or cancelled
+    cancelling: bool = False  # the artist asked to stop it; the helper has not answered yet
 
 
 @dataclass
@@ -225,7 +226,7 @@ class Runtime:
     # ------------------------------------------------------------- submit
     def start_submit(self, payload: JSON, pack_root: Path) -> SubmitState:
         def progress(msg: MsgProgress) -> None:
-            if self.submit is not None:
+            if self.submit is not None and not self.submit.cancelling:
                 self.submit.progress, self.submit.text = msg.fraction, msg.text
 
         def got(msg: JSON) -> None:
@@ -237,8 +238,14 @@ class Runtime:
         return self.submit
 
     def cancel_submit(self) -> None:
-        if self.submit is not None and self.helper is not None:
-            self.request("cancel", {"target": self.submit.rid}, lambda _msg: None)
+        """Ask the helper to stop the submission; it ends as cancelled unless the
+        job was created already (then the final message says so)."""
+        state = self.submit
+        if state is None or state.final is not None or state.cancelling or self.helper is None:
+            return
+        state.cancelling, state.text = True, "Cancelling..."
+        self.changed = True
+        self.request("cancel", {"target": state.rid}, lambda _msg: None)
 
     # ----------------------------------------------------- discovery, sync
     def discover(self, online: bool, interfaces: list[str] | None) -> None:

@@ -72,7 +72,9 @@ def client_of(args: JSON, timeout: float = 5.0) -> FarmClient:
 def _submit(rid: int, args: JSON) -> JSON:
     sub = submitting.Submission.from_json(args)
     channel = _Forward(rid)
-    _cancels[rid] = channel.cancel
+    # Registered by main() before this thread started: a cancel read right after
+    # the submit finds it even if this thread has not run yet.
+    channel.cancel = _cancels.setdefault(rid, threading.Event())
     try:
         job = submitting.run(sub, channel)
     finally:
@@ -256,6 +258,8 @@ def main() -> None:
         if request.get("kind") == "cancel":  # at once, not behind a busy thread
             _run(request)
             continue
+        if request.get("kind") == "submit":
+            _cancels[int(request["id"])] = threading.Event()
         threading.Thread(target=_run, args=(request,), daemon=True).start()
     if _finder is not None:
         _finder.stop()

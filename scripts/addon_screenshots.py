@@ -103,27 +103,57 @@ def steps():
     print("ADDON_TEST_DONE", flush=True)
     bpy.ops.wm.quit_blender()
 
+def rewrite_blender():
+    # The Blender that prepares the farm's copy: a grandchild of this one (via the
+    # add-on's helper), running rewrite_paths.py.
+    import signal
+    helper = STATE.helper._proc.pid if STATE.helper and STATE.helper._proc else None
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        if ppid == helper and any(a.endswith(b"rewrite_paths.py") for a in argv):
+            return int(entry)
+    return None
+
 def escape_cancels(area):
     # Submit again and press Esc on the keyboard: a real key event from the X
     # server (xdotool), through Blender's event loop to the modal operator.
+    # Under Xvfb every redraw is software GL: a key can take a second to reach
+    # the operator on a busy machine, longer than this small file's copy takes.
+    # So the copy is held (SIGSTOP) while the key travels, as a big scene's copy
+    # would take that long; the cancel must end it, and nothing may reach the farm.
+    import signal
     from coordinator.client.http import FarmClient
     from flamenco_addon import local_farm
     from pathlib import Path
     farm = local_farm.status(Path(data_dir))
     client = FarmClient(farm.url, token=farm.token)
     before = len(client.jobs()["jobs"])
-    # A change since the first submit: the copy is prepared again (in a separate
-    # Blender, a second or two), which leaves time for Esc.
+    # A change since the first submit: the copy is prepared again in a separate Blender.
     bpy.context.scene.render.resolution_x += 2
     bpy.ops.ed.undo_push(message="artist edit")
     with override(area):
         bpy.ops.farm.submit_job("INVOKE_DEFAULT", frames="1-2", chunk_size=1)
-    deadline = time.monotonic() + 10
-    while STATE.submit is not None and time.monotonic() < deadline:
-        if STATE.submit.text.startswith("Preparing"):  # the copy is being made: Esc now
+    deadline = time.monotonic() + 20
+    held = None
+    while STATE.submit is not None and held is None and time.monotonic() < deadline:
+        held = rewrite_blender()
+        if held is None:
+            yield 0.02
+    if held is not None:
+        os.kill(held, signal.SIGSTOP)
+    while STATE.submit is not None and not STATE.submit.text.startswith("Preparing"):
+        if time.monotonic() > deadline:
             break
-        yield 0.02
-    pressed = STATE.submit is not None
+        yield 0.02  # what the artist sees when pressing Esc
+    print("ESC_SENT_WHILE", STATE.submit.text if STATE.submit else "done", flush=True)
     # over the panel, where the artist's mouse is after clicking Submit
     x = area.x + area.width // 2
     y = bpy.context.window.height - (area.y + area.height // 2)
@@ -131,9 +161,14 @@ def escape_cancels(area):
     deadline = time.monotonic() + 30
     while STATE.submit is not None and time.monotonic() < deadline:
         yield 0.1
+    if held is not None:  # gone (the cancel killed it), or let go if the key never came
+        try:
+            os.kill(held, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
     yield 1.0  # a job created despite Esc would show up by now
     after = len(client.jobs()["jobs"])
-    print("ESCAPE", "pressed" if pressed else "too-late", "jobs", before, after, flush=True)
+    print("ESCAPE", "held" if held else "not-held", "jobs", before, after, flush=True)
     print("LAST_REPORT", last_report(area), flush=True)
 
 def last_report(area):

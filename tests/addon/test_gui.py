@@ -26,7 +26,8 @@ def test_panel_submit_and_farm_buttons_in_a_real_window(tmp_path: Path) -> None:
     # Named after the file and the time, so that a file's jobs tell apart
     assert re.search(r'Job 1 "shot \d\d-\d\d \d\d:\d\d" is on the farm', output), output[-4000:]
     assert "JOB_STATUS completed" in output
-    assert "ESCAPE pressed jobs 1 1" in output, output[-4000:]  # no second job
+    assert "ESCAPE held jobs 1 1" in output, output[-4000:]  # no second job
+    assert "ESC_SENT_WHILE Preparing the copy" in output, output[-4000:]
     assert "LAST_REPORT Submission cancelled; nothing was sent to the farm" in output, output[
         -4000:
     ]

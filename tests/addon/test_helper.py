@@ -102,6 +102,24 @@ def test_cancel_reaches_a_running_submit(state: Runtime, farm: LocalFarm, tmp_pa
     assert farm.client().jobs()["total"] == 0
 
 
+def test_a_cancel_sent_with_the_submit_is_not_lost(
+    state: Runtime, farm: LocalFarm, tmp_path: Path
+) -> None:
+    # The helper reads the cancel line right after the submit line, before the
+    # submit's thread has run: the switch must exist already.
+    sub = submission(farm, tmp_path, b"x")
+    slow = [sys.executable, "-c", "import time; time.sleep(30)"]
+    run = state.start_submit({**sub.to_json(), "rewrite_command": slow}, sub.pack_root)
+    state.cancel_submit()
+    assert run.cancelling and run.text == "Cancelling..."
+    started = time.monotonic()
+    state.wait(lambda: run.final is not None)
+    assert isinstance(run.final, MsgCancelled), run.final
+    assert time.monotonic() - started < 10  # not after the 30 s copy
+    assert run.text == "Cancelling..."  # progress after Esc does not overwrite it
+    assert farm.client().jobs()["total"] == 0
+
+
 def test_a_dead_helper_ends_what_was_asked_and_a_new_one_starts(
     state: Runtime, farm: LocalFarm, tmp_path: Path
 ) -> None:
