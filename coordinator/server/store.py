@@ -149,6 +149,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE tasks ADD COLUMN last_frame_saved_s REAL;
     ALTER TABLE tasks ADD COLUMN uploaded_s REAL;
     """,
+    # 7: where a job came from, as its submitter names it (the add-on: a hash of the
+    # farm and the .blend), so "this file's jobs" is one indexed lookup
+    """
+    ALTER TABLE jobs ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+    CREATE INDEX jobs_origin ON jobs(origin, created_at);
+    """,
 )
 
 

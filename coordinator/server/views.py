@@ -59,6 +59,7 @@ def _job_json(
         "blend": row["blend"],
         "blender_version": row["blender_version"],
         "submitter": row["submitter"],
+        "origin": row["origin"],
         "deliver": bool(row["deliver"]),
         "max_attempts": row["max_attempts"],
         "generation": row["generation"],

@@ -39,6 +39,7 @@ def _job() -> dict[str, Any]:
         "blend": None,
         "blender_version": None,
         "submitter": "",
+        "origin": "",
         "deliver": True,
         "max_attempts": 3,
         "generation": 1,

@@ -101,6 +101,11 @@ class Job(TypedDict):
         str | None, "the Blender that saved the .blend; workers need this major.minor or newer"
     ]
     submitter: Annotated[str, "who submitted it (free text, may be empty)"]
+    origin: Annotated[
+        str,
+        "where it came from, as its submitter tagged it (the add-on: one tag per farm"
+        " and .blend file); empty when not given",
+    ]
     deliver: Annotated[
         bool, "finished frames are written into the output folder on the coordinator's machine"
     ]
@@ -194,6 +199,13 @@ class JobSubmission(TypedDict):
         ]
     ]
     submitter: NotRequired[Annotated[str, "who submits it", Limits(max_length=200, default="")]]
+    origin: NotRequired[
+        Annotated[
+            str,
+            "a tag of where it comes from, to list that place's jobs later (GET /jobs?origin=)",
+            Limits(max_length=64, default=""),
+        ]
+    ]
     deliver: NotRequired[
         Annotated[
             bool,

@@ -51,10 +51,22 @@ JOB_BODY = (
         check=check_blender_version,
     ),
     Setting("submitter", "str", "Submitter", default="", max_length=200),
+    Setting("origin", "str", "Origin", default="", max_length=64),
     Setting("deliver", "bool", "Deliver", default=True),
     Setting("max_attempts", "int", "Attempts", default=3, minimum=1, maximum=20),
 )
-JOB_FILTERS = ("status", "type", "name", "submitter", "after", "before", "sort", "limit", "offset")
+JOB_FILTERS = (
+    "status",
+    "type",
+    "name",
+    "submitter",
+    "origin",
+    "after",
+    "before",
+    "sort",
+    "limit",
+    "offset",
+)
 JOBS_PAGE, JOBS_PAGE_MAX = 50, 500
 TASKS_PAGE, TASKS_PAGE_MAX = 100, 1000
 MAX_OFFSET = 10**9
@@ -191,6 +203,7 @@ def parse_new_job(body: object) -> NewJob:
         blend=data["blend"],
         blender_version=data["blender_version"],
         submitter=data["submitter"],
+        origin=data["origin"],
         deliver=data["deliver"],
         max_attempts=data["max_attempts"],
     )
@@ -226,6 +239,7 @@ def parse_job_query(query: Mapping[str, str]) -> JobQuery:
         types=_listed(query, "type"),
         name=query.get("name", ""),
         submitter=query.get("submitter", ""),
+        origin=query.get("origin", ""),
         after=after_time,
         before=before_time,
         sort=sort,

@@ -94,6 +94,7 @@ JOB_FILTERS = (
     _query("type", _TEXT, "comma-separated job types"),
     _query("name", _TEXT, "contains this text, or matches a glob with * ? [...]; any case"),
     _query("submitter", _TEXT, "like name: text or a glob, any case"),
+    _query("origin", _TEXT, "exactly this origin tag (the one the job was submitted with)"),
     _query("after", _TEXT, "submitted at/after: ISO date or epoch seconds"),
     _query("before", _TEXT, "submitted before: ISO date or epoch seconds"),
     _query(

@@ -54,6 +54,7 @@ class NewJob:
     blend: str | None = None  # the main .blend's project path, one of `files`
     blender_version: str | None = None  # the version that saved it: workers need as new
     submitter: str = ""  # who sent it, for people
+    origin: str = ""  # the submitter's own tag for where it came from (one .blend)
     deliver: bool = True  # copy outputs into the output folder on this machine
     max_attempts: int = 3  # tries per task before it fails
 
@@ -66,6 +67,7 @@ class JobQuery:
     types: tuple[str, ...] = ()  # any of these job types; () for any
     name: str = ""  # part of the name, or a glob with * ? [ ] (any case)
     submitter: str = ""  # part of the submitter, or a glob (any case)
+    origin: str = ""  # exactly this origin; "" for any
     after: float | None = None  # created at or after (seconds since 1970)
     before: float | None = None  # created before
     sort: JobSort = "created"
@@ -118,8 +120,8 @@ class JobService(Service):
         with self.store.tx():
             job_id = self.store.run(
                 "INSERT INTO jobs (name, type, priority, status, settings, files, blend,"
-                " blender_version, min_blender, submitter, deliver, max_attempts, created_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " blender_version, min_blender, submitter, origin, deliver, max_attempts,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 new.name,
                 job_type.name,
                 new.priority,
@@ -130,6 +132,7 @@ class JobService(Service):
                 version,
                 version_number(version) if version else 0,
                 new.submitter,
+                new.origin,
                 int(new.deliver),
                 new.max_attempts,
                 now,
@@ -371,6 +374,9 @@ def _job_filters(query: JobQuery) -> tuple[list[str], list[Any]]:
         else:
             where.append(f"instr(lower({column}), lower(?)) > 0")
         args.append(text)
+    if query.origin:
+        where.append("origin = ?")
+        args.append(query.origin)
     if query.after is not None:
         where.append("created_at >= ?")
         args.append(query.after)

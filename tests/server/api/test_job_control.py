@@ -545,6 +545,31 @@ async def test_globs_ignore_case_for_name_and_submitter(client: Client) -> None:
     assert [j["name"] for j in (await resp.json())["jobs"]] == ["SHOT_010"]
 
 
+async def test_origin_is_kept_and_lists_exactly_that_origins_jobs(client: Client) -> None:
+    # The add-on tags each job with a hash of the farm and the .blend: "this
+    # file's jobs" must not be another file's (or another farm's) job 1.
+    mine = await submit_sleep(client, name="a", origin="f3a9c2")
+    await submit_sleep(client, name="b", origin="f3a9c2x")  # a prefix is not a match
+    await submit_sleep(client, name="c")
+    assert mine["origin"] == "f3a9c2"
+    resp = await client.get(f"{API}/jobs?origin=f3a9c2", headers=AUTH)
+    assert [j["name"] for j in (await resp.json())["jobs"]] == ["a"]
+    resp = await client.get(f"{API}/jobs?sort=name", headers=AUTH)
+    assert [j["origin"] for j in (await resp.json())["jobs"]] == ["f3a9c2", "f3a9c2x", ""]
+    resp = await client.post(
+        f"{API}/jobs",
+        headers=AUTH,
+        json={"name": "d", "type": "sleep", "origin": "x" * 65, "settings": {}},
+    )
+    assert resp.status == 400
+    assert "origin" in (await resp.json())["error"]
+    plan = farm_of(client).ctx.store.all(
+        "EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE origin = ? ORDER BY created_at DESC",
+        "f3a9c2",
+    )
+    assert any("INDEX jobs_origin (origin=?)" in r["detail"] for r in plan), [dict(r) for r in plan]
+
+
 async def test_actions_are_announced_on_the_event_stream(client: Client) -> None:
     job = await submit_sleep(client, count=1)
     resp = await client.get(f"{API}/events", headers=AUTH)
