@@ -131,7 +131,15 @@ def test_render_payload_carries_what_the_worker_needs() -> None:
         "output_name": "frame_####",
         "file_format": "OPEN_EXR",
         "use_file_extension": True,
+        "missing_files": "fail",
     }
+
+
+def test_missing_files_is_fail_unless_asked_to_render() -> None:
+    (task,) = compile_render(frames="1", missing_files="render")
+    assert task.payload["missing_files"] == "render"
+    with pytest.raises(SettingsError, match="missing_files"):
+        RENDER.validate(render_settings(missing_files="ignore"))
 
 
 def test_render_defaults() -> None:

@@ -8,6 +8,8 @@ import posixpath
 from coordinator.core.frames import chunk_frames, format_frames, parse_frames
 from coordinator.core.outputs import is_movie_format
 from coordinator.core.protocol import TaskSpec
+from coordinator.server.errors import BadRequest
+from coordinator.server.filestore import check_output_name
 from coordinator.server.job_types.schema import JSON, Setting
 
 NAME = "blender-render"
@@ -65,6 +67,15 @@ def _check_output(path: str) -> str:
             f"frames named {name!r} would be hidden files, which the farm does not deliver;"
             " give them a name that does not start with '.'"
         )
+    if name:  # "" names the folder: frames are then 0001.png ...
+        # Workers join this name to their own folder: "C:f_####" would be relative
+        # to drive C's current folder on a Windows worker, anywhere on its disk.
+        try:
+            check_output_name(name)
+        except BadRequest as ex:
+            raise ValueError(
+                f"the file name of output {path!r}: {ex}; give a plain name like frame_####"
+            ) from ex
     return path
 
 
@@ -131,7 +142,21 @@ def output_settings(*, format_help: str, overwrite_help: str) -> tuple[Setting, 
             overwrite_help,
             default=True,
         ),
+        MISSING_FILES,
     )
+
+
+# What a worker does when a file the scene reads is not in the job's project
+# (worker_agent/in_blender/inputs.py): fail the task naming it, or render anyway.
+MISSING_FILES = Setting(
+    "missing_files",
+    "choice",
+    "Missing files",
+    "fail: a task whose scene reads a file the job did not bring fails, naming it;"
+    " render: render anyway (Blender shows missing textures in magenta)",
+    default="fail",
+    choices=("fail", "render"),
+)
 
 
 SCHEMA = (
@@ -170,6 +195,7 @@ def compile(settings: JSON) -> list[TaskSpec]:
         "output_name": output.rsplit("/", 1)[-1],
         "file_format": settings["file_format"],
         "use_file_extension": settings["use_file_extension"],
+        "missing_files": settings["missing_files"],
     }
     return [
         TaskSpec(

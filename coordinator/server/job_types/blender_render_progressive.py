@@ -189,6 +189,7 @@ def _chunk_task(settings: JSON, frames: list[int], start: int, end: int, priorit
         "disable_compositor": True,
         "keep_denoising_data": True,
         "intermediate_outputs": [chunk_name(f, start, end) for f in frames],
+        "missing_files": settings["missing_files"],
     }
     return TaskSpec(
         name=f"frames {format_frames(frames)} samples {start + 1}-{end}",
