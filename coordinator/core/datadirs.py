@@ -34,3 +34,25 @@ def local_farm_data_dir() -> Path:
     """Where the add-on's "Start a farm on this computer" keeps its data unless
     the preferences say otherwise."""
     return user_data_dir() / "local-farm"
+
+
+PRIVATE_DIR_MODE = 0o700  # the farm's folders: only their owner may list or enter them
+
+
+def make_private_dir(path: Path) -> Path:
+    """Create `path` (and missing parents) so that it is private from the start.
+
+    The folder itself is made with mode 0700 by the mkdir call (the umask can
+    only narrow it), never made readable first and narrowed afterwards; missing
+    parents get the usual modes, as `mkdir -p` gives them. A folder that already
+    exists is left as it is: its owner chose its mode.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(path, PRIVATE_DIR_MODE)
+        except FileExistsError:  # made meanwhile by another process, or a file
+            if not path.is_dir():
+                raise
+    return path

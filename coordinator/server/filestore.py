@@ -13,12 +13,15 @@ import hashlib
 import logging
 import os
 import re
+import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from coordinator.core.datadirs import make_private_dir
 from coordinator.core.hashing import sha256_file
 from coordinator.core.outputs import local_output_folder
 from coordinator.server.errors import BadRequest, InsufficientStorage, TooLarge
@@ -91,8 +94,9 @@ class FileStore:
         self.jobs = root / "jobs"
         self.tmp = root / "tmp"
         self.max_upload = max_upload
-        for folder in (self.blobs, self.jobs, self.tmp):
-            folder.mkdir(parents=True, exist_ok=True)
+        # Project files and frames are the artists' work: private from the start.
+        for folder in (root, self.blobs, self.jobs, self.tmp):
+            make_private_dir(folder)
         # Uploads cut short by a crash of the coordinator (each is retried whole).
         for leftover in self.tmp.glob("upload-*"):
             leftover.unlink(missing_ok=True)
@@ -116,7 +120,7 @@ class FileStore:
         if actual != sha:
             tmp.unlink(missing_ok=True)
             raise BadRequest(f"upload does not match its hash: expected {sha}, got {actual}")
-        target.parent.mkdir(exist_ok=True)
+        make_private_dir(target.parent)
         os.replace(tmp, target)
         return size
 
@@ -147,7 +151,8 @@ class FileStore:
         """Move a received file into the job's outputs, replacing one of the same name."""
         target = self.output_path(job_id, name)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(target.parent.parent)
+            make_private_dir(target.parent)
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
@@ -220,34 +225,28 @@ def deliver(
     Never replaces a different file without saying so, and never at all when
     the job asked not to overwrite (Blender's Overwrite option off), except
     the file the same job delivered there before (`replaceable`, its sha256):
-    a progressive frame replaces its own earlier, noisier version.
+    a progressive frame replaces its own earlier, noisier version. With
+    overwrite off the finished copy is linked into place, which fails if
+    anything at all is there by then (a file, a dangling link, a FIFO).
+    The frame gets the mode a local render gives it: 0666 less the umask.
     """
-    note = ""
     try:
         # Reading what is there can fail too (a folder we may not enter, an
         # unreadable file): that is a delivery problem, retried, never a 500.
-        if dest.is_file():
-            current = sha256_file(dest)
-            if current == sha:
-                return Delivery(str(dest), "already there")
-            if not overwrite and current != replaceable:
-                return Delivery(
-                    None, f"kept the different file already at {dest} (overwrite is off)"
-                )
-            if current == replaceable:
-                note = "updated (replaced this job's earlier version)"
-        replaced = dest.exists()
+        current = _regular_file_sha(dest)
+        if current == sha:
+            return Delivery(str(dest), "already there")
+        ours = current is not None and current == replaceable
+        if not overwrite and not ours and os.path.lexists(dest):
+            return Delivery(None, f"kept what is already at {dest} (overwrite is off)")
+        replaced = os.path.lexists(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-        tmp = Path(name)
+        tmp = _copy_beside(source, sha, dest)
         try:
-            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-                shutil.copyfileobj(src, out, CHUNK)
-                out.flush()
-                os.fsync(out.fileno())
-            if sha256_file(tmp) != sha:
-                raise OSError(errno.EIO, "copy does not match the uploaded checksum")
-            os.replace(tmp, dest)
+            if overwrite or ours:
+                os.replace(tmp, dest)
+            elif not _link_exclusive(tmp, dest):
+                return Delivery(None, f"kept what is already at {dest} (overwrite is off)")
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -255,4 +254,84 @@ def deliver(
         # Farm.deliver_output logs it once; the sweep retries every second.
         log.debug("delivery of %s to %s failed: %s", source.name, dest, ex)
         return Delivery(None, f"could not write {dest}: {ex.strerror or ex}")
-    return Delivery(str(dest), note or ("replaced an older file" if replaced else "delivered"))
+    if ours:
+        return Delivery(str(dest), "updated (replaced this job's earlier version)")
+    return Delivery(str(dest), "replaced an older file" if replaced else "delivered")
+
+
+def _regular_file_sha(path: Path) -> str | None:
+    """The sha256 of a regular file at `path` (not through a link); None for
+    nothing, or anything else (a link, a FIFO, a folder), which is never read."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    return sha256_file(path) if stat.S_ISREG(mode) else None
+
+
+def _copy_beside(source: Path, sha: str, dest: Path) -> Path:
+    """A checked copy of `source` next to `dest`, named as remove_partial_deliveries
+    knows; made with mode 0666 so the umask gives it a local render's mode."""
+    while True:
+        tmp = dest.parent / f".{dest.name}.{secrets.token_hex(4)}.part"
+        try:
+            fd = create_new(tmp)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+            shutil.copyfileobj(src, out, CHUNK)
+            out.flush()
+            os.fsync(out.fileno())
+        if sha256_file(tmp) != sha:
+            raise OSError(errno.EIO, "copy does not match the uploaded checksum")
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return tmp
+
+
+def _link_exclusive(tmp: Path, dest: Path) -> bool:
+    """Put `tmp` at `dest` only if nothing is there; False if something is.
+
+    A hard link is created or not in one step, so nothing that appears between
+    a check and the move can be replaced. Where links are not supported (FAT,
+    some network shares) a rename that refuses existing names is not available
+    either, so the file is copied into a new name opened with O_EXCL.
+    """
+    try:
+        os.link(tmp, dest, follow_symlinks=False)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as ex:
+        if ex.errno not in _NO_LINKS:
+            raise
+    try:
+        fd = create_new(dest)
+    except FileExistsError:
+        return False
+    try:
+        with os.fdopen(fd, "wb") as out, tmp.open("rb") as src:
+            shutil.copyfileobj(src, out, CHUNK)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        dest.unlink(missing_ok=True)  # ours: made by the O_EXCL open above
+        raise
+    return True
+
+
+# What os.link raises where a file system has no hard links.
+_NO_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK})
+
+
+def create_new(path: Path) -> int:
+    """Open a new file for writing, failing if anything is at `path` (even a
+    dangling link); mode 0666 less the umask, as a local render's frames get."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+
+
+_O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation

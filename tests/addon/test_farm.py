@@ -101,7 +101,7 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFarm]:
 
 
 def finished_job(farm: LocalFarm, frames: dict[str, bytes], tmp_path: Path) -> int:
-    """A blender-render job with deliver=false whose outputs a fake worker uploaded."""
+    """A blender-render job with deliver=false of these frames, uploaded by a fake worker."""
     client = farm.client()
     blend = tmp_path / "shot.blend"
     blend.write_bytes(b"BLENDER-v304 fake")
@@ -113,7 +113,11 @@ def finished_job(farm: LocalFarm, frames: dict[str, bytes], tmp_path: Path) -> i
             "blend": "shot.blend",
             "files": hashes,
             "deliver": False,
-            "settings": {"frames": "1-2", "chunk_size": 2, "output": "/elsewhere/f_####"},
+            "settings": {
+                "frames": ",".join(name[2:6].lstrip("0") for name in frames),
+                "chunk_size": 2,
+                "output": "/elsewhere/f_####",
+            },
         }
     )
     creds = client.register_worker(name="fake", host="h", blender_version="4.2", devices=["CPU"])
@@ -153,7 +157,8 @@ def test_sync_with_overwrite_off_refines_its_own_frames_only(
     """A progressive frame comes in noisy, then refined: with Overwrite off the
     refined one still replaces the download the sync made itself (remembered
     across Blender sessions), never a file of the artist's."""
-    job_id = finished_job(farm, {"f_0001.png": b"noisy preview"}, tmp_path)
+    frames = {"f_0001.png": b"noisy preview", "f_0002.png": b"noisy 2"}
+    job_id = finished_job(farm, frames, tmp_path)
     blend = str(tmp_path / "shot.blend")
     out = tmp_path / "home"
     records = JobRecords(tmp_path / "user" / "jobs.json")

@@ -286,9 +286,15 @@ async def test_a_merge_gets_only_its_dependencies_completed_attempts(
     await submit_progressive(client, tmp_path / "out", samples=4, chunks=1)
     flaky, steady = await register(client, "flaky"), await register(client, "steady")
     first = await next_task(client, flaky, "frames 1 samples 1-4")
-    # The first attempt uploads a chunk (and a stray file), then fails.
+    # The first attempt uploads a chunk (a stray file is refused: not its output), then fails.
     await put(client, flaky, first, "frame_0001.s0000-0004.exr", b"attempt 1")
-    await put(client, flaky, first, "frame_0001.stray.exr", b"attempt 1 stray")
+    resp = await client.put(
+        f"{API}/worker/tasks/{first['task_id']}/outputs/frame_0001.stray.exr",
+        data=b"attempt 1 stray",
+        headers=flaky,
+    )
+    assert resp.status == 400
+    assert "may upload: frame_0001.s0000-0004.exr" in (await resp.json())["error"]
     resp = await client.post(
         f"{API}/worker/tasks/{first['task_id']}/fail", json={"reason": "crashed"}, headers=flaky
     )
@@ -323,9 +329,14 @@ async def test_a_new_attempt_voids_what_the_last_one_uploaded(
         f"{API}/worker/tasks/{first['task_id']}/fail", json={"reason": "x"}, headers=worker
     )
     second = await next_task(client, other, "frames 1 samples 1-4")
-    await finish(client, other, second["task_id"])  # completes without uploading anything
+    # The first attempt's chunk does not count: this attempt has not uploaded it.
+    resp = await client.post(f"{API}/worker/tasks/{second['task_id']}/complete", headers=other)
+    assert resp.status == 400
+    assert "frame_0001.s0000-0004.exr has not been uploaded" in (await resp.json())["error"]
+    await put(client, other, second, "frame_0001.s0000-0004.exr", b"attempt 2")
+    await finish(client, other, second["task_id"])
     merge = await next_task(client, other, "frames 1 finish samples 1-4")
-    assert merge["inputs"] == {}  # the agent then fails the merge: input missing
+    assert merge["inputs"] == {"frame_0001.s0000-0004.exr": sha(b"attempt 2")}
 
 
 async def test_overwrite_off_still_refines_the_jobs_own_frame(

@@ -20,7 +20,7 @@ from typing import Any
 from coordinator.core import models
 from coordinator.core.protocol import TaskStatus
 from coordinator.server import views
-from coordinator.server.errors import Conflict, NotFound
+from coordinator.server.errors import BadRequest, Conflict, NotFound
 from coordinator.server.filestore import (
     Delivery,
     check_output_name,
@@ -29,6 +29,7 @@ from coordinator.server.filestore import (
     output_folder,
     remove_partial_deliveries,
 )
+from coordinator.server.job_types.outputs import expected_outputs
 from coordinator.server.job_types.schema import JSON
 from coordinator.server.services.context import FarmContext, Service
 from coordinator.server.store import Store, loads
@@ -61,6 +62,13 @@ class DeliveryService(Service):
             check_sha256(sha)
         row = self.ctx.held_task(worker, task_id)
         job_id = row["job_id"]
+        expected = expected_outputs(row["kind"], row["payload"])
+        if not expected.allows(name):
+            raise BadRequest(
+                f"task {task_id} ({row['name']}) does not produce {name!r}; the names it may"
+                f" upload: {expected.describe()}. Check that the scene's output name and"
+                " format are those the job was submitted with"
+            )
         self._check_output_owner(row, name)
         tmp, actual, size = await self.files.receive_output(name, chunks, sha=sha)
         try:

@@ -18,8 +18,9 @@ from typing import Any
 from coordinator.core import models
 from coordinator.core.protocol import Assignment, JobStatus, TaskStatus, WorkerStatus
 from coordinator.server import scheduler, states, views
-from coordinator.server.errors import Conflict, NotFound
+from coordinator.server.errors import BadRequest, Conflict, NotFound
 from coordinator.server.filestore import check_output_name
+from coordinator.server.job_types.outputs import expected_outputs
 from coordinator.server.job_types.schema import JSON
 from coordinator.server.services.context import Service, held_by_whom
 from coordinator.server.services.retries import record_failure, requeue_lost
@@ -244,6 +245,7 @@ class TaskService(Service):
         ):
             return  # a retry of a completion whose reply was lost: already done
         row = self.ctx.held_task(worker, task_id, row=found)
+        self._check_outputs_arrived(row)
         now = time.time()
         with self.store.tx():
             self.ctx.set_task_status(row, TaskStatus.COMPLETED)
@@ -267,6 +269,28 @@ class TaskService(Service):
         self.hub.notify_work()
         self.hub.publish("task", id=task_id, job_id=row["job_id"])
         self.hub.publish("job", id=row["job_id"])
+
+    def _check_outputs_arrived(self, row: Any) -> None:
+        """A task is done when each file it produces is here, from this attempt
+        (claiming voids what earlier attempts uploaded). Tasks that produce none
+        (sleep) cost no query."""
+        expected = expected_outputs(row["kind"], row["payload"])
+        if not expected.files:
+            return
+        present = {
+            r["name"]
+            for r in self.store.all(
+                "SELECT name FROM outputs WHERE task_id = ? AND attempt = ?",
+                row["id"],
+                row["attempts"],
+            )
+        }
+        missing = expected.first_missing(present)
+        if missing is not None:
+            raise BadRequest(
+                f"task {row['id']} ({row['name']}) is not done: {missing} has not been"
+                f" uploaded; upload each of its {len(expected.files)} files, then complete it"
+            )
 
     def fail(
         self, worker: JSON, task_id: int, *, reason: str, log_text: str | None = None

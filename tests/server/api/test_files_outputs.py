@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -235,7 +234,7 @@ async def test_a_different_file_is_kept_when_overwrite_is_off(
     assert resp.status == 201
     out = await resp.json()
     assert out["delivered_path"] is None
-    assert "kept the different file" in out["delivery_note"]
+    assert "kept what is already at" in out["delivery_note"]
     assert "overwrite is off" in out["delivery_note"]
     assert (out_dir / "frame_0001.png").read_bytes() == b"keep me"
     resp = await client.get(f"{API}/jobs/{job['id']}/outputs/frame_0001.png", headers=AUTH)
@@ -333,14 +332,14 @@ async def test_no_delivery_when_the_job_says_so(client: Client, tmp_path: Path) 
 
 def _refuse_writes_in(folder: Path, monkeypatch: pytest.MonkeyPatch, err: int) -> None:
     """Make `folder` unwritable for delivery, even for root (which ignores chmod)."""
-    real = tempfile.mkstemp
+    real = filestore.create_new
 
-    def mkstemp(*args: Any, **kwargs: Any) -> tuple[int, str]:
-        if Path(kwargs.get("dir", "")) == folder:
+    def create_new(path: Path) -> int:
+        if path.parent == folder:
             raise OSError(err, os.strerror(err))
-        return real(*args, **kwargs)
+        return real(path)
 
-    monkeypatch.setattr(filestore.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(filestore, "create_new", create_new)
 
 
 @pytest.mark.parametrize("err", [errno.EACCES, errno.EROFS])

@@ -25,6 +25,7 @@ from tests.conftest import (
     get_task,
     register,
     sha,
+    submit_render,
     submit_sleep,
     wait_until,
 )
@@ -201,7 +202,7 @@ async def test_update_refuses_bad_bodies(client: Client, body: Any) -> None:
 # ----------------------------------------------------------- output upload
 async def test_output_upload_checks_its_sha(client: Client, tmp_path: Any) -> None:
     worker = await register(client)
-    job = await submit_sleep(client, count=1)
+    job = await submit_render(client, f"{tmp_path}/out/frame_####", frames="1", file_format="PNG")
     task = await claim(client, worker)
     assert task is not None
     url = f"{API}/worker/tasks/{task['task_id']}/outputs/frame_0001.png"
@@ -228,9 +229,9 @@ async def test_output_upload_checks_its_sha(client: Client, tmp_path: Any) -> No
     assert await resp.read() == data
 
 
-async def test_output_upload_streams_chunks(client: Client) -> None:
+async def test_output_upload_streams_chunks(client: Client, tmp_path: Any) -> None:
     worker = await register(client)
-    await submit_sleep(client, count=1)
+    await submit_render(client, f"{tmp_path}/big_####", frames="1", file_format="OPEN_EXR")
     task = await claim(client, worker)
     assert task is not None
     parts = [bytes([i]) * 300_000 for i in range(8)]
@@ -241,7 +242,7 @@ async def test_output_upload_streams_chunks(client: Client) -> None:
 
     data = b"".join(parts)
     resp = await client.put(
-        f"{API}/worker/tasks/{task['task_id']}/outputs/big.exr?sha256={sha(data)}",
+        f"{API}/worker/tasks/{task['task_id']}/outputs/big_0001.exr?sha256={sha(data)}",
         data=body(),
         headers=worker,
     )
@@ -446,11 +447,11 @@ async def test_lease_lost_during_an_upload_keeps_the_store_consistent(
     """The task is taken away while its output streams in: the upload is refused
     and the file of the same name another worker delivered stays as it was."""
     first, second = await register(client, "first"), await register(client, "second")
-    job = await submit_sleep(client, count=1)
+    job = await submit_render(client, f"{tmp_path}/out/frame", frames="1", file_format="PNG")
     task = await claim(client, first)
     assert task is not None
     task_id = task["task_id"]
-    url = f"{API}/worker/tasks/{task_id}/outputs/frame.png"
+    url = f"{API}/worker/tasks/{task_id}/outputs/frame0001.png"
     gate = asyncio.Event()
 
     async def slow_body() -> Any:
@@ -469,7 +470,7 @@ async def test_lease_lost_during_an_upload_keeps_the_store_consistent(
     gate.set()
     late = await upload
     assert late.status == 409
-    resp = await client.get(f"{API}/jobs/{job['id']}/outputs/frame.png", headers=AUTH)
+    resp = await client.get(f"{API}/jobs/{job['id']}/outputs/frame0001.png", headers=AUTH)
     assert await resp.read() == b"fresh"
     outputs = (await (await client.get(f"{API}/jobs/{job['id']}/outputs", headers=AUTH)).json())[
         "outputs"
