@@ -51,6 +51,9 @@ class RenderTask:
     # Cycles keeps the scene's render data between the renders of one Blender (a warm
     # one's tasks); None = keep the file's setting.
     persistent_data: bool | None = None
+    # A file the scene reads is not on disk: "fail" the task naming it, or "render"
+    # anyway (inputs.py; the job's missing_files setting).
+    missing_files: str = "fail"
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -81,6 +84,8 @@ class RenderTask:
         for name in ("blend", "output_dir"):
             if not os.path.isabs(getattr(self, name)):
                 raise TaskError(f"task field {name!r} must be an absolute path")
+        if self.missing_files not in ("fail", "render"):
+            raise TaskError(f"missing_files {self.missing_files!r} is not fail or render")
         if self.device is not None and self.device not in DEVICES:
             raise TaskError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
         if self.file_format in MOVIE_FORMATS:
@@ -117,6 +122,7 @@ _FIELD_TYPES: dict[str, tuple[type | tuple[type, ...], bool, int | None]] = {
     "crop_to_region": (bool, False, None),
     "allow_scripts": (bool, False, None),
     "persistent_data": (bool, True, None),
+    "missing_files": (str, False, None),
 }
 
 

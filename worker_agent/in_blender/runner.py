@@ -45,6 +45,7 @@ if not __package__:  # run by path inside Blender, where worker_agent may not be
     sys.modules.setdefault(_here.__name__, _here)
 
 from worker_agent.in_blender.emit import Emitter, format_event
+from worker_agent.in_blender.inputs import missing_inputs, missing_message, project_root
 from worker_agent.in_blender.progress import ProgressThrottle, StdoutTee, parse_stats
 from worker_agent.in_blender.render_task import (
     RenderTask,
@@ -176,8 +177,21 @@ class ProgressFeed:
             self._tee = None
 
 
+def check_inputs(task: RenderTask) -> None:
+    """Refuses to render with files missing (TaskError naming them), unless the job
+    asked to render anyway: then they are only listed in the log."""
+    missing = missing_inputs()
+    if not missing:
+        return
+    message = missing_message(missing, project_root(task.blend, task.output_dir))
+    if task.missing_files != "render":
+        raise TaskError(message)
+    print(f"[runner] rendering anyway (missing_files=render): {message}", flush=True)
+
+
 def render_loaded(task: RenderTask, emitter: Emitter, feed: ProgressFeed) -> None:
     """Renders a task in the file Blender has open: ready, the frames, done."""
+    check_inputs(task)
     scene = setup_scene(task)
     run = Run(task, emitter)
     feed.attach(run)
