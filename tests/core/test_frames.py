@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
 
 from coordinator.core.frames import (
@@ -85,8 +88,44 @@ def test_a_million_frames_is_allowed() -> None:
     assert len(parse_frames("1-1000000")) == 1_000_000
 
 
-def test_overlapping_ranges_count_once_towards_the_limit() -> None:
-    assert len(parse_frames("1-1000000,1-1000000")) == 1_000_000
+def test_overlapping_ranges_give_each_frame_once_in_the_order_given() -> None:
+    assert parse_frames("5-8,1-6,7,2") == [5, 6, 7, 8, 1, 2, 3, 4]
+    assert parse_frames("10-12,1-3,2-11,20,0-25") == [
+        *(10, 11, 12, 1, 2, 3, 4, 5, 6, 7, 8, 9, 20, 0),
+        *range(13, 20),
+        *range(21, 26),
+    ]
+    assert parse_frames("1-9x2,1-5") == [1, 3, 5, 7, 9, 2, 4]
+    assert len(parse_frames("1-500000,1-500000")) == 500_000
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # Repeats count: the list's cost is bounded before anything is expanded.
+        (",".join(["1-1000000"] * 40), "has more than 1,000,000 frames (counting repeats)"),
+        ("1-1000000,1", "has more than 1,000,000 frames (counting repeats)"),
+        (",".join(["1"] * 10_001), "has more than 10,000 entries"),
+        ("1," * 50_000 + "1", "is 100,001 characters long; at most 100,000"),
+    ],
+)
+def test_a_frame_list_too_costly_to_expand_is_refused_at_once(text: str, message: str) -> None:
+    started = time.perf_counter()
+    with pytest.raises(FrameError, match=re.escape(message)) as caught:
+        parse_frames(text)
+    assert time.perf_counter() - started < 0.1  # generous: a few microseconds per entry
+    assert len(str(caught.value)) < 300  # the message quotes the list shortened
+
+
+def test_a_400_character_list_is_answered_within_a_tenth_of_a_second() -> None:
+    """The worst that fits in 400 characters and is accepted: ranges that overlap,
+    up to the frame limit, each one expanded once."""
+    text = ",".join(f"{i}-{i + 24_000}" for i in range(1, 41 * 997, 997))[:400].rsplit(",", 1)[0]
+    assert 380 <= len(text) <= 400
+    started = time.perf_counter()
+    frames = parse_frames(text)
+    assert time.perf_counter() - started < 0.1
+    assert frames[0] == 1 and len(frames) == len(set(frames))
 
 
 @pytest.mark.parametrize(

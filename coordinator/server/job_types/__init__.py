@@ -14,11 +14,16 @@ from typing import Any
 
 from coordinator.core.protocol import TaskSpec
 from coordinator.server.job_types import blender_render, blender_render_progressive, sleep
-from coordinator.server.job_types.schema import JSON, Setting, SettingsError, validate
+from coordinator.server.job_types.schema import (
+    JSON,
+    MAX_TASKS_PER_JOB,
+    Setting,
+    SettingsError,
+    check_task_count,
+    validate,
+)
 
-__all__ = ["REGISTRY", "JobType", "SettingsError", "describe_all", "get"]
-
-MAX_TASKS_PER_JOB = 100_000
+__all__ = ["MAX_TASKS_PER_JOB", "REGISTRY", "JobType", "SettingsError", "describe_all", "get"]
 
 
 @dataclass(frozen=True)
@@ -38,12 +43,7 @@ class JobType:
 
     def compile(self, settings: JSON) -> list[TaskSpec]:
         tasks = self.compile_fn(settings)
-        if len(tasks) > MAX_TASKS_PER_JOB:
-            raise SettingsError(
-                "settings",
-                f"this job would have {len(tasks)} tasks; the limit is {MAX_TASKS_PER_JOB}."
-                " Use a larger chunk size.",
-            )
+        check_task_count(len(tasks))
         return tasks
 
     def describe(self) -> JSON:

@@ -10,7 +10,7 @@ from coordinator.core.outputs import is_movie_format
 from coordinator.core.protocol import TaskSpec
 from coordinator.server.errors import BadRequest
 from coordinator.server.filestore import check_output_name
-from coordinator.server.job_types.schema import JSON, Setting
+from coordinator.server.job_types.schema import JSON, Setting, check_task_count
 
 NAME = "blender-render"
 LABEL = "Render frames"
@@ -188,6 +188,7 @@ SCHEMA = (
 
 def compile(settings: JSON) -> list[TaskSpec]:
     frames = parse_frames(settings["frames"])
+    check_task_count(-(-len(frames) // settings["chunk_size"]))  # before building them
     output = settings["output"].replace("\\", "/")
     common = {
         "scene": settings["scene"],

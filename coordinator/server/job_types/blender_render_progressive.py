@@ -23,7 +23,7 @@ from coordinator.server.job_types.blender_render import (
     _check_frames,
     output_settings,
 )
-from coordinator.server.job_types.schema import JSON, Setting, SettingsError
+from coordinator.server.job_types.schema import JSON, Setting, SettingsError, check_task_count
 
 NAME = "blender-render-progressive"
 LABEL = "Render frames progressively (sample chunks)"
@@ -140,6 +140,8 @@ def _check_names(output_name: str, frames: list[int]) -> None:
 
 def compile(settings: JSON) -> list[TaskSpec]:
     frames = parse_frames(settings["frames"])
+    if settings["chunk_samples"]:  # 16M samples of 1 would be 16M ranges: count first
+        check_task_count(2 * -(-settings["samples"] // settings["chunk_samples"]))
     try:
         ranges = sample_ranges(settings["samples"], settings["chunks"], settings["chunk_samples"])
     except ValueError as ex:
@@ -149,6 +151,8 @@ def compile(settings: JSON) -> list[TaskSpec]:
         _check_names(output_name, frames)
     except ValueError as ex:
         raise SettingsError("output", str(ex)) from ex
+    # a render and a merge task per group of frames and sample chunk
+    check_task_count(2 * len(ranges) * -(-len(frames) // settings["frames_per_task"]))
     groups = chunk_frames(frames, settings["frames_per_task"])
     tasks: list[TaskSpec] = []
     first_chunk: list[int] = []  # per group: the index of its first chunk's task

@@ -162,3 +162,16 @@ def validate(schema: Sequence[Setting], settings: Mapping[str, Any]) -> JSON:
     if errors:
         raise SettingsError.several(errors)
     return out
+
+
+MAX_TASKS_PER_JOB = 100_000
+
+
+def check_task_count(count: int) -> None:
+    """Refuse a job of too many tasks; job types call it before building them."""
+    if count > MAX_TASKS_PER_JOB:
+        raise SettingsError(
+            "settings",
+            f"this job would have {count} tasks; the limit is {MAX_TASKS_PER_JOB}."
+            " Use a larger chunk size.",
+        )
