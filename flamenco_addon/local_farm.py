@@ -30,7 +30,7 @@ from pathlib import Path
 
 from coordinator.client.http import FarmClient, FarmClientError
 from coordinator.core import network
-from coordinator.core.datadirs import local_farm_data_dir
+from coordinator.core.datadirs import local_farm_data_dir, make_private_dir
 
 DEFAULT_PORT = 8765
 PORT_SEARCH = 50
@@ -65,6 +65,7 @@ def child_env(pythonpath: Sequence[str]) -> dict[str, str]:
     """The environment of a farm process: Blender's module paths, so the bundled
     coordinator and its wheels import, and unbuffered logs."""
     env = dict(os.environ)
+    env.pop("FARM_TOKEN", None)  # another farm's token, from the artist's shell
     env["PYTHONPATH"] = os.pathsep.join(p for p in pythonpath if p and os.path.isdir(p))
     env["PYTHONUNBUFFERED"] = "1"
     return env
@@ -78,7 +79,7 @@ def free_port(host: str = "127.0.0.1", start: int = DEFAULT_PORT) -> int:
 
 
 def _spawn(root: Path, which: str, argv: Sequence[str], env: dict[str, str]) -> int:
-    root.mkdir(parents=True, exist_ok=True)
+    make_private_dir(root)  # the farm's database, files, token and logs: this user's only
     log_path = root / f"{which}.log"
     kwargs: dict[str, object] = {}
     if sys.platform == "win32":
@@ -164,10 +165,14 @@ def start_worker(
     pid = _pid(root, WORKER)
     if pid is not None:
         return pid
-    argv = [python, "-m", "worker_agent", "--coordinator", url, "--token", token]
+    argv = [python, "-m", "worker_agent", "--coordinator", url]
     argv += ["--name", name, "--cache-dir", str(root / WORKER)]
     argv += ["--bpy-python", bpy_python] if bpy_python else ["--blender", blender]
-    return _spawn(root, WORKER, argv, child_env(pythonpath))
+    # The token goes by environment, which only this user can read (a command
+    # line is visible to every local user in `ps`).
+    env = child_env(pythonpath)
+    env["FARM_TOKEN"] = token
+    return _spawn(root, WORKER, argv, env)
 
 
 def stop(root: Path, which: str, *, timeout: float = 15.0) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from coordinator.client.http import WorkerCredentials
+from coordinator.core.datadirs import make_private_dir
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def save_credentials(path: Path, url: str, creds: WorkerCredentials) -> None:
         "secret": creds.secret,
         "lease_seconds": creds.lease_seconds,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)  # the cache folder: the worker's alone
     tmp = path.with_name(path.name + ".tmp")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()  # a leftover could have any mode; O_EXCL makes ours

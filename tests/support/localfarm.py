@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -67,7 +68,9 @@ class Child:
 @dataclass
 class LocalFarm:
     root: Path  # data dir of the coordinator, caches of the workers, logs
-    token: str = "local-farm-token"  # farm token
+    # The farm token: random, as `serve` makes one, and passed to the children in
+    # FARM_TOKEN, never on a command line (which every local user can read in ps).
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     host: str = "127.0.0.1"  # where the coordinator listens
     port: int = 0  # 0: a free port
     lease_seconds: float = 10.0  # short enough for tests to see requeues
@@ -92,7 +95,7 @@ class LocalFarm:
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=_env(),
+            env={**_env(), "FARM_TOKEN": self.token},
             cwd=REPO_ROOT,
         )
         return Child(name, process, log_path)
@@ -118,8 +121,6 @@ class LocalFarm:
                 str(self.port),
                 "--data-dir",
                 str(self.root / "coordinator"),
-                "--token",
-                self.token,
                 "--lease-seconds",
                 str(self.lease_seconds),
                 *extra,
@@ -167,8 +168,6 @@ class LocalFarm:
                 "-m",
                 "worker_agent",
                 *where,
-                "--token",
-                self.token,
                 "--name",
                 name,
                 "--cache-dir",

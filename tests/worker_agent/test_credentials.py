@@ -52,3 +52,11 @@ def test_an_unreadable_file_means_registering_again(tmp_path: Path, text: str) -
     assert load_credentials(path, "http://a:8765") is None
     save_credentials(path, "http://a:8765", A)  # and the new secret replaces it
     assert load_credentials(path, "http://a:8765") == A
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_the_cache_folder_it_makes_is_private_from_the_start(tmp_path: Path) -> None:
+    path = tmp_path / "new-cache" / FILE_NAME
+    save_credentials(path, "http://a:8765", A)
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert path.stat().st_mode & 0o777 == 0o600
