@@ -23,7 +23,7 @@ from tests.support import components
 from tests.support.openapi_check import CheckedClient
 from tests.support.waiting import wait_until as wait_until
 
-TOKEN = "test-farm-token"
+TOKEN = "test-farm-token-strong"
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

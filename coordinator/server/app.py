@@ -21,6 +21,7 @@ from coordinator.server.config import AppConfig
 from coordinator.server.errors import FarmError, Unauthorized
 from coordinator.server.farm import Farm
 from coordinator.server.filestore import FileStore
+from coordinator.server.guard import GUARD, ConnectionGuard
 from coordinator.server.hub import Hub
 from coordinator.server.keys import ADVERTISER, CONFIG, FARM, HUB, WORKER, WORKER_SECRET
 from coordinator.server.states import InvalidTransition
@@ -31,7 +32,11 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-PUBLIC_PATHS = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/version"})
+PUBLIC_PATHS = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/version", f"{API_PREFIX}/proof"})
+# What a farm token or a worker secret may hold (token_urlsafe's alphabet and
+# other printable ASCII): anything else in the header is malformed, not a key.
+TOKEN_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
+MAX_TOKEN_LENGTH = 512
 
 
 def json_error(status: int, message: str, **extra: object) -> web.Response:
@@ -91,11 +96,18 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 def bearer_token(request: web.Request) -> str:
+    """The header's token; a malformed header is a 401 like a missing one."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing farm token: send the header 'Authorization: Bearer <token>'")
-    return token.strip()
+    if len(token) > MAX_TOKEN_LENGTH or not TOKEN_CHARS.issuperset(token):
+        raise Unauthorized(
+            "malformed Authorization header: the token must be printable ASCII without"
+            " spaces, as `serve` prints it"
+        )
+    return token
 
 
 def is_farm_token(farm: Farm, token: str) -> bool:
@@ -189,10 +201,15 @@ async def _end_event_streams(app: web.Application) -> None:
 def create_app(config: AppConfig) -> web.Application:
     from coordinator.server.api import ROUTE_MODULES
 
-    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=16 << 20)
+    guard = ConnectionGuard(config.limits)
+    app = web.Application(
+        middlewares=[guard.middleware, error_middleware, auth_middleware],
+        client_max_size=16 << 20,
+    )
     app[CONFIG] = config
+    app[GUARD] = guard
     app[HUB] = Hub()
-    app.cleanup_ctx.extend([_farm_ctx, _sweeper_ctx, _zeroconf_ctx])
+    app.cleanup_ctx.extend([guard.sweeping, _farm_ctx, _sweeper_ctx, _zeroconf_ctx])
     app.on_shutdown.append(_end_event_streams)
     for module in ROUTE_MODULES:
         app.add_routes(module.routes)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from coordinator.server.guard import ConnectionLimits
 
 
 @dataclass(frozen=True)
@@ -22,3 +24,5 @@ class AppConfig:
     advertise: bool = False  # announce the farm by zeroconf
     zeroconf_interfaces: list[str] | None = None  # None: all interfaces
     port: int = 0  # the port we listen on, for the advertisement
+    fingerprint: str = ""  # SHA-256 of the TLS certificate served ("AB:CD:..."); "": plain HTTP
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)  # before any token

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import math
 import os
 import platform
 import secrets
@@ -30,6 +31,7 @@ from coordinator.core.network import NoFreePort, free_port, parse_ip
 from coordinator.core.protocol import DEFAULT_PORT
 from coordinator.server.app import create_app
 from coordinator.server.config import AppConfig, FarmConfig
+from coordinator.server.guard import GUARD, GuardedSite
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,9 @@ PORT_SEARCH = 50  # how many ports after the default to try
 SHUTDOWN_GRACE = 2.0  # seconds requests in flight get to finish when the coordinator stops
 MIN_LEASE_SECONDS = 1.0  # shorter, and a worker's normal report interval would lose its task
 MAX_LEASE_SECONDS = 86400.0  # longer, and a dead worker would hold its task for days
-MIN_TOKEN_LENGTH = 12  # about 70 bits from an alphabet of letters and digits
+MIN_TOKEN_BITS = 96  # a token weaker than this could be guessed from the LAN
+MIN_TOKEN_LENGTH = 16  # 96 bits at 6 bits per character (token_urlsafe's alphabet)
+MAKE_TOKEN = "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
 LOCK_FILE = "coordinator.lock"  # in the data folder: held while a coordinator serves it
 
 
@@ -58,11 +62,30 @@ def token_problem(token: str) -> str | None:
     """
     if len(token) < MIN_TOKEN_LENGTH:
         return f"is too short ({len(token)} of at least {MIN_TOKEN_LENGTH} characters)"
-    if any(c.isspace() or not c.isprintable() for c in token):
-        return "contains spaces or control characters, which an HTTP header cannot carry"
+    if any(c.isspace() or not c.isprintable() or not c.isascii() for c in token):
+        return "contains spaces, control or non-ASCII characters, which an HTTP header cannot carry"
     if len(set(token)) < 4:
         return "is too simple: it has fewer than 4 different characters"
+    bits = token_bits(token)
+    if bits < MIN_TOKEN_BITS - 1:  # 16 letters and digits (95.3 bits) pass
+        return (
+            f"is too weak to resist guessing (about {bits:.0f} bits; at least"
+            f" {MIN_TOKEN_BITS} are needed, e.g. 16 random letters, digits, - and _)"
+        )
     return None
+
+
+def token_bits(token: str) -> float:
+    """An upper bound of a token's entropy: its length times the bits of each
+    character drawn at random from the kinds of characters it uses."""
+    alphabet = 0
+    for kind, size in ((str.islower, 26), (str.isupper, 26), (str.isdigit, 10)):
+        if any(kind(c) for c in token):
+            alphabet += size
+    symbols = {c for c in token if not c.isalnum()}
+    if symbols:
+        alphabet += 2 if symbols <= set("-_") else 32
+    return len(token) * math.log2(max(alphabet, 2))
 
 
 def load_token(data_dir: Path, explicit: str | None) -> tuple[str, bool]:
@@ -75,8 +98,7 @@ def load_token(data_dir: Path, explicit: str | None) -> tuple[str, bool]:
         if problem:
             raise ServeError(
                 f"the farm token ({source or 'FARM_TOKEN'}) {problem}; leave it out for a new"
-                " random one, or make one with: python3 -c 'import secrets;"
-                " print(secrets.token_urlsafe(24))'"
+                f" random one, or make one with: {MAKE_TOKEN}"
             )
         return token, False
     if path.is_file():
@@ -267,8 +289,31 @@ def banner(url: str, token: str, data_dir: Path, *, new_token: bool, zeroconf: b
     return "\n".join(lines)
 
 
+def raise_open_file_limit() -> None:
+    """Every connection is a file descriptor: the soft limit (often 1024) goes up
+    to the hard one, so a crowd of connections meets the per-address cap and
+    the idle timeout before it meets the operating system's limit."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit per process
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for wanted in (hard, 1 << 20, 10240):  # macOS refuses RLIM_INFINITY and > OPEN_MAX
+        if wanted == resource.RLIM_INFINITY and hard == resource.RLIM_INFINITY:
+            continue
+        if soft != resource.RLIM_INFINITY and wanted <= soft:
+            return
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            log.debug("open files: soft limit %d -> %d", soft, wanted)
+            return
+        except (ValueError, OSError):
+            continue
+
+
 async def run_server(options: ServeOptions) -> None:
     check_options(options)
+    raise_open_file_limit()
     lock = DataDirLock(options.data_dir)
     lock.acquire()
     try:
@@ -293,10 +338,12 @@ async def serve_locked(options: ServeOptions, lock: DataDirLock) -> None:
     )
     # Open long-polls and event streams (workers, dashboards) would otherwise hold
     # a stop up for a minute or two; they all reconnect by themselves.
-    runner = web.AppRunner(create_app(config), access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
     await runner.setup()
     try:
-        await web.TCPSite(runner, options.host, port, reuse_address=True).start()
+        site = GuardedSite(runner, options.host, port, reuse_address=True, guard=app[GUARD])
+        await site.start()
     except OSError as ex:
         await runner.cleanup()
         raise ServeError(listen_problem(options.host, port, ex)) from ex

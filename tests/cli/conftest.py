@@ -21,7 +21,7 @@ from tests.support.coordinator_process import (
     environment,
 )
 
-TOKEN = "cli-test-token"
+TOKEN = "cli-test-token-strong"
 
 farm = coordinator_fixture(TOKEN)  # one coordinator per test module
 

@@ -27,7 +27,7 @@ from tests.support.coordinator_process import (
     wait_until_healthy,
 )
 
-TOKEN = "farms-test-token"
+TOKEN = "farms-test-token-strong"
 LO = ("--zeroconf-interface", "127.0.0.1")
 
 pytestmark = pytest.mark.timeout(120)

@@ -16,7 +16,7 @@ from coordinator.core.network import free_port
 from tests.cli.conftest import Result, run_process
 from tests.support.coordinator_process import coordinator_process
 
-TOKEN = "serve-test-token"
+TOKEN = "serve-test-token-strong"
 
 
 def serve(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> Result:
@@ -39,7 +39,7 @@ def serve(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> Resu
         (("--lease-seconds", "0"), "error: --lease-seconds 0 is out of range; give 1 to 86400"),
         (("--lease-seconds", "-5"), "error: --lease-seconds -5 is out of range"),
         (("--lease-seconds", "nan"), "error: --lease-seconds nan is out of range"),
-        (("--token", "a"), "error: the farm token (--token) is too short (1 of at least 12"),
+        (("--token", "a"), "error: the farm token (--token) is too short (1 of at least 16"),
         (("--token", "abababababababab"), "error: the farm token (--token) is too simple"),
         (("--token", "has a space in it"), "error: the farm token (--token) contains spaces"),
         (
@@ -99,7 +99,7 @@ def test_the_banner_names_the_real_port_and_no_zeroconf_when_off(tmp_path: Path)
         assert client.health()
         client.session.close()
         assert "zeroconf" not in banner  # --no-zeroconf: nobody is told to look for it
-        assert re.search(r"farm token: serve-test-token\n", banner)
+        assert re.search(r"farm token: serve-test-token-strong\n", banner)
 
 
 def test_a_second_coordinator_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
