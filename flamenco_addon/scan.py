@@ -16,9 +16,8 @@ import bpy
 
 from coordinator.core.outputs import safe_filename
 
-from . import farms, local_farm, preferences
-from .bpy_paths import path_slots, point_caches
-from .packing import Dependency, blender_abspath, point_cache_folder
+from . import deps, farms, local_farm, preferences
+from .packing import Dependency, blender_abspath
 from .submission import SceneSnapshot, SubmitError
 
 
@@ -67,45 +66,9 @@ def path_variables(scene: Any) -> dict[str, str | int | float] | None:
 
 
 def dependencies() -> list[Dependency]:
-    """Every file the open .blend uses, its linked libraries' own files included."""
-    main_dir = os.path.dirname(bpy.data.filepath)
-    lib_dirs: dict[Any, str] = {}
-
-    def folder_of(library: Any) -> str:
-        if library is None:
-            return main_dir
-        if library not in lib_dirs:
-            path = blender_abspath(library.filepath, folder_of(library.parent))
-            lib_dirs[library] = os.path.dirname(path)
-        return lib_dirs[library]
-
-    deps = _point_cache_dependencies()
-    for slot in path_slots(bpy.data):
-        path = blender_abspath(getattr(slot.holder, slot.attr), folder_of(slot.library))
-        deps.append(
-            Dependency(
-                slot.kind,
-                slot.owner,
-                path,
-                sequence=slot.sequence,
-                udim=slot.udim,
-                directory=slot.directory,
-                blend=slot.kind == "library",
-                optional=slot.optional,
-            )
-        )
-    return deps
-
-
-def _point_cache_dependencies() -> list[Dependency]:
-    """Baked simulations (cloth, soft bodies, particles, rigid bodies, dynamic paint)
-    kept on disk live in //blendcache_<file name>/ beside the .blend. The packed .blend
-    keeps its name and place, so packing that folder beside it is all they need."""
-    folder = point_cache_folder(bpy.data.filepath)
-    on_disk = any(c.use_disk_cache and not c.use_external for c, _, _ in point_caches(bpy.data))
-    if on_disk and os.path.isdir(folder):
-        return [Dependency("cache", "baked simulations", folder, directory=True)]
-    return []
+    """Every file the open .blend uses, its linked libraries' own files included
+    (deps.py: the tracer the CLI runs too)."""
+    return deps.dependencies(bpy.data)
 
 
 # Window, screens and workspaces: the UI, which a render never reads.

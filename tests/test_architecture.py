@@ -32,10 +32,11 @@ SERVER_DOORS = {
 }
 
 # The add-on's bpy shell: register, draw, operators, preferences, reading the
-# scene, and the rewrite that runs in a separate Blender. Everything else in
+# scene, and the rewrite and the CLI's trace that run in a separate Blender. Everything else in
 # the add-on is plain Python that tests import without Blender.
 ADDON_SHELL = frozenset(
-    {"addon", "operators", "panels", "preferences", "properties", "scan", "rewrite_paths"}
+    {"addon", "operators", "panels", "preferences", "properties", "scan"}
+    | {"rewrite_paths", "trace_paths"}  # scripts run in a separate Blender
 )
 
 MAX_MODULE_LINES = 600

@@ -1,5 +1,5 @@
-"""`submit`: pack a job (a .blend alone or a project folder), upload only what
-the farm lacks, create the job, and with --wait show it until it ends.
+"""`submit`: pack a job (a .blend and the files it uses, or a project folder),
+upload only what the farm lacks, create the job, and with --wait show it until it ends.
 
 Only the job id goes to stdout, so `JOB=$(python -m coordinator submit ...)`
 works; the upload summary and progress go to stderr.
@@ -13,6 +13,7 @@ import ntpath
 import os
 import platform
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -33,6 +34,7 @@ from coordinator.cli.common import (
     task_counts,
 )
 from coordinator.cli.precheck import check_blender_version, check_output, check_settings
+from coordinator.cli.tracing import Traced, traced_project
 from coordinator.cli.waiting import add_timeout_option, wait_for_job
 from coordinator.core.blendfile import read_blend_version
 from coordinator.core.outputs import resolve_blender_relative
@@ -57,7 +59,18 @@ def register(commands: Commands) -> None:
     add_setting_options(p, help_set="any setting of the job type (repeatable)")
     p.add_argument("--name", help="job name (default: the .blend's name)")
     p.add_argument("--priority", type=int, default=50, help="0-100, higher first (default 50)")
-    p.add_argument("--project", metavar="DIR", help="upload every file under DIR, not just BLEND")
+    p.add_argument(
+        "--project",
+        metavar="DIR",
+        help="upload every file under DIR as it is (default: BLEND and the files it uses,"
+        " found by tracing it in Blender)",
+    )
+    p.add_argument(
+        "--blender",
+        metavar="PATH",
+        help="the Blender (or a Python with bpy) that traces BLEND's files"
+        " (default: $BLENDER, else blender on PATH)",
+    )
     p.add_argument("--blender-version", metavar="X.Y", help="oldest Blender that may render it")
     p.add_argument(
         "--no-deliver",
@@ -86,7 +99,7 @@ def cmd_submit(args: argparse.Namespace, conn: Connection) -> int:
     client = conn.client()
     job_type = find_job_type(client.job_types(), args.type)
     blend = blend_argument(args.blend, job_type, project=args.project)
-    files, blend_path = project_for(blend, args.project) if blend is not None else ({}, None)
+    folder = project_folder(blend, args.project) if blend and args.project else None
     settings = settings_from_args(args)
     check_output(settings)
     check_settings(job_type, settings)  # before a byte is uploaded
@@ -94,9 +107,15 @@ def cmd_submit(args: argparse.Namespace, conn: Connection) -> int:
         check_blender_version(args.blender_version)
     body = job_body(args, job_type["name"], blend, settings)
     if blend is not None:
-        body["blend"] = blend_path
-        body["files"] = upload(client, files)
-        body["blender_version"] = args.blender_version or version_of(blend)
+        # The trace starts Blender: only once every setting is known to be right.
+        project = folder or traced_project(blend, args.blender)
+        try:
+            body["blend"] = project.blend
+            body["blender_version"] = args.blender_version or version_of_sent(blend, project)
+            body["files"] = upload(client, project.files)
+        finally:
+            if project.work_dir is not None:
+                shutil.rmtree(project.work_dir, ignore_errors=True)
     elif args.blender_version:
         body["blender_version"] = args.blender_version
     job = client.submit(body)
@@ -219,6 +238,21 @@ def version_of(blend: Path) -> str | None:
     return version
 
 
+def version_of_sent(blend: Path, project: Traced) -> str | None:
+    """The version of the .blend that travels: the tracer's copy is saved by the
+    tracing Blender, which may be newer than the one that saved the artist's file."""
+    sent = project.files[project.blend]
+    version = version_of(sent)
+    original, _ = read_blend_version(blend)
+    if sent != blend and version and original and version != original:
+        note(
+            f"note: {blend.name} was saved by Blender {original}; the copy the farm gets was"
+            f" saved by Blender {version}, which traced it, so only workers with {version} or"
+            " newer take the job (pass --blender with a Blender like the file's to keep it)"
+        )
+    return version
+
+
 # ================================================================ upload
 def project_files(root: Path) -> dict[str, Path]:
     """Every file of a project folder by project path (forward slashes).
@@ -237,10 +271,9 @@ def project_files(root: Path) -> dict[str, Path]:
     return files
 
 
-def project_for(blend: Path, project: str | None) -> tuple[dict[str, Path], str]:
-    """(files to send by project path, the .blend's project path)."""
-    if project is None:
-        return {blend.name: blend}, blend.name
+def project_folder(blend: Path, project: str) -> Traced:
+    """--project: every file of the folder by project path, the .blend among them.
+    Without it, tracing.traced_project sends the .blend and what it uses."""
     root = Path(project).expanduser().resolve()
     if not root.is_dir():
         raise CliError(f"--project {project}: not a folder")
@@ -250,7 +283,7 @@ def project_for(blend: Path, project: str | None) -> tuple[dict[str, Path], str]
         raise CliError(f"{blend} is not inside the project folder {root}") from None
     files = project_files(root)
     files[rel] = blend  # even if its name looks hidden
-    return files, rel
+    return Traced(files, rel, None)
 
 
 def upload(client: CliClient, files: dict[str, Path]) -> dict[str, str]:

@@ -29,6 +29,7 @@ from coordinator.server.openapi import openapi_document
 from tests.cli.conftest import Result, Run, connect_args, submit_sleep, unique
 from tests.cli.fakes import FakeWorker, complete, fail, render_frames
 from tests.support.coordinator_process import REPO, CoordinatorProcess, environment
+from tests.support.fakeblend import fake_blend_bytes
 from tests.support.waiting import wait_for
 
 
@@ -46,7 +47,7 @@ def run_subprocess(*argv: str) -> Result:
 
 def fake_blend(path: Path, header: bytes = b"BLENDER-v304") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(header + b"REND" + os.urandom(512))
+    path.write_bytes(fake_blend_bytes(header=header))
     return path
 
 
@@ -210,7 +211,8 @@ def test_blender_version_option_and_unreadable_header(
     run: Run, api: FarmClient, tmp_path: Path
 ) -> None:
     blend = fake_blend(tmp_path / "zstd.blend", header=b"\x28\xb5\x2f\xfd")
-    base = ["submit", str(blend), "--frames", "1", "--output", str(tmp_path / "f_")]
+    base = ["submit", str(blend), "--project", str(tmp_path), "--frames", "1"]
+    base += ["--output", str(tmp_path / "f_")]  # --project: Blender cannot trace a fake
     result = run(*base)
     assert result.code == 0, result.err
     assert "zstd" in result.err and "--blender-version" in result.err

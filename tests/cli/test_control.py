@@ -5,7 +5,6 @@ language, and the refusals, each with the coordinator's own reason."""
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from pathlib import Path
 
@@ -13,11 +12,12 @@ import pytest
 
 from coordinator.client.http import FarmClient, WorkerCredentials
 from tests.cli.conftest import Run, submit_sleep, unique
+from tests.support.fakeblend import fake_blend_bytes
 
 
 def submit_render(run: Run, tmp_path: Path, name: str, *extra: str) -> int:
     blend = tmp_path / f"{name}.blend"
-    blend.write_bytes(b"BLENDER-v304REND" + os.urandom(256))
+    blend.write_bytes(fake_blend_bytes(256))
     result = run(
         *("submit", str(blend), "--name", name, "--frames", "1-4", "--chunk-size", "2"),
         *("--output", str(tmp_path / "out" / "frame_####"), *extra),

@@ -5,7 +5,6 @@ the file."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -13,11 +12,12 @@ import pytest
 from coordinator.client.http import FarmClient
 from coordinator.core.hashing import sha256_file
 from tests.cli.conftest import Run
+from tests.support.fakeblend import fake_blend_bytes
 
 
 def blend_file(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"BLENDER-v304REND" + os.urandom(4096))
+    path.write_bytes(fake_blend_bytes(4096))
     return path
 
 

@@ -1,0 +1,132 @@
+"""`submit BLEND` without --project: send the .blend and the files it uses, found by
+the add-on's tracer in a headless Blender on this machine.
+
+One set of rules: the add-on's own scripts (flamenco_addon/trace_paths.py, which
+runs deps.py, packing.plan_pack and rewrite_paths.py) are run by file location
+in a separate Blender, as the add-on runs its rewrite; nothing here imports the
+add-on. Blender is found as a worker finds it: --blender, else $BLENDER, else
+`blender` on PATH. A .blend whose blocks hold nothing that can point at a file
+(blendscan.py) is sent alone without starting Blender.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from coordinator.cli.blendscan import file_users
+from coordinator.cli.common import CliError, note, plural
+
+TRACE_TIMEOUT = 600.0  # seconds: opening and saving a heavy .blend and its libraries
+_SHOWN = 10  # missing files listed
+
+
+@dataclass(frozen=True)
+class Traced:
+    files: dict[str, Path]  # project path -> file to upload
+    blend: str  # the .blend's project path
+    work_dir: Path | None  # holds the rewritten copies until they are uploaded
+
+
+def traced_project(blend: Path, blender: str | None) -> Traced:
+    """The files to send for `blend`; refuses (CliError) when files are missing or
+    there is no Blender to find them."""
+    users = file_users(blend)
+    if users == []:
+        return Traced({blend.name: blend}, blend.name, None)
+    exe = find_blender(blender)
+    if exe is None:
+        why = f"uses other files ({', '.join(users)})" if users else "may use other files"
+        raise CliError(
+            f"{blend.name} {why}, and no Blender was found to trace them: pass --blender"
+            " PATH (Blender, or a Python with the bpy module), set BLENDER, or send the"
+            " folder that holds everything with --project DIR"
+        )
+    note(f"finding the files {blend.name} uses (Blender: {exe})...")
+    work_dir = Path(tempfile.mkdtemp(prefix="farm-trace-"))
+    try:
+        traced = trace(blend, exe, work_dir)
+    except BaseException:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        raise
+    return traced
+
+
+def find_blender(explicit: str | None, env: Mapping[str, str] | None = None) -> str | None:
+    """--blender, else $BLENDER, else `blender` on PATH (worker_agent/probe.py's order)."""
+    env = os.environ if env is None else env
+    path = env.get("PATH", os.defpath)
+    for source, candidate in (("--blender", explicit), ("$BLENDER", env.get("BLENDER"))):
+        if candidate:
+            found = shutil.which(candidate, path=path)
+            if found is None:
+                raise CliError(f"{source} names {candidate!r}, which is not an executable")
+            return os.path.abspath(found)
+    found = shutil.which("blender", path=path)
+    return os.path.abspath(found) if found else None
+
+
+def trace_script() -> Path:
+    """flamenco_addon/trace_paths.py, found where the add-on is installed."""
+    spec = importlib.util.find_spec("flamenco_addon")
+    if spec is None or spec.origin is None:
+        raise CliError("the add-on's files (flamenco_addon) are not installed with this CLI")
+    return Path(spec.origin).with_name("trace_paths.py")
+
+
+def trace_command(exe: str, script: Path, job: Path) -> list[str]:
+    """The binary runs the script with --python; a Python with bpy runs it directly."""
+    if Path(exe).name.startswith("python"):
+        return [exe, str(script), str(job)]
+    return [
+        exe,
+        *("-b", "--factory-startup", "-noaudio", "--disable-autoexec"),
+        *("--python-exit-code", "1", "--python", str(script), "--", str(job)),
+    ]
+
+
+def trace(blend: Path, exe: str, work_dir: Path, *, timeout: float = TRACE_TIMEOUT) -> Traced:
+    result = work_dir / "trace.json"
+    job = work_dir / "job.json"
+    asked = {"blend": str(blend), "pack_dir": str(work_dir / "pack"), "result": str(result)}
+    job.write_text(json.dumps(asked), encoding="utf-8")
+    command = trace_command(exe, trace_script(), job)
+    try:
+        proc = subprocess.run(
+            command, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False
+        )
+    except subprocess.TimeoutExpired as ex:
+        raise CliError(f"Blender took longer than {timeout:g} s to trace {blend.name}") from ex
+    except OSError as ex:
+        raise CliError(f"cannot run {exe}: {ex}") from ex
+    output = (proc.stdout + proc.stderr).decode("utf-8", "replace")
+    if proc.returncode != 0 or not result.is_file():
+        raise CliError(
+            f"Blender ({exe}) could not trace {blend.name}; is it a .blend this Blender"
+            f" can open? Its last output:\n{output.strip()[-1500:]}"
+        )
+    answer = json.loads(result.read_text(encoding="utf-8"))
+    if "error" in answer:
+        raise CliError(f"Blender ({exe}) cannot open {blend.name}: {answer['error']}")
+    if answer["missing"]:
+        raise CliError(missing_message(blend, answer["missing"]))
+    files = {rel: Path(path) for rel, path in answer["files"].items()}
+    return Traced(files, answer["blend"], work_dir)
+
+
+def missing_message(blend: Path, missing: list[str]) -> str:
+    listed = "\n".join(f"  {m}" for m in missing[:_SHOWN])
+    more = f"\n  and {len(missing) - _SHOWN} more" if len(missing) > _SHOWN else ""
+    return (
+        f"{blend.name} uses {plural(len(missing), 'file')} that cannot be found;"
+        f" nothing was uploaded:\n{listed}{more}\nPut them back where the .blend looks"
+        " for them (in Blender: File > External Data > Find Missing Files), or remove"
+        " them from the scene, then submit again"
+    )

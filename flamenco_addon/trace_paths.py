@@ -1,0 +1,58 @@
+"""Runs inside a separate Blender for `submit` without --project: traces a .blend with
+the add-on's tracer and prepares its copy as the add-on's Submit does.
+
+    blender -b --factory-startup -noaudio --disable-autoexec --python trace_paths.py -- JOB.json
+    python trace_paths.py JOB.json          (a Python with the bpy module)
+
+JOB.json: {"blend": absolute path, "pack_dir": a folder for the copies,
+"result": where to write the answer}. The answer (JSON): {"error": why
+Blender cannot open the file}, or
+{"missing": ['image "wood": /abs/tex/wood.png', ...]} and nothing prepared,
+or {"missing": [], "blend": its project path, "files": {project path:
+absolute file to upload}}, where the .blend files are the rewritten copies
+in pack_dir. The rules are the add-on's: deps.py traces, packing.plan_pack
+lays out, rewrite_paths.py rewrites; so the CLI sends what the add-on sends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import bpy
+from deps import dependencies  # type: ignore[import-not-found]
+from packing import plan_pack, rewrite_job, upload_files  # type: ignore[import-not-found]
+from rewrite_paths import rewrite  # type: ignore[import-not-found]
+
+
+def trace(blend: str, pack_dir: str) -> dict[str, object]:
+    try:
+        bpy.ops.wm.open_mainfile(filepath=blend, load_ui=False, use_scripts=False)
+    except RuntimeError as ex:  # not a .blend, or one from a newer Blender
+        return {"error": str(ex).strip()}
+    plan = plan_pack(blend, dependencies(bpy.data))
+    if plan.missing:
+        return {"missing": [m.describe() for m in plan.missing]}
+    job = rewrite_job(plan, Path(pack_dir), main_source=blend)
+    for entry in job.blends:
+        Path(entry["save"]).parent.mkdir(parents=True, exist_ok=True)
+        rewrite(entry, job.remap, {})
+    files = {rel: str(path) for rel, path in upload_files(plan, Path(pack_dir)).items()}
+    return {"missing": [], "blend": plan.blend_relpath, "files": files}
+
+
+def main(job_path: str) -> None:
+    with open(job_path, encoding="utf-8") as f:
+        job = json.load(f)
+    answer = trace(job["blend"], job["pack_dir"])
+    with open(job["result"], "w", encoding="utf-8") as f:
+        json.dump(answer, f)
+    print("TRACE_DONE", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[sys.argv.index("--") + 1] if "--" in sys.argv else sys.argv[-1])
