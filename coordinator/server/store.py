@@ -155,6 +155,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN origin TEXT NOT NULL DEFAULT '';
     CREATE INDEX jobs_origin ON jobs(origin, created_at);
     """,
+    # 8: interruptions of a task's workers (killed, restarted, lease lost, signed off):
+    # they spend no attempt, and a task may see only so many (services/retries.py)
+    """
+    ALTER TABLE tasks ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 

@@ -207,6 +207,7 @@ def task_json(row: Any, *, current: bool = True) -> models.Task:
         "priority": row["priority"],
         "frames": loads(row["frames"]),
         "attempts": row["attempts"],
+        "interruptions": row["interruptions"],
         "worker_id": row["worker_id"],
         "progress": row["progress"],
         "activity": row["activity"],

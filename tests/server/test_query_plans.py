@@ -151,6 +151,7 @@ EXPECTED = [
         r"UPDATE tasks SET worker_id = NULL, lease_expires = NULL",
         _BY_TASK_ID,
     ),
+    Expected("an interruption counted", r"UPDATE tasks SET interruptions =", _BY_TASK_ID),
     Expected(
         "why the job failed",
         r"SELECT t.name, f.reason FROM tasks t LEFT JOIN task_failures f",

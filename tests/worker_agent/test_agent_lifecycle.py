@@ -69,7 +69,8 @@ def test_second_signal_stops_now_and_hands_the_task_back(tmp_path: Path) -> None
         assert time.monotonic() - started < 10
         task = task_status(farm, job_id)
         assert task["status"] == "queued"
-        assert task["attempts"] == 0  # handing back is not a failed attempt
+        # handing back is an interruption, not a failed try
+        assert (task["attempts"], task["interruptions"]) == (1, 1)
 
 
 def test_blender_gone_fails_the_task_readably_and_the_agent_keeps_serving(

@@ -40,7 +40,18 @@ class Task(TypedDict):
     status: Annotated[TaskStatus, "where it is in its life"]
     priority: Annotated[int, "within its job: higher runs first"]
     frames: Annotated[list[int], "the frames it produces (empty for frameless work)"]
-    attempts: Annotated[int, "tries so far, this one included", Limits(minimum=0)]
+    attempts: Annotated[
+        int,
+        "attempts so far, this one included; those its worker's interruption ended"
+        " (interruptions) spend none of the job's max_attempts",
+        Limits(minimum=0),
+    ]
+    interruptions: Annotated[
+        int,
+        "attempts ended by an interruption of the worker (killed or restarted, lease"
+        " lost, signed off): no try spent, but at 5 the task fails",
+        Limits(minimum=0),
+    ]
     worker_id: Annotated[str | None, "the worker that has it, or had it last"]
     progress: Annotated[Fraction, "how far its current attempt got"]
     activity: Annotated[str, "what it is doing now, as its worker last said"]
@@ -53,7 +64,7 @@ class Task(TypedDict):
 
 
 class TaskFailure(TypedDict):
-    """One failed attempt of a task."""
+    """One failed attempt of a task, or one interruption of its worker (not blamed)."""
 
     worker_id: Annotated[str, "the worker it failed on"]
     reason: Annotated[str, "what went wrong, as the worker or the coordinator said"]

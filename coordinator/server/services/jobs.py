@@ -283,8 +283,8 @@ class JobService(Service):
             if not ids:
                 raise Conflict(f"job {job_id} has no {which} tasks to requeue")
             self.store.db.executemany(
-                "UPDATE tasks SET status = 'queued', attempts = 0, worker_id = NULL,"
-                " lease_expires = NULL, progress = 0, activity = '' WHERE id = ?",
+                "UPDATE tasks SET status = 'queued', attempts = 0, interruptions = 0,"
+                " worker_id = NULL, lease_expires = NULL, progress = 0, activity = '' WHERE id = ?",
                 ids,
             )
             self.store.db.executemany("DELETE FROM task_failures WHERE task_id = ?", ids)

@@ -4,6 +4,19 @@ it is out of attempts or out of workers to try.
 Three services take tasks back (a worker failing one, a worker leaving or
 being removed, the sweep finding a lease expired), and they must agree on
 what counts as an attempt and whom to blame, so this is one place.
+
+The failure policy, in one place:
+- a task that fails on a worker spends one of the job's `max_attempts`, and
+  that worker gets it no more; a worker that failed BLOCKLIST_THRESHOLD of a
+  job's tasks gets none of that job (scheduler.py);
+- a task fails for good when out of attempts, or when no able worker that has
+  not failed it is left;
+- an interruption of the worker (its agent killed or restarted and the lease
+  lost, the worker asking for work again while holding it, signing off mid-task)
+  is not the task's fault and spends no attempt; but a task interrupted
+  MAX_INTERRUPTIONS times fails, saying so (it may be what brings its workers
+  down, e.g. by running a machine out of memory);
+- a person disabling or removing a worker costs the task nothing at all.
 """
 
 from __future__ import annotations
@@ -15,6 +28,9 @@ from coordinator.core.protocol import TaskStatus
 from coordinator.server import scheduler
 from coordinator.server.services.context import FarmContext
 
+# Interruptions of its workers a task may see before it fails (see the module).
+MAX_INTERRUPTIONS = 5
+
 
 def record_failure(
     ctx: FarmContext,
@@ -24,17 +40,23 @@ def record_failure(
     *,
     count: bool = True,
     blame: bool = True,
+    interrupted: bool = False,
 ) -> TaskStatus:
     """Take a task back from a worker: queued again, or failed when out of attempts.
 
     count: the attempt counts towards max_attempts. blame: the worker ran it and it
     failed there, so that worker won't get it again (a vanished worker is not blamed:
-    it may come back healthy).
+    it may come back healthy). interrupted: the worker was interrupted (not blamed,
+    no attempt spent), counted towards MAX_INTERRUPTIONS instead.
     """
     store = ctx.store
     job = ctx.job_row(row["job_id"])
+    capped = False
     with store.tx():
-        if count:
+        if interrupted:
+            count = blame = False
+            capped, reason = _interrupted(ctx, row, worker_id, reason)
+        elif count:
             store.run(
                 "INSERT INTO task_failures (task_id, job_id, worker_id, reason, blamed, at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -47,7 +69,8 @@ def record_failure(
             )
         else:  # not the task's fault: this attempt does not count
             store.run("UPDATE tasks SET attempts = max(0, attempts - 1) WHERE id = ?", row["id"])
-        out_of_attempts = count and row["attempts"] >= job["max_attempts"]
+        spent = row["attempts"] - row["interruptions"]
+        out_of_attempts = capped or (count and spent >= job["max_attempts"])
         if blame and not out_of_attempts and not _workers_left_for(ctx, row, job):
             # Retrying elsewhere is the rule, but every worker that could run it
             # already failed it: say so instead of waiting forever.
@@ -68,25 +91,64 @@ def record_failure(
     return new
 
 
+def _interrupted(ctx: FarmContext, row: Any, worker_id: str, reason: str) -> tuple[bool, str]:
+    """Count an interruption instead of an attempt (inside the caller's transaction);
+    (whether the task reached MAX_INTERRUPTIONS, the reason to record)."""
+    done = row["interruptions"] + 1
+    capped = done >= MAX_INTERRUPTIONS
+    if capped:
+        reason = (
+            f"{reason}; its workers were interrupted {done} times while running it, the"
+            f" most a task may be (each time not its fault, but {MAX_INTERRUPTIONS} in a row"
+            " suggest the task brings its workers down: check their memory and logs, then"
+            " requeue it)"
+        )
+    # The attempt keeps its number (what it uploaded must never count for the next
+    # one); the tries a task has spent are its attempts less its interruptions.
+    ctx.store.run("UPDATE tasks SET interruptions = ? WHERE id = ?", done, row["id"])
+    ctx.store.run(
+        "INSERT INTO task_failures (task_id, job_id, worker_id, reason, blamed, at)"
+        " VALUES (?, ?, ?, ?, 0, ?)",
+        row["id"],
+        row["job_id"],
+        worker_id,
+        reason if capped else f"interrupted ({done} of {MAX_INTERRUPTIONS}): {reason}",
+        time.time(),
+    )
+    return capped, reason
+
+
 def requeue_lost(
-    ctx: FarmContext, task_id: int, worker_id: str, reason: str, *, count: bool
+    ctx: FarmContext,
+    task_id: int,
+    worker_id: str,
+    reason: str,
+    *,
+    count: bool = False,
+    interrupted: bool = False,
 ) -> None:
     """The worker no longer runs the task (it vanished, left, or was disabled or
-    removed): queue it again, unless someone else took it meanwhile."""
+    removed): queue it again, unless someone else took it meanwhile.
+
+    interrupted: the worker's own interruption (see the module): no attempt spent,
+    one interruption counted; else a person's doing, which costs nothing unless
+    `count`."""
     row = ctx.store.one("SELECT * FROM tasks WHERE id = ?", task_id)
     if row is None or row["status"] != TaskStatus.ACTIVE or row["worker_id"] != worker_id:
         return
     ctx.append_log(row["job_id"], task_id, f"\n=== {reason} ===\n")
     # Lost, not failed: the worker vanished or left, so it is not blamed.
-    record_failure(ctx, row, worker_id, reason, count=count, blame=False)
+    record_failure(ctx, row, worker_id, reason, count=count, blame=False, interrupted=interrupted)
 
 
-def requeue_held_by(ctx: FarmContext, worker_id: str, reason: str, *, count: bool) -> None:
-    """Queue again every task the worker runs (not counted against it)."""
+def requeue_held_by(
+    ctx: FarmContext, worker_id: str, reason: str, *, interrupted: bool = False
+) -> None:
+    """Queue again every task the worker runs (no attempt spent; see requeue_lost)."""
     for row in ctx.store.all(
         "SELECT id FROM tasks WHERE worker_id = ? AND status = 'active'", worker_id
     ):
-        requeue_lost(ctx, row["id"], worker_id, reason, count=count)
+        requeue_lost(ctx, row["id"], worker_id, reason, interrupted=interrupted)
 
 
 def _workers_left_for(ctx: FarmContext, task: Any, job: Any) -> int:

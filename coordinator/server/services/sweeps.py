@@ -31,7 +31,7 @@ class SweepService(Service):
                 task_id,
                 worker_id,
                 f"worker {worker_id} stopped responding (lease expired)",
-                count=True,
+                interrupted=True,
             )
         for row in self.store.all(
             "SELECT id FROM workers WHERE status != 'offline' AND last_seen < ?",

@@ -82,8 +82,8 @@ class TaskService(Service):
     # ----------------------------------------------------- the worker's side
     def abandon_held(self, worker: JSON) -> None:
         """A worker asking for work holds nothing: whatever it held was lost in a restart,
-        or handed to it in a reply it never got. A task it never reported on (no
-        progress yet) does not spend an attempt."""
+        or handed to it in a reply it never got. No attempt is spent; one it had started
+        counts as an interruption (see retries)."""
         for row in self.store.all(
             "SELECT id, progress, activity FROM tasks WHERE worker_id = ? AND status = 'active'",
             worker["id"],
@@ -94,7 +94,7 @@ class TaskService(Service):
                 row["id"],
                 worker["id"],
                 "the worker restarted and dropped it",
-                count=started,
+                interrupted=started,
             )
 
     def claim(self, worker: JSON, *, warm_job: int | None = None) -> Assignment | None:
@@ -333,7 +333,8 @@ class TaskService(Service):
         with self.store.tx():
             self.ctx.set_task_status(row, TaskStatus.QUEUED)
             self.store.run(
-                "UPDATE tasks SET attempts = 0, worker_id = NULL, lease_expires = NULL,"
+                "UPDATE tasks SET attempts = 0, interruptions = 0, worker_id = NULL,"
+                " lease_expires = NULL,"
                 " progress = 0, activity = 'requeued by a person' WHERE id = ?",
                 task_id,
             )

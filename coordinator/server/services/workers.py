@@ -107,7 +107,7 @@ class WorkerService(Service):
 
     def sign_off(self, worker: JSON) -> None:
         """A worker leaving on purpose hands its task back at once."""
-        requeue_held_by(self.ctx, worker["id"], "the worker shut down", count=False)
+        requeue_held_by(self.ctx, worker["id"], "the worker shut down", interrupted=True)
         self.ctx.set_worker_status(worker["id"], WorkerStatus.OFFLINE)
 
     # ----------------------------------------------- a person's worker actions
@@ -120,7 +120,7 @@ class WorkerService(Service):
         self.store.run("UPDATE workers SET disabled = 1 WHERE id = ?", worker_id)
         if now:
             reason = f"worker {row['name']} was disabled"
-            requeue_held_by(self.ctx, worker_id, reason, count=False)
+            requeue_held_by(self.ctx, worker_id, reason)
             if row["status"] == WorkerStatus.BUSY:
                 self.ctx.set_worker_status(worker_id, WorkerStatus.IDLE)
         log.info("worker %s disabled%s", row["name"], " now" if now else "")
@@ -146,7 +146,7 @@ class WorkerService(Service):
                 f"worker {row['name']} is {row['status']}; only an offline worker can be"
                 " removed (a running agent registers again): stop its agent, or disable it"
             )
-        requeue_held_by(self.ctx, worker_id, "the worker was removed", count=False)
+        requeue_held_by(self.ctx, worker_id, "the worker was removed")
         self.store.run("DELETE FROM workers WHERE id = ?", worker_id)
         log.info("worker %s (%s) removed", row["name"], worker_id)
         self.hub.publish("worker-removed", id=worker_id)

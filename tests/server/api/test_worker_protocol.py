@@ -487,7 +487,11 @@ async def test_sign_off_hands_the_task_back_without_counting(client: Client) -> 
     resp = await client.post(f"{API}/worker/sign-off", headers=worker)
     assert resp.status == 200
     detail = await get_task(client, task["task_id"])
-    assert (detail["status"], detail["attempts"], detail["failures"]) == ("queued", 0, [])
+    assert (detail["status"], detail["attempts"], detail["interruptions"]) == ("queued", 1, 1)
+    # an interruption, on the record but not blamed on the worker
+    assert [(f["reason"], f["blamed"]) for f in detail["failures"]] == [
+        ("interrupted (1 of 5): the worker shut down", False)
+    ]
     taken = await claim(client, worker)  # the same worker may take it again after a restart
     assert taken is not None and taken["task_id"] == task["task_id"]
     assert other  # registered, unused: the task did not need it
@@ -495,7 +499,8 @@ async def test_sign_off_hands_the_task_back_without_counting(client: Client) -> 
 
 async def test_asking_for_work_drops_what_the_worker_held(client: Client) -> None:
     """A worker that restarted asks for work while the farm thinks it is busy:
-    the old attempt is written off (counted, not blamed) and the task queued again."""
+    the old attempt is written off (an interruption: no try spent, not blamed) and
+    the task queued again."""
     worker = await register(client, "restarted")
     await submit_sleep(client, count=1)
     task = await claim(client, worker)
