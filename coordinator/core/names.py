@@ -60,22 +60,42 @@ def check_plain_name(name: str, *, what: str = "file name") -> str:
     return name
 
 
-def check_relative_path(rel: str, *, what: str = "path") -> str:
+def check_relative_path(rel: str, *, what: str = "path", allow_hidden: bool = False) -> str:
     """`rel` itself if it is a relative path of plain components joined by "/".
 
     Never absolute, never a drive, never "\\" (one separator, the same on every
     OS), no empty, "." or ".." component; each component passes
-    `check_plain_name`.
+    `check_plain_name` (with `allow_hidden`, a leading dot is let through: a
+    project's own ".textures" folder is odd but harmless inside its folder).
     """
     if not isinstance(rel, str) or rel == "":
         raise UnsafeNameError(f"{what} {rel!r} is refused: it is empty or not text")
     if rel.startswith("/"):
         raise UnsafeNameError(f"{what} {rel!r} is refused: it is absolute; expected a path inside")
     for part in rel.split("/"):
-        problem = name_problem(part)
+        hidden_ok = allow_hidden and part.startswith(".") and part not in (".", "..")
+        problem = name_problem("_" + part if hidden_ok else part)  # the rest still checked
         if problem is not None:
             raise UnsafeNameError(f"{what} {rel!r} is refused: its part {part!r}: {problem}")
     return rel
+
+
+def check_name_pattern(pattern: str, *, what: str = "output name") -> str:
+    """`pattern` itself if every file Blender names from it is a plain name.
+
+    A pattern is a file name with a run of "#" for the frame number
+    ("frame_####"); without "#" Blender appends four digits, and "" names
+    frames "0001.png". So "f." is fine (it gives "f.0001"), and the check is
+    made on the pattern as Blender completes it.
+    """
+    if not isinstance(pattern, str):
+        raise UnsafeNameError(f"{what} {pattern!r} is refused: it is not text")
+    if pattern == "":
+        return pattern
+    problem = name_problem(pattern if "#" in pattern else pattern + "####")
+    if problem is not None:
+        raise UnsafeNameError(f"{what} {pattern!r} is refused: {problem}")
+    return pattern
 
 
 def inside(folder: str | Path, candidate: str | Path) -> Path:

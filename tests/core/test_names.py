@@ -9,6 +9,7 @@ import pytest
 
 from coordinator.core.names import (
     UnsafeNameError,
+    check_name_pattern,
     check_plain_name,
     check_relative_path,
     inside,
@@ -143,3 +144,23 @@ def test_inside_accepts_a_folder_reached_through_a_link(tmp_path: Path) -> None:
     real.mkdir()
     os.symlink(real, tmp_path / "renders")
     assert inside(tmp_path / "renders", "f.png") == real / "f.png"
+
+
+def test_hidden_parts_may_be_allowed_in_relative_paths() -> None:
+    assert check_relative_path("a/.cache/x.vdb", allow_hidden=True) == "a/.cache/x.vdb"
+    for rel in ("a/../x", "./x", "a/C:x", "a/.\\x"):
+        with pytest.raises(UnsafeNameError):
+            check_relative_path(rel, allow_hidden=True)
+
+
+@pytest.mark.parametrize("pattern", ["", "frame_####", "f.", "f_", "shot_##_v2", "CON_####"])
+def test_patterns_are_checked_as_blender_completes_them(pattern: str) -> None:
+    assert check_name_pattern(pattern) == pattern
+
+
+@pytest.mark.parametrize(
+    "pattern", ["../f_####", "C:f_####", "\\\\server\\x", "/abs/f_", ".f_####", "NUL.####", "a#."]
+)
+def test_unsafe_patterns_are_refused(pattern: str) -> None:
+    with pytest.raises(UnsafeNameError, match="output name"):
+        check_name_pattern(pattern)
