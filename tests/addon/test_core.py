@@ -194,8 +194,13 @@ def test_schema_settings_the_panel_draws() -> None:
     scene; the panel draws only the rest, so a new job type needs no add-on change."""
     served = {t["name"]: t for t in job_types.describe_all()}  # as GET /job-types lists them
     drawn = {name: [s["name"] for s in drawn_settings(t)] for name, t in served.items()}
-    assert drawn["blender-render"] == []
-    assert drawn["blender-render-progressive"] == ["chunks", "chunk_samples", "frames_per_task"]
+    assert drawn["blender-render"] == ["missing_files"]
+    assert drawn["blender-render-progressive"] == [
+        "chunks",
+        "chunk_samples",
+        "frames_per_task",
+        "missing_files",
+    ]
     assert drawn["sleep"] == [s["name"] for s in served["sleep"]["settings"]]
     assert scene_settings_of(served["sleep"]) == frozenset()
     assert scene_settings_of(served["blender-render"]) == SCENE_SETTINGS - {"samples"}
@@ -392,6 +397,7 @@ def test_only_the_shell_imports_bpy() -> None:
         "properties.py",
         "scan.py",
         "rewrite_paths.py",
+        "trace_paths.py",
     }
     for path in ADDON.glob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
