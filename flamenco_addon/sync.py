@@ -25,7 +25,10 @@ from typing import Any
 
 from coordinator.client.http import FarmClient, FarmClientError
 from coordinator.core.hashing import sha256_file
+from coordinator.core.names import UnsafeNameError, check_plain_name, inside
 from coordinator.core.protocol import TERMINAL_JOB_STATUSES
+
+from .submission import JobForm, SceneSnapshot, SubmitError, resolve_output
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +100,27 @@ class JobRecords:
         return [r for r in self.load() if os.path.normcase(r.blend) == key]
 
 
+def submitted_output(snapshot: SceneSnapshot, form: JobForm, *, reply: Any) -> str:
+    """The output pattern this computer submitted, "" when the job has none.
+
+    Frames come home to the folder the artist asked for, never to one the
+    coordinator's reply names (a rogue one could name Blender's startup
+    scripts). `reply` (the job's output as the coordinator returned it) only
+    says whether the job writes files at all.
+    """
+    if not reply:
+        return ""
+    asked = form.extra.get("output")
+    if not asked:
+        try:
+            asked = resolve_output(snapshot)
+        except SubmitError:
+            asked = ""
+    if str(reply) != asked:
+        log.warning("the farm says the job writes to %r; syncing to %r as submitted", reply, asked)
+    return str(asked)
+
+
 def _same(a: JobRecord, b: JobRecord) -> bool:
     return a.job_id == b.job_id and a.coordinator == b.coordinator
 
@@ -106,6 +130,7 @@ class SyncResult:
     fetched: list[str] = field(default_factory=list)  # names downloaded now
     present: int = 0  # already there with the same content
     kept: list[str] = field(default_factory=list)  # a different file was there; overwrite off
+    refused: list[str] = field(default_factory=list)  # why each unsafe name was skipped
     finished: bool = False  # the job ended and every output is home
 
 
@@ -131,13 +156,25 @@ class HashCache:
 def sync_job(
     client: FarmClient, record: JobRecord, *, cache: HashCache | None = None
 ) -> SyncResult:
-    """Fetch the job's outputs that are not in its folder yet."""
+    """Fetch the job's outputs that are not in its folder yet.
+
+    The folder is the one this computer submitted (the record), never one the
+    reply names; each name in the reply must be a plain file name that lands
+    inside it, or it is skipped before anything is read or written.
+    """
     cache = cache or HashCache()
+    if not os.path.isabs(record.output_dir):
+        raise UnsafeNameError(f"job {record.job_id} has no output folder on this computer")
     job = client.job(record.job_id, tasks=False)
     result = SyncResult()
     folder = Path(record.output_dir)
     for output in client.outputs(record.job_id):
-        dest = folder / output["name"]
+        try:
+            dest = destination(folder, output.get("name"))
+        except UnsafeNameError as ex:
+            log.warning("job %s: %s", record.job_id, ex)
+            result.refused.append(str(ex))
+            continue
         have = cache.sha(dest)
         if have == output["sha256"]:
             result.present += 1
@@ -153,6 +190,14 @@ def sync_job(
             result.fetched.append(output["name"])
     result.finished = job["status"] in TERMINAL_JOB_STATUSES
     return result
+
+
+def destination(folder: Path, name: Any) -> Path:
+    """Where an output named `name` by the coordinator lands in `folder`, or
+    UnsafeNameError: a plain file name whose path, links followed, stays inside."""
+    plain = check_plain_name(name, what="file name from the farm")
+    inside(folder, plain)  # a link planted in the folder must not lead out of it
+    return folder / plain
 
 
 class Syncer:
@@ -196,6 +241,9 @@ class Syncer:
         except FarmClientError as ex:
             self.status[record.job_id] = f"can't sync: {ex.message}"
             return
+        except UnsafeNameError as ex:
+            self.status[record.job_id] = f"can't sync: {ex}"
+            return
         except OSError as ex:
             self.status[record.job_id] = f"can't write frames: {ex}"
             return
@@ -206,6 +254,9 @@ class Syncer:
             self.on_fetch(record, result)
         total = result.present + len(result.fetched)
         self.status[record.job_id] = f"{total} frame(s) home"
+        if result.refused:  # one line the artist reads; the log has each name
+            more = f" (and {len(result.refused) - 1} more)" if len(result.refused) > 1 else ""
+            self.status[record.job_id] += f"; skipped unsafe: {result.refused[0]}{more}"
         if result.finished:
             self.records.mark_done(record)
 

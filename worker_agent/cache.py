@@ -17,6 +17,7 @@ from pathlib import Path
 
 from coordinator.client.http import FarmClient
 from coordinator.core.hashing import sha256_file
+from coordinator.core.names import UnsafeNameError, check_relative_path
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +29,14 @@ class CacheError(Exception):
 
 
 def safe_relpath(relpath: str) -> Path:
-    """A project path as a relative Path, refusing anything that could escape the folder."""
-    parts = relpath.split("/")
-    if (
-        not relpath
-        or "\x00" in relpath
-        or "\\" in relpath
-        or relpath.startswith("/")
-        or re.match(r"^[A-Za-z]:", relpath)
-        or any(p in ("", ".", "..") for p in parts)
-    ):
-        raise CacheError(f"refusing unsafe project path {relpath!r}")
-    return Path(*parts)
+    """A project path as a relative Path, refusing anything that could escape the
+    folder on any OS (core.names: no "..", drive, ":", "\\", reserved or control
+    names). A project's own hidden folders are allowed: they stay inside."""
+    try:
+        check_relative_path(relpath, what="project path", allow_hidden=True)
+    except UnsafeNameError as ex:
+        raise CacheError(str(ex)) from ex
+    return Path(*relpath.split("/"))
 
 
 class BlobCache:

@@ -8,15 +8,23 @@ completes, fails or hands the task back; a kind never reports the end itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from coordinator.client.http import ConflictError, FarmClientError
+from coordinator.core.names import (
+    UnsafeNameError,
+    check_name_pattern,
+    check_plain_name,
+    check_relative_path,
+    inside,
+)
 from worker_agent import events as ev
 from worker_agent.blender import write_task
 from worker_agent.cache import CacheError
@@ -58,6 +66,8 @@ def sleep(run: TaskRun) -> None:
 @kind("render")
 def render(run: TaskRun) -> None:
     """Renders the task's frames with the runner; every frame must arrive at the farm."""
+    with _refused():
+        check_name_pattern(run.task.payload.get("output_name") or "", what="output name")
     with_project(run, _render_in)
 
 
@@ -118,7 +128,23 @@ def _render_task(run: TaskRun, blend: Path, out_dir: Path) -> RenderTask:
 @kind("merge")
 def merge(run: TaskRun) -> None:
     """A progressive merge: fetch its inputs, run merge.py, upload what it writes."""
+    check_merge_names(run.task.payload)
     with_project(run, _merge_in)
+
+
+def check_merge_names(payload: dict[str, Any]) -> None:
+    """Every name a merge writes or reads is a plain name, before anything is fetched."""
+    with _refused():
+        check_name_pattern(payload.get("output_name") or "", what="output name")
+        for merge in _dicts(payload.get("merges")):  # other shapes: _merge_task refuses them
+            if merge.get("merged_output"):
+                check_plain_name(merge["merged_output"], what="merged output")
+            for item in _dicts(merge.get("inputs")):
+                check_plain_name(item.get("name", ""), what="merge input")
+
+
+def _dicts(items: Any) -> list[dict[str, Any]]:
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
 
 def _merge_in(run: TaskRun, blend: Path, out_dir: Path) -> None:
@@ -185,9 +211,8 @@ def _fetch_input(run: TaskRun, name: str, folder: Path) -> Path:
     sha = run.task.inputs.get(name)
     if sha is None:
         raise TaskFailure(f"input {name} is not among what the tasks this one depends on uploaded")
-    dest = folder / name
-    if dest.parent != folder or name.startswith("."):
-        raise TaskFailure(f"refusing the input name {name!r}")
+    with _refused():
+        dest = folder / check_plain_name(name, what="merge input")
     run.report(activity=f"fetching {name}")
     task_id = run.task.task_id
     try:  # a coordinator restarting is waited out, as for the project's files
@@ -207,8 +232,7 @@ def with_project(run: TaskRun, work: Callable[[TaskRun, Path, Path], None]) -> N
     task = run.task
     workdir = run.config.cache_dir / "jobs" / str(task.job_id)
     project = workdir / "project"
-    if not task.blend:
-        raise TaskFailure("the job names no .blend file to render")
+    blend = check_blend(task.blend, task.files)
     run.report(activity=f"fetching {len(task.files)} project files")
     run.flush()
     fetched: list[int] = []  # downloads of the last try (earlier ones are cached)
@@ -228,6 +252,35 @@ def with_project(run: TaskRun, work: Callable[[TaskRun, Path, Path], None]) -> N
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     try:
-        work(run, project / task.blend, out_dir)
+        with _refused():
+            inside(project, blend)  # no link laid out on the way leads elsewhere
+        work(run, project / blend, out_dir)
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def check_blend(blend: str | None, files: dict[str, str]) -> str:
+    """The job's .blend: one of the job's own files, by a path inside its folder.
+
+    Never absolute and never climbing out: any other .blend on this worker
+    would be rendered (and its frames uploaded) at the coordinator's word.
+    """
+    if not blend:
+        raise TaskFailure("the job names no .blend file to render")
+    with _refused():
+        check_relative_path(blend, what="the job's .blend", allow_hidden=True)
+    if blend not in files:
+        raise TaskFailure(f"the job's .blend {blend!r} is not one of the job's files")
+    return blend
+
+
+@contextlib.contextmanager
+def _refused() -> Iterator[None]:
+    """An unsafe name from the coordinator fails the task (not the worker), saying which."""
+    try:
+        yield
+    except UnsafeNameError as ex:
+        raise TaskFailure(
+            f"{ex}. Nothing was run: a path from the coordinator must stay inside"
+            " the job's folder on this worker"
+        ) from ex

@@ -111,11 +111,15 @@ class MergeTask:
             raise MergeError(f"bad merge task: {ex!r}") from ex
         if not task.merges:
             raise MergeError("a merge task needs at least one frame")
+        if task.output_name and not _plain_name(task.output_name):
+            raise MergeError(f"output_name {task.output_name!r} is not a plain file name")
         for merge in task.merges:
             if not 1 <= len(merge.inputs) <= 2:
                 raise MergeError(f"a merge takes one or two inputs, not {len(merge.inputs)}")
             if (len(merge.inputs) == 2) != bool(merge.merged_output):
                 raise MergeError("merged_output names the result of merging two inputs")
+            if merge.merged_output and not _plain_name(merge.merged_output):
+                raise MergeError(f"merged_output {merge.merged_output!r} is not a plain file name")
             if any(i.samples < 1 or i.samples > task.samples for i in merge.inputs):
                 raise MergeError("each input holds between 1 and the total samples")
         return task
@@ -133,6 +137,18 @@ class MergeTask:
             use_file_extension=self.use_file_extension,
             allow_scripts=self.allow_scripts,
         )
+
+
+def _plain_name(name: str) -> bool:
+    """One path component on every OS (the agent checked it fully with
+    coordinator.core.names before starting Blender; this copy guards the file
+    the merge writes, as Blender may not import the coordinator's package)."""
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and not name.startswith(".")
+        and not any(c in name for c in "/\\:\x00")
+    )
 
 
 def _frame_merge(data: dict[str, Any]) -> FrameMerge:
