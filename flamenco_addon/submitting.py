@@ -48,7 +48,7 @@ from .submission import (
     output_dir,
     scene_settings_of,
 )
-from .sync import JobRecord
+from .sync import JobRecord, submitted_output
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def _check(cancel: threading.Event) -> None:
 def record_of(sub: Submission, job: dict[str, Any]) -> JobRecord:
     """How this computer remembers the job (sync.JobRecords), for this .blend."""
     settings = job.get("settings") or {}
-    out = settings.get("output")
+    out = submitted_output(sub.snapshot, sub.form, reply=settings.get("output"))
     return JobRecord(
         job_id=int(job["id"]),
         coordinator=sub.client.url,
