@@ -15,10 +15,9 @@ import bpy
 from bpy.app.handlers import persistent
 
 from . import farm_cli, operators, panels, preferences, properties, runtime, scan
-from .farms import of_this_file
 from .finder import env_interfaces
 from .packing import plan_pack, remove_stale_packs
-from .panel_text import offered, submit_warnings
+from .panel_text import eta_text, offered, submit_warnings
 from .pipe import Helper, HelperGone
 from .runtime import STATE
 from .submission import SubmitError
@@ -126,11 +125,10 @@ def _load_form(context: Any, types: list[dict[str, Any]]) -> None:
 
 
 def _copy_jobs(farm: Any) -> None:
-    jobs = STATE.jobs.jobs
-    if farm.scope == "FILE":
-        records = operators.records().for_blend(bpy.data.filepath)
-        url, token = STATE.jobs.url, STATE.jobs_query[1]
-        jobs = of_this_file(jobs, records, url=url, token=token)
+    """The rows of the Jobs list: the helper already chose this file's (by origin)
+    when the artist shows "This file"; actions are offered on this file's jobs, or
+    on any job once the artist chose "All"."""
+    jobs, origin = STATE.jobs.jobs, STATE.jobs.origin
     selected = farm.jobs[farm.jobs_index].job_id if 0 <= farm.jobs_index < len(farm.jobs) else -1
     farm.jobs.clear()
     for job in jobs:
@@ -138,7 +136,9 @@ def _copy_jobs(farm: Any) -> None:
         item.job_id, item.name, item.status = job["id"], job["name"], job["status"]
         item.job_type, item.progress = job["type"], 100.0 * float(job.get("progress") or 0)
         item.reason = job.get("status_reason") or ""
-        item.actions = ",".join(sorted(offered(job)))
+        item.own = bool(origin) and job.get("origin") == origin
+        item.actions = ",".join(sorted(offered(job))) if item.own or farm.scope == "ALL" else ""
+        item.eta = eta_text(job.get("eta_seconds"))
         output = (job.get("settings") or {}).get("output") or ""
         item.output = operators.output_dir(output) if output else ""
         if job["id"] == selected:

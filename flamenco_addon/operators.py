@@ -27,7 +27,7 @@ from coordinator.core.protocol import TERMINAL_JOB_STATUSES
 from . import local_farm, preferences, scan, submitting
 from .background import Message, MsgCancelled, MsgDone, ProgressPrinter
 from .packing import new_pack_folder, plan_pack
-from .panel_text import default_job_name
+from .panel_text import default_job_name, stop_asks
 from .pipe import JSON, HelperGone
 from .runtime import STATE, LastResult, result_of
 from .submission import (
@@ -368,6 +368,15 @@ class FARM_OT_job_action(bpy.types.Operator):
     def description(cls, context: Any, properties: Any) -> str:
         return next(a[2] for a in ACTIONS if a[0] == properties.action)
 
+    def invoke(self, context: Any, event: Any) -> Result:
+        """From the panel: this file's jobs only, unless the artist shows All."""
+        farm = context.window_manager.farm
+        row = next((j for j in farm.jobs if j.job_id == self.job_id), None)
+        if farm.scope != "ALL" and (row is None or not row.own):
+            self.report({"ERROR"}, f"Job {self.job_id} is not this file's: show All to change it")
+            return {"CANCELLED"}
+        return self.execute(context)
+
     def execute(self, context: Any) -> Result:
         try:
             farm = _farm(context)
@@ -513,8 +522,9 @@ class FARM_OT_stop_local_farm(bpy.types.Operator):
     )
 
     def invoke(self, context: Any, event: Any) -> Result:
-        """Stopping the farm while its jobs still run asks first."""
-        if self.which != "ALL" or not _local_work_running(context):
+        """Stopping the farm while its jobs still run asks first; `blender -b` has
+        nobody to ask, and a script that stops the farm means it."""
+        if bpy.app.background or self.which != "ALL" or not _local_work_running(context):
             return self.execute(context)
         wm = context.window_manager
         if bpy.app.version >= (4, 1, 0):
@@ -534,12 +544,8 @@ class FARM_OT_stop_local_farm(bpy.types.Operator):
 
 
 def _local_work_running(context: Any) -> bool:
-    """Whether the farm this computer runs has queued or rendering jobs; when the
-    list shows another farm, it can't be told, and the answer is yes."""
     local = scan.local_url(context)
-    if not local or STATE.jobs.url != local:
-        return bool(local)
-    return any(j.get("status") in ("queued", "active") for j in STATE.jobs.jobs)
+    return stop_asks(local, STATE.jobs.url, STATE.jobs.running)
 
 
 class FARM_OT_copy_token(bpy.types.Operator):

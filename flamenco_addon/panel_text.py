@@ -7,6 +7,7 @@ greyed when they make no sense, and secrets are not shown in plain text.
 
 from __future__ import annotations
 
+import math
 import textwrap
 import time
 from collections.abc import Iterable, Mapping
@@ -86,3 +87,38 @@ def submit_warnings(
         listed = "; ".join(m.describe() for m in missing[:3])
         out.append(f"Missing files: {listed}{more}")
     return out
+
+
+def eta_text(seconds: Any) -> str:
+    """What is left of a job, as the farm estimates it (`eta_seconds`): "about 5 min
+    left"; "" when the farm has no estimate or sends something that is not one."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return ""
+    if not math.isfinite(seconds) or seconds < 0:
+        return ""
+    if seconds < 60:
+        return "less than a minute left"
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"about {minutes} min left"
+    hours = seconds / 3600
+    return f"about {hours:.0f} h left" if hours >= 10 else f"about {hours:.1f} h left"
+
+
+def job_detail(status: str, reason: str, eta: str) -> str:
+    """The line under the Jobs list for the selected job: why it is where it is,
+    and how long it has left when the farm can tell."""
+    text = reason or status.capitalize()
+    running = status in ("queued", "active")  # a paused or finished job has no time left
+    return f"{text}, {eta}" if eta and running else text
+
+
+def stop_asks(local_url: str, listed_url: str, running: int | None) -> bool:
+    """Whether Stop Farm asks first: when the farm this computer runs has queued or
+    rendering jobs (anyone's: they all stop with it), or when that can't be told
+    (the list shows another farm, or has not been fetched yet)."""
+    if not local_url:
+        return False
+    if listed_url != local_url or running is None:
+        return True
+    return running > 0

@@ -265,12 +265,15 @@ class RENDER_PT_farm_jobs(bpy.types.Panel):
             url, token = scan.coordinator(context)
         except SubmitError:
             url, token = "", ""  # no farm: no rows, not the last farm's
-        STATE.want_jobs(url, token, {k: v for k, v in filters.items() if v})
+        blend = bpy.data.filepath
+        mine = farm.scope == "FILE"
+        STATE.want_jobs(url, token, {k: v for k, v in filters.items() if v}, blend=blend, mine=mine)
 
     def draw_actions(self, context: Any, layout: Any, job: Any) -> None:
         """The same buttons for every job, greyed where they make no sense now."""
         col = layout.column(align=True)
-        _wrapped(context, col, job.reason or f"{job.status.capitalize()}", "INFO")
+        detail = panel_text.job_detail(job.status, job.reason, job.eta)
+        _wrapped(context, col, detail, "INFO")
         sync = STATE.sync_status.get(job.job_id)
         if sync:
             col.label(text=f"Results: {sync}", icon="IMPORT")

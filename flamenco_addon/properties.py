@@ -166,6 +166,8 @@ class FarmJobItem(bpy.types.PropertyGroup):
     output: bpy.props.StringProperty()
     reason: bpy.props.StringProperty()
     actions: bpy.props.StringProperty()  # comma-separated: panel_text.offered(job)
+    own: bpy.props.BoolProperty()  # sent from this .blend to this farm (its origin)
+    eta: bpy.props.StringProperty()  # panel_text.eta_text: "about 5 min left", or ""
 
 
 def _status_items() -> list[tuple[str, str, str]]:
@@ -188,8 +190,7 @@ class FarmView(bpy.types.PropertyGroup):
             ("FILE", "This file", "Jobs submitted from this .blend"),
             ("ALL", "All", "Every job"),
         ],
-        default="FILE",
-        update=lambda _self, _ctx: STATE.refresh_jobs(),
+        default="FILE",  # the Jobs panel asks for the other list at its next draw
     )
     status_filter: bpy.props.EnumProperty(name="Status", items=_status_items())
     type_filter: bpy.props.StringProperty(name="Type", description="Job type, e.g. blender-render")

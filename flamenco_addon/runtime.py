@@ -43,6 +43,19 @@ class JobsView:
     jobs: list[dict[str, Any]] = field(default_factory=list)  # as GET /jobs lists them
     error: str = ""  # why there are no rows to trust
     fetched_at: float = 0.0  # monotonic time of the last good fetch
+    origin: str = ""  # this file's jobs on that farm carry it (origins.origin_of)
+    running: int | None = None  # the farm's queued and active jobs, anyone's; None: unknown
+
+
+@dataclass(frozen=True)
+class JobsQuery:
+    """What the Jobs panel asks to see."""
+
+    url: str = ""  # the farm; "" when none is chosen
+    token: str = ""
+    filters: tuple[tuple[str, str], ...] = ()  # GET /jobs filters: status, type, name
+    blend: str = ""  # this .blend, absolute; "" when unsaved
+    mine: bool = False  # only this file's jobs ("This file"), else every job ("All")
 
 
 @dataclass
@@ -75,7 +88,7 @@ class Runtime:
     progress: dict[int, Callable[[MsgProgress], None]] = field(default_factory=dict)
     changed: bool = True  # something the panel draws changed since the last redraw
     jobs: JobsView = field(default_factory=JobsView)
-    jobs_query: tuple[str, str, tuple[tuple[str, str], ...]] = ("", "", ())
+    jobs_query: JobsQuery = field(default_factory=JobsQuery)
     jobs_seen_at: float = 0.0  # monotonic time the Jobs panel last drew
     jobs_due: float = 0.0  # monotonic time of the next poll
     jobs_rid: int = 0  # the poll in flight, 0 when none
@@ -159,37 +172,48 @@ class Runtime:
             self.helper.wait(until, self.dispatch)
 
     # ------------------------------------------------------------ job list
-    def want_jobs(self, url: str, token: str, filters: dict[str, str]) -> None:
+    def want_jobs(
+        self, url: str, token: str, filters: dict[str, str], *, blend: str = "", mine: bool = False
+    ) -> None:
         """Called by the Jobs panel's draw(): cheap; the next tick polls."""
         self.jobs_seen_at = time.monotonic()
-        query = (url, token, tuple(sorted(filters.items())))
+        query = JobsQuery(url, token, tuple(sorted(filters.items())), blend, mine)
         if query != self.jobs_query:
-            self.jobs_query, self.jobs_due = query, 0.0
-            if url != self.jobs.url:  # another farm: its rows are not this one's
+            old, self.jobs_query, self.jobs_due = self.jobs_query, query, 0.0
+            if (url, blend, mine) != (old.url, old.blend, old.mine):
+                # another farm, file or scope: the rows shown are not this list's
                 self.jobs, self.changed = JobsView(url), True
 
     def refresh_jobs(self) -> None:
         self.jobs_due = 0.0
 
     def poll_jobs(self, now: float) -> None:
-        url, token, filters = self.jobs_query
+        query = self.jobs_query
         visible = now - self.jobs_seen_at < VISIBLE_FOR
-        if not url or not visible or self.jobs_rid or now < self.jobs_due:
+        if not query.url or not visible or self.jobs_rid or now < self.jobs_due:
             return
         self.jobs_due = now + JOBS_EVERY
+        url = query.url
 
         def got(msg: JSON) -> None:
             self.jobs_rid = 0
-            if self.jobs_query[0] != url:
-                return  # the artist chose another farm meanwhile
+            if self.jobs_query != query:
+                return  # the artist chose another farm, file or filter meanwhile
             if "ok" in msg:
-                self.jobs = JobsView(url, msg["ok"]["jobs"], "", time.monotonic())
+                ok = msg["ok"]
+                origin, running = ok.get("origin", ""), ok.get("running")
+                self.jobs = JobsView(url, ok["jobs"], "", time.monotonic(), origin, running)
             else:  # stale rows would mislead ("active 25%" of a stopped farm)
                 self.jobs = JobsView(url, [], msg.get("error", ""), self.jobs.fetched_at)
 
-        self.jobs_rid = self.request(
-            "jobs", {"url": url, "token": token, "filters": dict(filters)}, got
-        )
+        args = {
+            "url": url,
+            "token": query.token,
+            "filters": dict(query.filters),
+            "blend": query.blend,
+            "mine": query.mine,
+        }
+        self.jobs_rid = self.request("jobs", args, got)
 
     # ----------------------------------------------------------- job types
     def types_for(self, url: str, token: str) -> list[dict[str, Any]]:

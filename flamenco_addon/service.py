@@ -32,6 +32,7 @@ from coordinator.client.http import FarmClient, FarmClientError, NotFoundError
 
 from . import local_farm, submitting
 from .background import Channel, MsgProgress
+from .origins import IDENTITIES
 from .packing import Cancelled
 from .sync import HashCache, JobRecords, Syncer
 
@@ -91,10 +92,28 @@ def _cancel(_rid: int, args: JSON) -> JSON:
 
 
 def _jobs(_rid: int, args: JSON) -> JSON:
-    page = client_of(args).jobs(limit=100, **args.get("filters", {}))
+    """A page of the farm's jobs, and this file's origin on that farm ("" without a
+    saved file). With `mine`, only this file's jobs: asked of the farm by origin,
+    and checked here too, as a farm's answer is not to be trusted blindly."""
+    client, blend, mine = client_of(args), str(args.get("blend") or ""), bool(args.get("mine"))
+    origin = IDENTITIES.origin(client, blend) if blend else ""
+    if mine and not origin:
+        return {"jobs": [], "origin": "", "running": _running(client)}  # an unsaved file
+    filters = {**args.get("filters", {}), **({"origin": origin} if mine else {})}
+    page = client.jobs(limit=100, **filters)
     if not isinstance(page, dict) or not isinstance(page.get("jobs"), list):
         raise FarmClientError(f"{args['url']} answered, but not as a farm coordinator does")
-    return {"jobs": page["jobs"]}
+    jobs = [j for j in page["jobs"] if isinstance(j, dict)]
+    if mine:
+        jobs = [j for j in jobs if j.get("origin") == origin]
+    return {"jobs": jobs, "origin": origin, "running": _running(client)}
+
+
+def _running(client: FarmClient) -> int | None:
+    """How many of the farm's jobs (anyone's) are queued or rendering: Stop Farm
+    asks first when there are any. None: the farm did not say."""
+    total = client.jobs(status="queued,active", limit=1).get("total")
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
 
 
 def _job_types(_rid: int, args: JSON) -> JSON:

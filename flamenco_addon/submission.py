@@ -232,8 +232,9 @@ def job_body(
     files: Mapping[str, str],
     blend: str | None,
     deliver: bool,
+    origin: str = "",
 ) -> JSON:
-    """The POST /jobs body."""
+    """The POST /jobs body; `origin` (origins.origin_of) lists it under "This file"."""
     if not 0 <= form.priority <= 100:
         raise SubmitError(f"priority {form.priority} must be from 0 to 100")
     return {
@@ -246,6 +247,7 @@ def job_body(
         "blender_version": snap.blender_version or None,
         "submitter": submitter(),
         "deliver": deliver,
+        "origin": origin,
     }
 
 

@@ -28,6 +28,7 @@ from coordinator.client.http import (
 from . import packcache
 from .background import Channel
 from .farms import farm_key
+from .origins import IDENTITIES
 from .packcache import PackCache
 from .packing import (
     Cancelled,
@@ -121,6 +122,7 @@ def run(sub: Submission, channel: Channel) -> dict[str, Any]:
     """Rewrite paths in the copy, upload what the farm lacks, create the job."""
     channel.progress("prepare", 0.01, "Contacting the farm")
     sub.client.jobs(limit=1)  # unreachable or a wrong token: say so before any work
+    origin = IDENTITIES.origin(sub.client, sub.snapshot.blend_path)
     form = with_schema(sub.form, sub.client.job_types())
     job_settings(sub.snapshot, form)  # what the scene can't give: refused before uploading
     blends, prepared = _prepared(sub, channel)
@@ -137,7 +139,12 @@ def run(sub: Submission, channel: Channel) -> dict[str, Any]:
     hashes.update(blends)
     channel.progress("submit", _PREPARE + _UPLOAD, "Creating the job")
     body = job_body(
-        sub.snapshot, form, files=hashes, blend=sub.plan.blend_relpath, deliver=sub.deliver
+        sub.snapshot,
+        form,
+        files=hashes,
+        blend=sub.plan.blend_relpath,
+        deliver=sub.deliver,
+        origin=origin,
     )
     created: dict[str, Any] = sub.client.submit(body)
     created["_uploaded_bytes"] = sent

@@ -62,7 +62,7 @@ def test_reading_never_blocks_while_the_helper_works(state: Runtime, farm: Local
 
 def test_errors_come_back_in_the_artists_words(state: Runtime, farm: LocalFarm) -> None:
     ok = ask(state, "jobs", {"url": farm.url, "token": farm.token})
-    assert ok["ok"] == {"jobs": []}
+    assert ok["ok"] == {"jobs": [], "origin": "", "running": 0}
     wrong = ask(state, "jobs", {"url": farm.url, "token": "nope"})
     assert "refused the farm token" in wrong["error"]
     gone = ask(state, "job_types", {"url": "http://127.0.0.1:9", "token": ""})
@@ -158,10 +158,11 @@ def test_no_stale_rows_once_the_farm_is_gone(state: Runtime, farm: LocalFarm) ->
     state.want_jobs(farm.url, farm.token, {})
     poll()
     assert [j["id"] for j in state.jobs.jobs] == [job["id"]]
+    assert state.jobs.running == 1  # what Stop Farm asks about
     farm.stop()
     state.refresh_jobs()
     poll()
-    assert state.jobs.jobs == []
+    assert state.jobs.jobs == [] and state.jobs.running is None
     assert state.jobs.error.startswith(f"Can't reach the farm coordinator at {farm.url}")
     state.want_jobs("", "", {})  # no farm chosen now
     assert state.jobs.jobs == [] and state.jobs.error == ""

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from flamenco_addon.panel_text import default_job_name, masked, offered, wrap
+from flamenco_addon.panel_text import (
+    default_job_name,
+    eta_text,
+    job_detail,
+    masked,
+    offered,
+    stop_asks,
+    wrap,
+)
 
 CANT_REACH = (
     "Can't reach the farm coordinator at http://127.0.0.1:8765. Is it running, and is"
@@ -65,3 +73,35 @@ def test_what_submit_would_refuse_is_said_before_the_click() -> None:
     )
     assert submit_warnings(snap, url=url, token="", missing=[])[0].startswith("No farm token")
     assert submit_warnings(snap, url="", token="", missing=[]) == []  # no farm: said above
+
+
+def test_the_time_left_reads_in_minutes_or_hours() -> None:
+    assert eta_text(300.0) == "about 5 min left"
+    assert eta_text(89) == "about 1 min left"
+    assert eta_text(12.5) == "less than a minute left"
+    assert eta_text(119 * 60) == "about 119 min left"
+    assert eta_text(3 * 3600 + 900) == "about 3.2 h left"
+    assert eta_text(30 * 3600) == "about 30 h left"
+
+
+def test_no_estimate_or_a_bad_one_says_nothing() -> None:
+    # eta_seconds comes from the network: anything but a sane number is no estimate
+    for value in (None, "300", True, -5, float("nan"), float("inf"), [300], {"s": 1}):
+        assert eta_text(value) == "", value
+
+
+def test_the_selected_jobs_line_tells_the_time_left_only_while_it_runs() -> None:
+    assert job_detail("active", "", "about 5 min left") == "Active, about 5 min left"
+    assert job_detail("queued", "", "about 9 min left") == "Queued, about 9 min left"
+    assert job_detail("active", "", "") == "Active"
+    assert job_detail("completed", "", "about 5 min left") == "Completed"
+    assert job_detail("paused", "paused by alice", "about 5 min left") == "paused by alice"
+
+
+def test_stop_farm_asks_only_while_work_runs_or_when_it_cant_tell() -> None:
+    local = "http://127.0.0.1:8765"
+    assert stop_asks(local, local, 2)  # queued or rendering jobs (anyone's) stop with it
+    assert not stop_asks(local, local, 0)  # nothing to lose: stops at once
+    assert stop_asks(local, local, None)  # the list has not been fetched yet
+    assert stop_asks(local, "http://10.0.0.5:8765", 0)  # the list is of another farm
+    assert not stop_asks("", local, 3)  # no farm runs here: nothing to stop
