@@ -23,6 +23,7 @@ from pathlib import Path
 
 from coordinator.core.datadirs import make_private_dir
 from coordinator.core.hashing import sha256_file
+from coordinator.core.names import name_problem
 from coordinator.core.outputs import local_output_folder
 from coordinator.server.errors import BadRequest, InsufficientStorage, TooLarge
 
@@ -42,19 +43,15 @@ def check_sha256(value: str) -> str:
 
 
 def check_output_name(name: str) -> str:
-    """A frame's file name: one plain component, portable to Windows too."""
-    if (
-        not isinstance(name, str)
-        or not name
-        or len(name.encode()) > MAX_NAME
-        or _BAD_NAME_CHARS.search(name)
-        or name in (".", "..")
-        or name.startswith(".")
-        or name.endswith((" ", "."))
-    ):
+    """A frame's file name: one plain component on every OS (core.names), and none
+    of the characters Windows refuses in names."""
+    problem = name_problem(name)
+    if problem is None and _BAD_NAME_CHARS.search(name):
+        problem = 'it contains one of \\/:*?"<>| or a control character'
+    if problem is not None:
         raise BadRequest(
-            f"{name!r} is not an acceptable output file name: one name of at most"
-            f' {MAX_NAME} bytes, no folders, no control characters or any of \\/:*?"<>|'
+            f"{name!r} is not an acceptable output file name: {problem}. Send one name of at"
+            f' most {MAX_NAME} bytes, no folders, no control characters or any of \\/:*?"<>|'
         )
     return name
 

@@ -85,7 +85,15 @@ def test_a_long_chunk_is_described_shortly() -> None:
 
 
 @pytest.mark.parametrize(
-    "output", ["/shots/C:f_####", "D:\\shots\\C:f_####", "/shots/f:1_####", "/shots/a|b_####"]
+    "output",
+    [
+        "/shots/C:f_####",
+        "D:\\shots\\C:f_####",
+        "/shots/f:1_####",
+        "/shots/a|b_####",
+        "/shots/f_####.",
+        "D:\\shots\\LPT1.####",
+    ],
 )
 def test_an_output_name_a_worker_would_join_outside_its_folder_is_refused(output: str) -> None:
     jt = job_types.get("blender-render")

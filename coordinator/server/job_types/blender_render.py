@@ -6,6 +6,7 @@ import ntpath
 import posixpath
 
 from coordinator.core.frames import chunk_frames, format_frames, parse_frames
+from coordinator.core.names import UnsafeNameError, check_name_pattern
 from coordinator.core.outputs import is_movie_format
 from coordinator.core.protocol import TaskSpec
 from coordinator.server.errors import BadRequest
@@ -67,15 +68,14 @@ def _check_output(path: str) -> str:
             f"frames named {name!r} would be hidden files, which the farm does not deliver;"
             " give them a name that does not start with '.'"
         )
-    if name:  # "" names the folder: frames are then 0001.png ...
-        # Workers join this name to their own folder: "C:f_####" would be relative
-        # to drive C's current folder on a Windows worker, anywhere on its disk.
-        try:
-            check_output_name(name)
-        except BadRequest as ex:
-            raise ValueError(
-                f"the file name of output {path!r}: {ex}; give a plain name like frame_####"
-            ) from ex
+    # Workers join this name to their own folder: "C:f_####" would be relative
+    # to drive C's current folder on a Windows worker, anywhere on its disk.
+    try:
+        check_name_pattern(name, what=f"the file name of output {path!r}")
+        if name:  # "" names the folder: frames are then 0001.png ...
+            check_output_name(name if "#" in name else name + "####")
+    except (UnsafeNameError, BadRequest) as ex:
+        raise ValueError(f"{ex}; give a plain name like frame_####") from ex
     return path
 
 
