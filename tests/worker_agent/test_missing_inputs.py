@@ -4,6 +4,7 @@ Blender: a project laid out as the agent unpacks it, with files taken away."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,70 @@ def test_a_complete_project_renders(project: Project, tmp_path: Path) -> None:
     events = run_runner(DEBIAN_BLENDER, blend, job / "out-1-1")
     assert not [e for e in events if isinstance(e, RunnerError)], events
     assert any(isinstance(e, Done) for e in events)
+
+
+# UDIM tiles, a sound, a font and a volume, all relative to the .blend.
+_KINDS_SCRIPT = r"""
+import os, shutil, sys, wave
+import bpy
+
+root = sys.argv[sys.argv.index("--") + 1] if "--" in sys.argv else sys.argv[1]
+bpy.ops.wm.read_factory_settings(use_empty=True)
+bpy.context.preferences.filepaths.save_version = 0
+for folder in ("tex", "audio", "fonts"):
+    os.makedirs(os.path.join(root, folder), exist_ok=True)
+for n in (1001, 1002):
+    tile = bpy.data.images.new(f"t{n}", 4, 4)
+    tile.filepath_raw = os.path.join(root, "tex", f"tiles.{n}.png")
+    tile.file_format = "PNG"
+    tile.save()
+    bpy.data.images.remove(tile)
+tiles = bpy.data.images.load(os.path.join(root, "tex", "tiles.1001.png"))
+tiles.source = "TILED"
+tiles.use_fake_user = True
+with wave.open(os.path.join(root, "audio", "beep.wav"), "wb") as w:
+    w.setnchannels(1); w.setsampwidth(2); w.setframerate(8000); w.writeframes(bytes(1600))
+bpy.data.sounds.load(os.path.join(root, "audio", "beep.wav")).use_fake_user = True
+fonts = bpy.utils.system_resource("DATAFILES", path="fonts")
+font_src = os.path.join(fonts, "DejaVuSansMono.woff2")
+shutil.copy(font_src, os.path.join(root, "fonts", "mono.woff2"))
+text = bpy.data.curves.new("Title", "FONT")
+text.font = bpy.data.fonts.load(os.path.join(root, "fonts", "mono.woff2"))
+bpy.context.scene.collection.objects.link(bpy.data.objects.new("Title", text))
+volume = bpy.data.volumes.new("Smoke")
+volume.filepath = "//vdb/smoke.vdb"
+bpy.context.scene.collection.objects.link(bpy.data.objects.new("Smoke", volume))
+bpy.ops.wm.save_as_mainfile(filepath=os.path.join(root, "kinds.blend"), relative_remap=True)
+"""
+
+
+@pytest.mark.blender
+def test_tiles_sounds_fonts_and_volumes_are_checked(tmp_path: Path) -> None:
+    project = tmp_path / "jobs" / "2" / "project"
+    project.mkdir(parents=True)
+    script = tmp_path / "kinds.py"
+    script.write_text(_KINDS_SCRIPT, encoding="utf-8")
+    command = [DEBIAN_BLENDER, "-b", "--factory-startup", "--python-exit-code", "1"]
+    subprocess.run(
+        [*command, "--python", str(script), "--", str(project)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    for rel in ("tex/tiles.1002.png", "audio/beep.wav", "fonts/mono.woff2"):
+        (project / rel).unlink()
+    events = run_runner(
+        DEBIAN_BLENDER, project / "kinds.blend", tmp_path / "jobs" / "2" / "out-1-1"
+    )
+    (error,) = [e for e in events if isinstance(e, RunnerError)]
+    for named in (
+        "tex/tiles.1002.png (image 'tiles.1001.png')",
+        "audio/beep.wav (sound 'beep.wav')",
+        "fonts/mono.woff2 (font 'DejaVu Sans Mono Book')",
+        "vdb/smoke.vdb (volume 'Smoke')",
+    ):
+        assert named in error.message
+    assert "tex/tiles.1001.png" not in error.message  # the tile that is there
 
 
 @pytest.mark.bpy
