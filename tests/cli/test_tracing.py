@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from coordinator.cli import submit
 from coordinator.cli.blendscan import file_users
 from coordinator.cli.common import CliError
 from coordinator.cli.tracing import find_blender, trace, trace_command, traced_project
@@ -185,3 +186,25 @@ def test_missing_files_are_named_and_nothing_is_prepared(tmp_path: Path) -> None
         f'  image "c.png": {texture}\n'
     )
     assert not (work / "pack").exists()
+
+
+@pytest.mark.bpy
+@pytest.mark.blender
+def test_a_newer_tracer_saves_a_newer_copy_and_submit_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The bpy module (5.0) traces a file of 3.4: the copy the farm gets is a 5.0
+    file, so the job must ask for 5.0 workers, and the artist is told why."""
+    project = make_project(tmp_path / "p", frames=(1, 1))
+    work = tmp_path / "work"
+    work.mkdir()
+    traced = trace(project.blend, str(BPY_PYTHON), work)
+    assert set(traced.files) == {
+        "shot.blend",
+        "lib/set.blend",
+        "tex/checker.png",
+        "seq/plate_0001.png",
+    }
+    assert submit.version_of_sent(project.blend, traced) == "5.0"
+    err = capsys.readouterr().err
+    assert "shot.blend was saved by Blender 3.4; the copy the farm gets was saved by" in err
