@@ -269,8 +269,8 @@ def check_blend(blend: str | None, files: dict[str, str]) -> str:
         raise TaskFailure("the job names no .blend file to render")
     with _refused():
         check_relative_path(blend, what="the job's .blend", allow_hidden=True)
-    if blend not in files:
-        raise TaskFailure(f"the job's .blend {blend!r} is not one of the job's files")
+        if blend not in files:
+            raise UnsafeNameError(f"the job's .blend {blend!r} is not one of the job's files")
     return blend
 
 

@@ -47,7 +47,9 @@ class CraftedFarm:
     outputs: dict[int, dict[str, bytes]] = field(default_factory=dict)
     settings: dict[int, dict[str, Any]] = field(default_factory=dict)  # merged into job replies
     created: dict[str, Any] = field(default_factory=dict)  # merged into POST /jobs' settings
-    assignments: dict[int, dict[str, Any]] = field(default_factory=dict)  # merged into claims
+    # job name -> fields merged into the assignments of its tasks (by name: a worker
+    # may claim a task before its job's id is back to the test)
+    assignments: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)  # "METHOD /path" of every request
 
     def client(self) -> FarmClient:
@@ -72,7 +74,7 @@ class CraftedFarm:
             return _patched(response, lambda d: d["settings"].update(self.settings[int(job[1])]))
         if request.path == _CLAIM and isinstance(response, web.Response) and response.body:
             claimed = json.loads(bytes(response.body))  # type: ignore[arg-type]
-            craft = self.assignments.get(int(claimed["job_id"]))
+            craft = self.assignments.get(str(claimed["job_name"]))
             if craft is not None:
                 return web.json_response({**claimed, **craft})
         return response
