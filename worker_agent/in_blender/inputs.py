@@ -9,9 +9,9 @@ to render anyway (`missing_files: render`).
 Runs inside Blender: the standard library and `bpy` only (the add-on's
 tracer, flamenco_addon/deps.py, decides what the artist's side sends; this
 checks what arrived, by Blender's own path resolution). Packed data reads
-nothing from disk and is skipped; so are folders Blender fills itself before
-reading them (geometry-node bakes, fluid caches), which it simulates when
-they are empty.
+nothing from disk and is skipped; so are geometry-node bake folders, whose
+bakes a render simulates afresh when they are empty, and simulation caches
+not baked (Blender fills them as it renders).
 """
 
 from __future__ import annotations
@@ -119,13 +119,18 @@ def _simple(collection: Any, kind: str, sequence_attr: str) -> Iterator[Input]:
 
 
 def _modifier_caches(data: Any) -> Iterator[Input]:
-    """Mesh caches, and ocean caches the artist baked (Blender does not remake them)."""
+    """Mesh caches, and ocean and fluid caches the artist baked (a render does not
+    remake them)."""
     for obj in data.objects:
         for mod in getattr(obj, "modifiers", ()):
             if mod.type == "MESH_CACHE" and mod.filepath:
                 yield _input("cache", obj, mod.filepath, obj.library)
             elif mod.type == "OCEAN" and getattr(mod, "is_cached", False) and mod.filepath:
                 yield _input("cache", obj, mod.filepath, obj.library, "folder")
+            elif mod.type == "FLUID" and mod.fluid_type == "DOMAIN":
+                domain = mod.domain_settings
+                if getattr(domain, "has_cache_baked_any", False) and domain.cache_directory:
+                    yield _input("cache", obj, domain.cache_directory, obj.library, "folder")
 
 
 def _point_caches(data: Any) -> Iterator[Input]:
@@ -145,6 +150,8 @@ def _caches_of(data: Any) -> Iterator[tuple[Any, Any, Any]]:
         for mod in ob.modifiers:
             if getattr(mod, "point_cache", None) is not None:  # cloth, soft body
                 yield ob, mod.point_cache, ob.library
+            for surface in getattr(getattr(mod, "canvas_settings", None), "canvas_surfaces", ()):
+                yield ob, surface.point_cache, ob.library  # dynamic paint
         for system in ob.particle_systems:
             yield ob, system.point_cache, ob.library
     for scene in data.scenes:
