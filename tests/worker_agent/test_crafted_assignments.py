@@ -21,6 +21,7 @@ import pytest
 from coordinator.core.protocol import API_PREFIX
 from tests.support.crafted_farm import CraftedFarm, crafted_farm, files_under
 from tests.support.localfarm import REPO_ROOT
+from worker_agent.in_blender.merge import MergeError, MergeTask
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -136,3 +137,20 @@ def test_unsafe_assignments_fail_their_task_and_the_worker_keeps_serving(
 def _file(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("merged_output", "../m.exr"), ("merged_output", "C:m.exr"), ("output_name", "a/f_####")],
+)
+def test_the_merge_inside_blender_refuses_unsafe_names_too(field: str, value: str) -> None:
+    """A second guard where the merge writes, should a task reach Blender unchecked."""
+    frame = {"frame": 1, "inputs": [{"path": "/a.exr", "samples": 1}] * 2, "merged_output": "m"}
+    data: dict[str, Any] = {"blend": "/b.blend", "output_dir": "/o", "samples": 2}
+    assert MergeTask.from_json({**data, "merges": [frame]})  # plain names pass
+    if field == "merged_output":
+        frame = {**frame, "merged_output": value}
+    else:
+        data = {**data, "output_name": value}
+    with pytest.raises(MergeError, match="is not a plain file name"):
+        MergeTask.from_json({**data, "merges": [frame]})
