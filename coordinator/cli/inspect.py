@@ -24,7 +24,13 @@ from coordinator.cli.common import (
     task_counts,
     when,
 )
-from coordinator.cli.waiting import add_timeout_option, failure_reasons, follow_log, wait_for_job
+from coordinator.cli.waiting import (
+    add_timeout_option,
+    duration,
+    failure_reasons,
+    follow_log,
+    wait_for_job,
+)
 from coordinator.core.protocol import JobStatus
 
 log = logging.getLogger(__name__)
@@ -115,7 +121,7 @@ def cmd_jobs(args: argparse.Namespace, conn: Connection) -> int:
     if not jobs:
         note("no jobs match" if any(filters.values()) else "no jobs yet")
         return EXIT_OK
-    headers = ("ID", "NAME", "TYPE", "STATUS", "PROGRESS", "TASKS", "SUBMITTED")
+    headers = ("ID", "NAME", "TYPE", "STATUS", "PROGRESS", "TASKS", "ETA", "SUBMITTED")
     print(table(headers, map(job_row, jobs)))
     for job in jobs:
         if job.get("warning"):
@@ -135,8 +141,15 @@ def job_row(job: JSON) -> list[object]:
         job["status"],
         f"{job['progress'] * 100:.0f}%",
         f"{done}/{total}",
+        eta_text(job),
         when(job.get("created_at")),
     ]
+
+
+def eta_text(job: JSON) -> str:
+    """The coordinator's ETA for a table cell; "-" while it has none."""
+    eta = job.get("eta_seconds")
+    return "-" if eta is None else duration(eta)
 
 
 # =================================================================== job
@@ -176,7 +189,8 @@ def job_details(job: JSON) -> str:
         f"job {job['id']}: {job['name']}",
         f"  type:       {job['type']}",
         f"  status:     {status}",
-        f"  progress:   {bar(job['progress'])}  {done}/{total} tasks done",
+        f"  progress:   {bar(job['progress'])}  {done}/{total} tasks done"
+        + (f", about {eta_text(job)} left" if job.get("eta_seconds") is not None else ""),
         f"  priority:   {job['priority']}",
         f"  blend:      {blend_text(job)}",
         f"  submitter:  {job.get('submitter') or '-'}",

@@ -6,9 +6,10 @@ online, none with a new enough Blender...) and keeps waiting, since the right
 worker may join any moment; `--timeout` bounds it for scripts. Ctrl+C stops
 the watching, never the job, and says how to watch again.
 
-The time left is an estimate made here from the job's progress over the time
-we watched it, and is labelled as one: the coordinator sends no ETA of its
-own yet.
+The time left is the coordinator's ETA (`eta_seconds`: measured task times,
+the work left and the able workers); until it has one (no task finished yet),
+an estimate made here from the job's progress over the time we watched it,
+labelled as one.
 """
 
 from __future__ import annotations
@@ -105,7 +106,11 @@ class Estimate:
             return None
         return (1.0 - p1) * (t1 - t0) / (p1 - p0)
 
-    def text(self) -> str:
+    def text(self, eta: float | None = None) -> str:
+        """The time left as the status line says it: the coordinator's `eta`
+        when it has one, else this estimate."""
+        if eta is not None:
+            return f", about {duration(eta)} left"
         left = self.seconds_left()
         return "" if left is None else f", about {duration(left)} left (estimate)"
 
@@ -174,7 +179,7 @@ def watch(
                 line.interrupt(f"job {job_id} waits: {warned}; still waiting (Ctrl+C to stop)")
         line.show(
             f"job {job_id} {bar(job['progress'])} {done}/{total} tasks {job['status']}"
-            + estimate.text(),
+            + estimate.text(job.get("eta_seconds")),
             important=state != last,
         )
         if on_change is not None and state != last:

@@ -9,6 +9,8 @@ those queries live here with the shape they feed.
 
 from __future__ import annotations
 
+import statistics
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -26,10 +28,13 @@ def jobs_json(store: Store, rows: Sequence[Any]) -> list[models.Job]:
     summaries, blocklists = _task_summary(store, ids), job_blocklists(store, ids)
     waiting = any(r["status"] in (JobStatus.QUEUED, JobStatus.ACTIVE) for r in rows)
     online = _online_workers(store) if waiting else []
-    return [
-        _job_json(row, summaries.get(row["id"], {}), blocklists.get(row["id"], []), online)
-        for row in rows
-    ]
+    out = []
+    for row in rows:
+        summary, blocked = summaries.get(row["id"], {}), blocklists.get(row["id"], [])
+        job = _job_json(row, summary, blocked, online)
+        job["eta_seconds"] = _job_eta(store, row, summary, blocked, online)
+        out.append(job)
+    return out
 
 
 def job_json(store: Store, row: Any, *, tasks: Sequence[Any] | None = None) -> models.JobDetail:
@@ -67,10 +72,90 @@ def _job_json(
         "updated_at": row["updated_at"],
         "task_counts": counts,
         "progress": round(summary.get("done", 0.0) / total, 4) if total else 1.0,
+        "eta_seconds": None,
         "blocklist": blocked,
         "warning": _no_worker_warning(row, counts, online, {b["worker_id"] for b in blocked}),
         "actions": cast("list[models.JobAction]", actions),
     }
+
+
+# How many of a job's finished tasks its ETA takes the median of: a bounded read,
+# so a job of 100,000 tasks costs what one of 200 does.
+ETA_SAMPLE = 101
+
+# The finished tasks the ETA measures, latest in the job's order first: the
+# tasks_runnable index read backwards, stopping after ETA_SAMPLE rows.
+_ETA_DURATIONS = """
+SELECT completed_at - claimed_at AS took FROM tasks
+WHERE job_id = ? AND status = 'completed' AND generation = ? AND claimed_at IS NOT NULL
+ORDER BY priority, idx DESC
+LIMIT ?
+"""
+
+
+def _job_eta(
+    store: Store,
+    job: Any,
+    summary: JSON,
+    blocked: list[models.BlocklistEntry],
+    online: list[Any],
+) -> float | None:
+    """The job's `eta_seconds` (see models.Job): two bounded queries, only for a
+    queued or active job that has finished a task and that some worker can run."""
+    counts = summary.get("counts", {})
+    if job["status"] not in (JobStatus.QUEUED, JobStatus.ACTIVE):
+        return None
+    if not counts.get(TaskStatus.COMPLETED):
+        return None
+    unable = {b["worker_id"] for b in blocked}
+    workers = sum(
+        1
+        for w in online
+        if not w["disabled"] and w["blender"] >= job["min_blender"] and w["id"] not in unable
+    )
+    if not workers:
+        return None
+    took = [
+        r["took"]
+        for r in store.all(_ETA_DURATIONS, job["id"], job["generation"], ETA_SAMPLE)
+        if r["took"] is not None and r["took"] >= 0
+    ]
+    if not took:  # finished before schema 6 measured tasks
+        return None
+    running = store.all(
+        "SELECT progress, claimed_at FROM tasks WHERE job_id = ? AND status = 'active'"
+        " AND generation = ?",
+        job["id"],
+        job["generation"],
+    )
+    return estimate_eta(
+        statistics.median(took),
+        queued=counts.get(TaskStatus.QUEUED, 0),
+        running=[(r["progress"], r["claimed_at"]) for r in running],
+        workers=workers,
+        now=time.time(),
+    )
+
+
+def estimate_eta(
+    median: float,
+    *,
+    queued: int,
+    running: Sequence[tuple[float, float | None]],
+    workers: int,
+    now: float,
+) -> float:
+    """Seconds until the work left is done: each queued task takes `median`; a running
+    one (progress, claimed_at) has left what its progress or its time so far says is
+    left, whichever says less; `workers` take a task each at a time."""
+    left = float(queued)
+    for progress, claimed_at in running:
+        elapsed = 0.0 if claimed_at is None or median <= 0 else (now - claimed_at) / median
+        left += 1.0 - min(1.0, max(progress, elapsed))
+    tasks = queued + len(running)
+    if tasks == 0:
+        return 0.0
+    return round(median * left / max(1, min(workers, tasks)), 1)
 
 
 def _job_report(store: Store, row: Any) -> JSON | None:

@@ -430,3 +430,19 @@ def picture(width: int = 480, height: int = 270) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+def test_a_job_shows_its_eta_once_a_task_finished(page: Any, farm: Farm) -> None:
+    name = f"eta_{uuid.uuid4().hex[:6]}"
+    job = sleep_job(farm, name, tasks=3, priority=100)
+    worker = fake_worker(farm, f"eta-{uuid.uuid4().hex[:4]}")
+    worker.complete_task(claim_of(worker, job["id"]).task_id)
+    assert farm.api.job(job["id"], tasks=False)["eta_seconds"] is not None
+    sign_in(page, farm)
+    page.get_by_label("Name").fill(name)
+    row = page.locator("table.jobs tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.locator(".eta")).to_contain_text(" left")
+    page.get_by_role("link", name=name).click()
+    expect(page.locator(".progress-line")).to_contain_text(" left")
+    farm.api.cancel_job(job["id"])

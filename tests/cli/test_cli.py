@@ -93,7 +93,7 @@ def test_submit_sleep_prints_the_job_id(
     job_id = int(out.splitlines()[0])
     job = api.job(job_id)
     assert job["type"] == "sleep" and len(job["tasks"]) == 3
-    assert job["settings"] == {"task_count": 3, "seconds": 0.0}
+    assert job["settings"] == {"task_count": 3, "seconds": 0.0, "uneven": 0.0}
     assert f"job {job_id}" in err and "3 tasks" in err
 
 
@@ -265,7 +265,7 @@ def test_jobs_filters_and_json(run: Run) -> None:
     table = run("jobs", "--name", prefix)
     assert table.code == 0
     assert table.out.splitlines()[0].split() == [
-        *("ID", "NAME", "TYPE", "STATUS", "PROGRESS", "TASKS", "SUBMITTED")
+        *("ID", "NAME", "TYPE", "STATUS", "PROGRESS", "TASKS", "ETA", "SUBMITTED")
     ]
     row = next(line for line in table.out.splitlines() if f"{prefix}_b" in line)
     assert row.split()[0] == str(ids["b"]) and "canceled" in row and "0/3" in row

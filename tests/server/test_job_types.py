@@ -50,7 +50,7 @@ def test_describe_all_is_json_able() -> None:
 # --------------------------------------------------------------------- sleep
 def test_sleep_defaults() -> None:
     settings = SLEEP.validate({})
-    assert settings == {"task_count": 3, "seconds": 1.0}
+    assert settings == {"task_count": 3, "seconds": 1.0, "uneven": 0.0}
     tasks = SLEEP.compile(settings)
     assert [t.name for t in tasks] == ["sleep 1/3", "sleep 2/3", "sleep 3/3"]
     assert all(t.kind == "sleep" and t.payload == {"seconds": 1.0} for t in tasks)
@@ -91,7 +91,13 @@ def test_sleep_accepts_cli_strings() -> None:
     assert SLEEP.validate({"task_count": " 4 ", "seconds": "0.25"}) == {
         "task_count": 4,
         "seconds": 0.25,
+        "uneven": 0.0,
     }
+
+
+def test_sleep_uneven_tasks_take_turns_around_seconds() -> None:
+    tasks = SLEEP.compile(SLEEP.validate({"task_count": 4, "seconds": 2, "uneven": 0.5}))
+    assert [t.payload["seconds"] for t in tasks] == [1.0, 2.0, 3.0, 1.0]
 
 
 # ------------------------------------------------------------ blender-render

@@ -126,6 +126,15 @@ class Job(TypedDict):
     updated_at: Annotated[Timestamp, "when it last changed status or priority"]
     task_counts: Annotated[dict[TaskStatus, int], "its current tasks by status"]
     progress: Annotated[Fraction, "its current tasks' work done (1 for a job without tasks)"]
+    eta_seconds: Annotated[
+        float | None,
+        "estimated seconds until it finishes: the median time its finished tasks took"
+        " (claim to completion, over up to 101 of them) times the work left (queued tasks,"
+        " plus what its running ones have left by their progress or time so far), divided"
+        " by the online workers able to run it (at most one task each, as if it had them"
+        " to itself); null while none of its tasks has finished, when no worker can run"
+        " it, or when it is not queued or active",
+    ]
     warning: Annotated[
         str,
         "why no worker can take its queued work right now (e.g. no online worker has"

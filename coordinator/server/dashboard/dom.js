@@ -96,6 +96,14 @@ export function percent(fraction) {
   return `${Math.round((fraction || 0) * 100)}%`;
 }
 
+// A job's ETA (the coordinator's eta_seconds) as people say it, or "" when none.
+export function timeLeft(seconds) {
+  if (seconds === null || seconds === undefined) return "";
+  if (seconds < 90) return `about ${Math.max(1, Math.round(seconds))} s left`;
+  if (seconds < 90 * 60) return `about ${Math.round(seconds / 60)} min left`;
+  return `about ${(seconds / 3600).toFixed(1)} h left`;
+}
+
 export function dateTime(seconds) {
   if (!seconds) return "";
   const d = new Date(seconds * 1000);

@@ -14,6 +14,7 @@ import {
   replaceKeepingFocus,
   throttle,
   timeAgo,
+  timeLeft,
   toast,
 } from "./dom.js";
 
@@ -184,6 +185,7 @@ export class JobView {
     if (counts.queued) parts.push(`${counts.queued} queued`);
     if (counts.failed) parts.push(`${counts.failed} failed`);
     if (counts.canceled) parts.push(`${counts.canceled} canceled`);
+    if (job.eta_seconds != null) parts.push(timeLeft(job.eta_seconds));
     replaceKeepingFocus(
       this.overview,
       h(

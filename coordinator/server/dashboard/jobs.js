@@ -11,6 +11,7 @@ import {
   progressBar,
   replaceKeepingFocus,
   throttle,
+  timeLeft,
 } from "./dom.js";
 
 const STATUSES = ["queued", "active", "paused", "completed", "failed", "canceled"];
@@ -262,6 +263,7 @@ export class JobsView {
           progressBar(job.progress, job.status, `Progress of ${job.name}`),
           h("span", { class: "num" }, percent(job.progress)),
         ),
+        job.eta_seconds == null ? null : h("span", { class: "eta muted" }, timeLeft(job.eta_seconds)),
       ),
       h("td", { class: "c-tasks num" }, `${counts.completed || 0} / ${total}`),
       h("td", { class: "c-type muted" }, job.type),

@@ -21,12 +21,26 @@ SCHEMA = (
         minimum=0.0,
         maximum=86_400.0,
     ),
+    Setting(
+        "uneven",
+        "float",
+        "Uneven",
+        "Tasks of uneven length: each waits Seconds times 1 - Uneven, 1, or 1 + Uneven, in turn",
+        default=0.0,
+        minimum=0.0,
+        maximum=1.0,
+    ),
 )
 
 
 def compile(settings: JSON) -> list[TaskSpec]:
     count, seconds = settings["task_count"], settings["seconds"]
+    uneven = settings.get("uneven") or 0.0
     return [
-        TaskSpec(name=f"sleep {i + 1}/{count}", kind="sleep", payload={"seconds": seconds})
+        TaskSpec(
+            name=f"sleep {i + 1}/{count}",
+            kind="sleep",
+            payload={"seconds": seconds * (1 + uneven * (i % 3 - 1))},
+        )
         for i in range(count)
     ]

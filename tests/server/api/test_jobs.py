@@ -50,7 +50,7 @@ async def test_submit_returns_the_queued_job(client: Client) -> None:
         "queued",
         70,
     )
-    assert job["settings"] == {"task_count": 3, "seconds": 0.5}
+    assert job["settings"] == {"task_count": 3, "seconds": 0.5, "uneven": 0.0}
     assert job["task_counts"] == {"queued": 3}
     assert job["progress"] == 0
     assert job["status_reason"] == ""
