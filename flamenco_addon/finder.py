@@ -63,9 +63,13 @@ class Finder:
             self.on_change()
 
     def entries(self) -> list[FoundCoordinator]:
+        """The farms that could prove themselves (TLS): the add-on's client sends a
+        token to one only after it has (FarmClient). One that speaks plain HTTP
+        is not listed: on loopback it would get the token unproven. This
+        computer's own farm is listed apart, from its folder (farms.rows)."""
         if self._browser is None:
             return []
-        return [c for c in self._browser.snapshot() if c.compatible]
+        return [c for c in self._browser.snapshot() if c.compatible and c.can_prove()]
 
     @property
     def running(self) -> bool:

@@ -124,12 +124,13 @@ def start_coordinator(
     host = "0.0.0.0" if lan else "127.0.0.1"
     port = port or free_port("127.0.0.1")
     argv = [python, "-m", "coordinator", "serve", "--host", host, "--port", str(port)]
-    argv += ["--data-dir", str(root / COORDINATOR), "--name", name]
+    # TLS on loopback too: found by the add-ons of this machine, it can prove itself.
+    argv += ["--data-dir", str(root / COORDINATOR), "--name", name, "--tls"]
     interfaces = list(zeroconf_interfaces or ([] if lan else ["127.0.0.1"]))
     for ip in interfaces:
         argv += ["--zeroconf-interface", ip]
     pid = _spawn(root, COORDINATOR, argv, child_env(pythonpath))
-    url = f"http://127.0.0.1:{port}"
+    url = f"https://127.0.0.1:{port}"
     (root / "farm.json").write_text(json.dumps({"url": url, "port": port}), encoding="utf-8")
     _wait_healthy(root, url, pid, timeout)
     return status(root)
@@ -217,8 +218,8 @@ def worker_command(url: str, token: str) -> str:
 
 def lan_url(url: str) -> str:
     """The coordinator's URL as other machines reach it: this computer's name."""
-    port = url.rsplit(":", 1)[-1]
-    return f"http://{socket.gethostname()}:{port}"
+    scheme, port = url.split(":", 1)[0], url.rsplit(":", 1)[-1]
+    return f"{scheme}://{socket.gethostname()}:{port}"
 
 
 def _pid(root: Path, which: str) -> int | None:

@@ -199,7 +199,7 @@ async def submit_render(
 # ---------------------------------------------------------------------------
 # The app's routes, for tests that walk all of them (security, OpenAPI).
 
-PUBLIC = {("GET", f"{API}/health"), ("GET", f"{API}/version")}
+PUBLIC = {("GET", f"{API}/health"), ("GET", f"{API}/version"), ("POST", f"{API}/proof")}
 # Sensible values for each path parameter, so a request reaches its handler.
 PATH_VALUES = {
     "job_id": "1",

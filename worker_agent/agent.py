@@ -18,7 +18,13 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coordinator.client.http import AuthError, FarmClient, FarmClientError, Unreachable
+from coordinator.client.http import (
+    AuthError,
+    FarmClient,
+    FarmClientError,
+    PlainHttpRefused,
+    Unreachable,
+)
 from coordinator.core.protocol import Assignment
 from worker_agent.blender import build_serve_command
 from worker_agent.cache import BlobCache
@@ -160,38 +166,58 @@ class Agent:
         announced = False
         explicit = self.config.coordinator
         while not self.stopping.is_set():
-            for url in [explicit] if explicit else self._discover():
-                farm = FarmClient(url, token=self.config.token)
+            for farm in (
+                [FarmClient(explicit, token=self.config.token)] if explicit else self._discover()
+            ):
                 try:
                     farm.health()
                     return self._register(farm, fresh=False)
                 except Unreachable:
                     pass
-                except AuthError as ex:
+                except (AuthError, PlainHttpRefused) as ex:
                     if explicit:
-                        raise SystemExit(f"error: {url} refused this worker: {ex.message}") from ex
-                    log.warning(
-                        "the farm at %s refused the token (%s); trying others", url, ex.message
-                    )
+                        raise SystemExit(
+                            f"error: {farm.url} refused this worker: {ex.message}"
+                        ) from ex
+                    log.warning("not using the farm at %s: %s", farm.url, ex.message)
             if not announced:
                 log.info("waiting for a coordinator at %s ...", explicit or "the LAN (zeroconf)")
                 announced = True
             self.stopping.wait(self.config.retry_seconds)
         return None
 
-    def _discover(self) -> list[str]:
-        """URLs of the farms announced on the LAN (only --farm-name's, when given)."""
+    def _discover(self) -> list[FarmClient]:
+        """Clients for the farms announced on the LAN (only --farm-name's, when given)
+        that proved they know the farm token; nothing secret goes to the others.
+        Without a token (a worker registered before), every farm over TLS is tried,
+        and the worker's secret is sent only after that farm proved it knows it."""
+        from coordinator.client import choosing
         from coordinator.client.browser import find_coordinators
 
-        found = find_coordinators(
-            timeout=3.0,
-            interfaces=self.config.zeroconf_interfaces,
-            first=True,
-            name=self.config.farm_name,
-        )
+        config = self.config
+        found = [
+            farm
+            for farm in find_coordinators(
+                timeout=3.0,
+                interfaces=config.zeroconf_interfaces,
+                first=True,
+                name=config.farm_name,
+            )
+            if farm.compatible
+        ]
         for farm in found:
             log.info("found coordinator %r at %s", farm.name, farm.url)
-        return [farm.url for farm in found if farm.compatible]
+        if not config.token:
+            return [FarmClient(f.url, plain_http=False) for f in found if f.can_prove()]
+        good, _bad = choosing.proven(found, config.token)
+        for candidate in good:
+            log.info(
+                "using farm %r at %s: it proved it knows the farm token (certificate %s)",
+                candidate.farm.name,
+                candidate.farm.url,
+                candidate.fingerprint,
+            )
+        return [FarmClient(c.farm.url, token=config.token, plain_http=False) for c in good]
 
     def _register(self, farm: FarmClient, *, fresh: bool) -> FarmClient:
         """A client that acts as this worker: with the saved secret, else a new one."""

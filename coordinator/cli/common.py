@@ -82,8 +82,11 @@ class Connection:
 
     def client(self) -> CliClient:
         if self._client is None:
+            # A farm found on the LAN is sent a token only once it proved it knows it.
+            plain_http = None if explicit_url(self.args) else False
             url = coordinator_url(self.args)
-            self._client = CliClient(url, token=farm_token(self.args, url))
+            token = farm_token(self.args, url)
+            self._client = CliClient(url, token=token, plain_http=plain_http)
         return self._client
 
     def close(self) -> None:
@@ -91,10 +94,15 @@ class Connection:
             self._client.session.close()
 
 
+def explicit_url(args: argparse.Namespace) -> str | None:
+    return getattr(args, "coordinator", None) or os.environ.get("FARM_COORDINATOR") or None
+
+
 def coordinator_url(args: argparse.Namespace) -> str:
-    url = args.coordinator or os.environ.get("FARM_COORDINATOR")
+    url = explicit_url(args)
     if not url:
-        return discover(args.zeroconf_interfaces, farm_name(args))
+        token = args.token or os.environ.get("FARM_TOKEN")
+        return discover(args.zeroconf_interfaces, farm_name(args), token=token)
     return with_farm_port(url)
 
 
@@ -137,11 +145,14 @@ def farm_token(args: argparse.Namespace, url: str) -> str | None:
         return None
 
 
-def discover(interfaces: list[str] | None, name: str | None) -> str:
-    """The one farm on the LAN (or the one called `name`); never a guess between
-    several: they are listed, and the person chooses."""
+def discover(interfaces: list[str] | None, name: str | None, *, token: str | None = None) -> str:
+    """The farm on the LAN (or the one called `name`) that proves the token; never
+    a guess between several. Without a token, the one farm found (several are
+    listed, and the person chooses); nothing secret goes to it unproven."""
     found = find_farms(interfaces, name)
     usable = [c for c in found if c.compatible]
+    if token and usable:
+        return proven_farm(usable, token, name)
     if len(usable) == 1:
         chosen = usable[0]
         note(f"using coordinator {chosen.name!r} at {chosen.url} (found on the LAN)")
@@ -165,6 +176,38 @@ def discover(interfaces: list[str] | None, name: str | None) -> str:
             EXIT_UNREACHABLE,
         )
     raise CliError(NO_COORDINATOR.format(timeout=DISCOVERY_TIMEOUT), EXIT_UNREACHABLE)
+
+
+def proven_farm(usable: list[FoundCoordinator], token: str, name: str | None) -> str:
+    """The one farm that proves it knows the token, said aloud; several that do are
+    listed for the person to choose, as the farms found without a token are."""
+    from coordinator.client import choosing
+
+    good, bad = choosing.proven(usable, token)
+    if not good:
+        raise CliError(
+            f"no farm found on the LAN proved that it knows this farm token, so none was sent"
+            f" it: {choosing.describe(bad)}; check --token (or FARM_TOKEN), or pass"
+            " --coordinator URL",
+            EXIT_AUTH,
+        )
+    if len(good) > 1:
+        listing = "; ".join(f"{c.farm.name!r} at {c.farm.url}" for c in good)
+        how = (
+            "--coordinator URL" if name else "--farm-name NAME (or FARM_NAME) or --coordinator URL"
+        )
+        raise CliError(
+            f"{len(good)} farms answered on the LAN and know this token: {listing};"
+            f" choose one with {how}"
+        )
+    chosen = good[0]
+    note(
+        f"using coordinator {chosen.farm.name!r} at {chosen.farm.url} (found on the LAN; it"
+        f" proved it knows the farm token; certificate SHA-256 {chosen.fingerprint})"
+    )
+    if bad:
+        note(f"not used: {choosing.describe(bad)}")
+    return chosen.farm.url
 
 
 def find_farms(interfaces: list[str] | None, name: str | None) -> list[FoundCoordinator]:

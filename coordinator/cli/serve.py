@@ -34,6 +34,13 @@ def register(commands: Commands) -> None:
     p.add_argument("--name", help="the farm's name shown to artists (default: host name)")
     p.add_argument("--no-zeroconf", action="store_true", help="do not advertise on the LAN")
     p.add_argument(
+        "--tls",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="serve HTTPS with the farm's own certificate (default: on, except on a loopback"
+        " --host, where --tls turns it on)",
+    )
+    p.add_argument(
         "--lease-seconds",
         type=float,
         default=60.0,
@@ -71,6 +78,7 @@ def serve_options(args: argparse.Namespace) -> ServeOptions:
         zeroconf=not args.no_zeroconf,
         zeroconf_interfaces=args.zeroconf_interfaces or None,
         lease_seconds=args.lease_seconds,
+        tls=args.tls,
     )
 
 

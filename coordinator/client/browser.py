@@ -99,6 +99,13 @@ class FoundCoordinator:
     workers: int | None  # TXT "workers"; None when not advertised
     service_name: str  # full DNS-SD name, unique on the LAN
     addresses: tuple[str, ...] = ()  # every advertised address, best first
+    tls: bool = False  # TXT "tls=1": it serves https (the url says so too)
+    fingerprint: str = ""  # TXT "fp": its certificate's SHA-256 as advertised; a hint only
+
+    def can_prove(self) -> bool:
+        """Whether it could prove it holds a token: only over TLS. A farm found on the
+        LAN is trusted with nothing until it has (FarmClient.prove)."""
+        return self.tls and self.url.startswith("https://")
 
     @property
     def compatible(self) -> bool:
@@ -143,11 +150,12 @@ def _rank_addresses(addresses: Sequence[str]) -> list[str]:
     return sorted(dict.fromkeys(addresses), key=rank)
 
 
-def _url_for(address: str, port: int) -> str:
+def _url_for(address: str, port: int, *, tls: bool = False) -> str:
+    scheme = "https" if tls else "http"
     ip = parse_ip(address)
     if ip is not None and ip.version == 6:
-        return f"http://[{address.replace('%', '%25')}]:{port}"
-    return f"http://{address}:{port}"
+        return f"{scheme}://[{address.replace('%', '%25')}]:{port}"
+    return f"{scheme}://{address}:{port}"
 
 
 def _decode_txt(info: ServiceInfo) -> dict[str, str]:
@@ -179,15 +187,18 @@ def coordinator_from_info(info: ServiceInfo) -> FoundCoordinator | None:
     instance = (
         info.name[: -len(SERVICE_TYPE) - 1] if info.name.endswith(SERVICE_TYPE) else info.name
     )
+    tls = txt.get("tls") == "1"
     return FoundCoordinator(
         name=txt.get("name") or instance,
-        url=_url_for(addresses[0], port),
+        url=_url_for(addresses[0], port, tls=tls),
         host=addresses[0],
         port=port,
         api_version=txt.get("api", ""),
         workers=workers,
         service_name=info.name,
         addresses=tuple(addresses),
+        tls=tls,
+        fingerprint=txt.get("fp", "")[:200],
     )
 
 

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import requests
 
+from coordinator.client import pinning
 from coordinator.core.hashing import sha256_file
 from coordinator.core.protocol import API_PREFIX, Assignment
 
@@ -41,6 +42,14 @@ class Unreachable(FarmClientError):
 
 class AuthError(FarmClientError):
     """Wrong or missing token (401)."""
+
+
+class NotProvenError(AuthError):
+    """The server did not prove it knows the token: nothing secret was sent to it."""
+
+
+class PlainHttpRefused(FarmClientError):
+    """A token would have crossed the network in clear."""
 
 
 class NotFoundError(FarmClientError):
@@ -76,6 +85,14 @@ class _Upload:
 
 
 class FarmClient:
+    """The farm's API. At an https:// address, a client holding a token first has
+    the coordinator prove it knows that token for the certificate it shows
+    (coordinator.client.pinning), and then talks only to that certificate; at
+    an http:// one, it sends a token only to this machine, unless `plain_http`
+    (or FARM_ALLOW_PLAIN_HTTP=1) allows more. A farm found by discovery gets
+    plain_http=False: whoever answers there must prove itself over TLS.
+    """
+
     def __init__(
         self,
         url: str,
@@ -83,21 +100,65 @@ class FarmClient:
         token: str | None = None,
         timeout: float = 15.0,
         session: requests.Session | None = None,
+        plain_http: bool | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.plain_http = plain_http  # None: loopback only; False: never; True: anywhere
         self.session = session or requests.Session()
         # Never route loopback or LAN farm traffic through a proxy from the environment.
         self.session.trust_env = False
 
     def with_token(self, token: str) -> FarmClient:
-        return FarmClient(self.url, token=token, timeout=self.timeout, session=self.session)
+        return FarmClient(
+            self.url,
+            token=token,
+            timeout=self.timeout,
+            session=self.session,
+            plain_http=self.plain_http,
+        )
 
     # ------------------------------------------------------------ plumbing
+    def prove(self) -> str:
+        """Have the coordinator prove it knows this client's token; the certificate's
+        fingerprint, pinned from now on. NotProvenError: it is not the farm."""
+        if not self.token or not self.url.startswith("https://"):
+            raise FarmClientError(f"{self.url}: a proof needs a token and an https:// address")
+        try:
+            fingerprint = pinning.prove(self.url, self.token, timeout=min(self.timeout, 10.0))
+        except pinning.NotProven as ex:
+            raise NotProvenError(str(ex), status=401) from ex
+        except pinning.NoTls as ex:
+            raise Unreachable(f"cannot reach the coordinator at {self.url}: {ex}") from ex
+        pinning.pin(self.session, self.url, fingerprint)
+        return fingerprint
+
+    def _secure(self) -> None:
+        """Nothing leaves before the other end is known to be the farm, or the
+        request carries nothing secret."""
+        if self.url.startswith("https://"):
+            fingerprint = pinning.proven(self.url, self.token)
+            if fingerprint is None and self.token:
+                self.prove()
+                return
+            if fingerprint is None:  # no token to send: whichever certificate it shows
+                try:
+                    fingerprint = pinning.peer_fingerprint(self.url, timeout=self.timeout)
+                except pinning.NoTls as ex:
+                    raise Unreachable(f"cannot reach the coordinator at {self.url}: {ex}") from ex
+            pinning.pin(self.session, self.url, fingerprint)
+        elif self.token and not pinning.plain_allowed(self.url, self.plain_http):
+            raise PlainHttpRefused(
+                f"refusing to send the farm token to {self.url} over plain HTTP, where anyone"
+                " on the network can read it: use the https:// address the coordinator"
+                " prints, or set FARM_ALLOW_PLAIN_HTTP=1 if this network is yours alone"
+            )
+
     def _request(
         self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any
     ) -> requests.Response:
+        self._secure()
         headers = dict(kwargs.pop("headers", {}) or {})
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -109,6 +170,12 @@ class FarmClient:
                 timeout=timeout or self.timeout,
                 **kwargs,
             )
+        except requests.exceptions.SSLError as ex:
+            pinning.forget(self.url)  # proven again before the next request
+            raise Unreachable(
+                f"the coordinator at {self.url} did not show the certificate that proved"
+                " itself (a new one, or another server); it must prove itself again"
+            ) from ex
         except requests.ConnectionError as ex:
             raise Unreachable(
                 f"cannot reach the coordinator at {self.url}: is it running,"

@@ -188,6 +188,8 @@ async def _zeroconf_ctx(app: web.Application) -> AsyncIterator[None]:
         port=config.port,
         interfaces=config.zeroconf_interfaces,
         workers=app[FARM].workers.online(),
+        # A hint of where to knock, as the rest of TXT: clients trust only the proof.
+        properties={"tls": "1", "fp": config.fingerprint} if config.fingerprint else None,
     )
     app[ADVERTISER] = advertiser
     yield

@@ -32,6 +32,7 @@ from coordinator.core.protocol import DEFAULT_PORT
 from coordinator.server.app import create_app
 from coordinator.server.config import AppConfig, FarmConfig
 from coordinator.server.guard import GUARD, GuardedSite
+from coordinator.server.tls import load_tls
 
 log = logging.getLogger(__name__)
 
@@ -262,9 +263,10 @@ class ServeOptions:
     zeroconf: bool  # advertise on the LAN
     zeroconf_interfaces: list[str] | None  # None: every interface
     lease_seconds: float  # silent workers lose their task after this
+    tls: bool | None = None  # None: TLS unless the host is a loopback address
 
 
-def public_url(host: str, port: int) -> str:
+def public_url(host: str, port: int, *, tls: bool = False) -> str:
     if host in ("", "0.0.0.0", "::"):
         try:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -272,15 +274,29 @@ def public_url(host: str, port: int) -> str:
                 host = s.getsockname()[0]
         except OSError:
             host = socket.gethostname()
-    return f"http://{host}:{port}"
+    return f"{'https' if tls else 'http'}://{host}:{port}"
 
 
-def banner(url: str, token: str, data_dir: Path, *, new_token: bool, zeroconf: bool) -> str:
+def banner(
+    url: str,
+    token: str,
+    data_dir: Path,
+    *,
+    new_token: bool,
+    zeroconf: bool,
+    fingerprint: str = "",
+) -> str:
     lines = [
         f"Farm coordinator running at {url}",
         f"  dashboard:  {url}/",
         f"  data:       {data_dir}",
         f"  farm token: {token}" + ("  (new; saved in token.txt)" if new_token else ""),
+    ]
+    if fingerprint:
+        lines.append(f"  TLS certificate SHA-256: {fingerprint}")
+    else:
+        lines.append("  plain HTTP: this farm listens on loopback only (--tls to encrypt)")
+    lines += [
         "Add a render machine with:",
         f"  lanfarm-worker --coordinator {url} --token {token}",
     ]
@@ -322,9 +338,25 @@ async def run_server(options: ServeOptions) -> None:
         lock.release()
 
 
+def wants_tls(options: ServeOptions) -> bool:
+    """TLS unless told otherwise or listening on loopback only, where nothing
+    crosses a network (docs/admin.md, Security)."""
+    if options.tls is not None:
+        return options.tls
+    return not is_loopback(options.host)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    ip = parse_ip(host)
+    return ip is not None and ip.is_loopback
+
+
 async def serve_locked(options: ServeOptions, lock: DataDirLock) -> None:
     port = pick_port(options.host, options.port)
     token, new = load_token(options.data_dir, options.token)
+    tls = load_tls(options.data_dir, options.name) if wants_tls(options) else None
     config = AppConfig(
         farm=FarmConfig(
             data_dir=options.data_dir,
@@ -335,6 +367,7 @@ async def serve_locked(options: ServeOptions, lock: DataDirLock) -> None:
         advertise=options.zeroconf,
         zeroconf_interfaces=options.zeroconf_interfaces,
         port=port,
+        fingerprint=tls.fingerprint if tls else "",
     )
     # Open long-polls and event streams (workers, dashboards) would otherwise hold
     # a stop up for a minute or two; they all reconnect by themselves.
@@ -342,14 +375,28 @@ async def serve_locked(options: ServeOptions, lock: DataDirLock) -> None:
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
     await runner.setup()
     try:
-        site = GuardedSite(runner, options.host, port, reuse_address=True, guard=app[GUARD])
+        site = GuardedSite(
+            runner,
+            options.host,
+            port,
+            reuse_address=True,
+            ssl_context=tls.context if tls else None,
+            guard=app[GUARD],
+        )
         await site.start()
     except OSError as ex:
         await runner.cleanup()
         raise ServeError(listen_problem(options.host, port, ex)) from ex
-    url = public_url(options.host, listening_port(runner, port))
+    url = public_url(options.host, listening_port(runner, port), tls=tls is not None)
     lock.write_holder(f"the coordinator at {url} (process {os.getpid()})")
-    text = banner(url, token, options.data_dir, new_token=new, zeroconf=options.zeroconf)
+    text = banner(
+        url,
+        token,
+        options.data_dir,
+        new_token=new,
+        zeroconf=options.zeroconf,
+        fingerprint=tls.fingerprint if tls else "",
+    )
     print(text, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

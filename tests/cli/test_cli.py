@@ -166,10 +166,13 @@ def test_coordinator_found_on_the_lan(
         service_name="test farm._flamenco._tcp.local.",
     )
     monkeypatch.setattr(discovery, "find_coordinators", lambda **_: [found])
+    # A farm found on the LAN must prove it knows the token, which needs TLS: this
+    # one speaks plain HTTP, so it gets no token (tests/e2e/test_impostor.py has
+    # the farm that proves itself and is used).
     result = run("--token", farm.token, "job-types", connect=False)
-    assert result.code == 0, result.err
-    assert f"using coordinator 'test farm' at {farm.url}" in result.err
-    assert "blender-render" in result.out and "chunk_size" in result.out
+    assert result.code == 4, result.err
+    assert "no farm found on the LAN proved that it knows this farm token" in result.err
+    assert f"'test farm' at {farm.url} (it speaks plain HTTP" in result.err
 
 
 def test_job_types_lists_settings(run: Run) -> None:

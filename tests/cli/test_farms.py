@@ -35,12 +35,13 @@ pytestmark = pytest.mark.timeout(120)
 
 @contextmanager
 def advertised_farm(root: Path, name: str) -> Iterator[CoordinatorProcess]:
-    """`lanfarm serve --name NAME` announcing itself on 127.0.0.1 only."""
+    """`lanfarm serve --name NAME --tls` announcing itself on 127.0.0.1 only (a farm
+    found on the LAN must prove itself, which it can only do over TLS)."""
     port = free_port()
     data_dir = root / name
     log = root / f"{name}.log"
     command = [sys.executable, "-m", "coordinator", "serve", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--data-dir", str(data_dir), "--token", TOKEN]
+    command += ["--port", str(port), "--data-dir", str(data_dir), "--token", TOKEN, "--tls"]
     with log.open("wb") as out:
         process = subprocess.Popen(
             [*command, "--name", name, *LO],
@@ -49,7 +50,7 @@ def advertised_farm(root: Path, name: str) -> Iterator[CoordinatorProcess]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    farm = CoordinatorProcess(f"http://127.0.0.1:{port}", TOKEN, data_dir, log, process)
+    farm = CoordinatorProcess(f"https://127.0.0.1:{port}", TOKEN, data_dir, log, process)
     try:
         wait_until_healthy(farm)
         yield farm
@@ -86,7 +87,7 @@ def test_farms_lists_what_answers(two_farms: list[CoordinatorProcess]) -> None:
 def test_several_farms_are_never_a_silent_guess(two_farms: list[CoordinatorProcess]) -> None:
     result = run_process(*LO, "--token", TOKEN, "jobs")
     assert result.code == 2, result
-    assert "farms answered on the LAN: " in result.err
+    assert "farms answered on the LAN and know this token: " in result.err
     for farm in two_farms:
         assert f"'{name_of(farm)}' at {farm.url}" in result.err
     assert result.err.rstrip().endswith(
@@ -98,7 +99,9 @@ def test_farm_name_chooses_one(two_farms: list[CoordinatorProcess]) -> None:
     blue, red = two_farms
     result = run_process(*LO, "--farm-name", name_of(red), "--token", TOKEN, "jobs", "--json")
     assert result.code == 0, result.err
-    assert f"using coordinator '{name_of(red)}' at {red.url} (found on the LAN)" in result.err
+    assert f"using coordinator '{name_of(red)}' at {red.url} (found on the LAN; it proved" in (
+        result.err
+    )
     result = run_process(*LO, "--token", TOKEN, "jobs", env={"FARM_NAME": name_of(blue)})
     assert result.code == 0, result.err
     assert f"using coordinator '{name_of(blue)}' at {blue.url}" in result.err

@@ -32,7 +32,7 @@ def test_running_coordinator_is_found_on_loopback_and_goes_away(tmp_path: Path) 
 
 @pytest.mark.blender
 def test_worker_without_an_address_finds_the_farm(tmp_path: Path) -> None:
-    with LocalFarm(root=tmp_path) as farm:
+    with LocalFarm(root=tmp_path, tls=True) as farm:
         name = f"farm-{uuid.uuid4().hex[:8]}"
         farm.start_coordinator("--name", name)
         # --farm-name: other farms may be announced on loopback by parallel runs.

@@ -74,13 +74,14 @@ class LocalFarm:
     host: str = "127.0.0.1"  # where the coordinator listens
     port: int = 0  # 0: a free port
     lease_seconds: float = 10.0  # short enough for tests to see requeues
+    tls: bool = False  # serve --tls: https, as a farm on a LAN serves (loopback defaults to http)
     coordinator: Child | None = None
     workers: list[Child] = field(default_factory=list)
     _logs: list[IO[bytes]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def client(self) -> FarmClient:
         return FarmClient(self.url, token=self.token)
@@ -123,6 +124,7 @@ class LocalFarm:
                 str(self.root / "coordinator"),
                 "--lease-seconds",
                 str(self.lease_seconds),
+                *(["--tls"] if self.tls else []),
                 *extra,
             ],
         )

@@ -146,6 +146,12 @@ from coordinator.core.models.meta import (
     JobTypeList as JobTypeList,
 )
 from coordinator.core.models.meta import (
+    Proof as Proof,
+)
+from coordinator.core.models.meta import (
+    ProofRequest as ProofRequest,
+)
+from coordinator.core.models.meta import (
     SettingInfo as SettingInfo,
 )
 from coordinator.core.models.meta import (

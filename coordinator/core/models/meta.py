@@ -19,6 +19,36 @@ class Health(TypedDict):
     workers_by_status: Annotated[
         dict[WorkerStatus, int], "how many registered workers have each status"
     ]
+    fingerprint: NotRequired[
+        Annotated[
+            str,
+            "SHA-256 of the TLS certificate it serves, for a person to compare with the one"
+            " `serve` printed; absent on plain HTTP (proof: POST /proof)",
+        ]
+    ]
+
+
+class ProofRequest(TypedDict):
+    """A client's challenge before it trusts a coordinator (docs/admin.md, Security)."""
+
+    nonce: Annotated[
+        str, "64 lower-case hex digits, fresh and random", Limits(pattern="^[0-9a-f]{64}$")
+    ]
+    key_id: Annotated[
+        str,
+        "which key the client holds: coordinator.core.trust.key_id of the SHA-256 of its farm"
+        " token or worker secret",
+        Limits(pattern="^[0-9a-f]{32}$"),
+    ]
+
+
+class Proof(TypedDict):
+    """The coordinator's answer: proof that it holds the key, bound to its certificate."""
+
+    fingerprint: Annotated[str, "SHA-256 of the certificate it serves; empty on plain HTTP"]
+    proof: Annotated[
+        str, "HMAC-SHA256(key, context, nonce, fingerprint) in hex (coordinator.core.trust)"
+    ]
 
 
 class Version(TypedDict):

@@ -120,6 +120,10 @@ META = (
     Op("get", "/health", "Is the coordinator up; its name and worker count", "meta",
        m.Health, auth=None),
     Op("get", "/version", "API and coordinator version", "meta", m.Version, auth=None),
+    Op("post", "/proof", "Prove the coordinator holds the client's key, for its certificate,"
+       " before the client sends it anything secret", "meta", m.Proof, body=m.ProofRequest,
+       auth=None, errors=(401,),
+       said=((401, "it knows no such key: wrong farm token, or a forgotten worker"),)),
     Op("get", "/openapi.json", "This document", "meta", OPENAPI, said=((200, "OpenAPI 3.1"),)),
     Op("get", "/job-types", "Job types and their settings", "meta", m.JobTypeList),
 )  # fmt: skip
