@@ -187,6 +187,7 @@ def _register_cli() -> None:
 
 
 def register() -> None:
+    panels.place_high()
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     _register_cli()

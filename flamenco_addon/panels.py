@@ -21,10 +21,24 @@ STATUS_ICONS = {
 }
 
 
+# Where the panel sits: high in Render Properties, right under the Render Engine.
+# Blender puts an add-on's panels after its own (below Bake, with Cycles) and
+# clamps bl_order to 0 or more, so only a place under the headerless engine
+# panel comes first; without that panel (another Blender) it stays a panel of its own.
+TOP_OF_RENDER = "RENDER_PT_context"
+
+
+def place_high() -> None:
+    """Called before registering: the farm panel goes under the engine panel."""
+    if hasattr(bpy.types, TOP_OF_RENDER):
+        RENDER_PT_farm.bl_parent_id = TOP_OF_RENDER
+
+
 class RENDER_PT_farm(bpy.types.Panel):
     """The farm, the job and Submit, and one fixed place for the last result:
     everything an artist needs without opening a sub-panel, in a layout that
-    does not jump (rows are greyed, not removed)."""
+    does not jump (rows are greyed, not removed). Open by default, with its
+    sub-panels (no DEFAULT_CLOSED)."""
 
     bl_space_type = "PROPERTIES"
     bl_region_type = "WINDOW"

@@ -7,7 +7,8 @@ layout (the Properties editor at its default width), on a scene made
 by tests/support/addon_helpers.PACKING_SCENE. Inside Blender a timer drives the real
 interactive path: Start a farm on this computer (detached processes), Submit
 with INVOKE_DEFAULT (modal operator, progress in the panel), the Jobs list,
-and a second Submit cancelled by a real Esc key press (xdotool).
+a second Submit cancelled by a real Esc key press (xdotool), and Stop Farm
+as a click runs it: it asks while a job renders, and stops when none does.
 Zeroconf stays on loopback (FARM_ZEROCONF_INTERFACES). The farm is stopped at
 the end. Pictures land in docs/images/addon-*.png (or OUT_DIR: the GUI test
 runs this too).
@@ -50,17 +51,17 @@ def override(area):
     region = next(r for r in area.regions if r.type == "WINDOW")
     return bpy.context.temp_override(window=window, area=area, region=region)
 
-def to_bottom(area):
-    for _ in range(12):  # the add-on's panel comes last: scroll to the bottom
+def to_top(area):
+    for _ in range(6):  # the add-on's panel sits right under the Render Engine
         with override(area):
-            bpy.ops.view2d.scroll_down(deltay=400)
+            bpy.ops.view2d.scroll_up(deltay=400)
         area.tag_redraw()
         yield 0.1
 
 
 def shot(area, name, scroll=True):
     if scroll:
-        yield from to_bottom(area)
+        yield from to_top(area)
     with override(area):
         bpy.ops.screen.screenshot_area(filepath=os.path.join(images, name))
     print("SHOT", name, flush=True)
@@ -69,6 +70,7 @@ def steps():
     area = properties()
     yield 1.0
     area.spaces[0].context = "RENDER"
+    print("PANEL_PARENT", getattr(bpy.types.RENDER_PT_farm, "bl_parent_id", ""), flush=True)
     yield 1.0
     with override(area):
         bpy.ops.farm.start_local_farm()
@@ -77,7 +79,7 @@ def steps():
         yield 0.5
     yield 3.0
     yield from shot(area, "addon-farm.png")
-    yield from to_bottom(area)
+    yield from to_top(area)
     with override(area):
         bpy.ops.farm.submit_job("INVOKE_DEFAULT", frames="1-2", chunk_size=1)
     yield 0.4  # the copy is being prepared in a background Blender now
@@ -96,10 +98,7 @@ def steps():
     yield 2.0
     yield from shot(area, "addon-jobs.png")
     yield from escape_cancels(area)
-    with override(area):
-        bpy.ops.farm.stop_local_farm()
-    while STATE.busy:
-        yield 0.5
+    yield from stop_asks_first(area)
     print("ADDON_TEST_DONE", flush=True)
     bpy.ops.wm.quit_blender()
 
@@ -171,6 +170,36 @@ def escape_cancels(area):
     print("ESCAPE", "held" if held else "not-held", "jobs", before, after, flush=True)
     print("LAST_REPORT", last_report(area), flush=True)
 
+def stop_asks_first(area):
+    # Stop Farm as a click runs it (INVOKE_DEFAULT): with a job rendering it asks
+    # (a confirmation under the mouse; Esc says no), with nothing running it stops.
+    from coordinator.client.http import FarmClient
+    from flamenco_addon import local_farm
+    from pathlib import Path
+    farm = local_farm.status(Path(data_dir))
+    client = FarmClient(farm.url, token=farm.token)
+    job = client.submit({"name": "naps", "type": "sleep", "settings": {"seconds": 120}})
+    deadline = time.monotonic() + 30
+    while not STATE.jobs.running and time.monotonic() < deadline:
+        yield 0.2
+    with override(area):
+        asked = bpy.ops.farm.stop_local_farm("INVOKE_DEFAULT")
+    yield 1.0
+    running = local_farm.status(Path(data_dir)).running
+    print("STOP_WITH_WORK", sorted(asked), "running" if running else "stopped", flush=True)
+    subprocess.run(["xdotool", "key", "Escape"], check=True)  # the artist says no
+    yield 0.5
+    client.job_action(job["id"], "cancel")
+    deadline = time.monotonic() + 30
+    while STATE.jobs.running != 0 and time.monotonic() < deadline:
+        yield 0.2
+    with override(area):
+        direct = bpy.ops.farm.stop_local_farm("INVOKE_DEFAULT")
+    while STATE.busy:
+        yield 0.5
+    running = local_farm.status(Path(data_dir)).running
+    print("STOP_IDLE", sorted(direct), "running" if running else "stopped", flush=True)
+
 def last_report(area):
     # What the artist reads in the Info editor: its last line, via its Copy.
     old_type, area.type = area.type, "INFO"
@@ -221,7 +250,7 @@ def main(images: Path = IMAGES) -> tuple[int, str]:
         )
         # 1600 wide: the Properties editor gets its default share (278 px); tall, so
         # that the panel and its sub-panels fit in one picture.
-        command = ["xvfb-run", "-a", "-s", "-screen 0 1600x1500x24", "/usr/bin/blender"]
+        command = ["xvfb-run", "-a", "-s", "-screen 0 1600x1900x24", "/usr/bin/blender"]
         command += [
             "--factory-startup",
             "--python-use-system-env",

@@ -1,7 +1,8 @@
 """The interactive path in a real Blender window (Debian's 3.4 under Xvfb): the panel
 draws, Start a Farm runs detached processes, Submit runs as a modal operator with
 progress while timers fire, the Jobs list fills, Esc pressed on the keyboard
-cancels a second Submit before it becomes a job, Stop ends the farm. The same run
+cancels a second Submit before it becomes a job, Stop Farm asks first while a job
+renders and ends the farm at once when none does. The same run
 makes the pictures of docs/artist-guide.md (scripts/addon_screenshots.py).
 """
 
@@ -31,3 +32,9 @@ def test_panel_submit_and_farm_buttons_in_a_real_window(tmp_path: Path) -> None:
     assert "LAST_REPORT Submission cancelled; nothing was sent to the farm" in output, output[
         -4000:
     ]
+    # High in Render Properties: right under the Render Engine, not below Bake
+    assert "PANEL_PARENT RENDER_PT_context" in output, output[-4000:]
+    # Stop Farm asks while a job renders (and stops nothing until confirmed) ...
+    assert "STOP_WITH_WORK ['INTERFACE'] running" in output, output[-4000:]
+    # ... and stops at once when nothing runs
+    assert "STOP_IDLE ['FINISHED'] stopped" in output, output[-4000:]
