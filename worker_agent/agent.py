@@ -195,16 +195,11 @@ class Agent:
         from coordinator.client.browser import find_coordinators
 
         config = self.config
-        found = [
-            farm
-            for farm in find_coordinators(
-                timeout=3.0,
-                interfaces=config.zeroconf_interfaces,
-                first=True,
-                name=config.farm_name,
-            )
-            if farm.compatible
-        ]
+        interfaces, name = config.zeroconf_interfaces, config.farm_name
+        found = find_coordinators(timeout=3.0, interfaces=interfaces, first=True, name=name)
+        if found:  # a moment more, so that the first to answer is not the only one asked
+            found += find_coordinators(timeout=1.0, interfaces=interfaces, name=name)
+        found = list({f.service_name: f for f in found if f.compatible}.values())
         for farm in found:
             log.info("found coordinator %r at %s", farm.name, farm.url)
         if not config.token:
