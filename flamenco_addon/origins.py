@@ -65,7 +65,8 @@ class Identities:
 
     def of(self, client: _Health) -> str:
         """Raises what the client raises when the farm can't be reached: an
-        identity guessed from the address would list another file's jobs."""
+        identity guessed from the address would hide this file's jobs on a
+        farm that names itself."""
         with self._lock:
             hit = self._known.get(client.url)
         if hit is not None and time.monotonic() - hit[1] < self.ttl:

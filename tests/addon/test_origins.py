@@ -109,10 +109,10 @@ def submit_from(farm: LocalFarm, blend: Path, tmp_path: Path) -> int:
 
 
 def listed(
-    state: Runtime, farm: LocalFarm, blend: str, *, mine: bool = True
+    state: Runtime, farm: LocalFarm, blend: str, *, mine: bool = True, url: str = ""
 ) -> tuple[list[int], str]:
     """What the Jobs panel would show: job ids and this file's origin there."""
-    state.want_jobs(farm.url, farm.token, {}, blend=blend, mine=mine)
+    state.want_jobs(url or farm.url, farm.token, {}, blend=blend, mine=mine)
     state.refresh_jobs()
     state.poll_jobs(time.monotonic())
     state.wait(lambda: not state.jobs_rid)
@@ -160,3 +160,21 @@ def test_switching_file_or_scope_never_shows_the_last_lists_rows(
     assert listed(state, a, str(x))[0] == [1]
     state.want_jobs(a.url, a.token, {}, blend=str(y), mine=True)  # another file opened
     assert state.jobs.jobs == [] and state.changed  # until the farm answers for it
+
+
+def test_a_farm_that_names_itself_keeps_this_files_jobs_at_another_address(
+    state: Runtime, tmp_path: Path
+) -> None:
+    """A TLS farm names its certificate's fingerprint in /health: its jobs stay
+    this file's whether the farm is reached as 127.0.0.1 or as localhost."""
+    blend = tmp_path / "shot.blend"
+    with LocalFarm(root=tmp_path / "tls-farm", tls=True) as farm:
+        farm.start_coordinator("--no-zeroconf")
+        assert farm.url.startswith("https://")
+        job_id = submit_from(farm, blend, tmp_path)
+        ids, origin = listed(state, farm, str(blend))
+        assert ids == [job_id]
+        by_name = farm.url.replace("127.0.0.1", "localhost")  # the same farm, another address
+        assert listed(state, farm, str(blend), url=by_name) == ([job_id], origin)
+        fingerprint = farm.client().health()["fingerprint"]
+        assert origin == origin_of(f"fingerprint:{fingerprint.lower()}", str(blend))
