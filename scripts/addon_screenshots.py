@@ -182,6 +182,13 @@ def stop_asks_first(area):
     deadline = time.monotonic() + 30
     while not STATE.jobs.running and time.monotonic() < deadline:
         yield 0.2
+    # Not this file's job (another program sent it): its buttons are refused here
+    try:
+        with override(area):
+            other = bpy.ops.farm.job_action("INVOKE_DEFAULT", job_id=job["id"], action="cancel")
+    except RuntimeError as ex:
+        other = str(ex).strip()
+    print("OTHER_JOB_ACTION", other, client.job(job["id"], tasks=False)["status"], flush=True)
     with override(area):
         asked = bpy.ops.farm.stop_local_farm("INVOKE_DEFAULT")
     yield 1.0

@@ -34,6 +34,10 @@ def test_panel_submit_and_farm_buttons_in_a_real_window(tmp_path: Path) -> None:
     ]
     # High in Render Properties: right under the Render Engine, not below Bake
     assert "PANEL_PARENT RENDER_PT_context" in output, output[-4000:]
+    # Under "This file", another file's (or program's) job is not acted on
+    assert re.search(r"OTHER_JOB_ACTION .*is not this file's.* (queued|active)", output), output[
+        -4000:
+    ]
     # Stop Farm asks while a job renders (and stops nothing until confirmed) ...
     assert "STOP_WITH_WORK ['INTERFACE'] running" in output, output[-4000:]
     # ... and stops at once when nothing runs
