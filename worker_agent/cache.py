@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from coordinator.client.http import FarmClient
+from coordinator.core.datadirs import make_private_dir
 from coordinator.core.hashing import sha256_file
 from coordinator.core.names import UnsafeNameError, check_relative_path
 
@@ -43,6 +44,7 @@ class BlobCache:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.blobs = root / "files"
+        make_private_dir(root)  # project files and the worker's secret: its user's only
         self.blobs.mkdir(parents=True, exist_ok=True)
 
     def path(self, sha: str) -> Path:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from coordinator.client.http import WorkerCredentials
+from worker_agent.cache import BlobCache
 from worker_agent.credentials import FILE_NAME, load_credentials, save_credentials
 
 A = WorkerCredentials(worker_id="w-a", secret="secret-a", lease_seconds=60.0)
@@ -60,3 +61,9 @@ def test_the_cache_folder_it_makes_is_private_from_the_start(tmp_path: Path) -> 
     save_credentials(path, "http://a:8765", A)
     assert path.parent.stat().st_mode & 0o777 == 0o700
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_the_file_cache_is_private_from_the_start(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path / "cache")
+    assert cache.root.stat().st_mode & 0o777 == 0o700
