@@ -17,6 +17,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from coordinator.client.http import (
     AuthError,
@@ -45,6 +46,8 @@ class AgentConfig:
     blender: BlenderInfo  # the Blender (or bpy Python) that renders
     cache_dir: Path  # downloaded files, work folders, credentials
     devices: list[str] = field(default_factory=list)  # render devices found, for the farm
+    tags: list[str] = field(default_factory=list)  # its pools, given when it registers
+    capabilities: dict[str, Any] = field(default_factory=dict)  # engines, memory, OS
     device: str | None = None  # Cycles device to render with; None = the file's
     threads: int | None = None  # render threads; None = all
     allow_scripts: bool = False  # let .blend files run their Python scripts
@@ -230,6 +233,8 @@ class Agent:
                 host=socket.gethostname(),
                 blender_version=info.version,
                 devices=self.config.devices,
+                tags=self.config.tags,
+                capabilities=self.config.capabilities,
             )
             save_credentials(path, farm.url, creds)
             log.info(

@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from coordinator.core.tags import check_tags
 from worker_agent.agent import Agent, AgentConfig, default_name
-from worker_agent.devices import probe_devices
+from worker_agent.devices import capabilities, probe_render
 from worker_agent.in_blender.render_task import DEVICES
 from worker_agent.probe import BlenderNotFound, NotABlender, find_blender, probe
 from worker_agent.warm import WarmLimits
@@ -154,6 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="a Blender that prints nothing and uses no CPU for S seconds during a task"
         " is stopped as hung and the task fails (Linux; default: %(default)s)",
     )
+    p.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="TAG",
+        dest="tags",
+        help="put the worker in a pool (repeat for several, or gpu,fast): jobs that require"
+        " a tag go only to workers that have it; given when the worker registers (change"
+        " it later with: lanfarm workers tag WORKER TAGS)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -177,13 +188,18 @@ def main(argv: list[str] | None = None, *, inside_blender: str | None = None) ->
         print("error: --hang-seconds must be more than 0", file=sys.stderr)
         return 2
     try:
+        tags = check_tags(",".join(args.tags), "--tag")
+    except ValueError as ex:
+        print(f"error: {ex}", file=sys.stderr)
+        return 2
+    try:
         exe = args.bpy_python or find_blender(args.blender or inside_blender)
         info = probe(exe)
     except (BlenderNotFound, NotABlender) as ex:
         print(f"error: {ex}", file=sys.stderr)
         return 2
     log.info("rendering with Blender %s (%s, %s)", info.version, info.path, info.kind)
-    devices = probe_devices(info)
+    devices, engines = probe_render(info)
     if args.device and args.device not in devices and args.device != "CPU":
         log.warning(
             "--device %s asked for, but this Blender only sees %s", args.device, ", ".join(devices)
@@ -196,6 +212,8 @@ def main(argv: list[str] | None = None, *, inside_blender: str | None = None) ->
             blender=info,
             cache_dir=args.cache_dir,
             devices=devices,
+            tags=tags,
+            capabilities=capabilities(engines),
             device=args.device,
             threads=args.threads,
             allow_scripts=args.allow_scripts,

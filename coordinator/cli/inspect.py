@@ -14,6 +14,7 @@ import time
 from coordinator.cli.common import (
     EXIT_OK,
     JSON,
+    CliError,
     Commands,
     Connection,
     bar,
@@ -24,6 +25,7 @@ from coordinator.cli.common import (
     task_counts,
     when,
 )
+from coordinator.cli.control import find_worker
 from coordinator.cli.waiting import (
     add_timeout_option,
     duration,
@@ -32,6 +34,7 @@ from coordinator.cli.waiting import (
     wait_for_job,
 )
 from coordinator.core.protocol import JobStatus
+from coordinator.core.tags import check_tags
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,15 @@ def register(commands: Commands) -> None:
     p.add_argument(
         "--follow", action="store_true", help="then print what is added until the task ends"
     )
-    p = commands.add("workers", cmd_workers, "list the farm's workers")
+    p = commands.add("workers", cmd_workers, "list the farm's workers, or tag one")
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=("tag",),
+        help="tag WORKER TAGS: replace a worker's tags (its pools), e.g. gpu,fast ('' for none)",
+    )
+    p.add_argument("worker", nargs="?", metavar="WORKER", help="name or id (with tag)")
+    p.add_argument("tags", nargs="?", metavar="TAGS", help="comma list (with tag)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -251,6 +262,10 @@ def cmd_log(args: argparse.Namespace, conn: Connection) -> int:
 
 
 def cmd_workers(args: argparse.Namespace, conn: Connection) -> int:
+    if args.action == "tag":
+        return tag_worker(args, conn)
+    if args.worker is not None:
+        raise CliError("workers takes no WORKER unless tagging: lanfarm workers tag WORKER TAGS")
     workers = conn.client().workers()
     if args.json:
         return print_json(workers)
@@ -259,7 +274,24 @@ def cmd_workers(args: argparse.Namespace, conn: Connection) -> int:
         return EXIT_OK
     now = time.time()
     rows = [worker_row(w, now) for w in workers]
-    print(table(("WORKER", "ID", "STATUS", "BLENDER", "DEVICES", "TASK", "LAST SEEN"), rows))
+    headers = ("WORKER", "ID", "STATUS", "BLENDER", "DEVICES", "TAGS", "TASK", "LAST SEEN")
+    print(table(headers, rows))
+    return EXIT_OK
+
+
+def tag_worker(args: argparse.Namespace, conn: Connection) -> int:
+    """`workers tag WORKER TAGS`: the worker's tags become TAGS."""
+    if args.worker is None or args.tags is None:
+        raise CliError("usage: lanfarm workers tag WORKER TAGS (e.g. gpu,fast; '' for none)")
+    try:
+        tags = check_tags(args.tags, "TAGS")
+    except ValueError as ex:
+        raise CliError(str(ex)) from ex
+    client = conn.client()
+    worker = client.set_worker_tags(find_worker(client, args.worker)["id"], tags)
+    if args.json:
+        return print_json(worker)
+    print(f"worker {worker['name']}: tags {', '.join(worker['tags']) or '(none)'}")
     return EXIT_OK
 
 
@@ -271,6 +303,7 @@ def worker_row(worker: JSON, now: float) -> list[object]:
         worker["status"] + (" (disabled)" if worker.get("disabled") else ""),
         worker.get("blender_version") or "",
         ", ".join(worker.get("devices") or []),
+        ",".join(worker.get("tags") or []) or "-",
         f"job {task['job_id']}: {clip(task['name'], 30)}" if task else "",
         f"{max(0, now - (worker.get('last_seen') or now)):.0f} s ago",
     ]

@@ -38,6 +38,7 @@ from coordinator.cli.tracing import Traced, traced_project
 from coordinator.cli.waiting import add_timeout_option, wait_for_job
 from coordinator.core.blendfile import read_blend_version
 from coordinator.core.outputs import resolve_blender_relative
+from coordinator.core.tags import check_tags
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,24 @@ def register(commands: Commands) -> None:
         " them into the output folder on its machine",
     )
     p.add_argument("--max-attempts", type=positive_int, default=3, metavar="N")
+    p.add_argument(
+        "--paused", action="store_true", help="submit it paused: nothing starts until resume"
+    )
+    p.add_argument(
+        "--require-tag",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="only workers with this tag (pool) get its tasks; repeat, or gpu,fast",
+    )
+    p.add_argument(
+        "--need",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        type=need_argument,
+        help="what a worker must offer: engine=CYCLES, device=GPU (any GPU), device=OPTIX...",
+    )
     p.add_argument(
         "--wait",
         action="store_true",
@@ -141,7 +160,28 @@ def job_body(
         "submitter": default_submitter(),
         "deliver": not args.no_deliver,
         "max_attempts": args.max_attempts,
+        "paused": args.paused,
+        "requires_tags": required_tags(args.require_tag),
+        "needs": dict(args.need),
     }
+
+
+def required_tags(given: list[str]) -> list[str]:
+    """--require-tag as the API takes it, checked before anything is uploaded."""
+    try:
+        return check_tags(",".join(given), "--require-tag")
+    except ValueError as ex:
+        raise CliError(str(ex)) from ex
+
+
+def need_argument(text: str) -> tuple[str, str]:
+    """--need KEY=VALUE: engine or device, as the coordinator matches them."""
+    key, sep, value = text.partition("=")
+    if not sep or key.strip() not in ("engine", "device") or not value.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected engine=NAME or device=NAME (e.g. device=GPU, engine=CYCLES)"
+        )
+    return key.strip(), value.strip().upper()
 
 
 def find_job_type(types: list[JSON], name: str) -> JSON:

@@ -375,6 +375,12 @@ class FarmClient:
         )
         return result
 
+    def set_worker_tags(self, worker_id: str, tags: list[str]) -> JSON:
+        """Replace the worker's tags (its pools)."""
+        path = f"/workers/{quote(worker_id, safe='')}/tags"
+        result: JSON = self._json("PUT", path, json={"tags": tags})
+        return result
+
     def enable_worker(self, worker_id: str) -> JSON:
         result: JSON = self._json("POST", f"/workers/{quote(worker_id, safe='')}/enable", json={})
         return result
@@ -419,6 +425,7 @@ class FarmClient:
         blender_version: str,
         devices: list[str],
         tags: list[str] | None = None,
+        capabilities: Mapping[str, Any] | None = None,
     ) -> WorkerCredentials:
         data = self._json(
             "POST",
@@ -429,6 +436,7 @@ class FarmClient:
                 "blender_version": blender_version,
                 "devices": devices,
                 "tags": tags or [],
+                "capabilities": dict(capabilities or {}),
             },
         )
         return WorkerCredentials(

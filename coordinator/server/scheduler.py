@@ -7,6 +7,10 @@ warm (its Blender still holds the scene) gets that job's next task when the
 job's priority equals the one the order picked and its next task's priority
 is at least as high; a worker keeping Blender open then renders a job's
 frames one after another instead of paying the start-up on every task.
+
+Pools: a job that requires tags or capabilities (pools.py) goes only to a
+worker that offers them all; the check runs on the runnable jobs the query
+below already returns, so it adds no query to a claim.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coordinator.core.protocol import JobStatus, TaskStatus
+from coordinator.server import pools
 from coordinator.server.store import Store
 
 # A worker that failed this many tasks of one job gets no more of that job.
@@ -24,9 +29,9 @@ BLOCKLIST_THRESHOLD = 3
 
 # Jobs a worker may take work from, best first: runnable status, a Blender
 # at least as new as the one that saved the file, highest priority, then the
-# oldest job.
+# oldest job. (What each requires of its workers is matched in Python: pools.py.)
 _JOBS = """
-SELECT id, priority, generation FROM jobs
+SELECT id, priority, generation, requires_tags, needs FROM jobs
 WHERE status IN ('queued', 'active') AND min_blender <= :blender
   AND (SELECT count(*) FROM task_failures f
        WHERE f.job_id = jobs.id AND f.worker_id = :worker AND f.blamed = 1) < :blocklist
@@ -64,16 +69,19 @@ def claim(
     blender: int,
     lease_seconds: float,
     warm_job: int | None = None,
+    offers: frozenset[str] = frozenset(),
 ) -> Claimed | None:
     """Lease the best runnable task to a worker, or None when there is none.
 
     warm_job: the job the worker has warm, preferred as the module says.
+    offers: the worker's tags and capabilities (pools.row_offers); a job that
+    requires more is not this worker's.
     The UPDATE only succeeds while the task is still queued, so two claims
     can never get the same task; losing that race just means trying the next.
     """
     with store.tx():
         params = {"worker": worker_id, "blender": blender, "blocklist": BLOCKLIST_THRESHOLD}
-        jobs = store.db.execute(_JOBS, params).fetchall()
+        jobs = [j for j in store.db.execute(_JOBS, params).fetchall() if _fits(j, offers)]
         for job in jobs:
             row = _first_task(store, job, worker_id)
             if row is None:
@@ -101,6 +109,13 @@ def _prefer_warm(
     if row is None or row["priority"] < task["priority"]:
         return job, task
     return warm, row
+
+
+def _fits(job: Any, offers: frozenset[str]) -> bool:
+    """Does the worker offer what the job requires? (Most jobs require nothing.)"""
+    if job["requires_tags"] == "[]" and job["needs"] == "{}":
+        return True
+    return pools.row_requirements(job) <= offers
 
 
 def _first_task(store: Store, job: Any, worker_id: str) -> Any:

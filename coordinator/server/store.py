@@ -160,6 +160,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE tasks ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;
     """,
+    # 9: pools and capabilities: what a worker reports it can do (engines, devices,
+    # memory, OS), and what a job requires of its workers (tags, an engine, a device);
+    # the scheduler matches them among the runnable jobs it already reads
+    """
+    ALTER TABLE workers ADD COLUMN capabilities TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE jobs ADD COLUMN requires_tags TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE jobs ADD COLUMN needs TEXT NOT NULL DEFAULT '{}';
+    """,
 )
 
 

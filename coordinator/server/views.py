@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from coordinator.core import models
 from coordinator.core.protocol import JobStatus, TaskStatus
-from coordinator.server import job_types, scheduler, states
+from coordinator.server import job_types, pools, scheduler, states
 from coordinator.server.job_types.schema import JSON
 from coordinator.server.store import Store, loads
 
@@ -65,6 +65,8 @@ def _job_json(
         "blender_version": row["blender_version"],
         "submitter": row["submitter"],
         "origin": row["origin"],
+        "requires_tags": loads(row["requires_tags"]) or [],
+        "needs": cast("models.JobNeeds", loads(row["needs"]) or {}),
         "deliver": bool(row["deliver"]),
         "max_attempts": row["max_attempts"],
         "generation": row["generation"],
@@ -108,11 +110,7 @@ def _job_eta(
     if not counts.get(TaskStatus.COMPLETED):
         return None
     unable = {b["worker_id"] for b in blocked}
-    workers = sum(
-        1
-        for w in online
-        if not w["disabled"] and w["blender"] >= job["min_blender"] and w["id"] not in unable
-    )
+    workers = sum(1 for w in able_workers(job, online) if w["id"] not in unable)
     if not workers:
         return None
     took = [
@@ -204,7 +202,8 @@ def job_blocklists(store: Store, job_ids: list[int]) -> dict[int, list[models.Bl
 
 def _online_workers(store: Store) -> list[Any]:
     return store.all(
-        "SELECT id, blender, blender_version, disabled FROM workers WHERE status != 'offline'"
+        "SELECT id, blender, blender_version, disabled, tags, devices, capabilities FROM workers"
+        " WHERE status != 'offline'"
     )
 
 
@@ -252,12 +251,32 @@ def _no_worker_warning(
             f"no online worker has Blender {need} or newer (they have {have}); start a"
             " worker with a newer Blender to render this job"
         )
-    if all(w["id"] in blocked for w in able):
+    required = pools.row_requirements(job)
+    missing = pools.unmet(required, [pools.row_offers(w) for w in able])
+    if missing:
+        return (
+            f"{missing}; start a worker with what the job requires (worker --tag for a"
+            " tag), or tag one (lanfarm workers tag WORKER TAGS)"
+        )
+    if all(w["id"] in blocked for w in able_workers(job, online)):
         return (
             "every worker able to run it is blocklisted for this job after failing its"
             " tasks; fix the job, then clear the blocklist"
         )
     return ""
+
+
+def able_workers(job: Any, online: list[Any]) -> list[Any]:
+    """The online workers that may run the job: enabled, a new enough Blender, and
+    offering what it requires (pools.py); the scheduler's own conditions."""
+    required = pools.row_requirements(job)
+    return [
+        w
+        for w in online
+        if not w["disabled"]
+        and w["blender"] >= job["min_blender"]
+        and (not required or required <= pools.row_offers(w))
+    ]
 
 
 def regenerated_json(
@@ -344,6 +363,7 @@ def worker_json(row: Any, task: Any) -> models.Worker:
         "blender_version": row["blender_version"],
         "devices": loads(row["devices"]),
         "tags": loads(row["tags"]),
+        "capabilities": cast("models.WorkerCapabilities", loads(row["capabilities"]) or {}),
         "disabled": bool(row["disabled"]),
         "last_seen": row["last_seen"],
         "actions": cast(

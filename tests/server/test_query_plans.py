@@ -76,8 +76,10 @@ EXPECTED = [
         _HELD,
     ),
     Expected(
+        # (with what each requires of its workers, matched in Python: the plan is unchanged)
         "the jobs it may take work from, best first (few: jobs, not tasks)",
-        r"SELECT id, priority, generation FROM jobs WHERE status IN \('queued', 'active'\)",
+        r"SELECT id, priority, generation, requires_tags, needs FROM jobs"
+        r" WHERE status IN \('queued', 'active'\)",
         [
             "SEARCH jobs USING INDEX jobs_status (status=?)",
             "SEARCH f USING INDEX task_failures_job (job_id=? AND worker_id=?)",

@@ -95,6 +95,9 @@ from coordinator.core.models.jobs import (
     JobDetail as JobDetail,
 )
 from coordinator.core.models.jobs import (
+    JobNeeds as JobNeeds,
+)
+from coordinator.core.models.jobs import (
     JobPage as JobPage,
 )
 from coordinator.core.models.jobs import (
@@ -197,6 +200,9 @@ from coordinator.core.models.workers import (
     Worker as Worker,
 )
 from coordinator.core.models.workers import (
+    WorkerCapabilities as WorkerCapabilities,
+)
+from coordinator.core.models.workers import (
     WorkerCredentials as WorkerCredentials,
 )
 from coordinator.core.models.workers import (
@@ -204,6 +210,9 @@ from coordinator.core.models.workers import (
 )
 from coordinator.core.models.workers import (
     WorkerRegistration as WorkerRegistration,
+)
+from coordinator.core.models.workers import (
+    WorkerTags as WorkerTags,
 )
 from coordinator.core.models.workers import (
     WorkerTask as WorkerTask,

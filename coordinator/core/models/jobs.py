@@ -21,6 +21,17 @@ from coordinator.core.models.common import (
 from coordinator.core.protocol import JobStatus, TaskStatus
 
 
+class JobNeeds(TypedDict):
+    """What a job needs of a worker besides tags, as the worker reported it can do."""
+
+    engine: NotRequired[
+        Annotated[str, "a render engine its Blender has, e.g. CYCLES, BLENDER_EEVEE"]
+    ]
+    device: NotRequired[
+        Annotated[str, "a render device it has, e.g. CUDA, OPTIX; GPU for any GPU; CPU"]
+    ]
+
+
 class BlocklistEntry(TypedDict):
     """A worker that failed too many of a job's tasks to be given more of them."""
 
@@ -116,6 +127,12 @@ class Job(TypedDict):
         str,
         "where it came from, as its submitter tagged it (the add-on: one tag per farm"
         " and .blend file); empty when not given",
+    ]
+    requires_tags: Annotated[
+        list[str], "tags a worker must have (all of them) to get its tasks: its pools"
+    ]
+    needs: Annotated[
+        JobNeeds, "what a worker must offer to get its tasks: an engine, a device ({} for none)"
     ]
     deliver: Annotated[
         bool, "finished frames are written into the output folder on the coordinator's machine"
@@ -236,6 +253,19 @@ class JobSubmission(TypedDict):
     max_attempts: NotRequired[
         Annotated[
             int, "tries each task gets before it fails", Limits(minimum=1, maximum=20, default=3)
+        ]
+    ]
+    requires_tags: NotRequired[
+        Annotated[
+            list[str],
+            "only workers with all these tags get its tasks (at most 32, each 1-64 letters,"
+            " digits, '_', '.' or '-')",
+        ]
+    ]
+    needs: NotRequired[Annotated[JobNeeds, "what a worker must offer to get its tasks"]]
+    paused: NotRequired[
+        Annotated[
+            bool, "submit it paused: no task starts until it is resumed", Limits(default=False)
         ]
     ]
 

@@ -18,6 +18,16 @@ class WorkerTask(TypedDict):
     name: Annotated[str, "the task's name"]
 
 
+class WorkerCapabilities(TypedDict):
+    """What a worker's agent reports it can do, for matching jobs and for people."""
+
+    engines: NotRequired[
+        Annotated[list[str], "render engines its Blender has, e.g. CYCLES, BLENDER_EEVEE"]
+    ]
+    memory_mb: NotRequired[Annotated[int, "its machine's memory, MiB", Limits(minimum=0)]]
+    os: NotRequired[Annotated[str, "its operating system, e.g. linux, windows, darwin"]]
+
+
 class Worker(TypedDict):
     """A registered worker as people see it."""
 
@@ -28,10 +38,20 @@ class Worker(TypedDict):
     disabled: Annotated[bool, "takes no new tasks"]
     blender_version: Annotated[str, "its Blender"]
     devices: Annotated[list[str], "render devices it offers, e.g. CPU, CUDA"]
-    tags: Annotated[list[str], "labels its agent was started with"]
+    tags: Annotated[list[str], "its pools: labels a job may require (--tag, or PUT .../tags)"]
+    capabilities: Annotated[WorkerCapabilities, "what its agent reported it can do"]
     last_seen: Annotated[Timestamp, "when it was last heard from"]
     task: Annotated[WorkerTask | None, "the task it runs, if any"]
     actions: Annotated[list[WorkerAction], "the actions a person can take on it now"]
+
+
+class WorkerTags(TypedDict):
+    """A worker's new tags."""
+
+    tags: Annotated[
+        list[str],
+        "all its tags (replacing the old): each 1-64 letters, digits, '_', '.' or '-' (at most 32)",
+    ]
 
 
 class WorkerList(TypedDict):
@@ -47,7 +67,10 @@ class WorkerRegistration(TypedDict):
     blender_version: Annotated[str, "its Blender's version", Limits(max_length=32, example="4.2.3")]
     host: NotRequired[Annotated[str, "its host name or address", Limits(max_length=255)]]
     devices: NotRequired[Annotated[list[str], "render devices it offers (at most 64)"]]
-    tags: NotRequired[Annotated[list[str], "labels (at most 64)"]]
+    tags: NotRequired[
+        Annotated[list[str], "its pools (at most 32, each 1-64 letters, digits, '_', '.', '-')"]
+    ]
+    capabilities: NotRequired[Annotated[WorkerCapabilities, "what it can do"]]
 
 
 class WorkerCredentials(TypedDict):

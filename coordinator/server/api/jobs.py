@@ -26,6 +26,7 @@ from coordinator.server.errors import BadRequest
 from coordinator.server.filestore import check_relpath, check_sha256
 from coordinator.server.job_types.schema import Setting
 from coordinator.server.keys import FARM
+from coordinator.server.pools import check_needs, check_tags
 from coordinator.server.services.jobs import (
     MAX_FILES_PER_JOB,
     SORT_COLUMNS,
@@ -54,6 +55,7 @@ JOB_BODY = (
     Setting("origin", "str", "Origin", default="", max_length=64),
     Setting("deliver", "bool", "Deliver", default=True),
     Setting("max_attempts", "int", "Attempts", default=3, minimum=1, maximum=20),
+    Setting("paused", "bool", "Paused", default=False),
 )
 JOB_FILTERS = (
     "status",
@@ -188,7 +190,13 @@ async def get_output(request: web.Request) -> web.FileResponse:
 
 # ------------------------------------------------------------------ parsing
 def parse_new_job(body: object) -> NewJob:
-    data = validate_body(JOB_BODY, body, extra=("settings", "files"))
+    data = validate_body(JOB_BODY, body, extra=("settings", "files", "requires_tags", "needs"))
+    try:
+        requires_tags = check_tags(data.get("requires_tags", []), "requires_tags")
+        needs = check_needs(data.get("needs", {}))
+    except ValueError as ex:
+        field = "needs" if "needs" in str(ex) else "requires_tags"
+        raise BadRequest(str(ex), field=field) from ex
     settings = data.get("settings", {})
     if not isinstance(settings, Mapping):
         raise BadRequest(
@@ -206,6 +214,9 @@ def parse_new_job(body: object) -> NewJob:
         origin=data["origin"],
         deliver=data["deliver"],
         max_attempts=data["max_attempts"],
+        requires_tags=tuple(requires_tags),
+        needs=needs,
+        paused=data["paused"],
     )
 
 

@@ -22,6 +22,7 @@ from coordinator.server.errors import BadRequest
 from coordinator.server.farm import Farm
 from coordinator.server.job_types.schema import Setting
 from coordinator.server.keys import FARM, HUB, WORKER, WORKER_SECRET
+from coordinator.server.pools import check_tags
 from coordinator.server.services.tasks import MAX_LOG_CHUNK, STAGES, TaskReport
 from coordinator.server.services.workers import NewWorker
 
@@ -51,13 +52,62 @@ async def register(request: web.Request) -> web.Response:
 
 
 def parse_new_worker(body: object) -> NewWorker:
-    data = validate_body(WORKER_BODY, body, extra=("devices", "tags"))
+    data = validate_body(WORKER_BODY, body, extra=("devices", "tags", "capabilities"))
     return NewWorker(
         name=data["name"],
         host=data["host"],
         blender_version=data["blender_version"],
         devices=_string_list(data.get("devices", []), "devices"),
-        tags=_string_list(data.get("tags", []), "tags"),
+        tags=tuple(_tags(data.get("tags", []))),
+        capabilities=_capabilities(data.get("capabilities", {})),
+    )
+
+
+def _tags(value: object) -> list[str]:
+    try:
+        return check_tags(value, "tags")
+    except ValueError as ex:
+        raise BadRequest(str(ex), field="tags") from ex
+
+
+def _capabilities(value: object) -> dict[str, object]:
+    """What a worker says it can do: engines (names), memory_mb, os; untrusted, so
+    only these, each checked for shape."""
+    if not isinstance(value, Mapping):
+        raise BadRequest("'capabilities' must be an object", field="capabilities")
+    unknown = sorted(set(value) - {"engines", "memory_mb", "os"})
+    if unknown:
+        raise BadRequest(
+            f"'capabilities': unknown {unknown[0]!r}; known: engines, memory_mb, os",
+            field="capabilities",
+        )
+    out: dict[str, object] = {}
+    if "engines" in value:
+        out["engines"] = list(_string_list(value["engines"], "capabilities.engines"))
+    memory = value.get("memory_mb")
+    if memory is not None:
+        if isinstance(memory, bool) or not isinstance(memory, int) or not 0 <= memory < 2**40:
+            raise BadRequest(
+                "'capabilities.memory_mb' must be a whole number of MiB",
+                field="capabilities",
+            )
+        out["memory_mb"] = memory
+    system = value.get("os")
+    if system is not None:
+        if not isinstance(system, str) or len(system) > 64:
+            raise BadRequest("'capabilities.os' must be a short text", field="capabilities")
+        out["os"] = system
+    return out
+
+
+@routes.put(f"{API_PREFIX}/workers/{{worker_id}}/tags")
+async def set_tags(request: web.Request) -> web.Response:
+    """Replace the worker's tags (its pools)."""
+    body = await read_object(request, allowed=("tags",))
+    if "tags" not in body:
+        raise BadRequest('send {"tags": [...]}: the worker\'s new tags', field="tags")
+    return web.json_response(
+        request.app[FARM].workers.set_tags(request.match_info["worker_id"], _tags(body["tags"]))
     )
 
 

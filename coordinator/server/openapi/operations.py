@@ -201,6 +201,9 @@ WORKERS = (
        errors=_ACTION),
     Op("post", "/workers/{worker_id}/enable", "Let a disabled worker take tasks again",
        "workers", m.Worker, body=m.NoFields, params=(WORKER_ID,), errors=_ACTION),
+    Op("put", "/workers/{worker_id}/tags", "Replace the worker's tags (its pools): jobs that"
+       " require them may go to it", "workers", m.Worker, body=m.WorkerTags,
+       params=(WORKER_ID,), errors=(404,)),
 )  # fmt: skip
 
 EVENTS_OPS = (

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from coordinator.core import models
@@ -57,6 +57,9 @@ class NewJob:
     origin: str = ""  # the submitter's own tag for where it came from (one .blend)
     deliver: bool = True  # copy outputs into the output folder on this machine
     max_attempts: int = 3  # tries per task before it fails
+    requires_tags: tuple[str, ...] = ()  # only workers with all these tags (pools.py)
+    needs: Mapping[str, str] = field(default_factory=dict)  # engine, device (pools.NEEDS)
+    paused: bool = False  # submitted paused: nothing starts until resumed
 
 
 @dataclass(frozen=True)
@@ -121,11 +124,12 @@ class JobService(Service):
             job_id = self.store.run(
                 "INSERT INTO jobs (name, type, priority, status, settings, files, blend,"
                 " blender_version, min_blender, submitter, origin, deliver, max_attempts,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " requires_tags, needs, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 new.name,
                 job_type.name,
                 new.priority,
-                JobStatus.QUEUED,
+                JobStatus.PAUSED if new.paused else JobStatus.QUEUED,
                 dumps(settings),
                 dumps(dict(new.files)),
                 new.blend,
@@ -135,6 +139,8 @@ class JobService(Service):
                 new.origin,
                 int(new.deliver),
                 new.max_attempts,
+                dumps(list(new.requires_tags)),
+                dumps(dict(new.needs)),
                 now,
                 now,
             ).lastrowid

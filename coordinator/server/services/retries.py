@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 from coordinator.core.protocol import TaskStatus
-from coordinator.server import scheduler
+from coordinator.server import pools, scheduler
 from coordinator.server.services.context import FarmContext
 
 # Interruptions of its workers a task may see before it fails (see the module).
@@ -152,10 +152,13 @@ def requeue_held_by(
 
 
 def _workers_left_for(ctx: FarmContext, task: Any, job: Any) -> int:
-    """Online, enabled workers able to open the job's file that never failed the task
-    and are not blocklisted for the job (the scheduler's own conditions)."""
-    row = ctx.store.one(
-        "SELECT count(*) FROM workers w WHERE w.status != 'offline' AND w.disabled = 0"
+    """Online, enabled workers able to open the job's file that never failed the task,
+    are not blocklisted for the job and offer what it requires (the scheduler's own
+    conditions)."""
+    required = pools.row_requirements(job)
+    what = "w.tags, w.devices, w.capabilities" if required else "count(*)"
+    rows = ctx.store.all(
+        f"SELECT {what} FROM workers w WHERE w.status != 'offline' AND w.disabled = 0"
         " AND w.blender >= ? AND NOT EXISTS (SELECT 1 FROM task_failures f"
         " WHERE f.task_id = ? AND f.worker_id = w.id AND f.blamed = 1)"
         " AND (SELECT count(*) FROM task_failures f WHERE f.job_id = ?"
@@ -165,4 +168,6 @@ def _workers_left_for(ctx: FarmContext, task: Any, job: Any) -> int:
         job["id"],
         scheduler.BLOCKLIST_THRESHOLD,
     )
-    return int(row[0]) if row else 0
+    if required:
+        return sum(1 for w in rows if required <= pools.row_offers(w))
+    return int(rows[0][0]) if rows else 0

@@ -17,7 +17,7 @@ from typing import Any
 
 from coordinator.core import models
 from coordinator.core.protocol import Assignment, JobStatus, TaskStatus, WorkerStatus
-from coordinator.server import scheduler, states, views
+from coordinator.server import pools, scheduler, states, views
 from coordinator.server.errors import BadRequest, Conflict, NotFound
 from coordinator.server.filestore import check_output_name
 from coordinator.server.job_types.outputs import expected_outputs
@@ -109,6 +109,7 @@ class TaskService(Service):
                 blender=worker["blender"],
                 lease_seconds=self.config.lease_seconds,
                 warm_job=warm_job,
+                offers=pools.row_offers(worker),
             )
             if claimed is None:
                 self.ctx.set_worker_status(worker["id"], WorkerStatus.IDLE)

@@ -12,7 +12,8 @@ import logging
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from coordinator.core import models
 from coordinator.core.protocol import WorkerStatus
@@ -36,8 +37,9 @@ class NewWorker:
     name: str  # shown to people; need not be unique
     blender_version: str  # e.g. "4.2.1"; a job needs at least its .blend's version
     host: str = ""  # the machine it runs on, for people
-    devices: tuple[str, ...] = ()  # render devices it offers, for people
-    tags: tuple[str, ...] = ()  # free labels, for people
+    devices: tuple[str, ...] = ()  # render devices it offers (matched to a job's needs)
+    tags: tuple[str, ...] = ()  # its pools: a job may require them (pools.py)
+    capabilities: Mapping[str, object] = field(default_factory=dict)  # engines, memory, OS
 
 
 class WorkerService(Service):
@@ -46,8 +48,8 @@ class WorkerService(Service):
         with self.store.tx():
             self.store.run(
                 "INSERT INTO workers (id, name, host, secret_hash, status, blender_version,"
-                " blender, devices, tags, last_seen, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " blender, devices, tags, capabilities, last_seen, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 worker_id,
                 new.name,
                 new.host,
@@ -57,6 +59,7 @@ class WorkerService(Service):
                 version_number(new.blender_version),
                 dumps(list(new.devices)),
                 dumps(list(new.tags)),
+                dumps(dict(new.capabilities)),
                 now,
                 now,
             )
@@ -134,6 +137,15 @@ class WorkerService(Service):
         self.store.run("UPDATE workers SET disabled = 0 WHERE id = ?", worker_id)
         log.info("worker %s enabled", row["name"])
         self.hub.notify_work()  # its task long-poll may claim again
+        self.hub.publish("worker", id=worker_id)
+        return self.get(worker_id)
+
+    def set_tags(self, worker_id: str, tags: list[str]) -> models.Worker:
+        """Replace the worker's tags (its pools); jobs requiring them may now go to it."""
+        row = self.ctx.worker_row(worker_id)
+        self.store.run("UPDATE workers SET tags = ? WHERE id = ?", dumps(tags), worker_id)
+        log.info("worker %s tagged %s", row["name"], ", ".join(tags) or "(none)")
+        self.hub.notify_work()  # its task long-poll may claim a job it now fits
         self.hub.publish("worker", id=worker_id)
         return self.get(worker_id)
 
