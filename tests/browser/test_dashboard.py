@@ -446,3 +446,19 @@ def test_a_job_shows_its_eta_once_a_task_finished(page: Any, farm: Farm) -> None
     page.get_by_role("link", name=name).click()
     expect(page.locator(".progress-line")).to_contain_text(" left")
     farm.api.cancel_job(job["id"])
+
+
+def test_a_worker_is_tagged_from_the_workers_page(page: Any, farm: Farm) -> None:
+    name = f"tagme-{uuid.uuid4().hex[:4]}"
+    fake_worker(farm, name)
+    sign_in(page, farm)
+    page.get_by_role("link", name="Workers").click()
+    row = page.locator("table.workers tr", has_text=name)
+    page.once("dialog", lambda dialog: dialog.accept("gpu, fast"))
+    row.get_by_role("button", name=f"Edit tags of {name}").click()
+    expect(row.locator("td.tags")).to_contain_text("gpu, fast")
+    (worker,) = (w for w in farm.api.workers() if w["name"] == name)
+    assert worker["tags"] == ["gpu", "fast"]
+    page.once("dialog", lambda dialog: dialog.accept("no good"))
+    row.get_by_role("button", name=f"Edit tags of {name}").click()
+    expect(page.get_by_role("alert")).to_contain_text("'no good' is not a tag")

@@ -1,4 +1,5 @@
-// The workers: status, current task, Blender, devices, last seen, and what a person can do.
+// The workers: status, current task, Blender, devices, tags (its pools, editable), last
+// seen, and what a person can do.
 
 import {
   badge,
@@ -90,7 +91,7 @@ export class WorkersView {
           h(
             "tr",
             {},
-            ["Worker", "Status", "Current task", "Blender", "Devices", "Last seen", "Actions"].map((t) =>
+            ["Worker", "Status", "Current task", "Blender", "Devices", "Tags", "Last seen", "Actions"].map((t) =>
               h("th", { scope: "col" }, t),
             ),
           ),
@@ -129,6 +130,24 @@ export class WorkersView {
       h("td", {}, task),
       h("td", { class: "num" }, w.blender_version || "–"),
       h("td", { class: "muted" }, (w.devices || []).join(", ") || "–"),
+      h(
+        "td",
+        { class: "tags" },
+        h("span", {}, (w.tags || []).join(", ") || "–"),
+        " ",
+        h(
+          "button",
+          {
+            type: "button",
+            class: "secondary small",
+            title: "Its pools: jobs that require a tag go only to workers that have it",
+            dataset: { key: `tags-${w.id}` },
+            "aria-label": `Edit tags of ${w.name}`,
+            onclick: (e) => busy(e.currentTarget, () => this.editTags(w)),
+          },
+          "Tags…",
+        ),
+      ),
       h("td", { class: "muted", title: new Date(w.last_seen * 1000).toLocaleString() }, timeAgo(w.last_seen)),
       h("td", { class: "row-actions" }, actions),
     );
@@ -145,6 +164,19 @@ export class WorkersView {
       if (!yes) return;
     }
     await busy(button, () => this.run(worker, action));
+  }
+
+  async editTags(worker) {
+    const text = window.prompt(`Tags of ${worker.name} (comma-separated, empty for none):`, (worker.tags || []).join(","));
+    if (text === null) return;
+    const tags = text.split(",").map((t) => t.trim()).filter(Boolean);
+    try {
+      const after = await this.app.api.put(`/workers/${encodeURIComponent(worker.id)}/tags`, { tags });
+      toast(`Worker ${worker.name}: tags ${after.tags.join(", ") || "(none)"}.`);
+      await this.load();
+    } catch (err) {
+      this.app.failed(err);
+    }
   }
 
   async run(worker, action) {
