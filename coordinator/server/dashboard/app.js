@@ -147,6 +147,10 @@ class App {
       const total = Object.values(health.workers_by_status || {}).reduce((a, b) => a + b, 0);
       document.getElementById("farm-stats").textContent =
         total === 0 ? "No workers yet" : `${online} of ${total} workers online`;
+      // The certificate this page came over, to compare with what `serve` printed.
+      const print = document.getElementById("farm-fingerprint");
+      print.hidden = !health.fingerprint;
+      print.textContent = health.fingerprint ? `Certificate SHA-256 ${health.fingerprint}` : "";
     } catch {
       // the live indicator says when the coordinator is away
     }
