@@ -240,6 +240,13 @@ class Agent:
             log.info(
                 "registered with %s as %r (Blender %s)", farm.url, self.config.name, info.version
             )
+        elif self.config.tags and self.config.token:  # --tag given again: it wins
+            try:
+                farm.with_token(self.config.token).set_worker_tags(
+                    creds.worker_id, self.config.tags
+                )
+            except FarmClientError as ex:
+                log.warning("could not set this worker's tags: %s", ex)
         return farm.with_token(creds.secret)
 
     def leave(self) -> None:

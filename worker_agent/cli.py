@@ -162,8 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TAG",
         dest="tags",
         help="put the worker in a pool (repeat for several, or gpu,fast): jobs that require"
-        " a tag go only to workers that have it; given when the worker registers (change"
-        " it later with: lanfarm workers tag WORKER TAGS)",
+        " a tag go only to workers that have it; set at each start where given (else the"
+        " worker keeps its tags: lanfarm workers tag WORKER TAGS changes them)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p

@@ -93,3 +93,16 @@ def test_tagging_a_running_worker_from_the_cli_lets_it_take_the_job(tmp_path: Pa
         assert tagged.returncode == 0, tagged.stderr
         assert "worker desk: tags render, fast" in tagged.stdout
         assert farm.wait_for_job(job["id"], timeout=60)["status"] == "completed"
+
+
+@pytest.mark.slow
+def test_a_worker_restarted_with_a_tag_keeps_its_id_and_gets_the_tag(tmp_path: Path) -> None:
+    with LocalFarm(root=tmp_path) as farm:
+        farm.start_coordinator("--no-zeroconf")
+        first = farm.start_worker("desk")
+        (before,) = farm.client().workers()
+        first.stop()
+        farm.start_worker("desk", "--tag", "gpu", wait_registered=False)
+        wait_for(lambda: farm.client().workers()[0]["tags"] == ["gpu"], 30, "the tag")
+        (after,) = farm.client().workers()
+        assert after["id"] == before["id"]  # the same worker, by its saved secret
