@@ -3,6 +3,13 @@
 Plain `requests`, no asyncio, no bpy. Errors come back as `FarmClientError`
 subclasses whose message is the coordinator's own explanation, ready to show
 to a person.
+
+At an https:// address, a client holding a token first has the coordinator
+prove it knows that token for the certificate it shows
+(coordinator.client.pinning), and then talks only to that certificate; at an
+http:// one, it sends a token only to this machine, unless `plain_http` (or
+FARM_ALLOW_PLAIN_HTTP=1) allows more. A farm found by discovery gets
+plain_http=False: whoever answers there must prove itself over TLS.
 """
 
 from __future__ import annotations
@@ -85,13 +92,7 @@ class _Upload:
 
 
 class FarmClient:
-    """The farm's API. At an https:// address, a client holding a token first has
-    the coordinator prove it knows that token for the certificate it shows
-    (coordinator.client.pinning), and then talks only to that certificate; at
-    an http:// one, it sends a token only to this machine, unless `plain_http`
-    (or FARM_ALLOW_PLAIN_HTTP=1) allows more. A farm found by discovery gets
-    plain_http=False: whoever answers there must prove itself over TLS.
-    """
+    """The farm's API; a token goes only where `_secure` allows (module docstring)."""
 
     def __init__(
         self,
@@ -123,42 +124,12 @@ class FarmClient:
     def prove(self) -> str:
         """Have the coordinator prove it knows this client's token; the certificate's
         fingerprint, pinned from now on. NotProvenError: it is not the farm."""
-        if not self.token or not self.url.startswith("https://"):
-            raise FarmClientError(f"{self.url}: a proof needs a token and an https:// address")
-        try:
-            fingerprint = pinning.prove(self.url, self.token, timeout=min(self.timeout, 10.0))
-        except pinning.NotProven as ex:
-            raise NotProvenError(str(ex), status=401) from ex
-        except pinning.NoTls as ex:
-            raise Unreachable(f"cannot reach the coordinator at {self.url}: {ex}") from ex
-        pinning.pin(self.session, self.url, fingerprint)
-        return fingerprint
-
-    def _secure(self) -> None:
-        """Nothing leaves before the other end is known to be the farm, or the
-        request carries nothing secret."""
-        if self.url.startswith("https://"):
-            fingerprint = pinning.proven(self.url, self.token)
-            if fingerprint is None and self.token:
-                self.prove()
-                return
-            if fingerprint is None:  # no token to send: whichever certificate it shows
-                try:
-                    fingerprint = pinning.peer_fingerprint(self.url, timeout=self.timeout)
-                except pinning.NoTls as ex:
-                    raise Unreachable(f"cannot reach the coordinator at {self.url}: {ex}") from ex
-            pinning.pin(self.session, self.url, fingerprint)
-        elif self.token and not pinning.plain_allowed(self.url, self.plain_http):
-            raise PlainHttpRefused(
-                f"refusing to send the farm token to {self.url} over plain HTTP, where anyone"
-                " on the network can read it: use the https:// address the coordinator"
-                " prints, or set FARM_ALLOW_PLAIN_HTTP=1 if this network is yours alone"
-            )
+        return _prove(self)
 
     def _request(
         self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any
     ) -> requests.Response:
-        self._secure()
+        _secure(self)
         headers = dict(kwargs.pop("headers", {}) or {})
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -519,6 +490,42 @@ class FarmClient:
 
     def sign_off(self) -> None:
         self._json("POST", "/worker/sign-off", json={})
+
+
+def _prove(client: FarmClient) -> str:
+    if not client.token or not client.url.startswith("https://"):
+        raise FarmClientError(f"{client.url}: a proof needs a token and an https:// address")
+    try:
+        fingerprint = pinning.prove(client.url, client.token, timeout=min(client.timeout, 10.0))
+    except pinning.NotProven as ex:
+        raise NotProvenError(str(ex), status=401) from ex
+    except pinning.NoTls as ex:
+        raise Unreachable(f"cannot reach the coordinator at {client.url}: {ex}") from ex
+    pinning.pin(client.session, client.url, fingerprint)
+    return fingerprint
+
+
+def _secure(client: FarmClient) -> None:
+    """Nothing leaves before the other end is known to be the farm, or the
+    request carries nothing secret."""
+    url = client.url
+    if url.startswith("https://"):
+        fingerprint = pinning.proven(url, client.token)
+        if fingerprint is None and client.token:
+            _prove(client)
+            return
+        if fingerprint is None:  # no token to send: whichever certificate it shows
+            try:
+                fingerprint = pinning.peer_fingerprint(url, timeout=client.timeout)
+            except pinning.NoTls as ex:
+                raise Unreachable(f"cannot reach the coordinator at {url}: {ex}") from ex
+        pinning.pin(client.session, url, fingerprint)
+    elif client.token and not pinning.plain_allowed(url, client.plain_http):
+        raise PlainHttpRefused(
+            f"refusing to send the farm token to {url} over plain HTTP, where anyone"
+            " on the network can read it: use the https:// address the coordinator"
+            " prints, or set FARM_ALLOW_PLAIN_HTTP=1 if this network is yours alone"
+        )
 
 
 def _error_for(resp: requests.Response) -> FarmClientError:
