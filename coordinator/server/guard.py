@@ -4,10 +4,11 @@ aiohttp closes a connection that never sends a byte, but one that sends half
 a request line and then a byte a minute would be kept forever, and a few
 hundred of them would take every file descriptor. The guard wraps each
 connection's protocol to count connections per address (one address gets at
-most `max_per_address`; the one over is closed at once) and closes any
-connection that has spent `idle_timeout` seconds outside a request: not yet
-a whole request head, or idle after one. A request in progress (a long-poll,
-an upload) is never cut: its time is the handler's business.
+most `max_per_address`; the one over is closed at once) and closes a
+connection whose request head has not arrived whole `header_timeout` seconds
+after its first byte, or that has sent nothing for `idle_timeout` seconds
+outside a request (a kept-alive connection nobody uses). A request in
+progress (a long-poll, an upload) is never cut: its time is the handler's.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @dataclass(frozen=True)
 class ConnectionLimits:
-    idle_timeout: float = 10.0  # seconds a connection may spend outside a request
+    header_timeout: float = 10.0  # seconds from a request's first byte to its whole head
+    idle_timeout: float = 30.0  # seconds a connection may sit unused between requests
     max_per_address: int = 64  # open connections one client address may hold
     sweep_interval: float = 0.5  # seconds between idle checks
 
@@ -45,6 +47,7 @@ class _Guarded(asyncio.Protocol):
         self.address = ""
         self.busy = 0  # requests being handled
         self.idle_since = time.monotonic()
+        self.head_since: float | None = None  # first byte of a request head not yet whole
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # a stream server's (uvloop's too)
@@ -58,6 +61,8 @@ class _Guarded(asyncio.Protocol):
         self.inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
+        if self.busy == 0 and self.head_since is None:
+            self.head_since = time.monotonic()
         if self.inner is not None:
             self.inner.data_received(data)
 
@@ -115,10 +120,16 @@ class ConnectionGuard:
                 del self._per_address[conn.address]
 
     def sweep(self, now: float) -> None:
-        """Close every connection that has been outside a request for too long."""
-        limit = self.limits.idle_timeout
+        """Close every connection that is slow to send a head, or unused too long."""
+        limits = self.limits
         for conn in list(self._open.values()):
-            if conn.busy == 0 and now - conn.idle_since > limit and conn.transport is not None:
+            if conn.busy or conn.transport is None:
+                continue
+            if conn.head_since is not None:
+                late = now - conn.head_since > limits.header_timeout
+            else:
+                late = now - conn.idle_since > limits.idle_timeout
+            if late:
                 self.timed_out += 1
                 conn.transport.abort()
 
@@ -129,6 +140,7 @@ class ConnectionGuard:
         if conn is None:  # not served through the guard (tests' own runners)
             return await handler(request)
         conn.busy += 1
+        conn.head_since = None
         try:
             return await handler(request)
         finally:
@@ -168,7 +180,7 @@ class GuardedSite(web.TCPSite):
         assert server is not None
         ssl_kwargs: dict[str, Any] = {}
         if self._ssl_context is not None:
-            ssl_kwargs["ssl_handshake_timeout"] = self._guard.limits.idle_timeout
+            ssl_kwargs["ssl_handshake_timeout"] = self._guard.limits.header_timeout
         self._server = await loop.create_server(
             self._guard.protocol_factory(server),
             self._host,

@@ -99,7 +99,9 @@ def test_slow_headers_and_a_crowd_do_not_stop_the_farm_answering(
 
 @pytest.fixture
 async def guarded(tmp_path: Path) -> Iterator[tuple[int, web.AppRunner]]:
-    limits = ConnectionLimits(idle_timeout=0.6, max_per_address=5, sweep_interval=0.1)
+    limits = ConnectionLimits(
+        header_timeout=0.6, idle_timeout=1.5, max_per_address=5, sweep_interval=0.1
+    )
     config = make_config(tmp_path / "farm", lease=10.0)
     app = create_app(AppConfig(farm=config.farm, limits=limits))
     runner = web.AppRunner(app)
@@ -122,7 +124,7 @@ def closed_within(s: socket.socket, seconds: float) -> bool:
         return False
 
 
-async def test_a_half_sent_request_is_closed_after_the_idle_timeout(
+async def test_a_half_sent_request_is_closed_after_the_header_timeout(
     guarded: tuple[int, web.AppRunner],
 ) -> None:
     import asyncio
@@ -130,10 +132,28 @@ async def test_a_half_sent_request_is_closed_after_the_idle_timeout(
     port, runner = guarded
     s = await asyncio.to_thread(connect, port)
     s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n")
+    started = time.monotonic()
     assert await asyncio.to_thread(closed_within, s, 3.0)
+    assert time.monotonic() - started < 1.2  # the header timeout (0.6 s), not the idle one
     s.close()
     guard = runner.app[GUARD]  # type: ignore[union-attr]
     assert guard.timed_out >= 1
+
+
+async def test_a_kept_alive_connection_is_kept_until_the_idle_timeout(
+    guarded: tuple[int, web.AppRunner],
+) -> None:
+    import asyncio
+
+    port, _runner = guarded
+    s = await asyncio.to_thread(connect, port)
+    for _ in range(2):  # requests on one connection, a pause between them
+        s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = await asyncio.to_thread(s.recv, 4096)
+        assert answer.startswith(b"HTTP/1.1 200")
+        await asyncio.sleep(0.9)  # past the header timeout, within the idle one
+    assert await asyncio.to_thread(closed_within, s, 3.0)  # then idle too long
+    s.close()
 
 
 async def test_one_address_gets_at_most_its_cap_of_connections(
