@@ -37,13 +37,13 @@ def test_a_task_interrupted_three_times_still_completes(tmp_path: Path) -> None:
         for kill in range(3):
             wait_for(
                 lambda n=kill + 1: _sleeping(task(), attempt=n),
-                30,
+                90,  # a restarted agent probes its Blender first: slow on a loaded machine
                 f"the task to start sleeping (attempt {kill + 1})",
             )
             worker.kill()  # kill -9: no sign-off, the lease still held
             # the same worker (its saved credentials) asks for work again at once
             worker = farm.start_worker("w1", wait_registered=False)
-        done = farm.wait_for_job(job["id"], timeout=60)
+        done = farm.wait_for_job(job["id"], timeout=120)
         assert done["status"] == "completed", farm.describe()
         detail = client.task(task()["id"])
         assert (detail["attempts"], detail["interruptions"]) == (4, 3)
