@@ -130,3 +130,17 @@ def test_an_address_without_a_port_means_the_farm_port(given: str, url: str) -> 
 def test_a_bad_port_in_the_address() -> None:
     result = run_process("--coordinator", "render-boss:99999", "--token", TOKEN, "jobs")
     assert result.code == 2 and "bad coordinator address" in result.err, result
+
+
+def test_farms_with_a_token_says_which_prove_it(two_farms: list[CoordinatorProcess]) -> None:
+    result = run_process("farms", *LO, "--token", TOKEN)
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[0].split() == ["NAME", "ADDRESS", "API", "WORKERS", "TOKEN"]
+    for farm in two_farms:
+        (line,) = [row for row in result.out.splitlines() if farm.url in row]
+        assert line.rstrip().endswith("proved")
+    wrong = run_process("farms", *LO, "--json", env={"FARM_TOKEN": "another-farms-token-0123"})
+    found = {f["name"]: f for f in json.loads(wrong.out)}
+    for farm in two_farms:
+        assert found[name_of(farm)]["proves_token"] is False
+        assert found[name_of(farm)]["tls"] is True
