@@ -1,13 +1,19 @@
 """FarmClient against a real `serve --tls` on 127.0.0.1: the proof before any
 token, the pinned certificate, a new certificate proven again, a worker's
-secret proven on its own, and no token over plain HTTP to another machine."""
+secret proven on its own, a relay that cannot use the farm's proof, and no
+token over plain HTTP to another machine."""
 
 from __future__ import annotations
 
+import http.client
 import shutil
+import ssl
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import requests
@@ -19,6 +25,7 @@ from coordinator.client.http import (
     PlainHttpRefused,
     Unreachable,
 )
+from coordinator.core.selfsigned import self_signed
 from tests.support.localfarm import LocalFarm
 
 
@@ -78,3 +85,56 @@ def test_no_token_over_plain_http_to_another_machine() -> None:
         allowed.jobs()
     with pytest.raises(PlainHttpRefused):  # a farm found on the LAN: never, even here
         FarmClient("http://127.0.0.1:9", token="t" * 20, plain_http=False).jobs()
+
+
+class _ProofRelay(BaseHTTPRequestHandler):
+    """TLS with its own certificate, passing each question on to the real farm."""
+
+    protocol_version = "HTTP/1.1"
+    farm_port = 0
+    heard: ClassVar[list[bytes]] = []
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.heard.append(bytes(self.headers) + body)
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        upstream = http.client.HTTPSConnection("127.0.0.1", self.farm_port, context=context)
+        upstream.request("POST", self.path, body, {"Content-Type": "application/json"})
+        answer = upstream.getresponse()
+        data = answer.read()
+        upstream.close()
+        self.send_response(answer.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST
+
+
+def test_a_relay_gets_the_real_farms_proof_which_does_not_fit_its_certificate(
+    farm: LocalFarm, tmp_path: Path
+) -> None:
+    cert_pem, key_pem = self_signed("relay")
+    (tmp_path / "c.pem").write_text(cert_pem)
+    (tmp_path / "k.pem").write_text(key_pem)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    _ProofRelay.farm_port, _ProofRelay.heard = farm.port, []
+    relay = ThreadingHTTPServer(("127.0.0.1", 0), _ProofRelay)
+    relay.socket = context.wrap_socket(relay.socket, server_side=True)
+    threading.Thread(target=relay.serve_forever, daemon=True).start()
+    try:
+        url = f"https://127.0.0.1:{relay.server_address[1]}"
+        with pytest.raises(NotProvenError):
+            FarmClient(url, token=farm.token).jobs()
+    finally:
+        relay.shutdown()
+        relay.server_close()
+    assert len(_ProofRelay.heard) == 1  # the proof question, and nothing after it
+    assert b"authorization" not in _ProofRelay.heard[0].lower()
+    assert farm.token.encode() not in _ProofRelay.heard[0]
