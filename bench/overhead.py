@@ -105,9 +105,9 @@ def start_worker(farm: LocalFarm, name: str, args: Sequence[str], repo: Path | N
     if repo is None:
         return farm.start_worker(name, *args, blender=DEBIAN_BLENDER)
     before = len(farm.client().workers())
-    env = dict(os.environ, PYTHONPATH=str(repo), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONPATH=str(repo), PYTHONUNBUFFERED="1", FARM_TOKEN=farm.token)
     argv = [sys.executable, "-m", "worker_agent", "--coordinator", farm.url]
-    argv += ["--token", farm.token, "--name", name, "--cache-dir", str(farm.root / name)]
+    argv += ["--name", name, "--cache-dir", str(farm.root / name)]
     argv += ["--poll-wait", "5", "--blender", DEBIAN_BLENDER, *args]
     log = (farm.root / f"{name}.log").open("ab")
     process = subprocess.Popen(argv, cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)

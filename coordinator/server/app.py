@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
+from coordinator.core.datadirs import make_private_dir
 from coordinator.core.protocol import API_PREFIX
 from coordinator.server.advertiser import advertise
 from coordinator.server.config import AppConfig
@@ -120,7 +121,7 @@ STALL_SECONDS = 2.0
 
 async def _farm_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG].farm
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(config.data_dir)
     store = Store(config.data_dir / "farm.sqlite3")
     files = FileStore(config.data_dir, max_upload=config.max_upload)
     app[FARM] = Farm(config, store, files, app[HUB])

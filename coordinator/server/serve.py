@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from aiohttp import web
 
-from coordinator.core.datadirs import coordinator_data_dir
+from coordinator.core.datadirs import coordinator_data_dir, make_private_dir
 from coordinator.core.network import NoFreePort, free_port, parse_ip
 from coordinator.core.protocol import DEFAULT_PORT
 from coordinator.server.app import create_app
@@ -181,7 +181,7 @@ def check_options(options: ServeOptions) -> None:
     if data_dir.exists() and not data_dir.is_dir():
         raise ServeError(f"--data-dir {data_dir} is a file, not a folder; give a folder")
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(data_dir)
     except OSError as ex:
         raise ServeError(f"cannot create --data-dir {data_dir}: {ex.strerror or ex}") from ex
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -200,6 +201,8 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        if not path.exists():  # private from the start; SQLite gives its -wal/-shm the same mode
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")

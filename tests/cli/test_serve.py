@@ -5,8 +5,10 @@ naming the first), and the lock goes with the process, even after kill -9."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import stat
 from pathlib import Path
 
 import pytest
@@ -100,6 +102,21 @@ def test_the_banner_names_the_real_port_and_no_zeroconf_when_off(tmp_path: Path)
         client.session.close()
         assert "zeroconf" not in banner  # --no-zeroconf: nobody is told to look for it
         assert re.search(r"farm token: serve-test-token-strong\n", banner)
+
+
+def test_the_data_folder_database_and_token_are_private_from_the_start(tmp_path: Path) -> None:
+    old = os.umask(0o022)  # the usual umask: anything not made private would be readable
+    try:
+        with coordinator_process(tmp_path / "data", token=TOKEN) as farm:
+            FarmClient(farm.url, token=TOKEN).jobs()
+            data = farm.data_dir
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in data.iterdir()}
+            assert stat.S_IMODE(data.stat().st_mode) == 0o700
+            assert modes["farm.sqlite3"] == 0o600
+            assert all(m & 0o077 == 0 for name, m in modes.items() if name.startswith("farm."))
+            assert TOKEN.encode() not in Path(f"/proc/{farm.process.pid}/cmdline").read_bytes()
+    finally:
+        os.umask(old)
 
 
 def test_a_second_coordinator_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:

@@ -55,9 +55,10 @@ def environment() -> dict[str, str]:
     return env
 
 
-def serve_command(port: int, data_dir: Path, token: str, args: Sequence[str]) -> list[str]:
+def serve_command(port: int, data_dir: Path, args: Sequence[str]) -> list[str]:
+    """The coordinator's argv; its token goes in FARM_TOKEN, never on a command line."""
     command = [sys.executable, "-m", "coordinator", "serve", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--data-dir", str(data_dir), "--token", token]
+    command += ["--port", str(port), "--data-dir", str(data_dir)]
     return [*command, "--no-zeroconf", *args]
 
 
@@ -79,9 +80,9 @@ def coordinator_process(
     log = data_dir.parent / f"{data_dir.name}-{port}.log"
     with log.open("wb") as out:  # a file, not a pipe nobody reads, which could fill
         process = subprocess.Popen(
-            serve_command(port, data_dir, token, args),
+            serve_command(port, data_dir, args),
             cwd=REPO,
-            env=environment(),
+            env={**environment(), "FARM_TOKEN": token},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
