@@ -52,7 +52,10 @@ def make_certificate(folder: Path, name: str) -> None:
     cert_pem, key_pem = self_signed(common_name)
     key_path = folder / KEY_FILE
     tmp = folder / f".{KEY_FILE}.{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A leftover file of that name would keep its own mode through O_TRUNC: remove
+    # it, then create anew and exclusively, so the key is 0600 from its first byte.
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as f:
         f.write(key_pem)
     os.replace(tmp, key_path)
