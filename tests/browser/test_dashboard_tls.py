@@ -38,9 +38,12 @@ def test_the_dashboard_over_tls_shows_the_certificate_serve_printed(farm: LocalF
             page.set_default_timeout(WAIT_MS)
             page.goto(f"{farm.url}/")
             assert page.url.startswith("https://")
-            expect(page.locator("#farm-fingerprint")).to_have_text(
-                f"Certificate SHA-256 {printed.group(1)}"
-            )
+            # a reminder that says it proves nothing, and where the proof is
+            footer = page.locator("#farm-fingerprint")
+            expect(footer).to_contain_text(f"certificate SHA-256 is {printed.group(1)}")
+            expect(footer).to_contain_text("Reminder")
+            expect(footer).to_contain_text("proves nothing")
+            expect(footer).to_contain_text("padlock \u2192 certificate \u2192 SHA-256")
             page.get_by_label("Farm token").fill(farm.token)
             page.get_by_role("button", name="Sign in").click()
             expect(page.locator("#topbar")).to_be_visible()

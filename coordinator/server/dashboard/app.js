@@ -147,10 +147,17 @@ class App {
       const total = Object.values(health.workers_by_status || {}).reduce((a, b) => a + b, 0);
       document.getElementById("farm-stats").textContent =
         total === 0 ? "No workers yet" : `${online} of ${total} workers online`;
-      // The certificate this page came over, to compare with what `serve` printed.
+      // A reminder of the farm's fingerprint, not a proof: an impostor's page can
+      // show the real farm's fingerprint too. Only the browser's own certificate
+      // viewer says which certificate this page really came over.
       const print = document.getElementById("farm-fingerprint");
       print.hidden = !health.fingerprint;
-      print.textContent = health.fingerprint ? `Certificate SHA-256 ${health.fingerprint}` : "";
+      print.textContent = health.fingerprint
+        ? `Reminder: this farm's certificate SHA-256 is ${health.fingerprint}. This line ` +
+          "proves nothing (any page can show it): to check, open the padlock \u2192 " +
+          "certificate \u2192 SHA-256 fingerprint in your browser and compare it with " +
+          "what `serve` printed."
+        : "";
     } catch {
       // the live indicator says when the coordinator is away
     }
