@@ -26,6 +26,7 @@ from typing import IO, Any
 
 from aiohttp import web
 
+from coordinator.core import trust
 from coordinator.core.datadirs import coordinator_data_dir, make_private_dir
 from coordinator.core.network import NoFreePort, free_port, parse_ip
 from coordinator.core.protocol import DEFAULT_PORT
@@ -65,6 +66,11 @@ def token_problem(token: str) -> str | None:
         return f"is too short ({len(token)} of at least {MIN_TOKEN_LENGTH} characters)"
     if any(c.isspace() or not c.isprintable() or not c.isascii() for c in token):
         return "contains spaces, control or non-ASCII characters, which an HTTP header cannot carry"
+    if trust.is_worker_secret(token):
+        return (
+            f"starts with {trust.WORKER_SECRET_PREFIX!r}, which marks a worker's secret,"
+            " not a farm token"
+        )
     if len(set(token)) < 4:
         return "is too simple: it has fewer than 4 different characters"
     bits = token_bits(token)

@@ -36,8 +36,8 @@ class ProofRequest(TypedDict):
     ]
     key_id: Annotated[
         str,
-        "which key the client holds: coordinator.core.trust.key_id of the SHA-256 of its farm"
-        " token or worker secret",
+        "which key the client holds: coordinator.core.trust.key_id of its key (a slow"
+        " PBKDF2 of the farm token, or the SHA-256 of a worker secret)",
         Limits(pattern="^[0-9a-f]{32}$"),
     ]
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from coordinator.core import models
+from coordinator.core import models, trust
 from coordinator.core.protocol import WorkerStatus
 from coordinator.server import views
 from coordinator.server.errors import Conflict, Unauthorized
@@ -44,7 +43,7 @@ class NewWorker:
 
 class WorkerService(Service):
     def register(self, new: NewWorker) -> models.WorkerCredentials:
-        worker_id, secret, now = str(uuid.uuid4()), secrets.token_urlsafe(32), time.time()
+        worker_id, secret, now = str(uuid.uuid4()), trust.new_worker_secret(), time.time()
         with self.store.tx():
             self.store.run(
                 "INSERT INTO workers (id, name, host, secret_hash, status, blender_version,"

@@ -55,3 +55,9 @@ async def test_an_unknown_key_or_a_bad_question_is_refused(client: TestClient[An
         assert (await resp.json())["field"] == field
     resp = await client.post("/api/v1/proof", json={"nonce": "0" * 64, "key_id": "0" * 32, "x": 1})
     assert resp.status == 400
+
+
+async def test_registered_workers_get_marked_secrets(client: TestClient[Any, Any]) -> None:
+    worker = await register(client)
+    secret = worker["Authorization"].removeprefix("Bearer ")
+    assert trust.is_worker_secret(secret)

@@ -1,0 +1,46 @@
+"""The key id a client sends before trusting a farm: for the farm token (which a
+person may have chosen) testing one guess against it costs a whole slow KDF;
+worker secrets (random, 256 bits, marked) stay one fast hash."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+
+from coordinator.core import trust
+from coordinator.server.serve import token_problem
+
+
+def test_the_farm_tokens_key_is_a_slow_pbkdf2_and_is_cached() -> None:
+    token = secrets.token_urlsafe(24)  # never derived before in this process
+    start = time.perf_counter()
+    key = trust.proof_key(token)
+    first = time.perf_counter() - start
+    assert trust.FARM_KDF_ROUNDS >= 300_000
+    expected = hashlib.pbkdf2_hmac(
+        "sha256", token.encode(), trust.FARM_KDF_SALT, trust.FARM_KDF_ROUNDS
+    ).hex()
+    assert key == expected
+    # no fast way from a guess to the key id seen on the LAN
+    fast = hashlib.sha256(token.encode()).hexdigest()
+    assert key != fast and trust.key_id(key) != trust.key_id(fast)
+    assert first > 0.05, f"one derivation took {first:.3f} s"
+    start = time.perf_counter()
+    assert trust.proof_key(token) == key
+    assert time.perf_counter() - start < 0.01  # once per token per process
+
+
+def test_a_worker_secret_is_marked_random_and_its_key_fast() -> None:
+    secret = trust.new_worker_secret()
+    assert trust.is_worker_secret(secret)
+    assert len(secret) == len(trust.WORKER_SECRET_PREFIX) + 43  # 256 bits, urlsafe
+    assert secret != trust.new_worker_secret()
+    # what the coordinator stores of it, so it can answer without the secret
+    assert trust.proof_key(secret) == hashlib.sha256(secret.encode()).hexdigest()
+
+
+def test_serve_refuses_a_farm_token_that_looks_like_a_worker_secret() -> None:
+    problem = token_problem(trust.new_worker_secret())
+    assert problem is not None and "worker's secret" in problem
+    assert token_problem(secrets.token_urlsafe(24)) is None
