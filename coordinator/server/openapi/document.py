@@ -15,6 +15,7 @@ STATUS_TEXT = {
     400: "bad input; the message says what",
     401: "missing or wrong token",
     404: "not found; the message says what",
+    408: "the request did not arrive whole in time",
     409: "the action does not apply in the current state; the message says why",
     413: "the request body is too large",
     507: "the coordinator's disk is full",

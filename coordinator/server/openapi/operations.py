@@ -122,8 +122,11 @@ META = (
     Op("get", "/version", "API and coordinator version", "meta", m.Version, auth=None),
     Op("post", "/proof", "Prove the coordinator holds the client's key, for its certificate,"
        " before the client sends it anything secret", "meta", m.Proof, body=m.ProofRequest,
-       auth=None, errors=(401,),
-       said=((401, "it knows no such key: wrong farm token, or a forgotten worker"),)),
+       auth=None, errors=(401, 408),
+       said=((401, "it knows no such key: wrong farm token, or a forgotten worker"),
+             (400, "bad input, or no Content-Length (chunked); the connection is closed"),
+             (408, "the body did not arrive whole within 5 seconds; the connection is closed"),
+             (413, "the body is over 1024 bytes; refused before reading it, and closed"))),
     Op("get", "/openapi.json", "This document", "meta", OPENAPI, said=((200, "OpenAPI 3.1"),)),
     Op("get", "/job-types", "Job types and their settings", "meta", m.JobTypeList),
 )  # fmt: skip
