@@ -1,7 +1,8 @@
 """A client's side of trust: the coordinator's proof, and the pinned certificate.
 
-No bpy, no asyncio: the stdlib's `ssl` and `http.client` for the proof (one
-connection, whose certificate is the one the proof is checked against), and
+No bpy, no asyncio: the stdlib's `ssl` and `socket` for the proof (one
+connection, whose certificate is the one the proof is checked against, with
+one deadline for the whole exchange and a small answer), and
 a requests adapter that lets every later request through only to a server
 showing that same certificate (urllib3's `assert_fingerprint`).
 
@@ -12,12 +13,16 @@ threads) do not each prove again; a client with another token proves anew.
 
 from __future__ import annotations
 
-import http.client
+import contextlib
 import ipaddress
 import json
 import os
+import re
+import socket
 import ssl
 import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,7 +32,8 @@ from requests.adapters import HTTPAdapter
 from coordinator.core import trust
 from coordinator.core.protocol import API_PREFIX
 
-MAX_ANSWER = 64 << 10  # bytes of a proof answer read at most
+MAX_ANSWER = 1 << 10  # bytes of a proof answer's body read at most (it is about 200)
+MAX_HEAD = 8 << 10  # bytes of its status line and headers
 # Set to 1 to let a token travel over plain HTTP to a farm on another machine.
 ALLOW_PLAIN_ENV = "FARM_ALLOW_PLAIN_HTTP"
 
@@ -96,24 +102,56 @@ def _unverified_context() -> ssl.SSLContext:
     return context
 
 
+class _Deadline:
+    """One overall time limit for a connection: each socket operation gets only
+    what is left, and a watchdog shuts the socket at the end, so a server that
+    trickles its handshake or its answer a byte at a time cannot stall us."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"nothing whole within {self.seconds:g} s")
+        return left
+
+
+@contextlib.contextmanager
+def _tls_socket(url: str, deadline: _Deadline) -> Iterator[ssl.SSLSocket]:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    raw = socket.create_connection((host, parts.port or 443), timeout=deadline.left())
+    # wrap_socket takes raw's descriptor over: the watchdog keeps its own copy
+    with raw, raw.dup() as guard:
+        watchdog = threading.Timer(deadline.left(), _shut, (guard,))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            raw.settimeout(deadline.left())
+            with _unverified_context().wrap_socket(raw, server_hostname=host) as sock:
+                yield sock
+        finally:
+            watchdog.cancel()
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked read in the proving thread
+
+
 def peer_fingerprint(url: str, *, timeout: float) -> str:
     """The fingerprint of the certificate the server at url shows (trusts nothing)."""
-    parts = urlsplit(url)
-    conn = http.client.HTTPSConnection(
-        parts.hostname or "", parts.port or 443, timeout=timeout, context=_unverified_context()
-    )
     try:
-        conn.connect()
-        return _fingerprint_of(conn)
+        with _tls_socket(url, _Deadline(timeout)) as sock:
+            return _fingerprint_of(sock)
     except (OSError, ssl.SSLError) as ex:
         raise NoTls(f"{origin(url)} does not answer TLS ({ex})") from ex
-    finally:
-        conn.close()
 
 
-def _fingerprint_of(conn: http.client.HTTPSConnection) -> str:
-    sock = conn.sock
-    der = sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
+def _fingerprint_of(sock: ssl.SSLSocket) -> str:
+    der = sock.getpeercert(binary_form=True)
     if not der:
         raise NoTls("the server showed no certificate")
     return trust.fingerprint(der)
@@ -124,36 +162,72 @@ def prove(url: str, token: str, *, timeout: float) -> str:
     this very connection shows; remember and return that fingerprint.
 
     Sends a nonce and the key's id, nothing secret and nothing a farm would
-    accept as a credential.
+    accept as a credential. The whole exchange (connect, handshake, question,
+    answer) has `timeout` seconds, and at most MAX_ANSWER bytes of answer are read.
     """
-    parts = urlsplit(url)
     key = trust.proof_key(token)
     nonce = trust.new_nonce()
-    conn = http.client.HTTPSConnection(
-        parts.hostname or "", parts.port or 443, timeout=timeout, context=_unverified_context()
+    deadline = _Deadline(timeout)
+    body = json.dumps({"nonce": nonce, "key_id": trust.key_id(key)}).encode("ascii")
+    head = (
+        f"POST {API_PREFIX}/proof HTTP/1.1\r\nHost: {urlsplit(url).netloc}\r\n"
+        "Content-Type: application/json\r\nAccept: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     )
     try:
-        conn.connect()
-        seen = _fingerprint_of(conn)
-        body = json.dumps({"nonce": nonce, "key_id": trust.key_id(key)})
-        conn.request("POST", f"{API_PREFIX}/proof", body, {"Content-Type": "application/json"})
-        response = conn.getresponse()
-        raw = response.read(MAX_ANSWER)
-    except (OSError, ssl.SSLError, http.client.HTTPException) as ex:
+        with _tls_socket(url, deadline) as sock:
+            seen = _fingerprint_of(sock)
+            sock.settimeout(deadline.left())
+            sock.sendall(head.encode("ascii") + body)
+            status, raw = _read_answer(sock, deadline)
+    except TimeoutError as ex:
+        raise NoTls(f"{origin(url)} did not prove itself within {timeout:g} s") from ex
+    except (OSError, ssl.SSLError) as ex:
         raise NoTls(f"{origin(url)} does not answer TLS ({ex})") from ex
-    finally:
-        conn.close()
     answer = _proof_in(raw)
-    if response.status != 200 or not trust.proves(
-        answer, key=key, nonce=nonce, cert_fingerprint=seen
-    ):
+    if status != 200 or not trust.proves(answer, key=key, nonce=nonce, cert_fingerprint=seen):
         raise NotProven(
             f"{origin(url)} did not prove that it knows this farm token (HTTP"
-            f" {response.status}): it is another farm or an impostor; nothing secret was sent"
+            f" {status}): it is another farm or an impostor; nothing secret was sent"
         )
     with _lock:
         _proven[_slot(url, token)] = seen
     return seen
+
+
+def _read_answer(sock: ssl.SSLSocket, deadline: _Deadline) -> tuple[int, bytes]:
+    """(HTTP status, body) of the answer, reading each piece with the time left;
+    status 0 and no body when it is not a small HTTP answer."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        if len(data) > MAX_HEAD:
+            return 0, b""
+        sock.settimeout(deadline.left())
+        chunk = sock.recv(4096)
+        if not chunk:
+            deadline.left()  # shut by the watchdog: a timeout, not an answer
+            return 0, b""
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    match = re.fullmatch(r"HTTP/1\.[01] (\d{3})( .*)?", lines[0])
+    if match is None:
+        return 0, b""
+    length = None
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length" and value.strip().isdigit():
+            length = int(value.strip())
+    if length is None or length > MAX_ANSWER:  # a proof answer is about 200 bytes
+        return int(match.group(1)), b""
+    while len(body) < length:
+        sock.settimeout(deadline.left())
+        chunk = sock.recv(length - len(body))
+        if not chunk:
+            deadline.left()
+            break
+        body += chunk
+    return int(match.group(1)), body[:length]
 
 
 def _proof_in(raw: bytes) -> str:
