@@ -15,9 +15,10 @@ import logging
 import platform
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coordinator.client.http import (
     AuthError,
@@ -35,7 +36,15 @@ from worker_agent.probe import BlenderInfo
 from worker_agent.task_run import Kind, TaskRun
 from worker_agent.warm import BlenderSlot, WarmLimits
 
+if TYPE_CHECKING:
+    from coordinator.client.browser import FoundCoordinator
+
 log = logging.getLogger(__name__)
+
+NEEDS_TOKEN = "error: this worker needs the farm token to register: pass --token or set FARM_TOKEN"
+# Without a token, how long farms it has no saved credentials for may be all it
+# finds before it gives up (the real farm may be starting; an impostor is ignored).
+NO_TOKEN_WAIT = 60.0
 
 
 @dataclass
@@ -71,6 +80,8 @@ class Agent:
         self.aborting = threading.Event()  # stop the current task now
         self.tasks_done = 0
         self.current: TaskRun | None = None  # the task being run, for a signal handler
+        # since when discovery (without a token) finds only farms it cannot join
+        self._unusable_since: float | None = None
         # The Blender kept open between a job's tasks, and an empty one on standby.
         self.blender = BlenderSlot(config.warm, self._standby_command)
         self._client: FarmClient | None = None  # once registered
@@ -168,6 +179,7 @@ class Agent:
         """Find the coordinator (waiting for one to appear) and register with it."""
         announced = False
         explicit = self.config.coordinator
+        self._unusable_since = None
         while not self.stopping.is_set():
             for farm in (
                 [FarmClient(explicit, token=self.config.token)] if explicit else self._discover()
@@ -206,7 +218,7 @@ class Agent:
         for farm in found:
             log.info("found coordinator %r at %s", farm.name, farm.url)
         if not config.token:
-            return [FarmClient(f.url, plain_http=False) for f in found if f.can_prove()]
+            return self._with_saved_credentials([f for f in found if f.can_prove()])
         good, _bad = choosing.proven(found, config.token)
         for candidate in good:
             log.info(
@@ -217,16 +229,38 @@ class Agent:
             )
         return [FarmClient(c.farm.url, token=config.token, plain_http=False) for c in good]
 
+    def _with_saved_credentials(self, found: list[FoundCoordinator]) -> list[FarmClient]:
+        """Without a token, only the farms this worker registered with can be joined:
+        any other (an impostor, or a farm it never joined) is skipped, and browsing
+        goes on. After NO_TOKEN_WAIT seconds of finding only such farms, it says
+        it needs the token and exits."""
+        path = self.config.cache_dir / FILE_NAME
+        usable = [f for f in found if load_credentials(path, f.url) is not None]
+        for farm in found:
+            if farm not in usable:
+                log.info(
+                    "skipping farm %r at %s: this worker has no saved credentials for it"
+                    " and no farm token",
+                    farm.name,
+                    farm.url,
+                )
+        if usable or not found:
+            self._unusable_since = None
+        else:
+            now = time.monotonic()
+            if self._unusable_since is None:
+                self._unusable_since = now
+            elif now - self._unusable_since > NO_TOKEN_WAIT:
+                raise SystemExit(NEEDS_TOKEN)
+        return [FarmClient(f.url, plain_http=False) for f in usable]
+
     def _register(self, farm: FarmClient, *, fresh: bool) -> FarmClient:
         """A client that acts as this worker: with the saved secret, else a new one."""
         path = self.config.cache_dir / FILE_NAME
         creds = None if fresh else load_credentials(path, farm.url)
         if creds is None:
             if not self.config.token:
-                raise SystemExit(
-                    "error: this worker needs the farm token to register: pass"
-                    " --token or set FARM_TOKEN"
-                )
+                raise SystemExit(NEEDS_TOKEN)
             info = self.config.blender
             creds = farm.with_token(self.config.token).register_worker(
                 name=self.config.name,
