@@ -72,11 +72,14 @@ async def worker(
     stop: asyncio.Event,
     *,
     chain: bool,
+    source: str,
 ) -> None:
     """claim -> complete, as a real agent does: with chain, the completion also
     carries the next assignment (complete {"next": true}), as the agent asks."""
     host, port = url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
+    # Each simulated worker from its own loopback address, as machines on a LAN
+    # are: the coordinator caps the connections one address may hold.
+    reader, writer = await asyncio.open_connection(host, int(port), local_addr=(source, 0))
     conn = Connection(reader, writer, f"{host}:{port}", secret)
     body_next = b'{"next": true}' if chain else b""
     task_id: int | None = None
@@ -102,6 +105,11 @@ async def worker(
         writer.close()
 
 
+def loopback(n: int) -> str:
+    """The n-th address of 127.0.0.0/8 after 127.0.0.1 (any of them reaches this machine)."""
+    return f"127.0.{1 + n // 250}.{1 + n % 250}"
+
+
 async def one_run(
     farm: LocalFarm,
     workers: int,
@@ -125,8 +133,10 @@ async def one_run(
         done: list[int] = []
         stop = asyncio.Event()
         runners = [
-            asyncio.create_task(worker(farm.url, s, latencies, done, stop, chain=chain))
-            for s in secrets
+            asyncio.create_task(
+                worker(farm.url, s, latencies, done, stop, chain=chain, source=loopback(n))
+            )
+            for n, s in enumerate(secrets)
         ]
         await asyncio.sleep(0.5)  # all of them waiting on their long-polls
         assert farm.coordinator is not None
