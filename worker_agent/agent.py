@@ -16,7 +16,9 @@ import platform
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +35,7 @@ from worker_agent.cache import BlobCache
 from worker_agent.credentials import FILE_NAME, load_credentials, save_credentials
 from worker_agent.kinds import KINDS
 from worker_agent.probe import BlenderInfo
+from worker_agent.schedule import WorkHours
 from worker_agent.task_run import Kind, TaskRun
 from worker_agent.warm import BlenderSlot, WarmLimits
 
@@ -45,6 +48,7 @@ NEEDS_TOKEN = "error: this worker needs the farm token to register: pass --token
 # Without a token, how long farms it has no saved credentials for may be all it
 # finds before it gives up (the real farm may be starting; an impostor is ignored).
 NO_TOKEN_WAIT = 60.0
+REST_CHECK = 30.0  # seconds between looks at the clock outside working hours
 
 
 @dataclass
@@ -69,6 +73,7 @@ class AgentConfig:
     report_seconds: float = 1.0  # how often log text and progress go to the coordinator
     warm: WarmLimits = field(default_factory=WarmLimits)  # when the warm Blender is replaced
     persistent_data: bool = False  # Cycles keeps render data between a warm Blender's tasks
+    work_hours: WorkHours | None = None  # when it takes new tasks; None = at any hour
 
 
 class Agent:
@@ -85,6 +90,8 @@ class Agent:
         # The Blender kept open between a job's tasks, and an empty one on standby.
         self.blender = BlenderSlot(config.warm, self._standby_command)
         self._client: FarmClient | None = None  # once registered
+        self.clock: Callable[[], datetime] = datetime.now  # local time, for work_hours
+        self.resting = False  # outside its working hours now
 
     # -------------------------------------------------------------- the loop
     def run(self) -> int:
@@ -121,6 +128,8 @@ class Agent:
         self._client = client
         chained: Assignment | None = None  # handed out with the last completion
         while not self.stopping.is_set() and not self._had_enough():
+            if chained is None and self._rest():
+                continue
             if chained is None or self.warm_job != chained.job_id:
                 self.blender.boot_standby(self.config.cache_dir)
             try:
@@ -139,12 +148,36 @@ class Agent:
                 self.tasks_done += 1
         self.sign_off(client)
 
+    def _rest(self) -> bool:
+        """Outside the working hours: wait a while (no task asked for) and say True."""
+        hours = self.config.work_hours
+        now = self.clock()
+        if hours is None or hours.working(now):
+            if self.resting:
+                log.info("working hours (%s) began: taking tasks again", hours and hours.describe())
+                self.resting = False
+            return False
+        if not self.resting:
+            self.resting = True
+            log.info(
+                "outside working hours (%s): no new tasks until %s",
+                hours.describe(),
+                hours.next_start(now).strftime("%H:%M"),
+            )
+            self.blender.close()  # the machine is the artist's again
+        left = (hours.next_start(now) - now).total_seconds()
+        self.stopping.wait(max(0.2, min(REST_CHECK, left)))
+        return True
+
     def _had_enough(self) -> bool:
         return self.config.max_tasks is not None and self.tasks_done >= self.config.max_tasks
 
     def wants_more(self) -> bool:
         """Whether to ask for the next task together with this completion."""
         limit = self.config.max_tasks
+        hours = self.config.work_hours
+        if hours is not None and not hours.working(self.clock()):
+            return False  # the hours ended: finish this task, ask for no next one
         return not self.stopping.is_set() and (limit is None or self.tasks_done + 1 < limit)
 
     def shutdown(self, *, now: bool) -> None:

@@ -19,6 +19,7 @@ from worker_agent.agent import Agent, AgentConfig, default_name
 from worker_agent.devices import capabilities, probe_render
 from worker_agent.in_blender.render_task import DEVICES
 from worker_agent.probe import BlenderNotFound, NotABlender, find_blender, probe
+from worker_agent.schedule import WorkHours
 from worker_agent.warm import WarmLimits
 
 log = logging.getLogger("worker_agent")
@@ -165,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
         " a tag go only to workers that have it; set at each start where given (else the"
         " worker keeps its tags: lanfarm workers tag WORKER TAGS changes them)",
     )
+    p.add_argument(
+        "--work-hours",
+        metavar="HH:MM-HH:MM",
+        help="take new tasks only in these local hours (e.g. 19:00-07:30 for an artist's"
+        " desktop; several ranges separated by commas); a task held when they end is"
+        " finished, then the worker rests and lets its Blender go (default: any hour)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -189,6 +197,7 @@ def main(argv: list[str] | None = None, *, inside_blender: str | None = None) ->
         return 2
     try:
         tags = check_tags(",".join(args.tags), "--tag")
+        hours = WorkHours.parse(args.work_hours) if args.work_hours else None
     except ValueError as ex:
         print(f"error: {ex}", file=sys.stderr)
         return 2
@@ -223,6 +232,7 @@ def main(argv: list[str] | None = None, *, inside_blender: str | None = None) ->
             max_tasks=args.max_tasks,
             burst=args.burst,
             persistent_data=args.persistent_data,
+            work_hours=hours,
             warm=WarmLimits(
                 max_tasks=args.warm_tasks,
                 max_rss_mb=args.warm_memory,
