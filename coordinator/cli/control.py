@@ -11,6 +11,7 @@ unless given --yes.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Callable
@@ -28,7 +29,13 @@ from coordinator.cli.common import (
 )
 from coordinator.cli.precheck import check_output
 from coordinator.cli.submit import absolute_output, add_setting_options, settings_from_args
-from coordinator.client.http import FarmClient
+from coordinator.client.http import (
+    AuthError,
+    FarmClient,
+    FarmClientError,
+    NotFoundError,
+    Unreachable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +50,9 @@ TASK_ACTIONS = {
     "cancel-task": "stop one task for good; its job goes on with the others",
 }
 WORKER_HELP = "name or id (see workers)"
+BULK_FILTERS = ("status", "type", "name", "submitter", "after", "before")
+BULK_PAGE = 500  # the most GET /jobs gives at once
+PREVIEW = 20  # job ids a bulk delete shows before asking
 
 
 def register(commands: Commands) -> None:
@@ -70,8 +80,24 @@ def _register_jobs(commands: Commands) -> None:
         p.add_argument("job_id", type=positive_int, metavar="ID")
         if name == "requeue":
             p.add_argument("--all", action="store_true", help="completed tasks too")
-    p = commands.add("delete", cmd_delete, "delete a job, its logs and stored outputs")
-    p.add_argument("job_id", type=positive_int, metavar="ID")
+    p = commands.add(
+        "delete",
+        cmd_delete,
+        "delete a job, or every job matching filters, with its logs and stored outputs",
+        epilog="examples:\n  lanfarm delete 42\n"
+        "  lanfarm delete --status failed,canceled --before 2026-11-01 --yes",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("job_id", nargs="?", type=positive_int, metavar="ID")
+    p.add_argument("--status", help="every job of these statuses: failed,canceled")
+    p.add_argument("--type", help="comma list of job types")
+    p.add_argument("--name", help="name contains this, or matches a glob like 'shot_*'")
+    p.add_argument("--submitter", help="submitter contains this, or matches a glob")
+    p.add_argument("--after", metavar="DATE", help="submitted at/after, e.g. 2026-11-29")
+    p.add_argument("--before", metavar="DATE", help="submitted before")
+    p.add_argument(
+        "--json", action="store_true", help='prints {"deleted": [...], "skipped": [...]}'
+    )
     p.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
 
 
@@ -137,6 +163,12 @@ def cmd_action(args: argparse.Namespace, conn: Connection) -> int:
 
 
 def cmd_delete(args: argparse.Namespace, conn: Connection) -> int:
+    filters = {key: getattr(args, key) for key in BULK_FILTERS if getattr(args, key)}
+    if args.job_id is None:
+        return bulk_delete(args, conn.client(), filters)
+    if filters:
+        given = ", ".join(f"--{key}" for key in filters)
+        raise CliError(f"give a job ID or filters, not both ({given} with ID {args.job_id})")
     client = conn.client()
 
     def question() -> str:
@@ -150,8 +182,69 @@ def cmd_delete(args: argparse.Namespace, conn: Connection) -> int:
         note("not deleted")
         return EXIT_FAILED
     client.delete_job(args.job_id)
-    print(f"job {args.job_id} deleted")
+    if args.json:
+        print(json.dumps({"deleted": [args.job_id], "skipped": []}, indent=2))
+    else:
+        print(f"job {args.job_id} deleted")
     return EXIT_OK
+
+
+def bulk_delete(args: argparse.Namespace, client: FarmClient, filters: JSON) -> int:
+    """Every job matching `filters`: shown (count and ids), agreed to, then
+    deleted one by one; a job the coordinator refuses or that is already gone
+    is skipped with its reason, and any skipped one makes the exit code 1."""
+    if not filters:
+        raise CliError(
+            "give a job ID or at least one filter (--status, --type, --name, --submitter,"
+            " --after, --before); to delete everything say --status ... explicitly"
+        )
+    ids = matching_jobs(client, filters)
+    if not ids:
+        note("no jobs match; nothing deleted")
+        if args.json:
+            print(json.dumps({"deleted": [], "skipped": []}, indent=2))
+        return EXIT_OK
+    shown = ", ".join(map(str, ids[:PREVIEW]))
+    more = f" and {len(ids) - PREVIEW} more" if len(ids) > PREVIEW else ""
+    note(f"{plural(len(ids), 'job')} match: {shown}{more}")
+    question = (
+        f"Delete these {plural(len(ids), 'job')} with their logs and stored outputs?"
+        " Frames already delivered stay. [y/N] "
+    )
+    if not confirmed(args, lambda: question, f"delete {plural(len(ids), 'job')}"):
+        note("not deleted")
+        return EXIT_FAILED
+    deleted: list[int] = []
+    skipped: list[JSON] = []
+    for job_id in ids:
+        try:
+            client.delete_job(job_id)
+        except NotFoundError:
+            skipped.append({"id": job_id, "reason": "already gone"})
+        except (Unreachable, AuthError):
+            raise
+        except FarmClientError as ex:
+            skipped.append({"id": job_id, "reason": ex.message})
+        else:
+            deleted.append(job_id)
+    if args.json:
+        print(json.dumps({"deleted": deleted, "skipped": skipped}, indent=2))
+    else:
+        print(f"{plural(len(deleted), 'job')} deleted")
+    for item in skipped:
+        note(f"job {item['id']} not deleted: {item['reason']}")
+    return EXIT_FAILED if skipped else EXIT_OK
+
+
+def matching_jobs(client: FarmClient, filters: JSON) -> list[int]:
+    """The ids of every job matching `filters`, page by page, oldest first;
+    all of them are listed before any is deleted, so no page shifts under us."""
+    ids: list[int] = []
+    while True:
+        page = client.jobs(**filters, sort="id", limit=BULK_PAGE, offset=len(ids))
+        ids += [job["id"] for job in page["jobs"]]
+        if not page["jobs"] or len(ids) >= page["total"]:
+            return ids
 
 
 def cmd_regenerate(args: argparse.Namespace, conn: Connection) -> int:
