@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 JSON = dict[str, Any]
 
 EXIT_OK = 0
-EXIT_FAILED = 1  # the job failed or was canceled (--wait), a person said no, a server fault
+EXIT_FAILED = 1  # job failed/canceled (--wait), a no, a bulk delete skipped some, server fault
 EXIT_USAGE = 2  # bad options or input; the coordinator refused the request (4xx)
 EXIT_UNREACHABLE = 3  # no coordinator at that address, or none found on the LAN
 EXIT_AUTH = 4  # wrong or missing farm token
