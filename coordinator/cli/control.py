@@ -164,6 +164,11 @@ def cmd_action(args: argparse.Namespace, conn: Connection) -> int:
 
 def cmd_delete(args: argparse.Namespace, conn: Connection) -> int:
     filters = {key: getattr(args, key) for key in BULK_FILTERS if getattr(args, key)}
+    if args.job_id is None and not filters:  # refused before looking for a farm
+        raise CliError(
+            "give a job ID or at least one filter (--status, --type, --name, --submitter,"
+            " --after, --before); to delete everything say --status ... explicitly"
+        )
     if args.job_id is None:
         return bulk_delete(args, conn.client(), filters)
     if filters:
@@ -193,11 +198,6 @@ def bulk_delete(args: argparse.Namespace, client: FarmClient, filters: JSON) -> 
     """Every job matching `filters`: shown (count and ids), agreed to, then
     deleted one by one; a job the coordinator refuses or that is already gone
     is skipped with its reason, and any skipped one makes the exit code 1."""
-    if not filters:
-        raise CliError(
-            "give a job ID or at least one filter (--status, --type, --name, --submitter,"
-            " --after, --before); to delete everything say --status ... explicitly"
-        )
     ids = matching_jobs(client, filters)
     if not ids:
         note("no jobs match; nothing deleted")
@@ -222,6 +222,7 @@ def bulk_delete(args: argparse.Namespace, client: FarmClient, filters: JSON) -> 
         except NotFoundError:
             skipped.append({"id": job_id, "reason": "already gone"})
         except (Unreachable, AuthError):
+            note(f"stopped after deleting {plural(len(deleted), 'job')}: {deleted}")
             raise
         except FarmClientError as ex:
             skipped.append({"id": job_id, "reason": ex.message})

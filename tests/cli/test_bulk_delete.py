@@ -98,6 +98,8 @@ def test_no_filter_refused(farm: CoordinatorProcess, api: FarmClient) -> None:
         assert (code, out) == (2, ""), err
         assert err.startswith("error: give a job ID or at least one filter")
         assert "to delete everything say --status ... explicitly" in err
+    nobody = run_process("delete", "--yes", env={"FARM_COORDINATOR": "http://127.0.0.1:9"})
+    assert nobody.code == 2 and "at least one filter" in nobody.err  # before any connection
     code, _, err = delete(farm, str(job_id), "--status", "queued", "--yes")
     assert code == 2 and "give a job ID or filters, not both" in err
     assert exists(api, job_id)
@@ -138,3 +140,27 @@ def test_running_job_is_deleted_like_a_single_delete(
     finally:
         worker.sign_off()
         worker.session.close()
+
+
+def test_a_job_gone_meanwhile_is_skipped_with_exit_1(
+    run: Run, api: FarmClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another person deletes a job between the listing and its turn: the
+    coordinator answers 404, the job is reported as skipped, the exit code is 1."""
+    prefix = unique("bulk-race")
+    ids = [sleep_job(api, f"{prefix}_{n}") for n in range(3)]
+    listed = control.matching_jobs
+
+    def listed_then_one_deleted(client: FarmClient, filters: dict[str, str]) -> list[int]:
+        found = listed(client, filters)
+        api.delete_job(ids[1])
+        return found
+
+    monkeypatch.setattr(control, "matching_jobs", listed_then_one_deleted)
+    result = run("delete", "--name", f"{prefix}_*", "--yes", "--json")
+    assert result.code == 1, result.err
+    assert json.loads(result.out) == {
+        "deleted": [ids[0], ids[2]],
+        "skipped": [{"id": ids[1], "reason": "already gone"}],
+    }
+    assert f"job {ids[1]} not deleted: already gone" in result.err
