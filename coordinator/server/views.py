@@ -317,6 +317,8 @@ def task_json(row: Any, *, current: bool = True) -> models.Task:
         "activity": row["activity"],
         "generation": row["generation"],
         "updated_at": row["updated_at"],
+        "claimed_at": row["claimed_at"],
+        "completed_at": row["completed_at"],
         "actions": cast(
             "list[models.TaskAction]", states.task_actions(row["status"], current=current)
         ),
@@ -337,8 +339,6 @@ def task_detail_json(row: Any, *, current: bool, failures: Sequence[Any]) -> mod
             }
             for f in failures
         ],
-        "claimed_at": row["claimed_at"],
-        "completed_at": row["completed_at"],
         "stages": _stages(row),
     }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import struct
 import uuid
 import zlib
@@ -445,6 +446,11 @@ def test_a_job_shows_its_eta_once_a_task_finished(page: Any, farm: Farm) -> None
     expect(row.locator(".eta")).to_contain_text(" left")
     page.get_by_role("link", name=name).click()
     expect(page.locator(".progress-line")).to_contain_text(" left")
+    # what each finished task took, claim to completion; nothing for the others yet
+    times = page.locator("table.tasks tbody td.time")
+    expect(times).to_have_count(3)
+    expect(times.first).to_have_text(re.compile(r"^\d+\.\d s$"))
+    expect(times.nth(1)).to_have_text("")
     farm.api.cancel_job(job["id"])
 
 

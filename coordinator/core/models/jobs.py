@@ -68,6 +68,8 @@ class Task(TypedDict):
     activity: Annotated[str, "what it is doing now, as its worker last said"]
     generation: Annotated[int, "the job generation it belongs to", Limits(minimum=1)]
     updated_at: Annotated[Timestamp, "when it last changed"]
+    claimed_at: Annotated[Timestamp | None, "when its latest attempt was claimed (null: never)"]
+    completed_at: Annotated[Timestamp | None, "when it completed (null: not completed)"]
     actions: Annotated[
         list[TaskAction],
         "the actions a person can take on it now (none on an earlier generation's task)",
@@ -101,8 +103,6 @@ class TaskDetail(Task):
 
     payload: Annotated[dict[str, Any], "what the worker needs to run it (its kind's own fields)"]
     failures: Annotated[list[TaskFailure], "its failed attempts, oldest first"]
-    claimed_at: Annotated[Timestamp | None, "when its latest attempt was claimed (null: never)"]
-    completed_at: Annotated[Timestamp | None, "when it completed (null: not completed)"]
     stages: Annotated[TaskStages, "the stages its latest attempt's worker reported reaching"]
 
 

@@ -104,6 +104,22 @@ export function timeLeft(seconds) {
   return `about ${(seconds / 3600).toFixed(1)} h left`;
 }
 
+// How long a finished task took (claim to completion), and per frame when it
+// rendered several: "12.4 s (4.1 s a frame)"; "" while it has not finished.
+export function taskTime(task) {
+  if (task.status !== "completed" || !task.claimed_at || !task.completed_at) return "";
+  const took = Math.max(0, task.completed_at - task.claimed_at);
+  const frames = (task.frames || []).length;
+  const each = frames > 1 ? ` (${duration(took / frames)} a frame)` : "";
+  return `${duration(took)}${each}`;
+}
+
+function duration(seconds) {
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
 export function dateTime(seconds) {
   if (!seconds) return "";
   const d = new Date(seconds * 1000);

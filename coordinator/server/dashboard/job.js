@@ -12,6 +12,7 @@ import {
   plural,
   progressBar,
   replaceKeepingFocus,
+  taskTime,
   throttle,
   timeAgo,
   timeLeft,
@@ -489,8 +490,8 @@ export class JobView {
         h(
           "tr",
           {},
-          ["#", "Task", "Status", "Progress", "Tries", "Worker", "Activity", "Actions"].map((text) =>
-            h("th", { scope: "col" }, text),
+          ["#", "Task", "Status", "Progress", "Time", "Tries", "Worker", "Activity", "Actions"].map(
+            (text) => h("th", { scope: "col" }, text),
           ),
         ),
       ),
@@ -625,6 +626,7 @@ export class JobView {
           h("span", { class: "num" }, percent(task.progress)),
         ),
       ),
+      h("td", { class: "num time" }, taskTime(task)),
       h("td", { class: "num" }, task.attempts),
       h("td", {}, worker),
       h("td", { class: "activity muted", title: task.activity || null }, task.activity || ""),
