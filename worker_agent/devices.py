@@ -38,7 +38,9 @@ engines = []
 try:  # the built-in engines the enum lists statically, Workbench, then Python ones (Cycles)
     items = bpy.types.RenderSettings.bl_rna.properties["engine"].enum_items
     engines = [item.identifier for item in items] + ["BLENDER_WORKBENCH"]
-    engines += [cls.bl_idname for cls in bpy.types.RenderEngine.__subclasses__()]
+    # bases such as bpy 5's HydraRenderEngine have no bl_idname of their own
+    found = (getattr(cls, "bl_idname", None) for cls in bpy.types.RenderEngine.__subclasses__())
+    engines += [name for name in found if isinstance(name, str) and name]
     if "cycles" in bpy.context.preferences.addons:  # bpy, the module: enabled, not registered
         engines.append("CYCLES")
 except Exception:

@@ -18,6 +18,7 @@ import pytest
 
 from tests.support import blendgen
 from worker_agent.blender import RUNNER_PATH, RenderProcess, build_command, write_task
+from worker_agent.devices import probe_render
 from worker_agent.events import (
     Done,
     FrameSaved,
@@ -448,3 +449,18 @@ def test_bpy_module_reports_a_missing_blend(tmp_path: Path) -> None:
     assert run.code == 1
     (error,) = run.of(RunnerError)
     assert "fehlt.blend" in error.message
+
+
+@pytest.mark.blender
+@pytest.mark.bpy
+@pytest.mark.parametrize("which", ["binary", "bpy-module"])
+def test_the_probe_lists_cycles_for_both_kinds_of_blender(which: str) -> None:
+    # bpy 5's RenderEngine subclasses include HydraRenderEngine, which has no
+    # bl_idname: reading it once made the probe report no engine past the
+    # built-in ones, so `--need engine=CYCLES` never matched a bpy worker.
+    exe = blendgen.DEBIAN_BLENDER if which == "binary" else str(blendgen.BPY_PYTHON)
+    info = probe(exe)
+    assert info.kind == which
+    devices, engines = probe_render(info)
+    assert "CPU" in devices
+    assert {"CYCLES", "BLENDER_WORKBENCH"} <= set(engines), engines
