@@ -239,7 +239,10 @@ def _no_worker_warning(
     if job["status"] not in (JobStatus.QUEUED, JobStatus.ACTIVE) or not counts.get("queued"):
         return ""
     if not online:
-        return "no worker is online; start one (python -m worker_agent) to render this job"
+        return (
+            "no worker is online; start one (lanfarm-worker on a farm machine, or the"
+            " add-on's Start Worker) to render this job"
+        )
     enabled = [w for w in online if not w["disabled"]]
     if not enabled:
         return "every online worker is disabled; enable one to render this job"
