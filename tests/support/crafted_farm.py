@@ -10,12 +10,9 @@ Every request is recorded, so a test can show what was (not) fetched.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
-import socket
-import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +25,7 @@ from coordinator.client.http import FarmClient
 from coordinator.core.protocol import API_PREFIX
 from coordinator.server.app import create_app
 from tests.conftest import TOKEN, make_config
+from tests.support.threaded_app import served_in_thread
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -110,33 +108,11 @@ def _patched(
 @contextmanager
 def crafted_farm(data_dir: Path) -> Iterator[CraftedFarm]:
     """The real coordinator app, lying where told, served from a thread on 127.0.0.1."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    farm = CraftedFarm(f"http://127.0.0.1:{sock.getsockname()[1]}", TOKEN)
+    farm = CraftedFarm("", TOKEN)  # its address once it serves
     app = create_app(make_config(data_dir, lease=10.0))
     app.middlewares.append(farm.middleware)  # innermost: after the real auth
-    runner = web.AppRunner(app)
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.SockSite(runner, sock).start())
-        started.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    thread = threading.Thread(target=serve, name="crafted-coordinator", daemon=True)
-    thread.start()
-    assert started.wait(15), "the crafted coordinator did not start"
-    try:
+    with served_in_thread(app, "crafted coordinator") as farm.url:
         yield farm
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(15)
-        sock.close()
 
 
 def files_under(root: Path) -> dict[str, bytes | str]:
