@@ -16,6 +16,7 @@ import tempfile
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tests.support.components import BPY_PYTHON as BPY_PYTHON
 from tests.support.components import DEBIAN_BLENDER as DEBIAN_BLENDER
@@ -191,17 +192,26 @@ def make_scene(
         "resolution": list(resolution),
         "file_format": file_format,
     }
+    proc, command, output = run_script(blender, _SCRIPT, args, timeout=timeout)
+    if proc.returncode != 0 or not target.is_file():
+        raise RuntimeError(f"blendgen failed ({proc.returncode}): {command}\n{output[-3000:]}")
+    return target
+
+
+def run_script(
+    blender: str | os.PathLike[str], script_text: str, args: dict[str, Any], *, timeout: float
+) -> tuple[subprocess.CompletedProcess[bytes], list[str], str]:
+    """Run a Python script in Blender (or a Python with bpy) with `args` in a JSON
+    file as its argument; -> (the process, its command, stdout and stderr as text)."""
     with tempfile.TemporaryDirectory(prefix="blendgen-") as tmp:
-        script = Path(tmp, "blendgen_script.py")
-        script.write_text(_SCRIPT, encoding="utf-8")
+        script = Path(tmp, "script.py")
+        script.write_text(script_text, encoding="utf-8")
         args_file = Path(tmp, "args.json")
         args_file.write_text(json.dumps(args), encoding="utf-8")
         command = _command(blender, script, args_file)
         proc = subprocess.run(command, capture_output=True, timeout=timeout, check=False)
     output = proc.stdout.decode("utf-8", "replace") + proc.stderr.decode("utf-8", "replace")
-    if proc.returncode != 0 or not target.is_file():
-        raise RuntimeError(f"blendgen failed ({proc.returncode}): {command}\n{output[-3000:]}")
-    return target
+    return proc, command, output
 
 
 def _command(blender: str | os.PathLike[str], script: Path, args_file: Path) -> list[str]:

@@ -8,14 +8,11 @@ by 5.0 does not open in 3.4).
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.blendgen import DEBIAN_BLENDER, _command, make_scene
+from tests.support.blendgen import DEBIAN_BLENDER, make_scene, run_script
 
 # Runs inside Blender with a JSON file of arguments: writes the library, the
 # sequence's PNGs, then opens the scene and links both in.
@@ -124,14 +121,7 @@ def make_project(
         "library": str(project.library),
         "sequence": [str(p) for p in project.sequence],
     }
-    with tempfile.TemporaryDirectory(prefix="blendgen-deps-") as tmp:
-        script = Path(tmp, "deps_script.py")
-        script.write_text(_SCRIPT, encoding="utf-8")
-        args_file = Path(tmp, "args.json")
-        args_file.write_text(json.dumps(args), encoding="utf-8")
-        command = _command(blender, script, args_file)
-        proc = subprocess.run(command, capture_output=True, timeout=timeout, check=False)
-    output = proc.stdout.decode("utf-8", "replace") + proc.stderr.decode("utf-8", "replace")
+    proc, command, output = run_script(blender, _SCRIPT, args, timeout=timeout)
     if proc.returncode != 0 or "BLENDGEN_DEPS_SAVED" not in output:
         raise RuntimeError(f"blendgen_deps failed ({proc.returncode}): {command}\n{output[-3000:]}")
     return project
