@@ -311,6 +311,19 @@ class Commands:
         return p
 
 
+JOB_FILTERS = ("status", "type", "name", "submitter", "after", "before")  # of GET /jobs
+
+
+def add_job_filters(p: argparse.ArgumentParser, *, status_help: str) -> None:
+    """The options that choose jobs, as `jobs` lists them and `delete` deletes them."""
+    p.add_argument("--status", help=status_help)
+    p.add_argument("--type", help="comma list of job types")
+    p.add_argument("--name", help="name contains this, or matches a glob like 'shot_*'")
+    p.add_argument("--submitter", help="submitter contains this, or matches a glob")
+    p.add_argument("--after", metavar="DATE", help="submitted at/after, e.g. 2026-11-29")
+    p.add_argument("--before", metavar="DATE", help="submitted before")
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

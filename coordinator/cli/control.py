@@ -19,10 +19,12 @@ from collections.abc import Callable
 from coordinator.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    JOB_FILTERS,
     JSON,
     CliError,
     Commands,
     Connection,
+    add_job_filters,
     note,
     plural,
     positive_int,
@@ -50,7 +52,6 @@ TASK_ACTIONS = {
     "cancel-task": "stop one task for good; its job goes on with the others",
 }
 WORKER_HELP = "name or id (see workers)"
-BULK_FILTERS = ("status", "type", "name", "submitter", "after", "before")
 BULK_PAGE = 500  # the most GET /jobs gives at once
 PREVIEW = 20  # job ids a bulk delete shows before asking
 
@@ -89,12 +90,7 @@ def _register_jobs(commands: Commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("job_id", nargs="?", type=positive_int, metavar="ID")
-    p.add_argument("--status", help="every job of these statuses: failed,canceled")
-    p.add_argument("--type", help="comma list of job types")
-    p.add_argument("--name", help="name contains this, or matches a glob like 'shot_*'")
-    p.add_argument("--submitter", help="submitter contains this, or matches a glob")
-    p.add_argument("--after", metavar="DATE", help="submitted at/after, e.g. 2026-11-29")
-    p.add_argument("--before", metavar="DATE", help="submitted before")
+    add_job_filters(p, status_help="every job of these statuses: failed,canceled")
     p.add_argument(
         "--json", action="store_true", help='prints {"deleted": [...], "skipped": [...]}'
     )
@@ -163,7 +159,7 @@ def cmd_action(args: argparse.Namespace, conn: Connection) -> int:
 
 
 def cmd_delete(args: argparse.Namespace, conn: Connection) -> int:
-    filters = {key: getattr(args, key) for key in BULK_FILTERS if getattr(args, key)}
+    filters = {key: getattr(args, key) for key in JOB_FILTERS if getattr(args, key)}
     if args.job_id is None and not filters:  # refused before looking for a farm
         raise CliError(
             "give a job ID or at least one filter (--status, --type, --name, --submitter,"

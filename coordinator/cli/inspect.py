@@ -13,10 +13,12 @@ import time
 
 from coordinator.cli.common import (
     EXIT_OK,
+    JOB_FILTERS,
     JSON,
     CliError,
     Commands,
     Connection,
+    add_job_filters,
     bar,
     clip,
     note,
@@ -38,7 +40,7 @@ from coordinator.core.tags import check_tags
 
 log = logging.getLogger(__name__)
 
-JOB_FILTERS = ("status", "type", "name", "submitter", "after", "before", "sort")
+LIST_OPTIONS = (*JOB_FILTERS, "sort")
 
 
 def register(commands: Commands) -> None:
@@ -76,12 +78,7 @@ def register(commands: Commands) -> None:
 
 def _register_jobs(commands: Commands) -> None:
     p = commands.add("jobs", cmd_jobs, "list jobs")
-    p.add_argument("--status", help="comma list: queued,active,paused,completed,failed,canceled")
-    p.add_argument("--type", help="comma list of job types")
-    p.add_argument("--name", help="name contains this, or matches a glob like 'shot_*'")
-    p.add_argument("--submitter", help="submitter contains this, or matches a glob")
-    p.add_argument("--after", metavar="DATE", help="submitted at/after, e.g. 2026-11-29")
-    p.add_argument("--before", metavar="DATE", help="submitted before")
+    add_job_filters(p, status_help="comma list: queued,active,paused,completed,failed,canceled")
     p.add_argument("--sort", help="created|updated|priority|name|status|id, - for descending")
     p.add_argument("--limit", type=positive_int, help="at most N jobs (default 50)")
     p.add_argument("--offset", type=int, help="skip the first N")
@@ -124,7 +121,7 @@ def setting_row(setting: JSON) -> list[str]:
 
 # ================================================================== jobs
 def cmd_jobs(args: argparse.Namespace, conn: Connection) -> int:
-    filters = {key: getattr(args, key) for key in JOB_FILTERS}
+    filters = {key: getattr(args, key) for key in LIST_OPTIONS}
     page = conn.client().jobs(**filters, limit=args.limit, offset=args.offset)
     if args.json:
         return print_json(page)
