@@ -15,10 +15,9 @@ import pytest
 
 from flamenco_addon.background import MsgCancelled, MsgDone, MsgError, MsgProgress
 from flamenco_addon.packing import new_pack_folder, remove_stale_packs
-from flamenco_addon.pipe import JSON, Helper
+from flamenco_addon.pipe import JSON
 from flamenco_addon.runtime import Runtime
 from tests.addon.test_farm import submission
-from tests.support.addon_helpers import REPO, site_packages
 from tests.support.localfarm import LocalFarm
 
 pytestmark = pytest.mark.timeout(90)
@@ -29,15 +28,6 @@ def farm(tmp_path: Path) -> Iterator[LocalFarm]:
     with LocalFarm(root=tmp_path / "farm", lease_seconds=5.0) as farm:
         farm.start_coordinator("--no-zeroconf")
         yield farm
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Iterator[Runtime]:
-    runtime = Runtime(
-        helper=Helper(sys.executable, [str(REPO), site_packages()], tmp_path / "h.log")
-    )
-    yield runtime
-    runtime.shutdown()
 
 
 def ask(state: Runtime, kind: str, args: JSON) -> JSON:

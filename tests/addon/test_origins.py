@@ -8,7 +8,6 @@ through the add-on's real helper process, as the panel's does.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -19,10 +18,8 @@ import pytest
 from flamenco_addon import submitting
 from flamenco_addon.background import Channel
 from flamenco_addon.origins import Identities, blend_identity, farm_identity, origin_of
-from flamenco_addon.pipe import Helper
 from flamenco_addon.runtime import Runtime
 from tests.addon.test_farm import submission
-from tests.support.addon_helpers import REPO, site_packages
 from tests.support.localfarm import LocalFarm
 
 pytestmark = pytest.mark.timeout(120)
@@ -90,15 +87,6 @@ def farms(tmp_path: Path) -> Iterator[tuple[LocalFarm, LocalFarm]]:
         a.start_coordinator("--no-zeroconf")
         b.start_coordinator("--no-zeroconf")
         yield a, b
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Iterator[Runtime]:
-    runtime = Runtime(
-        helper=Helper(sys.executable, [str(REPO), site_packages()], tmp_path / "h.log")
-    )
-    yield runtime
-    runtime.shutdown()
 
 
 def submit_from(farm: LocalFarm, blend: Path, tmp_path: Path) -> int:

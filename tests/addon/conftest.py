@@ -1,0 +1,24 @@
+"""Fixtures the add-on's plain-module tests share."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flamenco_addon.pipe import Helper
+from flamenco_addon.runtime import Runtime
+from tests.support.addon_helpers import REPO, site_packages
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[Runtime]:
+    """The add-on's runtime with a real helper process (this Python, the add-on's
+    wheels' site-packages), shut down after the test."""
+    runtime = Runtime(
+        helper=Helper(sys.executable, [str(REPO), site_packages()], tmp_path / "h.log")
+    )
+    yield runtime
+    runtime.shutdown()
