@@ -244,9 +244,10 @@ class Agent:
 
         config = self.config
         interfaces, name = config.zeroconf_interfaces, config.farm_name
-        found = find_coordinators(timeout=3.0, interfaces=interfaces, first=True, name=name)
-        if found:  # a moment more, so that the first to answer is not the only one asked
-            found += find_coordinators(timeout=1.0, interfaces=interfaces, name=name)
+        # A moment more after the first answer, so that it is not the only one asked.
+        found = find_coordinators(
+            timeout=3.0, interfaces=interfaces, first=True, settle=1.0, name=name
+        )
         found = list({f.service_name: f for f in found if f.compatible}.values())
         for farm in found:
             log.info("found coordinator %r at %s", farm.name, farm.url)

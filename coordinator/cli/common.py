@@ -216,12 +216,12 @@ def find_farms(interfaces: list[str] | None, name: str | None) -> list[FoundCoor
     from coordinator.client import browser as discovery
 
     found = discovery.find_coordinators(
-        first=True, timeout=DISCOVERY_TIMEOUT, interfaces=interfaces, name=name
+        first=True,
+        timeout=DISCOVERY_TIMEOUT,
+        settle=DISCOVERY_SETTLE,
+        interfaces=interfaces,
+        name=name,
     )
-    if found:
-        found += discovery.find_coordinators(
-            timeout=DISCOVERY_SETTLE, interfaces=interfaces, name=name
-        )
     unique = {c.service_name: c for c in found}
     return sorted(unique.values(), key=lambda c: (c.name.casefold(), c.url))
 

@@ -46,6 +46,7 @@ import contextlib
 import ipaddress
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -252,6 +253,9 @@ class CoordinatorBrowser:
         self._event_seq: dict[str, int] = {}
         self._seq = 0
         self._requests: set[concurrent.futures.Future[bool]] = set()
+        # Names announced whose records are still being asked for: a caller
+        # that wants every farm on the LAN waits for these before it decides.
+        self._resolving: set[str] = set()
         self._on_change = on_change
         self._closed = False
         # Services whose records are not all cached yet are resolved here, so
@@ -296,11 +300,24 @@ class CoordinatorBrowser:
         if info.load_from_cache(zeroconf):  # the usual case: the announcement had it all
             self._apply(name, seq, info)
             return
-        with contextlib.suppress(RuntimeError):  # shut down meanwhile
+        with self._lock:
+            self._resolving.add(name)
+        try:
             self._resolver.submit(self._resolve, zeroconf, service_type, name, seq)
+        except RuntimeError:  # shut down meanwhile
+            with self._lock:
+                self._resolving.discard(name)
 
     def _resolve(self, zeroconf: Zeroconf, service_type: str, name: str, seq: int) -> None:
         """Resolver thread: ask for the missing records (QM) and wait for them."""
+        try:
+            self._ask(zeroconf, service_type, name, seq)
+        finally:
+            with self._lock:
+                if self._event_seq.get(name) in (seq, None):
+                    self._resolving.discard(name)
+
+    def _ask(self, zeroconf: Zeroconf, service_type: str, name: str, seq: int) -> None:
         info = ServiceInfo(service_type, name)
         loop = zeroconf.loop
         if loop is None:
@@ -342,6 +359,11 @@ class CoordinatorBrowser:
         except Exception:
             log.exception("coordinator browser on_change callback failed")
 
+    def resolving(self) -> int:
+        """How many services were announced but are still being asked for their address."""
+        with self._lock:
+            return len(self._resolving)
+
     def snapshot(self) -> list[FoundCoordinator]:
         """The coordinators seen right now, sorted by name."""
         with self._lock:
@@ -378,13 +400,17 @@ def find_coordinators(
     timeout: float = 3.0,
     interfaces: Sequence[str] | None = None,
     first: bool = False,
+    settle: float = 0.0,
     name: str | None = None,
 ) -> list[FoundCoordinator]:
     """Browse for ``timeout`` seconds and return the coordinators seen.
 
-    With ``first=True`` it returns as soon as one is found. ``name`` keeps
-    only coordinators advertising that display name. Blocking: from async
-    code, run it with ``asyncio.to_thread``.
+    With ``first=True`` it returns soon after one is found: ``settle`` seconds
+    later, and not before every service announced by then has answered or
+    given up (at most one resolve timeout more), so that a second farm is
+    seen rather than passed over. ``name`` keeps only coordinators
+    advertising that display name. Blocking: from async code, run it with
+    ``asyncio.to_thread``.
     """
 
     def wanted(found: list[FoundCoordinator]) -> list[FoundCoordinator]:
@@ -399,5 +425,11 @@ def find_coordinators(
     with CoordinatorBrowser(interfaces=interfaces, on_change=on_change) as browser:
         if first and wanted(browser.snapshot()):
             done.set()
-        done.wait(max(0.0, timeout))
+        if done.wait(max(0.0, timeout)) and settle > 0:
+            # One browsing session throughout: the answers of the others are
+            # already on their way, and a fresh session would start over.
+            time.sleep(settle)
+            give_up = time.monotonic() + _RESOLVE_TIMEOUT_MS / 1000 + 1.0
+            while browser.resolving() and time.monotonic() < give_up:
+                time.sleep(0.05)
         return wanted(browser.snapshot())
