@@ -99,13 +99,3 @@ def farm_key(token: str) -> str:
 def _port(url: str) -> int | None:
     tail = url.rstrip("/").rsplit(":", 1)[-1]
     return int(tail) if tail.isdigit() else None
-
-
-def of_this_file(
-    jobs: list[dict[str, Any]], records: list[Any], *, url: str, token: str
-) -> list[dict[str, Any]]:
-    """The jobs of `records` (this .blend's JobRecords) on this farm: job numbers
-    repeat across farms, so a job is this file's only if this farm has it."""
-    key = farm_key(token)
-    mine = {r.job_id for r in records if (r.farm == key if r.farm else r.coordinator == url)}
-    return [j for j in jobs if j["id"] in mine]

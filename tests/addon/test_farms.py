@@ -7,11 +7,9 @@ from flamenco_addon.farms import (
     choose,
     farm_key,
     label,
-    of_this_file,
     rows,
     token_for,
 )
-from flamenco_addon.sync import JobRecord
 
 LOCAL = "http://127.0.0.1:8765"
 
@@ -61,28 +59,6 @@ def test_this_computers_farm_gets_its_own_token() -> None:
     assert token_for("http://10.0.0.9:8765", **mine) == "boss-token"
     assert token_for("http://127.0.0.1:9999", **mine) == "boss-token"  # another port
     assert token_for(LOCAL, local_url="", local_token="", typed="boss-token") == "boss-token"
-
-
-def record(job_id: int, url: str, token: str, blend: str = "/p/shot.blend") -> JobRecord:
-    return JobRecord(job_id, url, blend, "j", "/out", deliver=True, farm=farm_key(token))
-
-
-def test_this_files_jobs_are_those_of_this_farm_not_just_of_these_numbers() -> None:
-    a, b = "http://10.0.0.5:8765", "http://10.0.0.9:8765"
-    records = [record(1, a, "token-a"), record(2, b, "token-b")]
-    jobs = [{"id": 1, "name": "mine on A"}, {"id": 2, "name": "someone's on A"}]
-    assert of_this_file(jobs, records, url=a, token="token-a") == [jobs[0]]
-    on_b = [{"id": 1, "name": "someone's on B"}, {"id": 2, "name": "mine on B"}]
-    assert of_this_file(on_b, records, url=b, token="token-b") == [on_b[1]]
-    # The same farm reached at another address is still the same farm
-    assert of_this_file(jobs, records, url="http://studio:8765", token="token-a") == [jobs[0]]
-
-
-def test_records_from_before_farm_keys_match_by_address() -> None:
-    old = JobRecord(3, "http://10.0.0.5:8765", "/p/shot.blend", "j", "/out", deliver=True)
-    jobs = [{"id": 3}]
-    assert of_this_file(jobs, [old], url="http://10.0.0.5:8765", token="t") == jobs
-    assert of_this_file(jobs, [old], url="http://10.0.0.9:8765", token="t") == []
 
 
 def test_farm_keys_tell_farms_apart_and_hide_the_token() -> None:
