@@ -1,4 +1,4 @@
-"""The kinds of task a worker can do: render, merge, sleep. A new kind is a function here.
+"""The kinds of task a worker can do: render, merge, encode, sleep. A new kind is a function here.
 
 Each kind is registered with @kind(name) and does its task through the
 TaskRun it is given: reports progress, runs a script of in_blender/ in
@@ -25,6 +25,7 @@ from coordinator.core.names import (
     check_relative_path,
     inside,
 )
+from worker_agent import encoding
 from worker_agent import events as ev
 from worker_agent.blender import write_task
 from worker_agent.cache import CacheError
@@ -212,7 +213,7 @@ def _fetch_input(run: TaskRun, name: str, folder: Path) -> Path:
     if sha is None:
         raise TaskFailure(f"input {name} is not among what the tasks this one depends on uploaded")
     with _refused():
-        dest = folder / check_plain_name(name, what="merge input")
+        dest = folder / check_plain_name(name, what="task input")
     run.report(activity=f"fetching {name}")
     task_id = run.task.task_id
     try:  # a coordinator restarting is waited out, as for the project's files
@@ -222,6 +223,20 @@ def _fetch_input(run: TaskRun, name: str, folder: Path) -> Path:
     except (FarmClientError, OSError) as ex:
         raise TaskFailure(f"could not fetch input {name}: {ex}") from ex
     return dest
+
+
+# ---------------------------------------------------------------- encode
+
+
+@kind("encode")
+def encode(run: TaskRun) -> None:
+    """A movie job's movie, from the frames its render tasks made (encoding.py)."""
+    encoding.check_names(run.task.payload)
+
+    def work(run: TaskRun, blend: Path, out_dir: Path) -> None:
+        encoding.encode_in(run, blend, out_dir, lambda name, to: _fetch_input(run, name, to))
+
+    with_project(run, work)
 
 
 # ---------------------------------------------------------------- the project

@@ -33,6 +33,7 @@ class RenderTask:
     scene: str | None = None  # scene name; None = the file's active scene
     camera: str | None = None  # camera object name; None = the scene's camera
     file_format: str | None = None  # image format id ("PNG", "OPEN_EXR_MULTILAYER"); None = keep
+    color_depth: str | None = None  # image_settings.color_depth ("8", "16"); None = keep
     use_file_extension: bool | None = None  # None = keep the scene's setting
     device: str | None = None  # one of DEVICES; None = keep the file's Cycles device
     threads: int | None = None  # render threads; None = Blender's automatic count
@@ -109,6 +110,7 @@ _FIELD_TYPES: dict[str, tuple[type | tuple[type, ...], bool, int | None]] = {
     "scene": (str, True, None),
     "camera": (str, True, None),
     "file_format": (str, True, None),
+    "color_depth": (str, True, None),
     "use_file_extension": (bool, True, None),
     "device": (str, True, None),
     "threads": (int, True, 1),

@@ -109,6 +109,11 @@ def _set_output(scene: Any, task: RenderTask) -> None:
     render = scene.render
     if task.file_format is not None:
         _set_file_format(render.image_settings, task.file_format)
+    if task.color_depth is not None:  # a movie's lossless frames: 16-bit PNG (encode.py)
+        try:
+            render.image_settings.color_depth = task.color_depth
+        except TypeError as ex:
+            raise TaskError(f"cannot write {task.color_depth}-bit frames: {ex}") from ex
     if render.is_movie_format:
         fmt = render.image_settings.file_format
         raise TaskError(f"the scene writes a movie ({fmt}); movies cannot be rendered in chunks")

@@ -9,7 +9,7 @@ The binary may also start without a file (a standby Blender, booted before
 its task is known): it then opens the first task's file with that task's
 script policy, as a Python with bpy always does.
 
-Each task is one line of JSON on stdin, ``{"kind": "render" | "merge", "task":
+Each task is one line of JSON on stdin, ``{"kind": "render" | "merge" | "encode", "task":
 "/abs/TASK.json"}``. The answer is the runner's ``@@FARM@@`` event lines: first
 ``accepted`` (``task``: the path; it proves the process still listens), then the
 task's own events, ending with ``done`` or ``error``. After an error the process
@@ -43,6 +43,7 @@ if not __package__:  # run by path inside Blender, where worker_agent may not be
     sys.modules.setdefault(_here.__name__, _here)
 
 from worker_agent.in_blender.emit import Emitter
+from worker_agent.in_blender.encode import encode_loaded, load_encode_task
 from worker_agent.in_blender.merge import Compositing, MergeError, MergeTask, merge_loaded
 from worker_agent.in_blender.render_task import RenderTask, TaskError, load_task
 from worker_agent.in_blender.runner import ProgressFeed, check_loaded, open_blend, render_loaded
@@ -75,10 +76,17 @@ class Session:
     def handle(self, request: dict[str, Any]) -> None:
         """One task; raises TaskError or MergeError for the error event."""
         kind, path = request.get("kind"), request.get("task")
-        if not isinstance(path, str) or kind not in ("render", "merge"):
-            raise TaskError(f"bad request {request!r}: want kind render/merge and a task path")
+        if not isinstance(path, str) or kind not in ("render", "merge", "encode"):
+            raise TaskError(
+                f"bad request {request!r}: want kind render/merge/encode and a task path"
+            )
         self.emitter.emit("accepted", task=path)
-        if kind == "render":
+        if kind == "encode":  # changes the scene: the next task reopens the file
+            encode = load_encode_task(path)
+            self._prepare(setup_key(kind, encode.render_task()), encode.render_task())
+            self.last_key = None
+            encode_loaded(encode, self.emitter)
+        elif kind == "render":
             task = load_task(path)
             self._prepare(setup_key(kind, task), task)
             render_loaded(task, self.emitter, self.feed)

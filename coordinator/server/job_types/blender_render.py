@@ -11,6 +11,7 @@ from coordinator.core.outputs import is_movie_format
 from coordinator.core.protocol import TaskSpec
 from coordinator.server.errors import BadRequest
 from coordinator.server.filestore import check_output_name
+from coordinator.server.job_types import movie
 from coordinator.server.job_types.schema import JSON, Setting, check_task_count
 
 NAME = "blender-render"
@@ -38,6 +39,9 @@ IMAGE_FORMATS = (
     "WEBP",
     "IRIS",
 )
+# Blender's movie formats: frames render in chunks, then one task encodes the movie
+# (movie.py). AVI_JPEG and AVI_RAW exist up to Blender 4.1.
+MOVIE_FORMATS = ("FFMPEG", "AVI_JPEG", "AVI_RAW")
 
 
 def _check_frames(text: str) -> str:
@@ -79,19 +83,6 @@ def _check_output(path: str) -> str:
     return path
 
 
-def _check_format(fmt: str) -> str:
-    try:
-        movie = is_movie_format(fmt)
-    except ValueError:  # not a Blender format at all: the choices list says what is
-        return fmt
-    if movie:
-        raise ValueError(
-            f"{fmt} is a movie format and can't be split across workers;"
-            " render to an image format (PNG, OPEN_EXR) and encode the movie afterwards"
-        )
-    return fmt
-
-
 def output_settings(*, format_help: str, overwrite_help: str) -> tuple[Setting, ...]:
     """Where and how finished frames are written: shared by the job types that render."""
     return (
@@ -109,8 +100,7 @@ def output_settings(*, format_help: str, overwrite_help: str) -> tuple[Setting, 
             "File format",
             format_help,
             default=None,
-            choices=IMAGE_FORMATS,
-            check=_check_format,
+            choices=IMAGE_FORMATS + MOVIE_FORMATS,
         ),
         Setting(
             "use_file_extension",
@@ -179,7 +169,8 @@ SCHEMA = (
         maximum=10_000,
     ),
     *output_settings(
-        format_help="Image format; unset keeps the scene's",
+        format_help="Image format, or a movie format (FFMPEG: frames render in chunks, then"
+        " one task encodes the movie with the scene's settings); unset keeps the scene's",
         overwrite_help="Replace frames already in the output folder (as Blender's Overwrite"
         " option)",
     ),
@@ -198,6 +189,8 @@ def compile(settings: JSON) -> list[TaskSpec]:
         "use_file_extension": settings["use_file_extension"],
         "missing_files": settings["missing_files"],
     }
+    if settings["file_format"] and is_movie_format(settings["file_format"]):
+        return movie.compile(settings, common)  # chunks of frames, then the encode
     return [
         TaskSpec(
             name=f"frames {format_frames(chunk)}",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from coordinator.core.frames import chunk_frames, format_frames, parse_frames
-from coordinator.core.outputs import frame_path
+from coordinator.core.outputs import frame_path, is_movie_format
 from coordinator.core.protocol import TaskSpec
 from coordinator.server.job_types.blender_render import (
     _check_frames,
@@ -139,6 +139,12 @@ def _check_names(output_name: str, frames: list[int]) -> None:
 
 
 def compile(settings: JSON) -> list[TaskSpec]:
+    if settings["file_format"] and is_movie_format(settings["file_format"]):
+        raise SettingsError(
+            "file_format",
+            f"{settings['file_format']} is a movie format: progressive rendering refines"
+            " frames in place; render the movie with blender-render",
+        )
     frames = parse_frames(settings["frames"])
     if settings["chunk_samples"]:  # 16M samples of 1 would be 16M ranges: count first
         check_task_count(2 * -(-settings["samples"] // settings["chunk_samples"]))

@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from coordinator.core.movies import movie_names
 from coordinator.core.outputs import frame_path
 
 # Blender's still-image formats (scene.render.image_settings.file_format), for
@@ -114,10 +115,24 @@ def _merge(payload: dict[str, Any]) -> Iterable[tuple[str, ...]]:
     return files
 
 
+def _encode(payload: dict[str, Any]) -> Iterable[tuple[str, ...]]:
+    """A movie's encode: the one movie, in whichever container the scene uses."""
+    return [
+        movie_names(
+            str(payload.get("output_name") or ""),
+            int(payload.get("frame_start", 0)),
+            int(payload.get("frame_end", 0)),
+            file_format=str(payload.get("file_format") or "FFMPEG"),
+            use_file_extension=bool(payload.get("use_file_extension", True)),
+        )
+    ]
+
+
 # Task kind -> its files; a kind not listed (sleep) produces none.
 _KINDS: dict[str, Callable[[dict[str, Any]], Iterable[tuple[str, ...]]]] = {
     "render": _render,
     "merge": _merge,
+    "encode": _encode,
 }
 
 
