@@ -136,14 +136,9 @@ def resolve_output(snap: SceneSnapshot) -> str:
 def check_format(snap: SceneSnapshot) -> str:
     fmt = classic_file_format(snap.file_format, snap.media_type)
     try:
-        movie = is_movie_format(fmt)
+        is_movie_format(fmt)  # a movie renders in frame chunks, then one task encodes it
     except ValueError as ex:
         raise SubmitError(f"the farm does not know the file format {fmt!r}") from ex
-    if movie:
-        raise SubmitError(
-            "the output is a movie file, which can't be split across machines: render to"
-            " an image format (PNG, OpenEXR) and make the movie afterwards"
-        )
     return fmt
 
 

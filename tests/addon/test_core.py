@@ -96,8 +96,6 @@ def test_default_frames_follow_the_scene_range(
         ({"render_filepath": ""}, "output path"),
         ({"render_filepath": "render/x_##"}, "relative to Blender's working directory"),
         ({"render_filepath": "//out/", "blend_path": ""}, "save the file first"),
-        ({"file_format": "FFMPEG"}, "movie"),
-        ({"file_format": "PNG", "media_type": "VIDEO"}, "movie"),
         ({"file_format": "NOT_A_FORMAT"}, "does not know the file format"),
     ],
 )
@@ -118,6 +116,15 @@ def test_blender_5_media_types_become_classic_formats() -> None:
     assert classic_file_format("PNG", "IMAGE") == "PNG"
     snap = replace(SNAP, file_format="OPEN_EXR", media_type="MULTI_LAYER_IMAGE")
     assert job_settings(snap, JobForm())["file_format"] == "OPEN_EXR_MULTILAYER"
+
+
+@pytest.mark.parametrize(
+    ("file_format", "media_type"), [("FFMPEG", ""), ("PNG", "VIDEO"), ("AVI_JPEG", "")]
+)
+def test_a_movie_output_is_sent_as_a_movie_format(file_format: str, media_type: str) -> None:
+    """The farm renders the frames in chunks and encodes the movie (job_types/movie.py)."""
+    snap = replace(SNAP, file_format=file_format, media_type=media_type)
+    assert job_settings(snap, JobForm())["file_format"] == ("FFMPEG" if media_type else file_format)
 
 
 def test_output_paths_resolve_like_blender() -> None:
