@@ -116,7 +116,11 @@ def _set_output(scene: Any, task: RenderTask) -> None:
             raise TaskError(f"cannot write {task.color_depth}-bit frames: {ex}") from ex
     if render.is_movie_format:
         fmt = render.image_settings.file_format
-        raise TaskError(f"the scene writes a movie ({fmt}); movies cannot be rendered in chunks")
+        raise TaskError(
+            f"the scene writes a movie ({fmt}) and the job did not say so: submit it with"
+            f" file_format {fmt} (CLI: --set file_format={fmt}; the add-on does it itself),"
+            " and the farm renders the frames in chunks and encodes the movie"
+        )
     if render.use_multiview and render.image_settings.views_format == "INDIVIDUAL":
         raise TaskError("stereo/multiview output as individual files is not supported")
     if task.use_file_extension is not None:
