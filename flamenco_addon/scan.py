@@ -17,6 +17,7 @@ import bpy
 from coordinator.core.outputs import safe_filename
 
 from . import deps, farms, local_farm, preferences
+from .fileoutput_nodes import file_output_nodes
 from .packing import Dependency, blender_abspath
 from .submission import SceneSnapshot, SubmitError
 
@@ -40,6 +41,7 @@ def snapshot(scene: Any) -> SceneSnapshot:
         use_overwrite=render.use_overwrite,
         blender_version="{}.{}".format(*bpy.app.version[:2]),
         path_variables=path_variables(scene),
+        file_outputs=tuple(file_output_nodes(scene)),
     )
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from coordinator.core.fileoutputs import FileOutputError, resolve_nodes, setting_text
 from coordinator.core.frames import FrameError, chunk_frames, format_frames, parse_frames
 from coordinator.core.outputs import (
     TemplateError,
@@ -35,6 +36,7 @@ SCENE_SETTINGS = frozenset(
     {
         *("frames", "chunk_size", "output", "file_format"),
         *("use_file_extension", "scene", "camera", "overwrite", "samples"),
+        "file_outputs",
     }
 )
 # What blender-render takes from the scene, before its schema has been fetched.
@@ -71,6 +73,9 @@ class SceneSnapshot:
     blender_version: str = ""  # "5.0" of the submitting Blender
     # Values of render.filepath's "{name}" templates (Blender 4.5+); None: no templates
     path_variables: Mapping[str, str | int | float] | None = None
+    # What the compositor's File Output nodes write per frame, as read from Blender
+    # (fileoutput_nodes.py): paths as typed, resolved by file_output_setting()
+    file_outputs: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,16 @@ def check_format(snap: SceneSnapshot) -> str:
     return fmt
 
 
+def file_output_setting(snap: SceneSnapshot) -> str:
+    """The job's `file_outputs`: each File Output file with its destination resolved
+    here, as the artist's Blender resolves it ("" when the scene has none)."""
+    try:
+        found = resolve_nodes(snap.file_outputs, snap.blend_path, variables=snap.path_variables)
+    except FileOutputError as ex:
+        raise SubmitError(f"the compositor's {ex}") from ex
+    return setting_text(found)
+
+
 def check_frames(text: str, chunk_size: int) -> str:
     try:
         frames = parse_frames(text)
@@ -174,6 +189,8 @@ def job_settings(snap: SceneSnapshot, form: JobForm) -> JSON:
         scene["output"] = resolve_output(snap)
     if "file_format" in filled:
         scene["file_format"] = check_format(snap)
+    if "file_outputs" in filled and snap.file_outputs:
+        scene["file_outputs"] = file_output_setting(snap)
     if "samples" in filled:
         if snap.engine != "CYCLES" or snap.samples < 1:
             raise SubmitError(

@@ -49,7 +49,7 @@ from .submission import (
     output_dir,
     scene_settings_of,
 )
-from .sync import JobRecord, submitted_output
+from .sync import JobRecord, submitted_file_outputs, submitted_output
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +218,8 @@ def record_of(sub: Submission, job: dict[str, Any]) -> JobRecord:
         deliver=sub.deliver or not out,
         overwrite=bool(settings.get("overwrite", True)),
         farm=farm_key(sub.client.token or ""),
+        file_outputs=submitted_file_outputs(sub.snapshot),
+        use_file_extension=sub.snapshot.use_file_extension,
     )
 
 

@@ -24,11 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from coordinator.client.http import FarmClient, FarmClientError
+from coordinator.core.fileoutputs import local_destination
 from coordinator.core.hashing import sha256_file
 from coordinator.core.names import UnsafeNameError, check_plain_name, inside
 from coordinator.core.protocol import TERMINAL_JOB_STATUSES
 
-from .submission import JobForm, SceneSnapshot, SubmitError, resolve_output
+from .submission import (
+    JobForm,
+    SceneSnapshot,
+    SubmitError,
+    file_output_setting,
+    resolve_output,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,10 @@ class JobRecord:
     submitted_at: float = field(default_factory=time.time)
     fetched: dict[str, str] = field(default_factory=dict)  # name -> sha256 this job brought
     farm: str = ""  # farms.farm_key of the farm's token; "" in records before 0.2
+    # The job's File Output files as this computer submitted them (core.fileoutputs'
+    # setting text) and the scene's use_file_extension: where those files land
+    file_outputs: str = ""
+    use_file_extension: bool = True
 
 
 class JobRecords:
@@ -121,6 +132,18 @@ def submitted_output(snapshot: SceneSnapshot, form: JobForm, *, reply: Any) -> s
     return str(asked)
 
 
+def submitted_file_outputs(snapshot: SceneSnapshot) -> str:
+    """The File Output files this computer submitted (resolved here again from the
+    scene, as the job's settings were): their files come home where the artist's
+    Blender would write them, never where a reply says."""
+    if not snapshot.file_outputs:
+        return ""
+    try:
+        return file_output_setting(snapshot)
+    except SubmitError:
+        return ""
+
+
 def _same(a: JobRecord, b: JobRecord) -> bool:
     return a.job_id == b.job_id and a.coordinator == b.coordinator
 
@@ -170,7 +193,12 @@ def sync_job(
     folder = Path(record.output_dir)
     for output in client.outputs(record.job_id):
         try:
-            dest = destination(folder, output.get("name"))
+            dest = local_destination(
+                record.file_outputs,
+                output.get("name"),
+                output.get("frame"),
+                use_file_extension=record.use_file_extension,
+            ) or destination(folder, output.get("name"))
         except UnsafeNameError as ex:
             log.warning("job %s: %s", record.job_id, ex)
             result.refused.append(str(ex))

@@ -5,12 +5,13 @@ the add-on's tracer and prepares its copy as the add-on's Submit does.
     python trace_paths.py JOB.json          (a Python with the bpy module)
 
 JOB.json: {"blend": absolute path, "pack_dir": a folder for the copies,
-"result": where to write the answer}. The answer (JSON): {"error": why
-Blender cannot open the file}, or
+"result": where to write the answer, "scene": the scene to render or null}.
+The answer (JSON): {"error": why Blender cannot open the file}, or
 {"missing": ['image "wood": /abs/tex/wood.png', ...]} and nothing prepared,
 or {"missing": [], "blend": its project path, "files": {project path:
-absolute file to upload}}, where the .blend files are the rewritten copies
-in pack_dir. The rules are the add-on's: deps.py traces, packing.plan_pack
+absolute file to upload}, "file_outputs": what the scene's compositor File
+Output nodes write (fileoutput_nodes.py)}, where the .blend files are the
+rewritten copies in pack_dir. The rules are the add-on's: deps.py traces, packing.plan_pack
 lays out, rewrite_paths.py rewrites; so the CLI sends what the add-on sends.
 """
 
@@ -25,11 +26,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bpy
 from deps import dependencies  # type: ignore[import-not-found]
+from fileoutput_nodes import file_output_nodes  # type: ignore[import-not-found]
 from packing import plan_pack, rewrite_job, upload_files  # type: ignore[import-not-found]
 from rewrite_paths import rewrite  # type: ignore[import-not-found]
 
 
-def trace(blend: str, pack_dir: str) -> dict[str, object]:
+def trace(blend: str, pack_dir: str, scene: str | None = None) -> dict[str, object]:
     try:
         bpy.ops.wm.open_mainfile(filepath=blend, load_ui=False, use_scripts=False)
     except RuntimeError as ex:  # not a .blend, or one from a newer Blender
@@ -42,13 +44,15 @@ def trace(blend: str, pack_dir: str) -> dict[str, object]:
         Path(entry["save"]).parent.mkdir(parents=True, exist_ok=True)
         rewrite(entry, job.remap, {})
     files = {rel: str(path) for rel, path in upload_files(plan, Path(pack_dir)).items()}
-    return {"missing": [], "blend": plan.blend_relpath, "files": files}
+    rendered = bpy.data.scenes.get(scene) if scene else bpy.context.scene
+    nodes = file_output_nodes(rendered) if rendered is not None else []
+    return {"missing": [], "blend": plan.blend_relpath, "files": files, "file_outputs": nodes}
 
 
 def main(job_path: str) -> None:
     with open(job_path, encoding="utf-8") as f:
         job = json.load(f)
-    answer = trace(job["blend"], job["pack_dir"])
+    answer = trace(job["blend"], job["pack_dir"], job.get("scene"))
     with open(job["result"], "w", encoding="utf-8") as f:
         json.dump(answer, f)
     print("TRACE_DONE", flush=True)

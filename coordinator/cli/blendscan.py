@@ -3,7 +3,7 @@
 `submit` traces a .blend's files in a headless Blender (tracing.py); a file
 that holds no datablock able to point at a file (no image, library, sound,
 font, cache, volume, movie clip, sequencer strip, point cache, cache-reading
-modifier or geometry-node bake) needs no tracing, and no Blender, to be sent
+modifier, geometry-node bake or File Output node) needs no tracing, and no Blender, to be sent
 alone. Anything this cannot read (compressed files, an unknown layout) is
 "cannot tell", which needs the tracer.
 
@@ -42,6 +42,9 @@ FILE_STRUCTS = {
     "FluidDomainSettings": "fluid cache",
     "PointCache": "simulation cache",
     "NodesModifierData": "geometry-node bake",
+    # A compositor File Output node: not a file it reads, but the trace lists the files
+    # it writes, so that they come home (core/fileoutputs.py); 3.x-5.0 keep its storage
+    "NodeImageMultiFile": "File Output node",
 }
 _HEADER_V0 = re.compile(rb"BLENDER([-_])([vV])\d{3}")
 _HEADER_V1 = re.compile(rb"BLENDER17-01v\d{4}")

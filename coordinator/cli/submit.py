@@ -34,7 +34,7 @@ from coordinator.cli.common import (
     task_counts,
 )
 from coordinator.cli.precheck import check_blender_version, check_output, check_settings
-from coordinator.cli.tracing import Traced, traced_project
+from coordinator.cli.tracing import Traced, add_file_outputs, traced_project
 from coordinator.cli.waiting import add_timeout_option, wait_for_job
 from coordinator.core.blendfile import read_blend_version
 from coordinator.core.outputs import resolve_blender_relative
@@ -127,7 +127,8 @@ def cmd_submit(args: argparse.Namespace, conn: Connection) -> int:
     body = job_body(args, job_type["name"], blend, settings)
     if blend is not None:
         # The trace starts Blender: only once every setting is known to be right.
-        project = folder or traced_project(blend, args.blender)
+        project = folder or traced_project(blend, args.blender, scene=settings.get("scene"))
+        add_file_outputs(body["settings"], job_type, project, blend)
         try:
             body["blend"] = project.blend
             body["blender_version"] = args.blender_version or version_of_sent(blend, project)

@@ -20,9 +20,11 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from coordinator.cli.blendscan import file_users
 from coordinator.cli.common import CliError, note, plural
+from coordinator.core.fileoutputs import FileOutputError, resolve_nodes, setting_text
 
 TRACE_TIMEOUT = 600.0  # seconds: opening and saving a heavy .blend and its libraries
 _SHOWN = 10  # missing files listed
@@ -33,9 +35,12 @@ class Traced:
     files: dict[str, Path]  # project path -> file to upload
     blend: str  # the .blend's project path
     work_dir: Path | None  # holds the rewritten copies until they are uploaded
+    # What the scene's compositor File Output nodes write, as Blender read them
+    # (flamenco_addon/fileoutput_nodes.py); empty when not traced
+    file_outputs: tuple[dict[str, Any], ...] = ()
 
 
-def traced_project(blend: Path, blender: str | None) -> Traced:
+def traced_project(blend: Path, blender: str | None, *, scene: str | None = None) -> Traced:
     """The files to send for `blend`; refuses (CliError) when files are missing or
     there is no Blender to find them."""
     users = file_users(blend)
@@ -52,7 +57,7 @@ def traced_project(blend: Path, blender: str | None) -> Traced:
     note(f"finding the files {blend.name} uses (Blender: {exe})...")
     work_dir = Path(tempfile.mkdtemp(prefix="farm-trace-"))
     try:
-        traced = trace(blend, exe, work_dir)
+        traced = trace(blend, exe, work_dir, scene=scene)
     except BaseException:
         shutil.rmtree(work_dir, ignore_errors=True)
         raise
@@ -92,10 +97,22 @@ def trace_command(exe: str, script: Path, job: Path) -> list[str]:
     ]
 
 
-def trace(blend: Path, exe: str, work_dir: Path, *, timeout: float = TRACE_TIMEOUT) -> Traced:
+def trace(
+    blend: Path,
+    exe: str,
+    work_dir: Path,
+    *,
+    timeout: float = TRACE_TIMEOUT,
+    scene: str | None = None,
+) -> Traced:
     result = work_dir / "trace.json"
     job = work_dir / "job.json"
-    asked = {"blend": str(blend), "pack_dir": str(work_dir / "pack"), "result": str(result)}
+    asked = {
+        "blend": str(blend),
+        "pack_dir": str(work_dir / "pack"),
+        "result": str(result),
+        "scene": scene,
+    }
     job.write_text(json.dumps(asked), encoding="utf-8")
     command = trace_command(exe, trace_script(), job)
     try:
@@ -118,7 +135,7 @@ def trace(blend: Path, exe: str, work_dir: Path, *, timeout: float = TRACE_TIMEO
     if answer["missing"]:
         raise CliError(missing_message(blend, answer["missing"]))
     files = {rel: Path(path) for rel, path in answer["files"].items()}
-    return Traced(files, answer["blend"], work_dir)
+    return Traced(files, answer["blend"], work_dir, tuple(answer.get("file_outputs") or ()))
 
 
 def missing_message(blend: Path, missing: list[str]) -> str:
@@ -130,3 +147,24 @@ def missing_message(blend: Path, missing: list[str]) -> str:
         " for them (in Blender: File > External Data > Find Missing Files), or remove"
         " them from the scene, then submit again"
     )
+
+
+def file_output_setting(traced: Traced, blend: Path) -> str:
+    """The job's `file_outputs` for what the trace found: each File Output node's
+    files with their destinations resolved here, next to the .blend as Blender
+    resolves them ("" when there are none)."""
+    try:
+        found = resolve_nodes(traced.file_outputs, str(blend.resolve()))
+    except FileOutputError as ex:
+        raise CliError(f"{blend.name}: the compositor's {ex}") from ex
+    return setting_text(found)
+
+
+def add_file_outputs(
+    settings: dict[str, Any], job_type: Mapping[str, Any], traced: Traced, blend: Path
+) -> None:
+    """Send the traced File Output files, when the job type takes them and the
+    person did not set them with --set file_outputs=..."""
+    takes = any(s.get("name") == "file_outputs" for s in job_type.get("settings", []))
+    if traced.file_outputs and takes and "file_outputs" not in settings:
+        settings["file_outputs"] = file_output_setting(traced, blend)

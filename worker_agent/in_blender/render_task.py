@@ -55,11 +55,15 @@ class RenderTask:
     # A file the scene reads is not on disk: "fail" the task naming it, or "render"
     # anyway (inputs.py; the job's missing_files setting).
     missing_files: str = "fail"
+    # The compositor File Output nodes the job brings home, in its order: (node name,
+    # slot index or None) each (fileoutputs.py); every other File Output node is muted.
+    file_outputs: tuple[tuple[str, int | None], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["frames"] = list(self.frames)
         data["region"] = list(self.region) if self.region is not None else None
+        data["file_outputs"] = [{"node": n, "slot": s} for n, s in self.file_outputs]
         return data
 
     @classmethod
@@ -139,6 +143,10 @@ def _check_field(name: str, value: Any) -> Any:
         if not isinstance(value, list) or len(value) != 4 or not all(_is_number(v) for v in value):
             raise TaskError("task field 'region' must be [min_x, min_y, max_x, max_y] or null")
         return tuple(float(v) for v in value)
+    if name == "file_outputs":
+        from worker_agent.in_blender.fileoutputs import check_field
+
+        return check_field(value)
     types, nullable, minimum = _FIELD_TYPES[name]
     if value is None and nullable:
         return None

@@ -45,6 +45,7 @@ if not __package__:  # run by path inside Blender, where worker_agent may not be
     sys.modules.setdefault(_here.__name__, _here)
 
 from worker_agent.in_blender.emit import Emitter, format_event
+from worker_agent.in_blender.fileoutputs import saved_files
 from worker_agent.in_blender.inputs import missing_inputs, missing_message, project_root
 from worker_agent.in_blender.progress import ProgressThrottle, StdoutTee, parse_stats
 from worker_agent.in_blender.render_task import (
@@ -110,6 +111,8 @@ class Run:
             if not os.path.isfile(path):
                 raise TaskError(f"frame {frame}: Blender did not write {path}")
             self.emitter.emit("frame_saved", frame=frame, path=path)
+            for made in saved_files(self.task.file_outputs, self.task.output_dir, frame):
+                self.emitter.emit("frame_saved", frame=frame, path=made)
             saved.append(frame)
         self.frame = None
         return saved

@@ -10,6 +10,7 @@ import importlib
 import os
 from typing import Any
 
+from worker_agent.in_blender.fileoutputs import route as route_file_outputs
 from worker_agent.in_blender.render_task import RenderTask, TaskError
 
 # Blender 4.4 replaced "samples = chunk length" by an explicit sample subset.
@@ -46,40 +47,15 @@ def setup_scene(task: RenderTask) -> Any:
         scene.render.use_compositing = False
     if task.persistent_data is not None:
         scene.render.use_persistent_data = task.persistent_data
-    if not task.allow_scripts:
-        for name in mute_file_outputs():
-            print(
-                f"[runner] muted the compositor's File Output node {name!r}: it would write"
-                " files on this worker, outside the task (start the worker with"
-                " --allow-scripts to trust .blend files with that)",
-                flush=True,
-            )
+    # With or without --allow-scripts: nothing written outside the task's folder.
+    for name in route_file_outputs(scene, task.file_outputs, task.output_dir):
+        print(
+            f"[runner] muted the compositor's File Output node {name!r}: it is not among"
+            " the files the job brings home, and would write outside the task's folder"
+            " (submit with the add-on, or the CLI with a Blender to trace the .blend)",
+            flush=True,
+        )
     return scene
-
-
-def mute_file_outputs() -> list[str]:
-    """Mute every compositor File Output node; returns the names of those muted.
-
-    They write wherever the .blend says (an absolute path, or "../" out of
-    the task's folder): from a file someone else made, anywhere this user may
-    write. Their files would not reach the artist anyway.
-    """
-    bpy = _bpy()
-    trees = [g for g in bpy.data.node_groups if g.bl_idname == "CompositorNodeTree"]
-    trees += [s.node_tree for s in bpy.data.scenes if getattr(s, "node_tree", None)]  # < 5.0
-    muted = []
-    for tree in trees:
-        for node in tree.nodes:
-            if node.type == "OUTPUT_FILE" and not node.mute:
-                try:  # linked from a library: editable in memory in 5.0, say so if not
-                    node.mute = True
-                except (AttributeError, RuntimeError, TypeError) as ex:
-                    raise TaskError(
-                        f"cannot mute the File Output node {node.name!r} of {tree.name!r}"
-                        f" ({ex}); make it local or start the worker with --allow-scripts"
-                    ) from ex
-                muted.append(node.name)
-    return muted
 
 
 def _pick_scene(name: str | None) -> Any:

@@ -11,7 +11,7 @@ from coordinator.core.outputs import is_movie_format
 from coordinator.core.protocol import TaskSpec
 from coordinator.server.errors import BadRequest
 from coordinator.server.filestore import check_output_name
-from coordinator.server.job_types import movie
+from coordinator.server.job_types import fileoutputs, movie
 from coordinator.server.job_types.schema import JSON, Setting, check_task_count
 
 NAME = "blender-render"
@@ -174,6 +174,7 @@ SCHEMA = (
         overwrite_help="Replace frames already in the output folder (as Blender's Overwrite"
         " option)",
     ),
+    fileoutputs.FILE_OUTPUTS,
 )
 
 
@@ -188,6 +189,7 @@ def compile(settings: JSON) -> list[TaskSpec]:
         "file_format": settings["file_format"],
         "use_file_extension": settings["use_file_extension"],
         "missing_files": settings["missing_files"],
+        **fileoutputs.task_payload(settings),
     }
     if settings["file_format"] and is_movie_format(settings["file_format"]):
         return movie.compile(settings, common)  # chunks of frames, then the encode

@@ -18,6 +18,7 @@ from typing import Any
 
 from coordinator.core.movies import movie_names
 from coordinator.core.outputs import frame_path
+from coordinator.server.job_types.fileoutputs import task_files
 
 # Blender's still-image formats (scene.render.image_settings.file_format), for
 # a task that keeps the scene's format: its frames may have any of their
@@ -101,7 +102,9 @@ def _render(payload: dict[str, Any]) -> Iterable[tuple[str, ...]]:
     declared = payload.get("intermediate_outputs")
     if declared:
         return [(str(name),) for name in declared]
-    return [_frame_names(payload, int(frame)) for frame in payload.get("frames") or ()]
+    frames = [int(frame) for frame in payload.get("frames") or ()]
+    # then the files of its compositor File Output nodes (fileoutputs.py), frame by frame
+    return [_frame_names(payload, frame) for frame in frames] + task_files(payload, frames)
 
 
 def _merge(payload: dict[str, Any]) -> Iterable[tuple[str, ...]]:

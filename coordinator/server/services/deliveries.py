@@ -29,6 +29,7 @@ from coordinator.server.filestore import (
     output_folder,
     remove_partial_deliveries,
 )
+from coordinator.server.job_types.fileoutputs import delivery_target
 from coordinator.server.job_types.outputs import expected_outputs
 from coordinator.server.job_types.schema import JSON
 from coordinator.server.services.context import FarmContext, Service
@@ -171,17 +172,16 @@ class DeliveryService(Service):
         pattern = settings.get("output")
         if not pattern:
             return views.output_json(row)
-        folder = output_folder(str(pattern))
-        if folder is None:
-            result = Delivery(
-                None, f"{pattern!r} is not a folder on this machine; fetch the output from the farm"
-            )
+        # A frame in the output folder; a File Output node's file where its submission says
+        target = delivery_target(settings, name, row["frame"])
+        if isinstance(target, str):
+            result = Delivery(None, target)
         else:
             result = await asyncio.to_thread(
                 deliver,
                 self.files.output_path(job_id, name),
                 row["sha256"],
-                folder / name,
+                target,
                 overwrite=bool(settings.get("overwrite", True)),
                 replaceable=row["delivered_sha256"],
             )
