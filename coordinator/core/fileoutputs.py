@@ -14,7 +14,7 @@ turn the farm's name back into the submitted destination.
 
 Checked against Blender 3.4 (`base_path` + `file_slots[i].path`) and bpy 5.0.1
 (`directory` + `file_name` + `file_output_items[i].name`) in
-tests/e2e/test_file_outputs.py and tests/addon/test_file_output_nodes.py.
+tests/e2e/test_file_outputs.py and tests/worker_agent/test_file_output_nodes.py.
 """
 
 from __future__ import annotations
