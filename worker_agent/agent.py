@@ -128,7 +128,8 @@ class Agent:
         self._client = client
         chained: Assignment | None = None  # handed out with the last completion
         while not self.stopping.is_set() and not self._had_enough():
-            if chained is None and self._rest():
+            if chained is None and self._rest(client):
+                client = self._client or client  # registered again, if it had to
                 continue
             if chained is None or self.warm_job != chained.job_id:
                 self.blender.boot_standby(self.config.cache_dir)
@@ -148,8 +149,10 @@ class Agent:
                 self.tasks_done += 1
         self.sign_off(client)
 
-    def _rest(self) -> bool:
-        """Outside the working hours: wait a while (no task asked for) and say True."""
+    def _rest(self, client: FarmClient) -> bool:
+        """Outside the working hours: tell the farm (it shows the worker resting until
+        the hours begin; said again each time, which keeps it from being thought gone),
+        wait a while (no task asked for) and say True."""
         hours = self.config.work_hours
         now = self.clock()
         if hours is None or hours.working(now):
@@ -165,9 +168,22 @@ class Agent:
                 hours.next_start(now).strftime("%H:%M"),
             )
             self.blender.close()  # the machine is the artist's again
+        self._tell_resting(client, hours.next_start(now).timestamp())
         left = (hours.next_start(now) - now).total_seconds()
         self.stopping.wait(max(0.2, min(REST_CHECK, left)))
         return True
+
+    def _tell_resting(self, client: FarmClient, until: float) -> None:
+        try:
+            client.rest(until)
+        except AuthError:
+            log.warning("the coordinator no longer knows this worker; registering again")
+            self._client = self._register(client, fresh=True)
+            self._client.rest(until)
+        except Unreachable:
+            raise
+        except FarmClientError as ex:  # a coordinator older than resting: shown offline
+            log.debug("could not say it rests: %s", ex.message)
 
     def _had_enough(self) -> bool:
         return self.config.max_tasks is not None and self.tasks_done >= self.config.max_tasks

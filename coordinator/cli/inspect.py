@@ -36,7 +36,7 @@ from coordinator.cli.waiting import (
     wait_for_job,
 )
 from coordinator.core.protocol import JobStatus
-from coordinator.core.tags import check_tags
+from coordinator.core.tags import check_tags, describe_memory
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +271,18 @@ def cmd_workers(args: argparse.Namespace, conn: Connection) -> int:
         return EXIT_OK
     now = time.time()
     rows = [worker_row(w, now) for w in workers]
-    headers = ("WORKER", "ID", "STATUS", "BLENDER", "DEVICES", "TAGS", "TASK", "LAST SEEN")
+    headers = (
+        "WORKER",
+        "ID",
+        "STATUS",
+        "BLENDER",
+        "DEVICES",
+        "MEMORY",
+        "OS",
+        "TAGS",
+        "TASK",
+        "LAST SEEN",
+    )
     print(table(headers, rows))
     return EXIT_OK
 
@@ -293,14 +304,26 @@ def tag_worker(args: argparse.Namespace, conn: Connection) -> int:
 
 
 def worker_row(worker: JSON, now: float) -> list[object]:
-    task = worker.get("task")
+    task, caps = worker.get("task"), worker.get("capabilities") or {}
     return [
         clip(worker["name"], 30),
         worker["id"][:8],
-        worker["status"] + (" (disabled)" if worker.get("disabled") else ""),
+        worker_status(worker),
         worker.get("blender_version") or "",
         ", ".join(worker.get("devices") or []),
+        describe_memory(memory) if isinstance(memory := caps.get("memory_mb"), int) else "-",
+        caps.get("os") or "-",
         ",".join(worker.get("tags") or []) or "-",
         f"job {task['job_id']}: {clip(task['name'], 30)}" if task else "",
         f"{max(0, now - (worker.get('last_seen') or now)):.0f} s ago",
     ]
+
+
+def worker_status(worker: JSON) -> str:
+    """idle, busy, offline, or 'resting until 08:00' (this machine's clock); then
+    '(disabled)' when it takes no tasks."""
+    status = worker["status"]
+    until = worker.get("resting_until")
+    if status == "resting" and isinstance(until, int | float):
+        status += " until " + time.strftime("%H:%M", time.localtime(until))
+    return status + (" (disabled)" if worker.get("disabled") else "")

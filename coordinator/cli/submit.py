@@ -38,7 +38,7 @@ from coordinator.cli.tracing import Traced, add_file_outputs, traced_project
 from coordinator.cli.waiting import add_timeout_option, wait_for_job
 from coordinator.core.blendfile import read_blend_version
 from coordinator.core.outputs import resolve_blender_relative
-from coordinator.core.tags import check_tags
+from coordinator.core.tags import check_tags, parse_need
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,8 @@ def register(commands: Commands) -> None:
         default=[],
         metavar="KEY=VALUE",
         type=need_argument,
-        help="what a worker must offer: engine=CYCLES, device=GPU (any GPU), device=OPTIX...",
+        help="what a worker must offer: engine=CYCLES, device=GPU (any GPU) or OPTIX...,"
+        " memory=16G, os=linux (repeatable)",
     )
     p.add_argument(
         "--wait",
@@ -175,14 +176,12 @@ def required_tags(given: list[str]) -> list[str]:
         raise CliError(str(ex)) from ex
 
 
-def need_argument(text: str) -> tuple[str, str]:
-    """--need KEY=VALUE: engine or device, as the coordinator matches them."""
-    key, sep, value = text.partition("=")
-    if not sep or key.strip() not in ("engine", "device") or not value.strip():
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected engine=NAME or device=NAME (e.g. device=GPU, engine=CYCLES)"
-        )
-    return key.strip(), value.strip().upper()
+def need_argument(text: str) -> tuple[str, str | int]:
+    """--need KEY=VALUE: engine, device, memory or os, as the coordinator matches them."""
+    try:
+        return parse_need(text)
+    except ValueError as ex:
+        raise argparse.ArgumentTypeError(str(ex)) from ex
 
 
 def find_job_type(types: list[JSON], name: str) -> JSON:

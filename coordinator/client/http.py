@@ -432,16 +432,8 @@ class FarmClient:
         log: str | None = None,
         stages: dict[str, float] | None = None,
     ) -> None:
-        body = {
-            k: v
-            for k, v in (
-                ("progress", progress),
-                ("activity", activity),
-                ("log", log),
-                ("stages", stages),
-            )
-            if v is not None
-        }
+        pairs = (("progress", progress), ("activity", activity), ("log", log), ("stages", stages))
+        body = {k: v for k, v in pairs if v is not None}
         self._json("POST", f"/worker/tasks/{task_id}/update", json=body)
 
     def control(self, task_id: int, *, wait: float) -> tuple[str, str | None]:
@@ -490,6 +482,10 @@ class FarmClient:
 
     def sign_off(self) -> None:
         self._json("POST", "/worker/sign-off", json={})
+
+    def rest(self, until: float) -> None:
+        """Outside its working hours until `until` (Unix time); said again while resting."""
+        self._json("POST", "/worker/rest", json={"until": until})
 
 
 def _prove(client: FarmClient) -> str:

@@ -42,6 +42,7 @@ class WorkerStatus(enum.StrEnum):
     IDLE = "idle"  # online, no task
     BUSY = "busy"  # online, holds a task
     OFFLINE = "offline"  # not heard from within the lease timeout
+    RESTING = "resting"  # online, outside its working hours: no tasks until resting_until
 
 
 TERMINAL_JOB_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED})

@@ -115,7 +115,7 @@ def _fits(job: Any, offers: frozenset[str]) -> bool:
     """Does the worker offer what the job requires? (Most jobs require nothing.)"""
     if job["requires_tags"] == "[]" and job["needs"] == "{}":
         return True
-    return pools.row_requirements(job) <= offers
+    return pools.meets(pools.row_requirements(job), offers)
 
 
 def _first_task(store: Store, job: Any, worker_id: str) -> Any:

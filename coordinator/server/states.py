@@ -32,9 +32,11 @@ TASK_TRANSITIONS: Mapping[T, frozenset[T]] = {
 }
 
 WORKER_TRANSITIONS: Mapping[W, frozenset[W]] = {
-    W.IDLE: frozenset({W.BUSY, W.OFFLINE}),
-    W.BUSY: frozenset({W.IDLE, W.OFFLINE}),
-    W.OFFLINE: frozenset({W.IDLE, W.BUSY}),
+    W.IDLE: frozenset({W.BUSY, W.OFFLINE, W.RESTING}),
+    W.BUSY: frozenset({W.IDLE, W.OFFLINE, W.RESTING}),
+    W.OFFLINE: frozenset({W.IDLE, W.BUSY, W.RESTING}),
+    # outside its working hours; its next request for work ends the rest
+    W.RESTING: frozenset({W.IDLE, W.BUSY, W.OFFLINE}),
 }
 
 

@@ -169,6 +169,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN requires_tags TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE jobs ADD COLUMN needs TEXT NOT NULL DEFAULT '{}';
     """,
+    # 10: a worker resting outside its working hours says until when (status 'resting')
+    """
+    ALTER TABLE workers ADD COLUMN resting_until REAL;
+    """,
 )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from coordinator.core import models
-from coordinator.core.protocol import JobStatus, TaskStatus
+from coordinator.core.protocol import JobStatus, TaskStatus, WorkerStatus
 from coordinator.server import job_types, pools, scheduler, states
 from coordinator.server.job_types.schema import JSON
 from coordinator.server.store import Store, loads
@@ -103,14 +103,21 @@ def _job_eta(
     online: list[Any],
 ) -> float | None:
     """The job's `eta_seconds` (see models.Job): two bounded queries, only for a
-    queued or active job that has finished a task and that some worker can run."""
+    queued or active job that has finished a task and that some worker can run.
+    Workers resting outside their working hours count only when no other can run
+    it: then the wait until the first wakes comes first."""
     counts = summary.get("counts", {})
     if job["status"] not in (JobStatus.QUEUED, JobStatus.ACTIVE):
         return None
     if not counts.get(TaskStatus.COMPLETED):
         return None
     unable = {b["worker_id"] for b in blocked}
-    workers = sum(1 for w in able_workers(job, online) if w["id"] not in unable)
+    able = [w for w in able_workers(job, online) if w["id"] not in unable]
+    now, asleep = time.time(), 0.0
+    workers = sum(1 for w in able if w["status"] != WorkerStatus.RESTING)
+    if not workers and able:  # only resting ones: from when the first wakes
+        workers = len(able)
+        asleep = max(0.0, min(w["resting_until"] or now for w in able) - now)
     if not workers:
         return None
     took = [
@@ -126,12 +133,12 @@ def _job_eta(
         job["id"],
         job["generation"],
     )
-    return estimate_eta(
+    return asleep + estimate_eta(
         statistics.median(took),
         queued=counts.get(TaskStatus.QUEUED, 0),
         running=[(r["progress"], r["claimed_at"]) for r in running],
         workers=workers,
-        now=time.time(),
+        now=now,
     )
 
 
@@ -202,8 +209,8 @@ def job_blocklists(store: Store, job_ids: list[int]) -> dict[int, list[models.Bl
 
 def _online_workers(store: Store) -> list[Any]:
     return store.all(
-        "SELECT id, blender, blender_version, disabled, tags, devices, capabilities FROM workers"
-        " WHERE status != 'offline'"
+        "SELECT id, status, resting_until, blender, blender_version, disabled, tags, devices,"
+        " capabilities FROM workers WHERE status != 'offline'"
     )
 
 
@@ -234,10 +241,40 @@ def _no_worker_warning(
     """Why a job with queued work may wait for ever, or "" when a worker can take it.
 
     Such a job is not failed: the right worker may come online any moment. The
-    warning is worked out when the job is read, so it is never stale.
+    warning is worked out when the job is read, so it is never stale. Workers
+    resting outside their working hours take nothing now: when only they could
+    run the job, the warning says how many and until when.
     """
     if job["status"] not in (JobStatus.QUEUED, JobStatus.ACTIVE) or not counts.get("queued"):
         return ""
+    why = _why_none_can(job, online, blocked)  # even once the resting ones wake
+    if why:
+        return why
+    awake = [w for w in online if w["status"] != WorkerStatus.RESTING]
+    if not _why_none_can(job, awake, blocked):
+        return ""
+    resting = resting_able(job, online, blocked)
+    first = min(w["resting_until"] or 0 for w in resting)
+    many = len(resting) > 1
+    return (
+        f"{len(resting)} worker{'s' if many else ''} able to run it"
+        f" {'are' if many else 'is'} resting until"
+        f" {time.strftime('%H:%M', time.localtime(first))} (working hours); the job"
+        f" starts when {'the first wakes' if many else 'it wakes'}"
+    )
+
+
+def resting_able(job: Any, online: list[Any], blocked: set[str]) -> list[Any]:
+    """The resting workers that could run the job once their working hours begin."""
+    return [
+        w
+        for w in able_workers(job, online)
+        if w["status"] == WorkerStatus.RESTING and w["id"] not in blocked
+    ]
+
+
+def _why_none_can(job: Any, online: list[Any], blocked: set[str]) -> str:
+    """Why none of these workers can take the job's work ("" when one can)."""
     if not online:
         return (
             "no worker is online; start one (lanfarm-worker on a farm machine, or the"
@@ -278,7 +315,7 @@ def able_workers(job: Any, online: list[Any]) -> list[Any]:
         for w in online
         if not w["disabled"]
         and w["blender"] >= job["min_blender"]
-        and (not required or required <= pools.row_offers(w))
+        and (not required or pools.meets(required, pools.row_offers(w)))
     ]
 
 
@@ -363,6 +400,7 @@ def worker_json(row: Any, task: Any) -> models.Worker:
         "name": row["name"],
         "host": row["host"],
         "status": row["status"],
+        "resting_until": row["resting_until"] if row["status"] == WorkerStatus.RESTING else None,
         "blender_version": row["blender_version"],
         "devices": loads(row["devices"]),
         "tags": loads(row["tags"]),

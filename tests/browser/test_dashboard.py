@@ -9,6 +9,7 @@ import math
 import os
 import re
 import struct
+import time
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -468,3 +469,34 @@ def test_a_worker_is_tagged_from_the_workers_page(page: Any, farm: Farm) -> None
     page.once("dialog", lambda dialog: dialog.accept("no good"))
     row.get_by_role("button", name=f"Edit tags of {name}").click()
     expect(page.get_by_role("alert")).to_contain_text("'no good' is not a tag")
+
+
+def test_a_worker_resting_outside_its_working_hours_shows_until_when(page: Any, farm: Farm) -> None:
+    name = f"desk-{uuid.uuid4().hex[:4]}"
+    worker = fake_worker(farm, name)
+    until = time.time() + 3 * 3600
+    worker.rest(until)
+    job = sleep_job(farm, f"night_{uuid.uuid4().hex[:6]}", tasks=1, requires_tags=[name])
+    farm.api.set_worker_tags(worker_id_of(farm, name), [name])  # only it can run the job
+    sign_in(page, farm)
+    page.get_by_label("Name").fill(job["name"])
+    expect(page.locator("table.jobs .warn-icon")).to_have_attribute(
+        "title", re.compile(r"^1 worker able to run it is resting until \d\d:\d\d")
+    )
+    page.get_by_role("link", name="Workers").click()
+    row = page.locator("table.workers tr", has_text=name)
+    clock = page.evaluate(
+        "t => new Date(t * 1000).toLocaleTimeString([], {hour: '2-digit', minute: '2-digit',"
+        " hour12: false})",
+        until,
+    )
+    expect(row.locator(".badge")).to_have_text(f"Resting · until {clock}")
+    expect(page.locator(".summary")).to_contain_text("resting (working hours)")
+    assert worker.next_task(wait=0) is not None  # its hours began: it asks for work
+    expect(row.locator(".badge")).to_contain_text("Busy")
+    worker.sign_off()
+
+
+def worker_id_of(farm: Farm, name: str) -> str:
+    (worker,) = (w for w in farm.api.workers() if w["name"] == name)
+    return str(worker["id"])

@@ -85,6 +85,10 @@ async def test_submitted_paused_nothing_starts_until_resumed(client: Client) -> 
         ({"needs": {"colour": "red"}}, "needs", "unknown 'colour'"),
         ({"needs": {"device": "CU DA"}}, "needs", "GPU, CUDA, OPTIX or CPU"),
         ({"needs": ["GPU"]}, "needs", "must be an object"),
+        ({"needs": {"memory_mb": "16G"}}, "needs", "whole number of MiB"),
+        ({"needs": {"memory_mb": -1}}, "needs", "whole number of MiB"),
+        ({"needs": {"os": "Linux 6"}}, "needs", "linux, windows or darwin"),
+        ({"needs": {"os": 7}}, "needs", "linux, windows or darwin"),
     ],
 )
 async def test_bad_requirements_are_refused_saying_why(
@@ -130,3 +134,41 @@ def test_unmet_names_the_first_missing_requirement() -> None:
     assert pools.unmet(need, [pools.offers(["gpu"], [], {"engines": ["CYCLES"]})]) == ""
     assert "device:GPU" in pools.offers([], ["CPU", "HIP"], {})
     assert "device:GPU" not in pools.offers([], ["CPU"], {})
+
+
+async def test_memory_and_os_needs_wait_for_a_worker_that_has_them(client: Client) -> None:
+    small = await _register(client, "small", capabilities={"memory_mb": 8000, "os": "linux"})
+    job = await submit_sleep(client, count=1, needs={"memory_mb": 16384, "os": "Linux"})
+    assert job["needs"] == {"memory_mb": 16384, "os": "linux"}
+    assert await claim(client, small) is None
+    waiting = await get_job(client, job["id"])
+    assert waiting["warning"].startswith("no online worker with 16 GiB memory"), waiting
+    # A 16 GiB Mac: memory enough (its OS counts 15.5 GiB), the wrong OS.
+    mac = await _register(client, "mac", capabilities={"memory_mb": 15872, "os": "darwin"})
+    assert await claim(client, mac) is None
+    assert (await get_job(client, job["id"]))["warning"].startswith(
+        "no online worker has all of 16 GiB memory, OS linux"
+    )
+    box = await _register(client, "box", capabilities={"memory_mb": 15872, "os": "linux"})
+    task = await claim(client, box)
+    assert task is not None and task["job_id"] == job["id"]
+
+
+async def test_a_worker_that_reported_no_memory_meets_no_memory_need(client: Client) -> None:
+    unknown = await _register(client, "unknown")  # an agent that could not tell
+    job = await submit_sleep(client, count=1, needs={"memory_mb": 512, "os": "macos"})
+    assert job["needs"] == {"memory_mb": 512, "os": "darwin"}
+    assert await claim(client, unknown) is None
+    assert "512 MiB memory" in (await get_job(client, job["id"]))["warning"]
+
+
+def test_memory_is_met_with_the_slack_an_os_keeps() -> None:
+    need = pools.requirements([], {"memory_mb": 16384})
+    assert pools.meets(need, pools.offers([], [], {"memory_mb": 15500}))
+    assert pools.meets(need, pools.offers([], [], {"memory_mb": 65536}))
+    assert not pools.meets(need, pools.offers([], [], {"memory_mb": 12288}))
+    assert not pools.meets(need, pools.offers([], [], {}))
+    both = pools.requirements(["gpu"], {"memory_mb": 1024, "os": "linux"})
+    assert pools.meets(both, pools.offers(["gpu"], [], {"memory_mb": 2048, "os": "linux"}))
+    assert not pools.meets(both, pools.offers([], [], {"memory_mb": 2048, "os": "linux"}))
+    assert pools.describe("memory:1536") == "1.5 GiB memory"

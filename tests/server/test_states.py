@@ -40,9 +40,10 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         T.CANCELED: {T.QUEUED},
     },
     "worker": {
-        W.IDLE: {W.BUSY, W.OFFLINE},
-        W.BUSY: {W.IDLE, W.OFFLINE},
-        W.OFFLINE: {W.IDLE, W.BUSY},
+        W.IDLE: {W.BUSY, W.OFFLINE, W.RESTING},
+        W.BUSY: {W.IDLE, W.OFFLINE, W.RESTING},
+        W.OFFLINE: {W.IDLE, W.BUSY, W.RESTING},
+        W.RESTING: {W.IDLE, W.BUSY, W.OFFLINE},
     },
 }
 TABLE_BY_NAME = {name: table for name, table, _ in TABLES}

@@ -84,9 +84,16 @@ def test_outside_its_hours_the_worker_takes_nothing_then_works_when_they_begin(
         time.sleep(1.5)  # several looks at the clock: still day, nothing taken
         tasks = farm.client.tasks(job_id)["tasks"]
         assert [t["status"] for t in tasks] == ["queued", "queued"]
+        # The farm shows it resting until the evening, not offline, and says so for the job.
+        (worker,) = farm.client.workers()
+        assert worker["status"] == "resting", worker
+        assert worker["resting_until"] == datetime(2026, 12, 3, 19, 0).timestamp()
+        warning = farm.client.job(job_id)["warning"]
+        assert warning.startswith("1 worker able to run it is resting until 19:00"), warning
         now[0] = at(19, 0)  # evening: work begins
         wait_for(lambda: farm.client.job(job_id)["status"] == "completed", 20, "the job done")
         assert not agent.resting
+        assert farm.client.workers()[0]["status"] != "resting"  # (offline: max_tasks)
     finally:
         agent.shutdown(now=True)
         thread.join(30)

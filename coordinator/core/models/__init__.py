@@ -185,6 +185,9 @@ from coordinator.core.models.protocol import (
     Ok as Ok,
 )
 from coordinator.core.models.protocol import (
+    RestRequest as RestRequest,
+)
+from coordinator.core.models.protocol import (
     TaskUpdate as TaskUpdate,
 )
 from coordinator.core.models.protocol import (

@@ -30,6 +30,15 @@ class JobNeeds(TypedDict):
     device: NotRequired[
         Annotated[str, "a render device it has, e.g. CUDA, OPTIX; GPU for any GPU; CPU"]
     ]
+    memory_mb: NotRequired[
+        Annotated[
+            int,
+            "memory it must have, MiB; a worker reporting at least 90% of it qualifies"
+            " (an OS counts a little less than the machine has)",
+            Limits(minimum=1, maximum=2**30),
+        ]
+    ]
+    os: NotRequired[Annotated[str, "its operating system: linux, windows or darwin (macOS)"]]
 
 
 class BlocklistEntry(TypedDict):
@@ -132,7 +141,9 @@ class Job(TypedDict):
         list[str], "tags a worker must have (all of them) to get its tasks: its pools"
     ]
     needs: Annotated[
-        JobNeeds, "what a worker must offer to get its tasks: an engine, a device ({} for none)"
+        JobNeeds,
+        "what a worker must offer to get its tasks: an engine, a device, memory, an OS"
+        " ({} for none)",
     ]
     deliver: Annotated[
         bool, "finished frames are written into the output folder on the coordinator's machine"

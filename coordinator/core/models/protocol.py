@@ -6,7 +6,7 @@ No `from __future__ import annotations` here: Python 3.11 would not see
 
 from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
-from coordinator.core.models.common import _WARM, Fraction, Id, Limits, Sha256
+from coordinator.core.models.common import _WARM, Fraction, Id, Limits, Sha256, Timestamp
 from coordinator.core.models.jobs import TaskStages
 from coordinator.core.protocol import TaskStatus
 
@@ -95,6 +95,14 @@ class FailAnswer(TypedDict):
     task_status: Annotated[
         TaskStatus, "queued: it will be tried again; failed: it ran out of attempts"
     ]
+
+
+class RestRequest(TypedDict):
+    """A worker outside its working hours (`--work-hours`): it takes no task until
+    `until`, and says so again every 30 s while it rests (its heartbeat); its next
+    request for work ends the rest."""
+
+    until: Annotated[Timestamp, "when its working hours begin again (Unix time)"]
 
 
 class Ok(TypedDict):

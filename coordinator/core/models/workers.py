@@ -34,7 +34,13 @@ class Worker(TypedDict):
     id: Annotated[str, "the worker's id"]
     name: Annotated[str, "its name (the machine's, unless its agent was given one)"]
     host: Annotated[str, "its host name or address, as it said"]
-    status: Annotated[WorkerStatus, "idle, busy or offline"]
+    status: Annotated[
+        WorkerStatus,
+        "idle, busy, resting (outside its working hours: see resting_until) or offline",
+    ]
+    resting_until: Annotated[
+        Timestamp | None, "while it rests: when its working hours begin again; else null"
+    ]
     disabled: Annotated[bool, "takes no new tasks"]
     blender_version: Annotated[str, "its Blender"]
     devices: Annotated[list[str], "render devices it offers, e.g. CPU, CUDA"]

@@ -162,6 +162,7 @@ async def next_task(request: web.Request) -> web.Response:
     farm, hub, worker = request.app[FARM], request.app[HUB], request[WORKER]
     warm_job = parse_warm_job(await read_object(request, allowed=("warm_job",)))
     deadline = time.monotonic() + query_float(request, "wait", 20.0, 0.0, MAX_POLL)
+    worker = farm.workers.wake(worker)
     farm.tasks.abandon_held(worker)
     while True:
         assignment = farm.tasks.claim(worker, warm_job=warm_job)
@@ -346,6 +347,16 @@ async def fail(request: web.Request) -> web.Response:
         request[WORKER], int_param(request, "task_id"), reason=body["reason"], log_text=text
     )
     return web.json_response({"task_status": status})
+
+
+@routes.post(f"{API_PREFIX}/worker/rest")
+async def rest(request: web.Request) -> web.Response:
+    """Outside its working hours until `until`: resting, no task (models.RestRequest)."""
+    until = (await read_object(request, allowed=("until",))).get("until")
+    if isinstance(until, bool) or not isinstance(until, int | float) or not 0 <= until < 2**40:
+        raise BadRequest('send {"until": when its working hours begin (Unix time)}', field="until")
+    request.app[FARM].workers.rest(request[WORKER], float(until))
+    return web.json_response({"ok": True})
 
 
 @routes.post(f"{API_PREFIX}/worker/sign-off")

@@ -64,6 +64,7 @@ export const STATUS_LABELS = {
   idle: "Idle",
   busy: "Busy",
   offline: "Offline",
+  resting: "Resting",
 };
 
 export function badge(status, extra) {
@@ -138,6 +139,11 @@ export function timeAgo(seconds) {
   if (diff < 3600) return `${Math.floor(diff / 60)} min ago`;
   if (diff < 86400) return `${Math.floor(diff / 3600)} h ago`;
   return dateTime(seconds);
+}
+
+// "08:00": a time of day in the viewer's clock (Unix seconds in)
+export function clock(seconds) {
+  return new Date(seconds * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
 }
 
 export function plural(count, word) {

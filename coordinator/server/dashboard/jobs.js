@@ -290,7 +290,7 @@ export class JobsView {
         "p",
         { class: "muted" },
         "Submit one from Blender (Render Properties, Farm panel) or from a terminal: ",
-        h("code", {}, "python -m coordinator submit shot.blend --frames 1-100"),
+        h("code", {}, "lanfarm submit shot.blend --frames 1-100"),
       ),
     );
   }

@@ -4,6 +4,7 @@
 import {
   badge,
   busy,
+  clock,
   confirmDialog,
   h,
   plural,
@@ -61,8 +62,10 @@ export class WorkersView {
     const workers = this.workers;
     const online = workers.filter((w) => w.status !== "offline").length;
     const busy = workers.filter((w) => w.status === "busy").length;
+    const resting = workers.filter((w) => w.status === "resting").length;
     this.summary.textContent = workers.length
-      ? `${online} of ${plural(workers.length, "worker")} online · ${busy} rendering`
+      ? `${online} of ${plural(workers.length, "worker")} online · ${busy} rendering` +
+        (resting ? ` · ${resting} resting (working hours)` : "")
       : "";
     if (!workers.length) {
       replaceKeepingFocus(
@@ -72,7 +75,7 @@ export class WorkersView {
           { class: "empty card" },
           h("p", { class: "empty-title" }, "No workers have joined yet."),
           h("p", { class: "muted" }, "Start one on each render machine (with Blender installed):"),
-          h("pre", { class: "command" }, `python -m worker_agent --coordinator ${location.origin} --token <farm token>`),
+          h("pre", { class: "command" }, `lanfarm-worker --coordinator ${location.origin} --token <farm token>`),
           h("p", { class: "muted" }, "Workers on the same network also find the farm by themselves when you leave out --coordinator."),
         ),
       );
@@ -102,7 +105,9 @@ export class WorkersView {
   }
 
   row(w) {
-    const state = w.disabled ? (w.status === "busy" ? "finishing, then disabled" : "disabled") : null;
+    const resting = w.status === "resting" && w.resting_until ? `until ${clock(w.resting_until)}` : null;
+    const disabled = w.disabled ? (w.status === "busy" ? "finishing, then disabled" : "disabled") : null;
+    const state = [resting, disabled].filter(Boolean).join(" · ") || null;
     const task = w.task
       ? h("a", { href: `#/jobs/${w.task.job_id}` }, `Job ${w.task.job_id} · ${w.task.name}`)
       : h("span", { class: "muted" }, "–");

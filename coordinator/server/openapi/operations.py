@@ -256,6 +256,10 @@ PROTOCOL = (
        params=(TASK_ID,), errors=(409,), said=_HELD, auth=WORKER),
     Op("post", "/worker/sign-off", "The worker is leaving: its task goes back to the queue",
        "worker protocol", m.Ok, body=m.NoFields, auth=WORKER),
+    Op("post", "/worker/rest", "The worker is outside its working hours until `until`: it"
+       " shows as resting, takes no task and keeps none (a held task goes back to the queue"
+       " without spending a try); sent again every 30 s while it rests, and ended by its next"
+       " request for work", "worker protocol", m.Ok, body=m.RestRequest, auth=WORKER),
 )  # fmt: skip
 
 OPERATIONS: tuple[Op, ...] = (*META, *JOBS, *TASKS, *FILES, *WORKERS, *EVENTS_OPS, *PROTOCOL)

@@ -58,7 +58,7 @@ class NewJob:
     deliver: bool = True  # copy outputs into the output folder on this machine
     max_attempts: int = 3  # tries per task before it fails
     requires_tags: tuple[str, ...] = ()  # only workers with all these tags (pools.py)
-    needs: Mapping[str, str] = field(default_factory=dict)  # engine, device (pools.NEEDS)
+    needs: Mapping[str, str | int] = field(default_factory=dict)  # engine, device... (tags.NEEDS)
     paused: bool = False  # submitted paused: nothing starts until resumed
 
 

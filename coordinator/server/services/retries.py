@@ -169,5 +169,5 @@ def _workers_left_for(ctx: FarmContext, task: Any, job: Any) -> int:
         scheduler.BLOCKLIST_THRESHOLD,
     )
     if required:
-        return sum(1 for w in rows if required <= pools.row_offers(w))
+        return sum(1 for w in rows if pools.meets(required, pools.row_offers(w)))
     return int(rows[0][0]) if rows else 0

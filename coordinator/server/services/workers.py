@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 # last_seen is written at most this often per worker (seconds)
 LAST_SEEN_RESOLUTION = 1.0
+# The furthest a rest may reach: working hours begin again within a day.
+MAX_REST = 2 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,29 @@ class WorkerService(Service):
     def online(self) -> int:
         return sum(n for status, n in self.counts().items() if status != WorkerStatus.OFFLINE)
 
+    def rest(self, worker: JSON, until: float) -> None:
+        """Outside its working hours until `until`: it keeps no task (a held one goes back
+        to the queue, as an interruption) and shows as resting; it says so again every
+        30 s, which keeps it from being swept offline."""
+        why = "the worker's working hours ended"
+        requeue_held_by(self.ctx, worker["id"], why, interrupted=True)
+        until = min(until, time.time() + MAX_REST)  # a day's hours begin within a day
+        if worker["status"] != WorkerStatus.RESTING or worker["resting_until"] != until:
+            self.ctx.set_worker_status(worker["id"], WorkerStatus.RESTING)
+            self.store.run("UPDATE workers SET resting_until = ? WHERE id = ?", until, worker["id"])
+            self.hub.publish("worker", id=worker["id"])
+        if worker["status"] != WorkerStatus.RESTING:
+            log.info("worker %s resting (working hours) until %s", worker["name"], _clock(until))
+
+    def wake(self, worker: JSON) -> JSON:
+        """A resting worker asking for work again: its working hours began."""
+        if worker["status"] != WorkerStatus.RESTING:
+            return worker
+        self.ctx.set_worker_status(worker["id"], WorkerStatus.IDLE)
+        self.store.run("UPDATE workers SET resting_until = NULL WHERE id = ?", worker["id"])
+        log.info("worker %s: working hours began", worker["name"])
+        return {**worker, "status": WorkerStatus.IDLE, "resting_until": None}
+
     def sign_off(self, worker: JSON) -> None:
         """A worker leaving on purpose hands its task back at once."""
         requeue_held_by(self.ctx, worker["id"], "the worker shut down", interrupted=True)
@@ -161,6 +186,10 @@ class WorkerService(Service):
         self.store.run("DELETE FROM workers WHERE id = ?", worker_id)
         log.info("worker %s (%s) removed", row["name"], worker_id)
         self.hub.publish("worker-removed", id=worker_id)
+
+
+def _clock(at: float) -> str:
+    return time.strftime("%H:%M", time.localtime(at))
 
 
 def _hash_secret(secret: str) -> str:
