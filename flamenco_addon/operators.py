@@ -146,6 +146,7 @@ class FARM_OT_submit_job(bpy.types.Operator):
                 raise SubmitError(f"settings_json is not valid JSON: {ex}") from ex
         else:
             extra = panel.extra() if job_type == panel.job_type else {}
+        requires_tags, needs = panel.requirements()
         return JobForm(
             job_type=job_type,
             name=self.job_name or panel.job_name or default_job_name(bpy.data.filepath),
@@ -153,6 +154,8 @@ class FARM_OT_submit_job(bpy.types.Operator):
             chunk_size=self.chunk_size or panel.chunk_size,
             priority=self.priority if self.priority >= 0 else panel.priority,
             extra=extra,
+            requires_tags=requires_tags,
+            needs=needs,
         )
 
     def start(self, context: Any) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 
 import bpy
 
-from . import farms, local_farm, panel_text, preferences, scan
+from . import farms, local_farm, panel_text, preferences, requirements, scan
 from .runtime import STATE
 from .submission import SubmitError, default_frames
 
@@ -150,6 +150,31 @@ def draw_job_form(context: Any, layout: Any) -> None:
     for item in form.settings:
         _draw_setting(col, item)
     col.prop(form, "priority")
+    try:  # what it asks of its workers, set in the Workers sub-panel
+        wanted = requirements.describe(*form.requirements())
+    except SubmitError as ex:
+        col.label(text=str(ex), icon="ERROR")
+    else:
+        if wanted:
+            col.label(text=wanted, icon="FILTER")
+
+
+class RENDER_PT_farm_workers(bpy.types.Panel):
+    """Which workers may run the job: pools (tags) and what they must have."""
+
+    bl_space_type = "PROPERTIES"
+    bl_region_type = "WINDOW"
+    bl_context = "render"
+    bl_label = "Workers"
+    bl_parent_id = "RENDER_PT_farm"
+
+    def draw(self, context: Any) -> None:
+        col = _layout(self).column()
+        col.use_property_split = True
+        form = context.scene.farm_job
+        col.prop(form, "require_tags")
+        for name in ("need_device", "need_engine", "need_memory_gb", "need_os"):
+            col.prop(form, name)
 
 
 def _draw_scene_settings(context: Any, layout: Any, form: Any) -> None:
@@ -312,6 +337,7 @@ class RENDER_PT_farm_jobs(bpy.types.Panel):
 CLASSES = (
     RENDER_PT_farm,
     RENDER_PT_farm_coordinator,
+    RENDER_PT_farm_workers,
     FARM_UL_jobs,
     RENDER_PT_farm_jobs,
 )

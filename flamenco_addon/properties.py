@@ -8,6 +8,7 @@ from typing import Any
 
 import bpy
 
+from . import requirements
 from .runtime import STATE
 
 # EnumProperty item callbacks must keep their strings alive (Blender keeps
@@ -95,6 +96,27 @@ class FarmJobSettings(bpy.types.PropertyGroup):
     priority: bpy.props.IntProperty(
         name="Priority", description="Higher runs first", default=50, min=0, max=100
     )
+    # What the job asks of its workers (requirements.py): the farm's pools and needs
+    require_tags: bpy.props.StringProperty(
+        name="Requires tags",
+        description="Only workers with all these tags (their pools) get the job, e.g. gpu, fast"
+        " (empty: any worker)",
+    )
+    need_device: bpy.props.EnumProperty(
+        name="Device", items=requirements.DEVICES, default=requirements.ANY
+    )
+    need_engine: bpy.props.EnumProperty(
+        name="Engine", items=requirements.ENGINES, default=requirements.ANY
+    )
+    need_memory_gb: bpy.props.IntProperty(
+        name="Memory (GiB)",
+        description="Only workers with at least this much memory (one that reports 90% of it"
+        " qualifies, as an OS counts a little less than the machine has); 0: any",
+        default=0,
+        min=0,
+        max=4096,
+    )
+    need_os: bpy.props.EnumProperty(name="System", items=requirements.SYSTEMS, default="ANY")
     settings: bpy.props.CollectionProperty(type=FarmSettingValue)
     settings_for: bpy.props.StringProperty()
     # Comma-separated: the job type's settings taken from the scene (frames, output, ...)
@@ -105,6 +127,16 @@ class FarmJobSettings(bpy.types.PropertyGroup):
 
     def extra(self) -> dict[str, Any]:
         return {s.name: s.value() for s in self.settings if s.value() is not None}
+
+    def requirements(self) -> tuple[tuple[str, ...], dict[str, Any]]:
+        """(requires_tags, needs) as the API takes them; SubmitError when one is wrong."""
+        return requirements.requirements(
+            self.require_tags,
+            device=self.need_device,
+            engine=self.need_engine,
+            memory_gb=self.need_memory_gb,
+            system=self.need_os,
+        )
 
 
 def load_schema(

@@ -91,6 +91,9 @@ class JobForm:
     # The job type's settings the scene fills in (scene_settings_of its schema);
     # None: schema not fetched yet, blender-render's are assumed for it.
     scene_settings: frozenset[str] | None = None
+    # Only workers with all these tags, and offering these needs (requirements.py)
+    requires_tags: tuple[str, ...] = ()
+    needs: Mapping[str, Any] = field(default_factory=dict)
 
 
 def scene_settings_of(job_type: Mapping[str, Any]) -> frozenset[str]:
@@ -260,6 +263,8 @@ def job_body(
         "submitter": submitter(),
         "deliver": deliver,
         "origin": origin,
+        "requires_tags": list(form.requires_tags),
+        "needs": dict(form.needs),
     }
 
 

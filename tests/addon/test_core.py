@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from coordinator.client.http import FarmClient
 from coordinator.server import job_types
 from flamenco_addon import packing
 from flamenco_addon.packing import Dependency, blend_relative, blender_abspath, plan_pack
+from flamenco_addon.requirements import describe, requirements
 from flamenco_addon.submission import (
     SCENE_SETTINGS,
     JobForm,
@@ -28,7 +31,7 @@ from flamenco_addon.submission import (
     resolve_output,
     scene_settings_of,
 )
-from flamenco_addon.submitting import with_schema
+from flamenco_addon.submitting import Submission, with_schema
 from flamenco_addon.sync import adopt_old_folder
 
 ADDON = Path(__file__).resolve().parents[2] / "flamenco_addon"
@@ -436,3 +439,49 @@ def test_records_of_the_old_config_folder_are_adopted(tmp_path: Path) -> None:
     assert (new / "jobs.json").read_text() == "kept"
     fresh = tmp_path / "fresh"
     assert adopt_old_folder(tmp_path / "none", fresh).is_dir()
+
+
+# ------------------------------------------------------------ workers it asks for
+def test_the_panels_workers_rows_become_requires_tags_and_needs() -> None:
+    tags, needs = requirements("gpu, fast", device="GPU", memory_gb=16, system="linux")
+    assert tags == ("gpu", "fast")
+    assert needs == {"device": "GPU", "memory_mb": 16384, "os": "linux"}
+    assert requirements("") == ((), {})  # the defaults ask nothing
+    assert describe(tags, needs) == (
+        "Only workers with tag gpu, tag fast, Any GPU, Linux, 16 GiB memory"
+    )
+    assert describe((), {}) == ""
+    body = job_body(
+        SNAP,
+        JobForm(requires_tags=tags, needs=needs),
+        files={},
+        blend="s010.blend",
+        deliver=False,
+    )
+    assert body["requires_tags"] == ["gpu", "fast"]
+    assert body["needs"] == {"device": "GPU", "memory_mb": 16384, "os": "linux"}
+    plain = job_body(SNAP, JobForm(), files={}, blend=None, deliver=False)
+    assert (plain["requires_tags"], plain["needs"]) == ([], {})
+
+
+def test_a_bad_tag_is_refused_before_packing_in_the_farms_words() -> None:
+    with pytest.raises(SubmitError, match=r"'Requires tags': 'no good' is not a tag"):
+        requirements("gpu, no good")
+
+
+def test_the_requirements_travel_to_the_submitting_helper(tmp_path: Path) -> None:
+    """The form goes to the helper process as JSON and comes back whole."""
+    tags, needs = requirements("gpu", engine="CYCLES", memory_gb=8)
+    sub = Submission(
+        client=FarmClient("http://127.0.0.1:1"),
+        plan=plan_pack(str(tmp_path / "a.blend"), []),
+        pack_root=tmp_path,
+        rewrite_command=[],
+        snapshot=SNAP,
+        form=JobForm(requires_tags=tags, needs=needs),
+        deliver=False,
+    )
+    back = Submission.from_json(json.loads(json.dumps(sub.to_json())))
+    body = job_body(back.snapshot, back.form, files={}, blend=None, deliver=False)
+    assert body["requires_tags"] == ["gpu"]
+    assert body["needs"] == {"engine": "CYCLES", "memory_mb": 8192}
