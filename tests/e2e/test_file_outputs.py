@@ -132,3 +132,32 @@ def test_file_output_passes_land_next_to_the_blend_as_a_local_render_names_them(
     assert len(saved) == 6, log  # 3.4 names each file it writes
     for path in saved:
         assert Path(path).is_relative_to(worker), f"the worker wrote {path}"
+
+
+_RELATIVE_NODE = r"""
+import json, sys
+import bpy
+args = json.load(open(sys.argv[sys.argv.index("--") + 1]))
+bpy.ops.wm.open_mainfile(filepath=args["blend"])
+bpy.context.scene.node_tree.nodes["passes"].base_path = "passes/"
+bpy.ops.wm.save_as_mainfile(filepath=args["copy"])
+"""
+
+
+def test_a_node_the_farm_cannot_bring_home_is_refused_before_upload(
+    farm: LocalFarm, shot: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "relative.blend"
+    args = {"blend": str(shot), "copy": str(copy)}
+    proc, command, output = run_script(DEBIAN_BLENDER, _RELATIVE_NODE, args, timeout=120)
+    assert proc.returncode == 0, f"{command}\n{output[-2000:]}"
+    jobs_before = farm.client().jobs()["total"]
+    result = cli(farm, "submit", str(copy), "--frames", "1", "--output", str(tmp_path / "f_"))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "error: relative.blend: the compositor's File Output node 'passes', input 'image_':"
+        " output path 'passes/image_' is relative to Blender's working directory; use '//'"
+        " (the .blend's folder) or an absolute path"
+    )
+    assert "upload" not in result.stderr
+    assert farm.client().jobs()["total"] == jobs_before
