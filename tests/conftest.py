@@ -40,6 +40,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(f"needs {what}")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Per-user data (the CLI's record of submitted jobs, a default coordinator's
+    folder) goes to a folder of this test run, in this process and every one it
+    starts, never to the real home's (core.datadirs reads these variables)."""
+    home = tmp_path_factory.mktemp("data-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(home))
+        patch.setenv("LOCALAPPDATA", str(home))
+        yield home
+
+
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 

@@ -1,28 +1,29 @@
 """`pull`: download a job's finished outputs that are not here yet.
 
-Files land in the folder the person names (`--into`). Without it, pull falls
-back to the folder of the job's output pattern, by the rule the coordinator
-delivers by (`core.outputs.output_folder`), and says so: that folder comes
-from the coordinator's reply, so it must be an absolute folder here, neither
-hidden nor a configuration folder, and only rendered images and movies are
-written into it. Every name in the reply must be a plain file name that lands
-inside the folder (`core.names`); others are skipped, with one error. Files
-already there with the farm's checksum are skipped; a different file is
-replaced, saying so.
+Files land in the folder the person names (`--into`), or, without it, in the
+output folder they gave when they submitted the job from this machine's CLI,
+which `submit` recorded (`cli.submitted`). Never in a folder a reply names:
+a job with no record here needs `--into`. Into the recorded folder only
+rendered images and movies are written (it may be a project folder, whose
+.blend or scripts no reply may replace). Every name in the reply must be a
+plain file name that lands inside the folder (`core.names`); others are
+skipped, with one error. Files already there with the farm's checksum are
+skipped; a different file is replaced, saying so.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
+from coordinator.cli import submitted
 from coordinator.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     JSON,
+    CliClient,
     CliError,
     Commands,
     Connection,
@@ -34,13 +35,12 @@ from coordinator.cli.common import (
 )
 from coordinator.core.hashing import sha256_file
 from coordinator.core.names import UnsafeNameError, check_plain_name, inside
-from coordinator.core.outputs import local_output_folder
 
 log = logging.getLogger(__name__)
 
 # What a render writes (core.outputs' image formats, and movies): all a pull
-# into a folder the person did not name may create. A script, a shortcut or
-# a launch agent would run code; an image does not.
+# without --into may create. A script, a shortcut or a .blend would run code
+# or replace the artist's work; an image does not.
 RENDER_EXTENSIONS = frozenset(
     {".bmp", ".rgb", ".png", ".jpg", ".jpeg", ".tga", ".cin", ".dpx", ".exr", ".hdr"}
     | {".tif", ".tiff", ".webp", ".jp2", ".j2c"}
@@ -54,8 +54,8 @@ def register(commands: Commands) -> None:
     p.add_argument(
         "--into",
         metavar="DIR",
-        help="the folder to download into (default: the folder of the job's output path,"
-        " when it is an ordinary folder of this machine)",
+        help="the folder to download into (default: the job's output folder as given"
+        " when it was submitted from this machine)",
     )
 
 
@@ -64,8 +64,11 @@ def cmd_pull(args: argparse.Namespace, conn: Connection) -> int:
     if args.into:
         into = Path(args.into).expanduser()
     else:
-        into = output_folder(client.job(args.job_id, tasks=False))
-        note(f"no --into: pulling into {into}, the job's output folder; --into DIR picks another")
+        into = recorded_folder(client, args.job_id)
+        note(
+            f"no --into: pulling into {into}, the output folder job {args.job_id} was"
+            " submitted with from here; --into DIR picks another"
+        )
     todo, present, refused = plan_pull(
         client.outputs(args.job_id), into, renders_only=not args.into
     )
@@ -89,51 +92,20 @@ def cmd_pull(args: argparse.Namespace, conn: Connection) -> int:
     return EXIT_OK
 
 
-def output_folder(job: JSON) -> Path:
-    """Where the job's frames belong on this machine: the folder of its output
-    pattern, or an error asking for --into when the pattern names no folder
-    here, or one a reply must not choose (hidden, or a configuration folder)."""
-    pattern = str((job.get("settings") or {}).get("output") or "")
-    if not pattern:
-        raise CliError(f"job {job['id']} has no output setting; pass --into DIR")
-    folder = local_output_folder(pattern)
-    if folder is None:
+def recorded_folder(client: CliClient, job_id: int) -> Path:
+    """The output folder the person gave when submitting `job_id` to this farm
+    from here, or an error asking for --into: never a folder from the reply."""
+    try:
+        record = submitted.recall(submitted.farm_identity(client), job_id)
+    except submitted.RecordError as ex:
+        raise CliError(f"{ex}: pass --into DIR, or delete that file") from ex
+    if record is None:
         raise CliError(
-            f"job {job['id']} writes to {pattern}, which names no folder on this machine;"
-            " pass --into DIR"
+            f"no output folder recorded for job {job_id} of this farm: only jobs"
+            " submitted from this machine's CLI (with an output path) have one, and pull"
+            " never writes where the farm's reply says; pass --into DIR"
         )
-    why = _not_for_renders(Path(folder))
-    if why:
-        raise CliError(
-            f"job {job['id']} writes to {folder}, {why}; pull does not write there on the"
-            " farm's word: pass --into DIR if that is really where you want the files"
-        )
-    return Path(folder)
-
-
-def _not_for_renders(folder: Path) -> str:
-    """Why a folder named by the farm is not taken without --into ("" if it is fine)."""
-    resolved = folder.resolve()
-    hidden = [p for p in resolved.parts if p.startswith(".")]
-    if hidden:
-        return f"a hidden folder ({hidden[0]})"
-    for config in _config_folders():
-        if resolved == config or resolved.is_relative_to(config):
-            return f"inside the configuration folder {config}"
-    return ""
-
-
-def _config_folders() -> list[Path]:
-    """Folders whose files programs run or load at start-up (Blender's scripts among them)."""
-    home = Path.home()
-    places = [home / "Library", Path("/etc"), Path("/usr"), Path("/bin"), Path("/Library")]
-    for var in (
-        *("APPDATA", "LOCALAPPDATA", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "BLENDER_USER_CONFIG"),
-        *("BLENDER_USER_SCRIPTS", "BLENDER_USER_RESOURCES", "BLENDER_SYSTEM_SCRIPTS"),
-    ):
-        if os.environ.get(var):
-            places.append(Path(os.environ[var]))
-    return [p.resolve() for p in places]
+    return Path(record.folder)
 
 
 def plan_pull(

@@ -34,6 +34,7 @@ from coordinator.cli.common import (
     task_counts,
 )
 from coordinator.cli.precheck import check_blender_version, check_output, check_settings
+from coordinator.cli.submitted import record_submission
 from coordinator.cli.tracing import Traced, add_file_outputs, traced_project
 from coordinator.cli.waiting import add_timeout_option, wait_for_job
 from coordinator.core.blendfile import read_blend_version
@@ -141,6 +142,7 @@ def cmd_submit(args: argparse.Namespace, conn: Connection) -> int:
         body["blender_version"] = args.blender_version
     job = client.submit(body)
     print(job["id"], flush=True)
+    record_submission(client, int(job["id"]), body["settings"])  # where pull puts its frames
     total = task_counts(job)[1]
     note(f"job {job['id']} {job['name']!r} submitted: {plural(total, 'task')} ({job['type']})")
     if args.timeout is not None and not args.wait:

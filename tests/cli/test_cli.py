@@ -453,9 +453,10 @@ def test_pull_of_a_folder_output_lands_where_the_coordinator_delivers(
 
 
 def test_pull_needs_an_output_folder(run: Run) -> None:
-    job_id = submit_sleep(run, unique("nopull"))
+    job_id = submit_sleep(run, unique("nopull"))  # submitted from here, but with no output
     result = run("pull", str(job_id))
-    assert result.code == 2 and "--into" in result.err
+    assert result.code == 2 and f"no output folder recorded for job {job_id}" in result.err
+    assert result.err.rstrip().endswith("pass --into DIR")
 
 
 # ============================================================ the rest

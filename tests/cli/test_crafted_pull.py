@@ -1,7 +1,8 @@
 """`pull` as a real process against a coordinator that lies (tests/support/crafted_farm.py):
-its target folder is the one the person asks for, or the job's output folder
-only when that is an ordinary folder here; every name must be plain and land
-inside; the person reads one error, and nothing is written anywhere else."""
+its target folder is the one the person asks for, or the output folder they
+submitted the job with from here (recorded by `submit`), never one a reply
+names; every name must be plain and land inside; the person reads one error,
+and nothing is written anywhere else."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from tests.cli.conftest import Result, run_process
 from tests.support.crafted_farm import CraftedFarm, crafted_farm, files_under
+from tests.support.fakeblend import fake_blend_bytes
 
 FRAME = os.urandom(1500)
 
@@ -53,10 +55,25 @@ def job(farm: CraftedFarm, output: Path, files: dict[str, bytes]) -> int:
     return job_id
 
 
+def cli(farm: CraftedFarm, home: Path, *argv: str, **env: str) -> Result:
+    """`python -m coordinator`, the token in the environment, HOME and the user's
+    data folder (where submit records its jobs) in the test."""
+    base = {"FARM_TOKEN": farm.token, "HOME": str(home), "XDG_DATA_HOME": str(home / "data")}
+    return run_process("--coordinator", farm.url, *argv, env={**base, **env})
+
+
 def pull(farm: CraftedFarm, home: Path, *argv: str, **env: str) -> Result:
-    """`python -m coordinator pull`, the token in the environment, HOME in the test."""
-    base = {"FARM_TOKEN": farm.token, "HOME": str(home)}
-    return run_process("--coordinator", farm.url, "pull", *argv, env={**base, **env})
+    return cli(farm, home, "pull", *argv, **env)
+
+
+def submitted_here(farm: CraftedFarm, home: Path, output: Path) -> int:
+    """A render job submitted with `submit`, whose output is `output`; its id."""
+    blend = home / "project" / "shot.blend"
+    blend.parent.mkdir(parents=True, exist_ok=True)
+    blend.write_bytes(fake_blend_bytes())
+    result = cli(farm, home, "submit", str(blend), "--frames", "1-2", "--output", str(output))
+    assert result.code == 0, result.err
+    return int(result.out.split()[0])
 
 
 def test_into_gets_the_plain_names_and_nothing_lands_elsewhere(
@@ -80,35 +97,60 @@ def test_into_gets_the_plain_names_and_nothing_lands_elsewhere(
     assert {k: after[k] for k in before} == before
 
 
-def test_without_into_a_hidden_or_config_folder_from_the_reply_is_refused(
-    farm: CraftedFarm, home: Path
+def test_without_into_a_job_not_submitted_from_here_is_refused_whatever_its_folder(
+    farm: CraftedFarm, home: Path, tmp_path: Path
 ) -> None:
     startup = home / ".config" / "blender" / "4.2" / "scripts" / "startup"
     startup.mkdir(parents=True)
-    job_id = job(farm, startup / "f_####", {"evil.py": b"import os", "f_0001.png": FRAME})
-    result = pull(farm, home, str(job_id))
-    assert result.code == 2 and result.out == ""
-    assert "a hidden folder (.config)" in result.err and "pass --into DIR" in result.err
-    assert list(startup.iterdir()) == [] and farm.fetched(job_id) == []
+    renders = home / "shots" / "renders"  # an ordinary folder: refused all the same
+    before = files_under(tmp_path / "home")
+    for folder in (startup, renders):
+        job_id = job(farm, folder / "f_####", {"evil.py": b"import os", "f_0001.png": FRAME})
+        result = pull(farm, home, str(job_id))
+        assert result.code == 2 and result.out == "", result.err
+        assert f"no output folder recorded for job {job_id}" in result.err
+        assert "never writes where the farm's reply says; pass --into DIR" in result.err
+        assert "Traceback" not in result.err
+        assert farm.fetched(job_id) == []
+    assert files_under(tmp_path / "home") == before and not renders.exists()
 
-    scripts = home / "cfg" / "blender" / "scripts"  # not hidden, but named as a config home
-    job_id = job(farm, scripts / "f_####", {"evil.py": b"import os"})
-    result = pull(farm, home, str(job_id), XDG_CONFIG_HOME=str(home / "cfg"))
-    assert result.code == 2 and "inside the configuration folder" in result.err
-    assert not scripts.exists() and farm.fetched(job_id) == []
 
-
-def test_without_into_only_renders_land_in_the_jobs_folder_and_pull_says_where(
+def test_without_into_only_renders_land_in_the_folder_submitted_from_here(
     farm: CraftedFarm, home: Path
 ) -> None:
     renders = home / "shots" / "renders"
+    job_id = submitted_here(farm, home, renders / "f_####")
+    record = home / "data" / "blender-farm" / "cli" / "submitted-jobs.json"
+    assert oct(record.stat().st_mode & 0o777) == "0o600"
+    assert oct(record.parent.stat().st_mode & 0o777) == "0o700"
+    # The reply now says the job writes into a startup-scripts folder: not taken.
+    startup = home / ".config" / "blender" / "4.2" / "scripts" / "startup"
+    farm.settings[job_id] = {"output": str(startup / "f_####")}
     files = {"f_0001.png": FRAME, "f_0002.exr": FRAME, "evil.py": b"import os"}
-    job_id = job(farm, renders / "f_####", {**files, "../../escape.png": FRAME})
+    farm.outputs[job_id] = {**files, "../../escape.png": FRAME, "shot.blend": b"x"}
     result = pull(farm, home, str(job_id))
     assert result.code == 1, result.err
-    assert f"no --into: pulling into {renders}, the job's output folder" in result.err
-    assert result.err.count("error:") == 1 and "skipped 2 files" in result.err
+    assert f"no --into: pulling into {renders}, the output folder job {job_id}" in result.err
+    assert result.err.count("error:") == 1 and "skipped 3 files" in result.err
     assert "'evil.py' is refused: not an image or movie" in result.err
     assert sorted(p.name for p in renders.iterdir()) == ["f_0001.png", "f_0002.exr"]
     assert sorted(farm.fetched(job_id)) == ["f_0001.png", "f_0002.exr"]
-    assert sorted(p.name for p in home.iterdir()) == ["elsewhere", "shots"]
+    assert not startup.exists()
+    assert sorted(p.name for p in home.iterdir()) == ["data", "elsewhere", "project", "shots"]
+
+
+def test_a_damaged_record_is_named_and_pull_asks_for_into(farm: CraftedFarm, home: Path) -> None:
+    job_id = submitted_here(farm, home, home / "renders" / "f_####")
+    record = home / "data" / "blender-farm" / "cli" / "submitted-jobs.json"
+    record.write_text('{"format": 1, "jobs": [{"farm": ', encoding="utf-8")
+    result = pull(farm, home, str(job_id))
+    assert result.code == 2 and "Traceback" not in result.err
+    assert f"the record of submitted jobs {record} is damaged" in result.err
+    assert "pass --into DIR, or delete that file" in result.err
+    # The next submit sets the damaged record aside, says so, and records anew.
+    again = submitted_here(farm, home, home / "renders" / "f_####")
+    assert record.with_name("submitted-jobs.json.damaged").is_file()
+    farm.outputs[again] = {"f_0001.png": FRAME}
+    result = pull(farm, home, str(again))
+    assert result.code == 0, result.err
+    assert (home / "renders" / "f_0001.png").read_bytes() == FRAME

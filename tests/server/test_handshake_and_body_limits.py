@@ -16,31 +16,21 @@ import asyncio
 import hashlib
 import socket
 import ssl
-import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
 from coordinator.client.http import FarmClient
-from coordinator.core.network import free_port
 from coordinator.server.app import create_app
 from coordinator.server.config import AppConfig
 from coordinator.server.guard import GUARD, ConnectionGuard, ConnectionLimits, GuardedSite
 from coordinator.server.tls import load_tls
 from tests.conftest import TOKEN, make_config
-from tests.support.coordinator_process import (
-    REPO,
-    CoordinatorProcess,
-    environment,
-    serve_command,
-    stop,
-    wait_until_healthy,
-)
+from tests.support.tls_farm import tls_farm
 
 pytestmark = [
     pytest.mark.skipif(sys.platform != "linux", reason="127.0.0.2 is Linux's"),
@@ -49,28 +39,6 @@ pytestmark = [
 
 CROWD = "127.0.0.2"
 CAP = 64  # ConnectionLimits' default per-address cap, which `serve` uses
-
-
-@contextmanager
-def tls_farm(root: Path) -> Iterator[CoordinatorProcess]:
-    """`serve --tls` on 127.0.0.1, as a farm on a LAN serves."""
-    port = free_port()
-    data_dir, log = root / "data", root / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            serve_command(port, data_dir, ["--tls"]),
-            cwd=REPO,
-            env={**environment(), "FARM_TOKEN": TOKEN},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    farm = CoordinatorProcess(f"https://127.0.0.1:{port}", TOKEN, data_dir, log, process)
-    try:
-        wait_until_healthy(farm)
-        yield farm
-    finally:
-        stop(process)
-    assert "Traceback" not in farm.log_text(), farm.log_text()
 
 
 def connect(port: int, *, source: str = CROWD) -> socket.socket:

@@ -1,0 +1,163 @@
+"""What this machine's CLI submitted: for each job, the folder its frames belong in.
+
+`pull` writes where the person asked, never where a reply says: into
+`--into DIR`, or into the output folder the person gave when they submitted
+the job from here, which `submit` records in this file. A coordinator's
+answer can name any folder (a configuration folder, a startup-scripts
+folder); this record can only name one the person typed.
+
+The record is private (a 0700 folder in the user's data folder, a 0600 file),
+replaced atomically (a new file renamed over the old, so a crash leaves one or
+the other), keeps the newest `MAX_JOBS` jobs, and a damaged one is set aside
+with a message instead of stopping a submit. Jobs are keyed by the farm's
+identity: the SHA-256 of its certificate on a TLS farm (the one it proved
+itself with, the same at any address), else its URL, and the job id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from coordinator.cli.common import note
+from coordinator.client import pinning
+from coordinator.client.http import FarmClient, FarmClientError
+from coordinator.core.datadirs import make_private_dir, user_data_dir
+from coordinator.core.outputs import local_output_folder
+
+RECORD_FOLDER = "cli"  # in the user's data folder (core.datadirs)
+RECORD_FILE = "submitted-jobs.json"
+FORMAT = 1  # the "format" field of the file
+MAX_JOBS = 2000  # the newest jobs kept; an older one is pulled with --into
+MAX_BYTES = 4 << 20  # a record larger than this is damaged, not read
+
+
+class RecordError(Exception):
+    """The record cannot be read; the message says where it is and what to do."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    farm: str  # the farm's identity (farm_identity)
+    job_id: int  # the farm's id of the job
+    folder: str  # where its frames belong on this machine, as the person gave it
+    at: float  # when it was submitted (Unix time)
+
+
+def record_path() -> Path:
+    return user_data_dir() / RECORD_FOLDER / RECORD_FILE
+
+
+def farm_identity(client: FarmClient) -> str:
+    """Which farm this is: its proven certificate's fingerprint over TLS (a farm
+    keeps it when its address changes, and an impostor cannot prove it), else
+    its address (plain HTTP is for a farm on this machine)."""
+    if client.url.startswith("https://"):
+        fingerprint = pinning.proven(client.url, client.token) or client.prove()
+        return f"sha256:{fingerprint}"
+    return pinning.origin(client.url)
+
+
+def output_folder_of(settings: dict[str, Any]) -> str | None:
+    """The folder a job's output pattern names on this machine (the rule the
+    coordinator delivers by), or None when it names none here."""
+    pattern = settings.get("output")
+    return local_output_folder(pattern) if isinstance(pattern, str) and pattern else None
+
+
+def record_submission(client: FarmClient, job_id: int, settings: dict[str, Any]) -> None:
+    """`submit`'s step after the farm took the job: remember where its frames go.
+    The job is submitted whatever happens here; a failure only costs the person
+    an --into when they pull, and says so."""
+    folder = output_folder_of(settings)
+    if folder is None:
+        return
+    try:
+        damaged = remember(farm_identity(client), job_id, folder)
+    except (OSError, FarmClientError) as ex:
+        note(
+            f"note: job {job_id}'s output folder was not recorded in {record_path()} ({ex});"
+            f" pull it with --into {folder}"
+        )
+        return
+    if damaged:
+        note(f"note: {damaged}")
+
+
+def remember(farm: str, job_id: int, folder: str, *, path: Path | None = None) -> str | None:
+    """Record a job just submitted. Returns a note for the person when the old
+    record was damaged and set aside (the job is recorded in a new one)."""
+    path = path or record_path()
+    note = None
+    try:
+        jobs = _read(path)
+    except RecordError as ex:
+        aside = path.with_name(f"{path.name}.damaged")
+        os.replace(path, aside)
+        jobs, note = [], f"{ex}; it was moved to {aside} and a new record begun"
+    jobs = [j for j in jobs if (j.farm, j.job_id) != (farm, job_id)]
+    jobs.append(Submitted(farm, job_id, folder, time.time()))
+    _write(path, jobs[-MAX_JOBS:])
+    return note
+
+
+def recall(farm: str, job_id: int, *, path: Path | None = None) -> Submitted | None:
+    """The record of a job submitted from here to this farm, or None.
+    RecordError: the record is damaged."""
+    for job in reversed(_read(path or record_path())):
+        if job.farm == farm and job.job_id == job_id:
+            return job
+    return None
+
+
+def _read(path: Path) -> list[Submitted]:
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        return []
+    except OSError as ex:
+        raise RecordError(f"cannot read the record of submitted jobs {path}: {ex}") from ex
+    if len(raw) > MAX_BYTES:
+        raise _damaged(path, f"larger than {MAX_BYTES >> 20} MiB")
+    try:
+        data = json.loads(raw)
+        if data.get("format") != FORMAT:
+            raise _damaged(path, f"format {data.get('format')!r}, expected {FORMAT}")
+        return [_entry(item) for item in data["jobs"]]
+    except RecordError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as ex:
+        raise _damaged(path, f"{type(ex).__name__}: {ex}") from ex
+
+
+def _entry(item: dict[str, Any]) -> Submitted:
+    farm, job_id, folder, at = item["farm"], item["job"], item["folder"], item["at"]
+    if not (isinstance(farm, str) and isinstance(folder, str) and type(job_id) is int):
+        raise TypeError(f"an entry is not a farm, a job id and a folder: {item!r:.200}")
+    return Submitted(farm, job_id, folder, float(at))
+
+
+def _damaged(path: Path, why: str) -> RecordError:
+    return RecordError(f"the record of submitted jobs {path} is damaged ({why})")
+
+
+def _write(path: Path, jobs: list[Submitted]) -> None:
+    folder = make_private_dir(path.parent)
+    entries = [{"farm": j.farm, "job": j.job_id, "folder": j.folder, "at": j.at} for j in jobs]
+    text = json.dumps({"format": FORMAT, "jobs": entries}, indent=1)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")  # 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
