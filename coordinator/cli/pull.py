@@ -33,6 +33,7 @@ from coordinator.cli.common import (
     plural,
     positive_int,
 )
+from coordinator.core.fileoutputs import local_destination
 from coordinator.core.hashing import sha256_file
 from coordinator.core.names import UnsafeNameError, check_plain_name, inside
 
@@ -70,7 +71,10 @@ def cmd_pull(args: argparse.Namespace, conn: Connection) -> int:
             " submitted with from here; --into DIR picks another"
         )
     todo, present, refused = plan_pull(
-        client.outputs(args.job_id), into, renders_only=not args.into
+        client.outputs(args.job_id),
+        into,
+        renders_only=not args.into,
+        file_outputs=None if args.into else recorded_file_outputs(client, args.job_id),
     )
     line = StatusLine(sys.stderr)
     for i, (output, dest) in enumerate(todo, 1):
@@ -108,17 +112,34 @@ def recorded_folder(client: CliClient, job_id: int) -> Path:
     return Path(record.folder)
 
 
+def recorded_file_outputs(client: CliClient, job_id: int) -> tuple[str, bool] | None:
+    """The File Output files of the job as submitted from here (their destinations
+    and use_file_extension), None when the record has none."""
+    record = submitted.recall(submitted.farm_identity(client), job_id)
+    if record is None or not record.file_outputs:
+        return None
+    return record.file_outputs, record.use_file_extension
+
+
 def plan_pull(
-    outputs: list[JSON], into: Path, *, renders_only: bool = False
+    outputs: list[JSON],
+    into: Path,
+    *,
+    renders_only: bool = False,
+    file_outputs: tuple[str, bool] | None = None,
 ) -> tuple[list[tuple[JSON, Path]], int, list[str]]:
     """(outputs to fetch with their destination, how many are already there,
-    why each unsafe name was skipped). Names are checked before any file is read."""
+    why each unsafe name was skipped). Names are checked before any file is read.
+    With `file_outputs` (the record's), File Output files land where the
+    submission from here pointed them; without, in `into` under the farm's names."""
     todo: list[tuple[JSON, Path]] = []
     present = 0
     refused: list[str] = []
     for output in outputs:
         try:
-            dest = _destination(into, output.get("name", ""), renders_only=renders_only)
+            dest = _file_output_destination(file_outputs, output) or _destination(
+                into, output.get("name", ""), renders_only=renders_only
+            )
         except UnsafeNameError as ex:
             log.warning("%s", ex)
             refused.append(str(ex))
@@ -130,6 +151,18 @@ def plan_pull(
             note(f"replacing {dest}: the farm's copy is different")
         todo.append((output, dest))
     return todo, present, refused
+
+
+def _file_output_destination(recorded: tuple[str, bool] | None, output: JSON) -> Path | None:
+    if recorded is None:
+        return None
+    setting, use_ext = recorded
+    dest = local_destination(
+        setting, output.get("name"), output.get("frame"), use_file_extension=use_ext
+    )
+    if dest is not None and use_ext and dest.suffix.lower() not in RENDER_EXTENSIONS:
+        raise UnsafeNameError(f"{str(dest)!r} is refused: not an image")
+    return dest
 
 
 def _destination(into: Path, name: str, *, renders_only: bool) -> Path:

@@ -47,6 +47,10 @@ class Submitted:
     job_id: int  # the farm's id of the job
     folder: str  # where its frames belong on this machine, as the person gave it
     at: float  # when it was submitted (Unix time)
+    # Its File Output files as submitted from here (core.fileoutputs' setting text)
+    # and use_file_extension: where pull puts each of them
+    file_outputs: str = ""
+    use_file_extension: bool = True
 
 
 def record_path() -> Path:
@@ -78,7 +82,13 @@ def record_submission(client: FarmClient, job_id: int, settings: dict[str, Any])
     if folder is None:
         return
     try:
-        damaged = remember(farm_identity(client), job_id, folder)
+        damaged = remember(
+            farm_identity(client),
+            job_id,
+            folder,
+            file_outputs=str(settings.get("file_outputs") or ""),
+            use_file_extension=_flag(settings.get("use_file_extension", True)),
+        )
     except (OSError, FarmClientError) as ex:
         note(
             f"note: job {job_id}'s output folder was not recorded in {record_path()} ({ex});"
@@ -89,7 +99,20 @@ def record_submission(client: FarmClient, job_id: int, settings: dict[str, Any])
         note(f"note: {damaged}")
 
 
-def remember(farm: str, job_id: int, folder: str, *, path: Path | None = None) -> str | None:
+def _flag(value: Any) -> bool:
+    """A bool setting as submit sends it (--set gives text)."""
+    return str(value).lower() not in ("false", "no", "0", "off")
+
+
+def remember(
+    farm: str,
+    job_id: int,
+    folder: str,
+    *,
+    path: Path | None = None,
+    file_outputs: str = "",
+    use_file_extension: bool = True,
+) -> str | None:
     """Record a job just submitted. Returns a note for the person when the old
     record was damaged and set aside (the job is recorded in a new one)."""
     path = path or record_path()
@@ -101,7 +124,7 @@ def remember(farm: str, job_id: int, folder: str, *, path: Path | None = None) -
         os.replace(path, aside)
         jobs, note = [], f"{ex}; it was moved to {aside} and a new record begun"
     jobs = [j for j in jobs if (j.farm, j.job_id) != (farm, job_id)]
-    jobs.append(Submitted(farm, job_id, folder, time.time()))
+    jobs.append(Submitted(farm, job_id, folder, time.time(), file_outputs, use_file_extension))
     _write(path, jobs[-MAX_JOBS:])
     return note
 
@@ -140,7 +163,18 @@ def _entry(item: dict[str, Any]) -> Submitted:
     farm, job_id, folder, at = item["farm"], item["job"], item["folder"], item["at"]
     if not (isinstance(farm, str) and isinstance(folder, str) and type(job_id) is int):
         raise TypeError(f"an entry is not a farm, a job id and a folder: {item!r:.200}")
-    return Submitted(farm, job_id, folder, float(at))
+    file_outputs, use_ext = item.get("file_outputs", ""), item.get("use_file_extension", True)
+    if not (isinstance(file_outputs, str) and isinstance(use_ext, bool)):
+        raise TypeError(f"an entry's File Output files are not text: {item!r:.200}")
+    return Submitted(farm, job_id, folder, float(at), file_outputs, use_ext)
+
+
+def _entry_json(job: Submitted) -> dict[str, Any]:
+    entry: dict[str, Any] = {"farm": job.farm, "job": job.job_id, "folder": job.folder}
+    entry["at"] = job.at
+    if job.file_outputs:
+        entry.update(file_outputs=job.file_outputs, use_file_extension=job.use_file_extension)
+    return entry
 
 
 def _damaged(path: Path, why: str) -> RecordError:
@@ -149,7 +183,7 @@ def _damaged(path: Path, why: str) -> RecordError:
 
 def _write(path: Path, jobs: list[Submitted]) -> None:
     folder = make_private_dir(path.parent)
-    entries = [{"farm": j.farm, "job": j.job_id, "folder": j.folder, "at": j.at} for j in jobs]
+    entries = [_entry_json(j) for j in jobs]
     text = json.dumps({"format": FORMAT, "jobs": entries}, indent=1)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")  # 0600
     try:
