@@ -4,15 +4,24 @@ outputs, and delivered to the destination the submission named."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
 
 from coordinator.core.fileoutputs import FileOutput, setting_text
+from coordinator.server.config import FarmConfig
+from coordinator.server.farm import Farm
+from coordinator.server.filestore import FileStore
+from coordinator.server.hub import Hub
 from coordinator.server.job_types import SettingsError, get
 from coordinator.server.job_types.fileoutputs import delivery_target
 from coordinator.server.job_types.outputs import expected_outputs
+from coordinator.server.services.jobs import NewJob
+from coordinator.server.store import Store
 
 PASSES = [
     FileOutput("passes", 0, "PNG", "/shot/passes/image_"),
@@ -81,3 +90,46 @@ def test_delivery_targets(tmp_path: Path) -> None:
         "'C:\\\\shot\\\\passes\\\\i_0001.png' is not a path on this machine;"
         " fetch the output from the farm"
     )
+
+
+def test_on_start_half_copies_are_removed_from_file_output_folders_too(tmp_path: Path) -> None:
+    """A coordinator killed mid-copy leaves ".<name>.<8>.part" beside the destination:
+    in the File Output node's folder, not the frames', for its files."""
+    store = Store(tmp_path / "farm.sqlite3")
+    config = FarmConfig(data_dir=tmp_path, name="t", token="x" * 32, lease_seconds=60.0)
+    farm = Farm(config, store, FileStore(tmp_path, max_upload=1 << 20), Hub())
+    try:
+        job = farm.jobs.submit(NewJob(name="j", type="sleep", settings={}, files={}))
+        passes = tmp_path / "shot" / "passes"
+        job_settings = settings(
+            output=f"{tmp_path}/shot/render/f_####",
+            file_outputs=setting_text([FileOutput("passes", 0, "PNG", f"{passes}/image_")]),
+        )
+        store.run(
+            "UPDATE jobs SET settings = ?, deliver = 1 WHERE id = ?",
+            json.dumps(job_settings),
+            job["id"],
+        )
+        for name in ("f_0001.png", "fileout1-0001.png"):
+            store.run(
+                "INSERT INTO outputs (job_id, task_id, name, frame, sha256, size, created_at)"
+                " VALUES (?, 1, ?, 1, ?, 1, 0)",
+                job["id"],
+                name,
+                "0" * 64,
+            )
+        passes.mkdir(parents=True)
+        (tmp_path / "shot" / "render").mkdir()
+        stale = [
+            passes / ".image_0001.png.abcd1234.part",
+            tmp_path / "shot" / "render" / ".f_0001.png.abcd1234.part",
+        ]
+        kept = passes / ".image_0002.png.abcd1234.part"  # no output of the job
+        for path in [*stale, kept]:
+            path.write_bytes(b"half")
+            os.utime(path, (time.time() - 60, time.time() - 60))
+        farm.ctx.started_at = time.time()
+        assert asyncio.run(farm.deliveries.clean_partial()) == 2
+        assert [p.exists() for p in stale] == [False, False] and kept.exists()
+    finally:
+        store.close()

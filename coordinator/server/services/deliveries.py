@@ -26,7 +26,6 @@ from coordinator.server.filestore import (
     check_output_name,
     check_sha256,
     deliver,
-    output_folder,
     remove_partial_deliveries,
 )
 from coordinator.server.job_types.fileoutputs import delivery_target
@@ -248,16 +247,13 @@ class DeliveryService(Service):
             "SELECT id, settings FROM jobs WHERE deliver = 1 AND EXISTS"
             " (SELECT 1 FROM outputs o WHERE o.job_id = jobs.id AND o.intermediate = 0)"
         ):
-            folder = output_folder(str((loads(job["settings"]) or {}).get("output") or ""))
-            if folder is None:
-                continue
-            names = folders.setdefault(folder, set())
-            names.update(
-                r["name"]
-                for r in self.store.all(
-                    "SELECT name FROM outputs WHERE job_id = ? AND intermediate = 0", job["id"]
-                )
-            )
+            settings = loads(job["settings"]) or {}
+            for r in self.store.all(
+                "SELECT name, frame FROM outputs WHERE job_id = ? AND intermediate = 0", job["id"]
+            ):  # a frame's folder, or a File Output file's own
+                target = delivery_target(settings, r["name"], r["frame"])
+                if isinstance(target, Path):
+                    folders.setdefault(target.parent, set()).add(target.name)
         removed = 0
         for folder, names in folders.items():
             found = await asyncio.to_thread(
