@@ -146,6 +146,7 @@ def test_no_coordinator_on_the_lan(run: Run, monkeypatch: pytest.MonkeyPatch) ->
         {
             "first": True,
             "timeout": common.DISCOVERY_TIMEOUT,
+            "settle": common.DISCOVERY_SETTLE,
             "interfaces": ["127.0.0.1"],
             "name": None,
         }
