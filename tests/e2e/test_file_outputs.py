@@ -25,7 +25,8 @@ farm = farm_fixture(workers=("w1",), blender=DEBIAN_BLENDER, worker_args=("--all
 
 # Runs in Blender 3.4: one File Output node writing two passes to //passes/: the
 # image (the node's PNG) and the normal pass under a sub-folder, in its own
-# format (an RGB PNG, the node writing RGBA) with three digits; a muted node that must stay silent.
+# format (an RGB PNG, the node writing RGBA) with three digits; a multilayer EXR
+# node (one file per frame, named from its base path); a muted node that must stay silent.
 _ADD_NODES = r"""
 import json, sys
 import bpy
@@ -48,6 +49,11 @@ slot.format.file_format = "PNG"
 slot.format.color_mode = "RGB"
 tree.links.new(layers.outputs["Image"], node.inputs[0])
 tree.links.new(layers.outputs["Normal"], node.inputs[1])
+layers_node = tree.nodes.new("CompositorNodeOutputFile")
+layers_node.name = "layers"
+layers_node.base_path = "//passes/ml_"
+layers_node.format.file_format = "OPEN_EXR_MULTILAYER"
+tree.links.new(layers.outputs["Image"], layers_node.inputs[0])
 muted = tree.nodes.new("CompositorNodeOutputFile")
 muted.name = "muted"
 muted.base_path = args["spy"]
@@ -87,6 +93,7 @@ def test_file_output_passes_land_next_to_the_blend_as_a_local_render_names_them(
     assert [(o.node, o.slot, o.path) for o in listed] == [
         ("passes", 0, f"{passes}/image_"),
         ("passes", 1, f"{passes}/normal/N_###"),
+        ("layers", None, f"{passes}/ml_"),
     ]
 
     local_copy = tmp_path / "local" / "shot.blend"
@@ -101,12 +108,15 @@ def test_file_output_passes_land_next_to_the_blend_as_a_local_render_names_them(
         == [
             "image_0001.png",
             "image_0002.png",
+            "ml_0001.exr",
+            "ml_0002.exr",
             "normal/N_001.png",
             "normal/N_002.png",
         ]
     )
     for name in names:
-        assert_same_pixels(passes / name, local_passes / name)
+        if name.endswith(".png"):
+            assert_same_pixels(passes / name, local_passes / name)
     assert sorted(os.listdir(tmp_path / "farm")) == ["frame_0001.png", "frame_0002.png"]
 
     # On the worker: the node wrote into its task folder, under the farm's names
@@ -119,6 +129,8 @@ def test_file_output_passes_land_next_to_the_blend_as_a_local_render_names_them(
         "fileout1-0002.png",
         "fileout2-0001.png",
         "fileout2-0002.png",
+        "fileout3-0001.exr",
+        "fileout3-0002.exr",
         "frame_0001.png",
         "frame_0002.png",
     ]
@@ -129,7 +141,7 @@ def test_file_output_passes_land_next_to_the_blend_as_a_local_render_names_them(
     saved = [
         line.split("Saved:", 1)[1].strip(" '") for line in log.splitlines() if "Saved:" in line
     ]
-    assert len(saved) == 6, log  # 3.4 names each file it writes
+    assert len(saved) == 6, log  # 3.4 names each file it writes, multilayer EXRs aside
     for path in saved:
         assert Path(path).is_relative_to(worker), f"the worker wrote {path}"
 
