@@ -105,3 +105,9 @@ def delivery_target(settings: JSON, name: str, frame: int | None) -> Path | str:
     if problem is not None:
         return f"not delivered to {dest!r}: {problem}"
     return Path(here) / file_name
+
+
+def destinations(settings: JSON) -> tuple[Any, ...]:
+    """What decides where a job's outputs land: a change of it delivers them again."""
+    keys = ("output", "file_outputs", "use_file_extension")
+    return tuple(settings.get(key) for key in keys)

@@ -28,7 +28,7 @@ from coordinator.server.filestore import (
     deliver,
     remove_partial_deliveries,
 )
-from coordinator.server.job_types.fileoutputs import delivery_target
+from coordinator.server.job_types.fileoutputs import delivery_target, destinations
 from coordinator.server.job_types.outputs import expected_outputs
 from coordinator.server.job_types.schema import JSON
 from coordinator.server.services.context import FarmContext, Service
@@ -186,7 +186,9 @@ class DeliveryService(Service):
             )
         now = self.store.one("SELECT * FROM outputs WHERE id = ?", row["id"])
         job_now = self.store.one("SELECT settings FROM jobs WHERE id = ?", job_id)
-        moved = job_now is None or (loads(job_now["settings"]) or {}).get("output") != pattern
+        moved = job_now is None or destinations(loads(job_now["settings"]) or {}) != destinations(
+            settings
+        )
         if now is None or moved or now["sha256"] != row["sha256"]:
             # Deleted, uploaded again, or the job's output moved (a regenerate) while
             # this copy ran: the newer state delivers. What this copy left in the

@@ -16,6 +16,7 @@ from typing import Any
 from coordinator.core import models
 from coordinator.core.protocol import JobStatus, TaskSpec, TaskStatus
 from coordinator.server import views
+from coordinator.server.job_types.fileoutputs import destinations
 from coordinator.server.services.context import Service
 from coordinator.server.services.deliveries import redeliver
 from coordinator.server.services.jobs import compile_job
@@ -71,8 +72,8 @@ class Regenerator(Service):
             )
             self.store.run("UPDATE jobs SET status_reason = ? WHERE id = ?", note, job_id)
         log.info("job %d %s", job_id, note)
-        if kept and row["deliver"] and new.get("output") != old.get("output"):
-            # finished frames follow the output to its new folder
+        if kept and row["deliver"] and destinations(new) != destinations(old):
+            # finished frames (and File Output files) follow the output to its new folder
             redeliver(self.store, job_id, {f for frames in kept.values() for f in frames})
         self.ctx.tasks_stopped(job_id, stopped)
         self.hub.notify_work()
