@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .packing import Missing
-from .submission import SceneSnapshot, SubmitError, check_format
+from .submission import SceneSnapshot, SubmitError, check_format, file_output_setting
 
 # Roughly the width of one character of Blender's UI font at scale 1, in pixels,
 # and what the panel's margins and icon take from a row.
@@ -80,6 +80,11 @@ def submit_warnings(
     if snap is not None:
         try:
             check_format(snap)
+        except SubmitError as ex:
+            out.append(str(ex)[:1].upper() + str(ex)[1:])
+    if snap is not None and snap.blend_path and snap.file_outputs:
+        try:  # a File Output node whose files could not come home
+            file_output_setting(snap)
         except SubmitError as ex:
             out.append(str(ex)[:1].upper() + str(ex)[1:])
     if missing:

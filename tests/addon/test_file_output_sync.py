@@ -15,6 +15,7 @@ import pytest
 from flamenco_addon import submitting
 from flamenco_addon.background import Channel
 from flamenco_addon.packing import plan_pack
+from flamenco_addon.panel_text import submit_warnings
 from flamenco_addon.submission import JobForm, SceneSnapshot, SubmitError, job_settings
 from flamenco_addon.sync import JobRecords, Syncer
 from tests.support.crafted_farm import crafted_farm, files_under
@@ -90,3 +91,13 @@ def test_sync_puts_them_where_the_submission_said(tmp_path: Path) -> None:
     line = syncer.status[job["id"]]
     assert line.startswith("2 frame(s) home; skipped unsafe: file name from the farm")
     assert "(and 1 more)" in line
+
+
+def test_the_panel_says_before_submit_which_node_cannot_come_home(tmp_path: Path) -> None:
+    url = "https://farm:8765"
+    assert submit_warnings(snapshot(tmp_path / "shot.blend"), url=url, token="t", missing=[]) == []
+    relative = ({**NODES[0], "directory": "passes/"},)
+    (said,) = submit_warnings(
+        snapshot(tmp_path / "shot.blend", relative), url=url, token="t", missing=[]
+    )
+    assert said.startswith("The compositor's File Output node 'passes', input 'image_':")
