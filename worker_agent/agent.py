@@ -34,6 +34,7 @@ from worker_agent.blender import build_serve_command
 from worker_agent.cache import BlobCache
 from worker_agent.credentials import FILE_NAME, load_credentials, save_credentials
 from worker_agent.kinds import KINDS
+from worker_agent.prefetch import Prefetcher, PrefetchLimits
 from worker_agent.probe import BlenderInfo
 from worker_agent.schedule import WorkHours
 from worker_agent.task_run import Kind, TaskRun
@@ -74,6 +75,8 @@ class AgentConfig:
     warm: WarmLimits = field(default_factory=WarmLimits)  # when the warm Blender is replaced
     persistent_data: bool = False  # Cycles keeps render data between a warm Blender's tasks
     work_hours: WorkHours | None = None  # when it takes new tasks; None = at any hour
+    # fetch the next job's files while a task renders (prefetch.py); None = never
+    prefetch: PrefetchLimits | None = field(default_factory=PrefetchLimits)
 
 
 class Agent:
@@ -92,6 +95,9 @@ class Agent:
         self._client: FarmClient | None = None  # once registered
         self.clock: Callable[[], datetime] = datetime.now  # local time, for work_hours
         self.resting = False  # outside its working hours now
+        self.prefetcher = (
+            None if config.prefetch is None else Prefetcher(self.cache, config.prefetch)
+        )
 
     # -------------------------------------------------------------- the loop
     def run(self) -> int:
@@ -108,6 +114,8 @@ class Agent:
                     self.stopping.wait(self.config.retry_seconds)
         finally:
             self.blender.close()
+            if self.prefetcher is not None:
+                self.prefetcher.close()
         return 0
 
     def _standby_command(self) -> list[str]:
@@ -217,6 +225,8 @@ class Agent:
             assignment.job_name,
             assignment.attempt,
         )
+        if self.prefetcher is not None and assignment.files:
+            self.prefetcher.task_started(client, assignment.job_id, assignment.files)
         try:
             run.execute(self.kinds.get(assignment.kind))
         finally:

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -41,20 +42,60 @@ def safe_relpath(relpath: str) -> Path:
 
 
 class BlobCache:
+    """Verified files by sha256 (thread-safe: a file fetched ahead of time, prefetch.py,
+    and the same file fetched for a task wait for each other instead of both
+    downloading it)."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.blobs = root / "files"
         make_private_dir(root)  # project files and the worker's secret: its user's only
         self.blobs.mkdir(parents=True, exist_ok=True)
+        self._locks: dict[str, threading.Lock] = {}  # sha -> held while it is fetched
+        self._locks_lock = threading.Lock()
 
     def path(self, sha: str) -> Path:
         if not _SHA256.match(sha):
             raise CacheError(f"{sha!r} is not a sha256 hash")
         return self.blobs / sha[:2] / sha
 
-    def fetch(self, client: FarmClient, sha: str) -> tuple[Path, bool]:
-        """The cached file for a hash, downloading it when missing. -> (path, downloaded)"""
+    def has(self, sha: str) -> bool:
+        """Whether the file is here, verified (a sealed blob)."""
+        try:
+            return self.path(sha).stat().st_mtime_ns == SEALED_MTIME
+        except OSError:
+            return False
+
+    def free_bytes(self) -> int:
+        """Free space on the cache's disk."""
+        return shutil.disk_usage(self.blobs).free
+
+    def fetch(
+        self,
+        client: FarmClient,
+        sha: str,
+        *,
+        max_bytes: int | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> tuple[Path, bool]:
+        """The cached file for a hash, downloading it when missing. -> (path, downloaded)
+        max_bytes and stop bound the download (FarmClient.download_file)."""
         target = self.path(sha)
+        with self._lock_for(sha):
+            return self._fetch(client, sha, target, max_bytes, stop)
+
+    def _lock_for(self, sha: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(sha, threading.Lock())
+
+    def _fetch(
+        self,
+        client: FarmClient,
+        sha: str,
+        target: Path,
+        max_bytes: int | None,
+        stop: Callable[[], bool] | None,
+    ) -> tuple[Path, bool]:
         if target.is_file():
             if target.stat().st_mtime_ns == SEALED_MTIME:
                 return target, False
@@ -65,7 +106,8 @@ class BlobCache:
             # (a re-baked cache, a script). Never render from a changed copy.
             log.warning("cached file %s was modified; downloading it again", sha[:12])
             target.unlink()
-        client.download_file(sha, target)  # verified against sha, renamed into place
+        # verified against sha, renamed into place
+        client.download_file(sha, target, max_bytes=max_bytes, stop=stop)
         _seal(target)
         return target, True
 

@@ -18,6 +18,7 @@ from coordinator.core.tags import check_tags
 from worker_agent.agent import Agent, AgentConfig, default_name
 from worker_agent.devices import capabilities, probe_render
 from worker_agent.in_blender.render_task import DEVICES
+from worker_agent.prefetch import GIB, PrefetchLimits
 from worker_agent.probe import BlenderNotFound, NotABlender, find_blender, probe
 from worker_agent.schedule import WorkHours
 from worker_agent.warm import WarmLimits
@@ -173,6 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
         " desktop; several ranges separated by commas); a task held when they end is"
         " finished, then the worker rests and lets its Blender go (default: any hour)",
     )
+    p.add_argument(
+        "--prefetch-gb",
+        type=float,
+        default=PrefetchLimits.max_bytes / GIB,
+        metavar="GB",
+        help="while a task renders, fetch the files of the job this worker will most likely"
+        " get next, up to GB gibibytes for one job and never leaving under"
+        f" {PrefetchLimits.keep_free // GIB} GiB free on the cache's disk"
+        " (0: never; default: %(default)g)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -192,6 +203,9 @@ def main(argv: list[str] | None = None, *, inside_blender: str | None = None) ->
         if value is not None and value < 1:
             print(f"error: {flag} must be 1 or more", file=sys.stderr)
             return 2
+    if args.prefetch_gb < 0:
+        print("error: --prefetch-gb must be 0 or more", file=sys.stderr)
+        return 2
     if args.hang_seconds <= 0:
         print("error: --hang-seconds must be more than 0", file=sys.stderr)
         return 2
@@ -233,6 +247,9 @@ def main(argv: list[str] | None = None, *, inside_blender: str | None = None) ->
             burst=args.burst,
             persistent_data=args.persistent_data,
             work_hours=hours,
+            prefetch=PrefetchLimits(max_bytes=int(args.prefetch_gb * GIB))
+            if args.prefetch_gb > 0
+            else None,
             warm=WarmLimits(
                 max_tasks=args.warm_tasks,
                 max_rss_mb=args.warm_memory,

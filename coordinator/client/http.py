@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,28 +223,20 @@ class FarmClient:
             done += path.stat().st_size
         return hashes, total
 
-    def download_file(self, sha: str, dest: Path) -> None:
-        self._download(f"/files/{sha}", dest, sha=sha)
+    def download_file(
+        self,
+        sha: str,
+        dest: Path,
+        *,
+        max_bytes: int | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> None:
+        """A project file, verified against sha. max_bytes: refuse a longer body;
+        stop: checked between blocks, a True abandons the download (FarmClientError)."""
+        _download(self, f"/files/{sha}", dest, sha=sha, max_bytes=max_bytes, stop=stop)
 
     def _download(self, path: str, dest: Path, *, sha: str | None) -> None:
-        """Stream to a temp file next to dest, verify, then rename into place."""
-        resp = self._request("GET", path, stream=True, timeout=max(self.timeout, 300))
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-        digest = hashlib.sha256()
-        try:
-            with tmp.open("wb") as out:
-                try:
-                    for block in resp.iter_content(CHUNK):
-                        digest.update(block)
-                        out.write(block)
-                except requests.RequestException as ex:  # cut off mid-body: try again later
-                    raise Unreachable(f"the download of {path} from {self.url} broke off") from ex
-            if sha is not None and digest.hexdigest() != sha:
-                raise FarmClientError(f"download of {path} is corrupt (sha256 mismatch)")
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
+        _download(self, path, dest, sha=sha)
 
     # ------------------------------------------------------------- jobs
     def submit(self, body: JSON) -> JSON:
@@ -416,6 +409,13 @@ class FarmClient:
             lease_seconds=float(data["lease_seconds"]),
         )
 
+    def upcoming(self, *, warm_job: int | None = None) -> JSON:
+        """The job this worker would most likely get next, with its files unless it is
+        warm_job (models.Upcoming). Untrusted: the caller checks every field."""
+        params = {"warm_job": warm_job} if warm_job is not None else None
+        result: JSON = self._json("GET", "/worker/upcoming", params=params)
+        return result
+
     def next_task(self, *, wait: float, warm_job: int | None = None) -> Assignment | None:
         body = {"warm_job": warm_job} if warm_job is not None else None
         data = self._json(
@@ -486,6 +486,45 @@ class FarmClient:
     def rest(self, until: float) -> None:
         """Outside its working hours until `until` (Unix time); said again while resting."""
         self._json("POST", "/worker/rest", json={"until": until})
+
+
+def _download(
+    client: FarmClient,
+    path: str,
+    dest: Path,
+    *,
+    sha: str | None,
+    max_bytes: int | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> None:
+    """Stream to a temp file next to dest, verify, then rename into place."""
+    resp = client._request("GET", path, stream=True, timeout=max(client.timeout, 300))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # pid and thread: a worker may fetch the same file ahead of time and for its task
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.part")
+    digest, size = hashlib.sha256(), 0
+    try:
+        with tmp.open("wb") as out:
+            try:
+                for block in resp.iter_content(CHUNK):
+                    size += len(block)
+                    if max_bytes is not None and size > max_bytes:
+                        raise FarmClientError(
+                            f"download of {path} is longer than {max_bytes} bytes"
+                        )
+                    if stop is not None and stop():
+                        raise FarmClientError(f"download of {path} abandoned")
+                    digest.update(block)
+                    out.write(block)
+            except requests.RequestException as ex:  # cut off mid-body: try again later
+                raise Unreachable(f"the download of {path} from {client.url} broke off") from ex
+            finally:
+                resp.close()
+        if sha is not None and digest.hexdigest() != sha:
+            raise FarmClientError(f"download of {path} is corrupt (sha256 mismatch)")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _prove(client: FarmClient) -> str:

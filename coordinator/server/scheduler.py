@@ -93,6 +93,30 @@ def claim(
     return None
 
 
+def upcoming(
+    store: Store,
+    *,
+    worker_id: str,
+    blender: int,
+    warm_job: int | None = None,
+    offers: frozenset[str] = frozenset(),
+) -> int | None:
+    """The job whose task `claim` would lease to this worker now, without leasing
+    anything: what a worker busy with a task will most likely get next, so that
+    it can fetch that job's files ahead of time. Read only; the same statements
+    (and plans) as a claim."""
+    params = {"worker": worker_id, "blender": blender, "blocklist": BLOCKLIST_THRESHOLD}
+    jobs = [j for j in store.db.execute(_JOBS, params).fetchall() if _fits(j, offers)]
+    for job in jobs:
+        row = _first_task(store, job, worker_id)
+        if row is None:
+            continue
+        if warm_job is not None and warm_job != job["id"]:
+            job, row = _prefer_warm(store, jobs, warm_job, worker_id, job, row)
+        return int(job["id"])
+    return None
+
+
 def _prefer_warm(
     store: Store, jobs: list[Any], warm_job: int, worker_id: str, job: Any, task: Any
 ) -> tuple[Any, Any]:

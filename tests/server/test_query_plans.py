@@ -234,6 +234,9 @@ def _exercise(farm: Farm) -> list[str]:
         tasks.abandon_held(worker)
         first = tasks.claim(worker, warm_job=regenerated)  # a lower job: not taken
         assert first is not None and first.job_id == big
+        # what it will most likely get next (its files fetched ahead): the same plans
+        assert tasks.upcoming(worker, warm_job=big) == {"job_id": big}
+        assert tasks.upcoming(worker)["job_id"] == big
         tasks.update(
             worker,
             first.task_id,
@@ -321,6 +324,8 @@ async def test_the_http_worker_protocol_runs_only_written_plans(
         task = await claim(client, worker)
         assert task is not None
         task_id = task["task_id"]
+        resp = await client.get(f"{API}/worker/upcoming?warm_job={job['id']}", headers=worker)
+        assert await resp.json() == {"job_id": job["id"]}
         body = {"progress": 0.5, "log": "Fra:1\n", "stages": {"blender_ready": 0.3}}
         resp = await client.post(f"{API}/worker/tasks/{task_id}/update", json=body, headers=worker)
         assert resp.status == 200

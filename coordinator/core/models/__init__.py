@@ -191,6 +191,9 @@ from coordinator.core.models.protocol import (
     TaskUpdate as TaskUpdate,
 )
 from coordinator.core.models.protocol import (
+    Upcoming as Upcoming,
+)
+from coordinator.core.models.protocol import (
     UpdateAnswer as UpdateAnswer,
 )
 from coordinator.core.models.workers import (

@@ -32,6 +32,29 @@ class Assignment(TypedDict):
     ]
 
 
+class Upcoming(TypedDict):
+    """The job a worker would most likely get next: what a claim would give it now
+    (nothing is claimed), for fetching its files while the current task renders."""
+
+    job_id: Annotated[Id | None, "that job; null when none is runnable for this worker"]
+    blend: NotRequired[
+        Annotated[str | None, "its main .blend; only when job_id is not the warm_job asked with"]
+    ]
+    files: NotRequired[
+        Annotated[
+            dict[str, Sha256],
+            "project path -> sha256, as an assignment's files; only when job_id is not"
+            " the warm_job asked with",
+        ]
+    ]
+    sizes: NotRequired[
+        Annotated[
+            dict[str, int],
+            "sha256 -> bytes of each of those files the coordinator holds",
+        ]
+    ]
+
+
 class TaskUpdate(TypedDict):
     """A worker's report on the task it holds; it also renews the lease."""
 

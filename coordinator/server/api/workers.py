@@ -177,6 +177,19 @@ async def next_task(request: web.Request) -> web.Response:
         worker = farm.workers.authenticate(request[WORKER_SECRET])
 
 
+@routes.get(f"{API_PREFIX}/worker/upcoming")
+async def upcoming(request: web.Request) -> web.Response:
+    """The job the worker would most likely get next, and its files (a hint for
+    fetching them ahead of time; nothing is claimed)."""
+    text = request.query.get("warm_job")
+    try:
+        warm = int(text) if text not in (None, "") else None
+    except ValueError:
+        raise BadRequest(f"'warm_job' must be a job id, not {text!r}", field="warm_job") from None
+    warm_job = parse_warm_job({"warm_job": warm})
+    return web.json_response(request.app[FARM].tasks.upcoming(request[WORKER], warm_job=warm_job))
+
+
 def parse_warm_job(body: Mapping[str, object]) -> int | None:
     """The job the worker has warm (its Blender holds the scene), if it said one."""
     value = body.get("warm_job")

@@ -71,6 +71,7 @@ FILE = Media("application/octet-stream", {"type": "string", "format": "binary"})
 # A rendered file, with the media type its name implies (image/png, image/x-exr...).
 RENDERED = Media("*/*", {"type": "string", "format": "binary"})
 TEXT = Media("text/plain", {"type": "string"})
+PREVIEW = Media("video/webm", {"type": "string", "format": "binary"})
 EVENTS = Media(
     "text/event-stream",
     {"type": "string"},
@@ -163,6 +164,11 @@ JOBS = (
        " only feed its other tasks)", "jobs", m.OutputList, params=(JOB_ID,), errors=(404,)),
     Op("get", "/jobs/{job_id}/outputs/{name}", "Download one rendered file", "jobs", RENDERED,
        params=(JOB_ID, _path("name", _TEXT, "the file name")), errors=(404,)),
+    Op("get", "/jobs/{job_id}/preview", "The job's preview video: a small WebM (VP9, at most"
+       " 640 pixels wide, no sound) a worker made of the finished frames of an image-sequence"
+       " job; never delivered into the output folder", "jobs", PREVIEW, params=(JOB_ID,),
+       errors=(404,), said=((404, "no such job, or no preview (yet): one is made after the"
+                                 " frames of an image-sequence job"),)),
 )  # fmt: skip
 
 TASKS = (
@@ -224,6 +230,12 @@ PROTOCOL = (
         _query("wait", {"type": "number", "minimum": 0, "maximum": 60},
                "seconds to wait (default 20)"),
     ), said=((204, "no task within the wait"),), auth=WORKER),
+    Op("get", "/worker/upcoming", "The job this worker would most likely get next (what a"
+       " claim would give it now; nothing is claimed) and its files, for fetching them while"
+       " its task renders", "worker protocol", m.Upcoming, params=(
+        _query("warm_job", {"type": "integer", "minimum": 1},
+               "the job its task is of: answered without files when it is that job"),
+    ), auth=WORKER),
     Op("post", "/worker/tasks/{task_id}/update", "Progress, activity and log text; renews the"
        " lease", "worker protocol", m.UpdateAnswer, body=m.TaskUpdate, params=(TASK_ID,),
        errors=(409,), said=_HELD, auth=WORKER),

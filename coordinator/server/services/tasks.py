@@ -144,6 +144,32 @@ class TaskService(Service):
         )
         return None if task is None else self._assignment(task, self.ctx.job_row(task["job_id"]))
 
+    def upcoming(self, worker: JSON, *, warm_job: int | None = None) -> JSON:
+        """The job this worker would most likely get next (what a claim would give it
+        now, leasing nothing), for it to fetch that job's files while it renders. Its
+        files and their sizes come only when it is not warm_job (whose files the
+        worker has); nothing is written, so a worker may ask while it holds a task."""
+        if worker["disabled"]:
+            return {"job_id": None}
+        job_id = scheduler.upcoming(
+            self.store,
+            worker_id=worker["id"],
+            blender=worker["blender"],
+            warm_job=warm_job,
+            offers=pools.row_offers(worker),
+        )
+        if job_id is None or job_id == warm_job:
+            return {"job_id": job_id}
+        job = self.ctx.job_row(job_id)
+        files: dict[str, str] = loads(job["files"]) or {}
+        sizes = {}
+        for sha in set(files.values()):
+            try:
+                sizes[sha] = self.files.blob_path(sha).stat().st_size
+            except OSError:  # not stored (yet): the worker skips it
+                continue
+        return {"job_id": job_id, "blend": job["blend"], "files": files, "sizes": sizes}
+
     def _assignment(self, task: Any, job: Any) -> Assignment:
         return Assignment(
             task_id=task["id"],
