@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MAX_FILES = 100_000  # files in one job's list; more and the prediction is ignored
 GIB = 1 << 30
+OWN_FILES_WAIT = 600.0  # seconds a look ahead waits for the task's own files at most
 
 
 @dataclass(frozen=True)
@@ -115,12 +117,17 @@ class Prefetcher:
     def _own_files_here(self, job_id: int, needs: frozenset[str]) -> bool:
         """Wait until the task's own files are in the cache (its fetch comes first);
         False when it ended or another task began meanwhile."""
-        while not all(self.cache.has(sha) for sha in needs):
+        waiting, deadline = set(needs), time.monotonic() + OWN_FILES_WAIT
+        while True:
+            waiting = {sha for sha in waiting if not self.cache.has(sha)}
+            if not waiting:
+                return True
+            if time.monotonic() > deadline:  # its fetch failed, or is very long
+                return False
             with self._wake:
                 if self._closing or self._request is not None or self._task_job != job_id:
                     return False
                 self._wake.wait(0.2)
-        return True
 
     def _look_ahead(self, client: FarmClient, job_id: int) -> None:
         try:
