@@ -1,4 +1,4 @@
-"""The kinds of task a worker can do: render, merge, encode, sleep. A new kind is a function here.
+"""The kinds of task a worker can do: render, merge, encode, preview, sleep; one function each.
 
 Each kind is registered with @kind(name) and does its task through the
 TaskRun it is given: reports progress, runs a script of in_blender/ in
@@ -235,6 +235,16 @@ def encode(run: TaskRun) -> None:
 
     def work(run: TaskRun, blend: Path, out_dir: Path) -> None:
         encoding.encode_in(run, blend, out_dir, lambda name, to: _fetch_input(run, name, to))
+
+    with_project(run, work)
+
+
+@kind("preview")
+def preview(run: TaskRun) -> None:
+    """A small movie of an image-sequence job's finished frames, for the dashboard."""
+
+    def work(run: TaskRun, blend: Path, out_dir: Path) -> None:
+        encoding.preview_in(run, blend, out_dir, lambda name, to: _fetch_input(run, name, to))
 
     with_project(run, work)
 

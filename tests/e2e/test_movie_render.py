@@ -28,15 +28,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from coordinator.client.http import FarmClient
-from tests.support.blendgen import DEBIAN_BLENDER, make_scene, png_pixels
+from tests.support.blendgen import DEBIAN_BLENDER, make_scene, png_pixels, png_size
 from tests.support.localfarm import LocalFarm, farm_fixture
 from tests.support.mp4 import read_movie
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
 MEAN_TOLERANCE = 2.0  # mean |farm - local| per colour channel, in 0-255 levels
+PREVIEW_TOLERANCE = 5.0  # mean |preview - delivered frame|: VP9 at medium quality (2.1-2.7)
 FRAMES = 6
 FPS = 24
 
@@ -283,3 +285,61 @@ def test_quicktime_with_sound_has_the_scenes_audio(
     print(f"audio RMS: farm {loudness:.0f}, local {local_loudness:.0f}")
     assert loudness > 1000 and abs(loudness - local_loudness) <= 0.05 * local_loudness
     compare_frames(tmp_path / "farm", tmp_path / "local", shot.folder / "png")
+
+
+def rgb(path: Path) -> bytes:
+    """A PNG's pixels without alpha, to compare an RGBA frame with a decoded movie's RGB."""
+    pixels = png_pixels(path)
+    width, height = png_size(path)
+    if len(pixels) == width * height * 3:
+        return pixels
+    return bytes(b for i, b in enumerate(pixels) if i % 4 != 3)
+
+
+def test_an_image_sequence_gets_a_preview_made_by_a_workers_blender(
+    farm: LocalFarm, tmp_path: Path
+) -> None:
+    """The scene's own format (PNG, unset in the job): the preview finds the frames by the
+    names Blender gave them, encodes them to WebM and keeps it on the farm."""
+    blend = make_scene(tmp_path / "seq" / "shot.blend", frames=(1, FRAMES))
+    client, out = farm.client(), tmp_path / "out"
+    hashes, _ = client.upload_project({"shot.blend": blend})
+    job = client.submit(
+        {
+            "name": "image sequence",
+            "type": "blender-render",
+            "blend": "shot.blend",
+            "files": hashes,
+            "blender_version": "3.4",
+            "settings": {
+                "frames": f"1-{FRAMES}",
+                "chunk_size": 3,
+                "output": str(out / "f_####"),
+                "preview": True,
+            },
+        }
+    )
+    done = farm.wait_for_job(job["id"], timeout=240)
+    assert done["status"] == "completed", done["status_reason"]
+    frames = [f"f_000{f}.png" for f in range(1, FRAMES + 1)]
+    assert sorted(os.listdir(out)) == frames  # the preview is not delivered
+    kinds = [t["kind"] for t in client.job(job["id"])["tasks"]]
+    assert kinds == ["render", "render", "preview"]
+
+    answer = requests.get(
+        f"{client.url}/api/v1/jobs/{job['id']}/preview",
+        headers={"Authorization": f"Bearer {client.token}"},
+        timeout=30,
+    )
+    assert answer.status_code == 200 and answer.headers["Content-Type"] == "video/webm"
+    movie = tmp_path / "preview.webm"
+    movie.write_bytes(answer.content)
+    decode([(movie, tmp_path / "decoded", None)], tmp_path)
+    decoded = sorted(os.listdir(tmp_path / "decoded"))
+    assert len(decoded) == FRAMES
+    for name, frame in zip(decoded, frames, strict=True):
+        assert png_size(tmp_path / "decoded" / name) == (64, 48)
+        a, b = rgb(tmp_path / "decoded" / name), rgb(out / frame)
+        difference = sum(abs(x - y) for x, y in zip(a, b, strict=True)) / len(a)
+        print(f"preview {name} vs delivered {frame}: {difference:.2f} levels")
+        assert difference <= PREVIEW_TOLERANCE

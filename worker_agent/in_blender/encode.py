@@ -51,6 +51,7 @@ from worker_agent.in_blender.render_task import MOVIE_FORMATS, RenderTask, TaskE
 from worker_agent.in_blender.runner import check_inputs, check_loaded, open_blend
 
 STRIP_NAME = "farm frames"
+FLOAT_EXTENSIONS = (".exr", ".hdr")
 MAX_CHANNEL = 128  # the sequencer's channels (MAXSEQ)
 
 
@@ -70,6 +71,9 @@ class EncodeTask:
     scene: str | None = None  # scene name; None = the file's active scene
     allow_scripts: bool = False  # mode --bpy: auto-run scripts in the .blend
     missing_files: str = "fail"  # a sound the job did not bring: fail, or encode anyway
+    # A preview (preview.py of the job types): WebM/VP9 at most this wide, no sound,
+    # the frames' own colours; None: the job's movie, with the scene's settings.
+    max_width: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -98,6 +102,10 @@ class EncodeTask:
             raise TaskError(f"{self.file_format!r} is not a movie format")
         if not all(isinstance(v, int) for v in (self.frame_start, self.frame_end)):
             raise TaskError("frame_start and frame_end must be whole numbers")
+        if self.max_width is not None and (
+            not isinstance(self.max_width, int) or self.max_width < 16
+        ):
+            raise TaskError("max_width must be a whole number of at least 16 pixels")
         count = self.frame_end - self.frame_start + 1
         if count < 1 or len(self.inputs) != count:
             raise TaskError(
@@ -152,13 +160,24 @@ def add_frames_strip(scene: Any, task: EncodeTask) -> Any:
         )
     first = os.path.join(task.frames_dir, task.inputs[0])
     strip = strips.new_image(
-        name=STRIP_NAME, filepath=first, channel=channel, frame_start=task.frame_start
+        name=STRIP_NAME,
+        filepath=first,
+        channel=channel,
+        frame_start=task.frame_start,
+        fit_method="FIT" if task.max_width else "ORIGINAL",  # a preview is scaled down
     )
     for name in task.inputs[1:]:
         strip.elements.append(name)
     strip.blend_type = "REPLACE"
-    _set_colorspace(strip.colorspace_settings, scene.display_settings.display_device)
+    if not scene_referred(task):  # an EXR is read as scene linear, as Blender reads it
+        _set_colorspace(strip.colorspace_settings, scene.display_settings.display_device)
     return strip
+
+
+def scene_referred(task: EncodeTask) -> bool:
+    """Frames that hold scene-linear light (a preview of EXR or HDR frames): the
+    scene's view transform applies to them, as it did to the artist's render."""
+    return task.max_width is not None and task.inputs[0].lower().endswith(FLOAT_EXTENSIONS)
 
 
 def _set_colorspace(settings: Any, display: str) -> None:
@@ -191,7 +210,8 @@ def set_movie_output(scene: Any, task: EncodeTask) -> None:
     render = scene.render
     image = render.image_settings
     if image.file_format != task.file_format:  # setting it again resets the container (3.4)
-        print(f"[encode] the scene writes {image.file_format}; the job says {task.file_format}")
+        if task.max_width is None:
+            print(f"[encode] the scene writes {image.file_format}; the job says {task.file_format}")
         if task.file_format == "FFMPEG" and hasattr(image, "media_type"):  # 5.0: by media type
             image.media_type = "VIDEO"
         try:
@@ -219,9 +239,31 @@ def prepare_scene(task: EncodeTask) -> Any:
     if missing:
         raise TaskError(f"{len(missing)} rendered frame(s) are not here, e.g. {missing[0]}")
     set_movie_output(scene, task)
-    pass_through_colour(scene)
+    if task.max_width is not None:
+        set_preview(scene, task.max_width)
+    if not scene_referred(task):
+        pass_through_colour(scene)
     add_frames_strip(scene, task)
     return scene
+
+
+def set_preview(scene: Any, max_width: int) -> None:
+    """A small WebM/VP9 any browser plays, without sound, at the scene's frame rate."""
+    render = scene.render
+    ffmpeg = render.ffmpeg
+    ffmpeg.format = "WEBM"
+    ffmpeg.codec = "WEBM"  # VP9
+    ffmpeg.constant_rate_factor = "MEDIUM"
+    ffmpeg.ffmpeg_preset = "REALTIME"
+    ffmpeg.audio_codec = "NONE"
+    render.image_settings.color_mode = "RGB"
+    scale = render.resolution_percentage / 100
+    width, height = render.resolution_x * scale, render.resolution_y * scale
+    shrink = min(1.0, max_width / max(width, 1))
+    render.resolution_x = max(16, int(width * shrink) // 2 * 2)  # VP9 wants even sizes
+    render.resolution_y = max(16, int(height * shrink) // 2 * 2)
+    render.resolution_percentage = 100
+    render.use_border = False
 
 
 def encode_loaded(task: EncodeTask, emitter: Emitter) -> str:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from coordinator.server.api import events, files, jobs, meta, tasks, web, workers
+from coordinator.server.api import events, files, jobs, meta, previews, tasks, web, workers
 
-ROUTE_MODULES = (meta, jobs, tasks, files, workers, events, web)
+ROUTE_MODULES = (meta, jobs, previews, tasks, files, workers, events, web)

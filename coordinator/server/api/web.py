@@ -25,7 +25,8 @@ _TYPES = {"js": "text/javascript", "css": "text/css", "svg": "image/svg+xml"}
 HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:;"
-        " connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self';"
+        " media-src blob:; connect-src 'self'; font-src 'self'; base-uri 'none';"
+        " form-action 'self';"
         " frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",

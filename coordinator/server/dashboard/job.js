@@ -18,6 +18,7 @@ import {
   timeLeft,
   toast,
 } from "./dom.js";
+import { MOVIE, PREVIEW_NAME, fetchPreview, videoFigure } from "./preview.js";
 
 const IMAGE = /\.(png|jpe?g|webp|gif|bmp|avif)$/i;
 const MAX_PREVIEW_BYTES = 40e6;
@@ -85,6 +86,7 @@ export class JobView {
     if (event.type === "job-deleted" && event.id === this.id) {
       this.renderGone("This job was deleted.");
     } else if (event.type === "output" && mine) {
+      if (event.name === PREVIEW_NAME) this.preview.name = null; // a new preview: fetch it
       this.previewSoon();
       this.refreshSoon();
     } else if (mine || event.type === "worker" || event.type === "worker-removed") {
@@ -695,6 +697,7 @@ export class JobView {
   // --------------------------------------------------------------- preview
   async loadPreview() {
     if (this.gone) return;
+    if (await this.showPreviewVideo()) return;
     let outputs;
     try {
       outputs = (await this.app.api.get(`/jobs/${this.id}/outputs`)).outputs;
@@ -704,6 +707,11 @@ export class JobView {
     }
     const images = outputs.filter((o) => IMAGE.test(o.name)).sort((a, b) => b.created_at - a.created_at);
     const latest = images[0];
+    const movie = outputs.find((o) => MOVIE.test(o.name) && o.size <= MAX_PREVIEW_BYTES);
+    if (!latest && movie) {
+      await this.showVideo(`/jobs/${this.id}/outputs/${encodeURIComponent(movie.name)}`, movie.name, movie.sha256, { label: movie.name, download: movie.name, note: timeAgo(movie.created_at) });
+      return;
+    }
     if (!latest) {
       const other = outputs.length ? outputs[outputs.length - 1].name : null;
       this.setPreviewEmpty(
@@ -739,6 +747,34 @@ export class JobView {
         h("a", { href: url, download: latest.name }, "Download"),
       ),
     );
+  }
+
+  /** The preview video a worker made of the finished frames, once there is one. */
+  async showPreviewVideo() {
+    if (this.preview.name === PREVIEW_NAME) return true;
+    return this.showVideo(`/jobs/${this.id}/preview`, PREVIEW_NAME, null, {
+      label: "Preview video",
+      download: `job-${this.id}-preview.webm`,
+      note: "made by the farm from the finished frames",
+    });
+  }
+
+  /** Show a video from the API in the preview card; false when there is none. */
+  async showVideo(path, name, sha, caption) {
+    if (this.preview.name === name && this.preview.sha === sha) return true;
+    let blob;
+    try {
+      blob = path.endsWith("/preview") ? await fetchPreview(this.app.api, this.id) : await this.app.api.blob(path);
+    } catch (err) {
+      if (err.status !== 404) this.app.failed(err);
+      return false;
+    }
+    if (!blob || this.gone) return false;
+    if (this.preview.url) URL.revokeObjectURL(this.preview.url);
+    const url = URL.createObjectURL(blob);
+    this.preview = { name, sha, url };
+    this.previewBox.replaceChildren(...videoFigure(url, caption));
+    return true;
   }
 
   setPreviewEmpty(text) {

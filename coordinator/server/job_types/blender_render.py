@@ -11,7 +11,7 @@ from coordinator.core.outputs import is_movie_format
 from coordinator.core.protocol import TaskSpec
 from coordinator.server.errors import BadRequest
 from coordinator.server.filestore import check_output_name
-from coordinator.server.job_types import fileoutputs, movie
+from coordinator.server.job_types import fileoutputs, movie, preview
 from coordinator.server.job_types.schema import JSON, Setting, check_task_count
 
 NAME = "blender-render"
@@ -168,6 +168,7 @@ SCHEMA = (
         minimum=1,
         maximum=10_000,
     ),
+    preview.SETTING,
     *output_settings(
         format_help="Image format, or a movie format (FFMPEG: frames render in chunks, then"
         " one task encodes the movie with the scene's settings); unset keeps the scene's",
@@ -193,7 +194,7 @@ def compile(settings: JSON) -> list[TaskSpec]:
     }
     if settings["file_format"] and is_movie_format(settings["file_format"]):
         return movie.compile(settings, common)  # chunks of frames, then the encode
-    return [
+    renders = [
         TaskSpec(
             name=f"frames {format_frames(chunk)}",
             kind="render",
@@ -202,3 +203,7 @@ def compile(settings: JSON) -> list[TaskSpec]:
         )
         for chunk in chunk_frames(frames, settings["chunk_size"])
     ]
+    if not settings["preview"]:
+        return renders
+    # then a small preview movie of the finished frames (preview.py)
+    return [*renders, preview.preview_task(common, frames, depends_on=tuple(range(len(renders))))]

@@ -39,11 +39,13 @@ class ExpectedOutputs:
     format is the scene's own, which only the worker's Blender knows)."""
 
     files: tuple[tuple[str, ...], ...]  # in the order the task writes them
+    # Names it may upload but may complete without (a preview it could not make).
+    optional: frozenset[str] = frozenset()
 
     @functools.cached_property
     def names(self) -> frozenset[str]:
         """Every name the task may upload."""
-        return frozenset(name for choices in self.files for name in choices)
+        return frozenset(name for choices in self.files for name in choices) | self.optional
 
     def allows(self, name: str) -> bool:
         return name in self.names
@@ -131,6 +133,12 @@ def _encode(payload: dict[str, Any]) -> Iterable[tuple[str, ...]]:
     ]
 
 
+def _preview(payload: dict[str, Any]) -> frozenset[str]:
+    """An image-sequence job's preview movie (preview.py), if the worker could make it."""
+    name = payload.get("preview_name")
+    return frozenset({name}) if isinstance(name, str) and name else frozenset()
+
+
 # Task kind -> its files; a kind not listed (sleep) produces none.
 _KINDS: dict[str, Callable[[dict[str, Any]], Iterable[tuple[str, ...]]]] = {
     "render": _render,
@@ -147,7 +155,10 @@ def expected_outputs(kind: str, payload: str | None) -> ExpectedOutputs:
     chunk that keeps the scene's format has a dozen names per frame.
     """
     produce = _KINDS.get(kind)
-    if produce is None:
+    if produce is None and kind != "preview":
         return NONE
     data = json.loads(payload) if payload else {}
-    return ExpectedOutputs(tuple(produce(data if isinstance(data, dict) else {})))
+    data = data if isinstance(data, dict) else {}
+    if produce is None:  # nothing it must produce, one file it may
+        return ExpectedOutputs((), optional=_preview(data))
+    return ExpectedOutputs(tuple(produce(data)))
