@@ -2,10 +2,11 @@
 regenerate, priority, clear-blocklist, requeue-task, cancel-task, disable,
 enable and remove-worker.
 
-Each prints the object's new state on one stdout line. A refusal is the
-coordinator's own reason (a 4xx, exit 2); a destructive command asks first
-on a terminal unless given --yes, and without a terminal refuses
-unless given --yes.
+Each prints the object's new state on one stdout line (with --json, the
+object as the API sends it). A refusal is the coordinator's own reason (a 4xx,
+exit 2); an action whose result already holds is done (exit 0: repeats.py); a
+destructive command asks first on a terminal unless given --yes, and without a
+terminal refuses unless given --yes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from coordinator.cli.common import (
     positive_int,
 )
 from coordinator.cli.precheck import check_output
+from coordinator.cli.repeats import done_or_already, job_already, task_already, worker_already
 from coordinator.cli.submit import absolute_output, add_setting_options, settings_from_args
 from coordinator.client.http import (
     AuthError,
@@ -62,6 +64,7 @@ def register(commands: Commands) -> None:
     p = commands.add("priority", cmd_priority, "change a job's priority (0-100, higher first)")
     p.add_argument("job_id", type=positive_int, metavar="ID")
     p.add_argument("priority", type=int, metavar="PRIORITY")
+    add_json(p, "the job")
     p = commands.add(
         "clear-blocklist",
         cmd_clear_blocklist,
@@ -69,10 +72,22 @@ def register(commands: Commands) -> None:
     )
     p.add_argument("job_id", type=positive_int, metavar="ID")
     p.add_argument("--worker", metavar="WORKER", help="only this one (name or id)")
+    add_json(p, "the job")
     for name, text in TASK_ACTIONS.items():
         p = commands.add(name, cmd_task_action, text)
         p.add_argument("task_id", type=positive_int, metavar="TASK_ID")
+        add_json(p, "the task")
     _register_workers(commands)
+
+
+def add_json(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--json", action="store_true", help=f"print {what} as the API sends it")
+
+
+def show(args: argparse.Namespace, obj: JSON, line: str) -> int:
+    """The result on stdout: one line, or with --json the whole object."""
+    print(json.dumps(obj, indent=2) if args.json else line)
+    return EXIT_OK
 
 
 def _register_jobs(commands: Commands) -> None:
@@ -81,6 +96,7 @@ def _register_jobs(commands: Commands) -> None:
         p.add_argument("job_id", type=positive_int, metavar="ID")
         if name == "requeue":
             p.add_argument("--all", action="store_true", help="completed tasks too")
+        add_json(p, "the job")
     p = commands.add(
         "delete",
         cmd_delete,
@@ -112,6 +128,7 @@ def _register_regenerate(commands: Commands) -> None:
         p, help_set="a setting to change (repeatable)", frames="shortcut for --set frames=..."
     )
     p.add_argument("--fresh", action="store_true", help="render finished frames again too")
+    add_json(p, "the job (with what was regenerated)")
 
 
 def _register_workers(commands: Commands) -> None:
@@ -122,11 +139,14 @@ def _register_workers(commands: Commands) -> None:
     p.add_argument(
         "--now", action="store_true", help="stop its task now; the task goes back to the queue"
     )
+    add_json(p, "the worker")
     p = commands.add("enable", cmd_worker_action, "let a disabled worker take tasks again")
     p.add_argument("worker", metavar="WORKER", help=WORKER_HELP)
+    add_json(p, "the worker")
     p = commands.add("remove-worker", cmd_worker_action, "forget an offline worker")
     p.add_argument("worker", metavar="WORKER", help=WORKER_HELP)
     p.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
+    add_json(p, '{"removed": {"id": ..., "name": ...}}')
 
 
 def confirmed(args: argparse.Namespace, question: Callable[[], str], action: str) -> bool:
@@ -152,10 +172,14 @@ def confirmed(args: argparse.Namespace, question: Callable[[], str], action: str
 
 # ================================================================== jobs
 def cmd_action(args: argparse.Namespace, conn: Connection) -> int:
-    body = {"which": "all" if args.all else "failed"} if args.command == "requeue" else None
-    job = conn.client().job_action(args.job_id, args.command, body)
-    print(f"job {job['id']} {job['name']!r}: {job['status']}")
-    return EXIT_OK
+    requeue = args.command == "requeue"
+    body = {"which": "all" if args.all else "failed"} if requeue else None
+    client = conn.client()
+    job = done_or_already(
+        lambda: client.job_action(args.job_id, args.command, body),
+        lambda: job_already(client, args.job_id, args.command, all_tasks=requeue and args.all),
+    )
+    return show(args, job, f"job {job['id']} {job['name']!r}: {job['status']}")
 
 
 def cmd_delete(args: argparse.Namespace, conn: Connection) -> int:
@@ -251,7 +275,7 @@ def cmd_regenerate(args: argparse.Namespace, conn: Connection) -> int:
         settings["output"] = absolute_output(settings["output"], None)
     job = conn.client().regenerate_job(args.job_id, settings, keep_completed=not args.fresh)
     done = job.get("regenerated") or {}
-    print(f"job {job['id']} {job['name']!r}: {job['status']}")
+    show(args, job, f"job {job['id']} {job['name']!r}: {job['status']}")
     note(
         f"{plural(done.get('tasks', 0), 'task')}, {done.get('kept', 0)} kept as finished,"
         f" {done.get('stopped', 0)} running stopped; {job.get('status_reason', '')}"
@@ -261,27 +285,28 @@ def cmd_regenerate(args: argparse.Namespace, conn: Connection) -> int:
 
 def cmd_priority(args: argparse.Namespace, conn: Connection) -> int:
     job = conn.client().set_priority(args.job_id, args.priority)
-    print(f"job {job['id']} {job['name']!r}: priority {job['priority']}")
-    return EXIT_OK
+    return show(args, job, f"job {job['id']} {job['name']!r}: priority {job['priority']}")
 
 
 def cmd_clear_blocklist(args: argparse.Namespace, conn: Connection) -> int:
     client = conn.client()
     worker = find_worker(client, args.worker)["id"] if args.worker else None
-    job = client.clear_blocklist(args.job_id, worker_id=worker)
-    print(f"job {job['id']} {job['name']!r}: blocklist cleared")
-    return EXIT_OK
+    job = done_or_already(
+        lambda: client.clear_blocklist(args.job_id, worker_id=worker),
+        lambda: job_already(client, args.job_id, "clear-blocklist", worker=worker or ""),
+    )
+    return show(args, job, f"job {job['id']} {job['name']!r}: blocklist cleared")
 
 
 # ================================================================= tasks
 def cmd_task_action(args: argparse.Namespace, conn: Connection) -> int:
     client = conn.client()
-    if args.command == "requeue-task":
-        task = client.requeue_task(args.task_id)
-    else:
-        task = client.cancel_task(args.task_id)
-    print(f"task {task['id']} {task['name']!r} of job {task['job_id']}: {task['status']}")
-    return EXIT_OK
+    act = client.requeue_task if args.command == "requeue-task" else client.cancel_task
+    task = done_or_already(
+        lambda: act(args.task_id), lambda: task_already(client, args.task_id, args.command)
+    )
+    line = f"task {task['id']} {task['name']!r} of job {task['job_id']}: {task['status']}"
+    return show(args, task, line)
 
 
 # =============================================================== workers
@@ -290,13 +315,17 @@ def cmd_worker_action(args: argparse.Namespace, conn: Connection) -> int:
     worker = find_worker(client, args.worker)
     if args.command == "remove-worker":
         return remove_worker(args, client, worker)
-    if args.command == "enable":
-        worker = client.enable_worker(worker["id"])
-    else:
-        worker = client.disable_worker(worker["id"], now=args.now)
+    now = args.command == "disable" and args.now
+    worker = done_or_already(
+        lambda: (
+            client.enable_worker(worker["id"])
+            if args.command == "enable"
+            else client.disable_worker(worker["id"], now=now)
+        ),
+        lambda: worker_already(find_worker(client, worker["id"]), args.command, now=now),
+    )
     state = "disabled" if worker["disabled"] else "enabled"
-    print(f"worker {worker['name']}: {state} ({worker['status']})")
-    return EXIT_OK
+    return show(args, worker, f"worker {worker['name']}: {state} ({worker['status']})")
 
 
 def remove_worker(args: argparse.Namespace, client: FarmClient, worker: JSON) -> int:
@@ -305,8 +334,8 @@ def remove_worker(args: argparse.Namespace, client: FarmClient, worker: JSON) ->
         note("not removed")
         return EXIT_FAILED
     client.remove_worker(worker["id"])
-    print(f"worker {worker['name']} removed")
-    return EXIT_OK
+    removed = {"removed": {"id": worker["id"], "name": worker["name"]}}
+    return show(args, removed, f"worker {worker['name']} removed")
 
 
 def find_worker(client: FarmClient, text: str) -> JSON:

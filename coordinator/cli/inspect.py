@@ -6,6 +6,7 @@ what was left out (more pages, no matches) on stderr.
 from __future__ import annotations
 
 import argparse
+import enum
 import json
 import logging
 import sys
@@ -29,13 +30,15 @@ from coordinator.cli.common import (
 )
 from coordinator.cli.control import find_worker
 from coordinator.cli.waiting import (
+    LOG_TAIL_LINES,
     add_timeout_option,
     duration,
     failure_reasons,
     follow_log,
+    last_lines,
     wait_for_job,
 )
-from coordinator.core.protocol import JobStatus
+from coordinator.core.protocol import JobStatus, TaskStatus
 from coordinator.core.tags import check_tags, describe_memory
 
 log = logging.getLogger(__name__)
@@ -60,9 +63,20 @@ def register(commands: Commands) -> None:
     add_timeout_option(p)
     p = commands.add("log", cmd_log, "print the end of a task's log")
     p.add_argument("task_id", type=positive_int, metavar="TASK_ID")
-    p.add_argument("--tail", type=positive_int, default=65536, metavar="BYTES")
+    p.add_argument(
+        "--tail",
+        type=positive_int,
+        default=LOG_TAIL_LINES,
+        metavar="LINES",
+        help=f"the last LINES lines (default {LOG_TAIL_LINES})",
+    )
     p.add_argument(
         "--follow", action="store_true", help="then print what is added until the task ends"
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='prints {"task_id": ..., "lines": [...]} (not with --follow)',
     )
     p = commands.add("workers", cmd_workers, "list the farm's workers, or tag one")
     p.add_argument(
@@ -79,7 +93,11 @@ def register(commands: Commands) -> None:
 def _register_jobs(commands: Commands) -> None:
     p = commands.add("jobs", cmd_jobs, "list jobs")
     add_job_filters(p, status_help="comma list: queued,active,paused,completed,failed,canceled")
-    p.add_argument("--sort", help="created|updated|priority|name|status|id, - for descending")
+    p.add_argument(
+        "--sort",
+        help="created|updated|priority|name|status|id (priority: highest first), - in front"
+        " reverses",
+    )
     p.add_argument("--limit", type=positive_int, help="at most N jobs (default 50)")
     p.add_argument("--offset", type=int, help="skip the first N")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -88,6 +106,14 @@ def _register_jobs(commands: Commands) -> None:
 def print_json(data: object) -> int:
     print(json.dumps(data, indent=2))
     return EXIT_OK
+
+
+def check_statuses(text: str, known: type[enum.StrEnum], what: str, option: str) -> None:
+    """A comma list of statuses, refused before anything is fetched or printed."""
+    names = [s.value for s in known]
+    for given in (s.strip() for s in text.split(",")):
+        if given not in names:
+            raise CliError(f"{option}: unknown {what} {given!r}; use {', '.join(names)}")
 
 
 # ============================================================= job types
@@ -122,15 +148,16 @@ def setting_row(setting: JSON) -> list[str]:
 # ================================================================== jobs
 def cmd_jobs(args: argparse.Namespace, conn: Connection) -> int:
     filters = {key: getattr(args, key) for key in LIST_OPTIONS}
-    page = conn.client().jobs(**filters, limit=args.limit, offset=args.offset)
+    sort = api_sort(args.sort)
+    page = conn.client().jobs(**{**filters, "sort": sort}, limit=args.limit, offset=args.offset)
     if args.json:
         return print_json(page)
     jobs = page["jobs"]
     if not jobs:
         note("no jobs match" if any(filters.values()) else "no jobs yet")
         return EXIT_OK
-    headers = ("ID", "NAME", "TYPE", "STATUS", "PROGRESS", "TASKS", "ETA", "SUBMITTED")
-    print(table(headers, map(job_row, jobs)))
+    headers = ("ID", "NAME", "STATUS", "PROGRESS", "ETA", "TASKS", "TYPE", "PRIORITY")
+    print(table((*headers, "SUBMITTER", "SUBMITTED"), map(job_row, jobs)))
     for job in jobs:
         if job.get("warning"):
             note(f"job {job['id']}: {job['warning']}")
@@ -145,13 +172,23 @@ def job_row(job: JSON) -> list[object]:
     return [
         job["id"],
         clip(job["name"], 40),
-        job["type"],
         job["status"],
         f"{job['progress'] * 100:.0f}%",
-        f"{done}/{total}",
         eta_text(job),
+        f"{done}/{total}",
+        job["type"],
+        job["priority"],
+        clip(job.get("submitter") or "-", 24),
         when(job.get("created_at")),
     ]
+
+
+def api_sort(sort: str | None) -> str | None:
+    """--sort as the API takes it: priority's own order is the farm's, highest first
+    (the dashboard's "Highest priority"); "-" in front reverses any order."""
+    if sort is not None and sort.lstrip("-") == "priority":
+        return "priority" if sort.startswith("-") else "-priority"
+    return sort
 
 
 def eta_text(job: JSON) -> str:
@@ -162,6 +199,8 @@ def eta_text(job: JSON) -> str:
 
 # =================================================================== job
 def cmd_job(args: argparse.Namespace, conn: Connection) -> int:
+    if args.tasks:  # before anything is printed: a wrong one is the whole answer
+        check_statuses(args.tasks, TaskStatus, "task status", "--tasks")
     client = conn.client()
     if args.json:
         return print_json(client.job(args.job_id, tasks=True))
@@ -251,10 +290,14 @@ def task_table(tasks: list[JSON], workers: dict[str, str]) -> str:
 
 # =========================================================== log, workers
 def cmd_log(args: argparse.Namespace, conn: Connection) -> int:
+    if args.follow and args.json:
+        raise CliError("--json prints the log's end once; leave it out to --follow")
     if args.follow:
         return follow_log(conn.client(), args.task_id, tail=args.tail)
-    text = conn.client().task_log(args.task_id, tail=args.tail)
-    sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
+    lines = last_lines(conn.client(), args.task_id, args.tail)
+    if args.json:
+        return print_json({"task_id": args.task_id, "lines": lines})
+    sys.stdout.write("".join(f"{line}\n" for line in lines))
     return EXIT_OK
 
 

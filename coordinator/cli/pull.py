@@ -14,6 +14,7 @@ skipped; a different file is replaced, saying so.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -58,6 +59,11 @@ def register(commands: Commands) -> None:
         help="the folder to download into (default: the job's output folder as given"
         " when it was submitted from this machine)",
     )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='prints {"into": ..., "pulled": [...], "already_there": N, "skipped": [...]}',
+    )
 
 
 def cmd_pull(args: argparse.Namespace, conn: Connection) -> int:
@@ -82,10 +88,15 @@ def cmd_pull(args: argparse.Namespace, conn: Connection) -> int:
         client.download_output(args.job_id, output, dest)
     line.close()
     size = sum(int(o.get("size") or 0) for o, _ in todo)
-    print(
-        f"pulled {plural(len(todo), 'file')} ({megabytes(size)}) into {into};"
-        f" {present} already there"
-    )
+    if args.json:
+        pulled = [str(dest) for _, dest in todo]
+        result = {"into": str(into), "pulled": pulled, "already_there": present}
+        print(json.dumps({**result, "skipped": refused}, indent=2))
+    else:
+        print(
+            f"pulled {plural(len(todo), 'file')} ({megabytes(size)}) into {into};"
+            f" {present} already there"
+        )
     if refused:
         more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
         note(

@@ -8,6 +8,7 @@ works; the upload summary and progress go to stderr.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import ntpath
 import os
@@ -106,6 +107,11 @@ def register(commands: Commands) -> None:
         help="show progress until the job ends: exit 0 completed, 1 failed or canceled",
     )
     add_timeout_option(p)
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the job as the API sends it instead of its id (with --wait: as it ended)",
+    )
 
 
 def add_setting_options(p: argparse.ArgumentParser, *, help_set: str, frames: str = "") -> None:
@@ -141,13 +147,18 @@ def cmd_submit(args: argparse.Namespace, conn: Connection) -> int:
     elif args.blender_version:
         body["blender_version"] = args.blender_version
     job = client.submit(body)
-    print(job["id"], flush=True)
+    if not args.json:
+        print(job["id"], flush=True)
+    elif not args.wait:  # with --wait, the job as it ended
+        print(json.dumps(job, indent=2), flush=True)
     record_submission(client, int(job["id"]), body["settings"])  # where pull puts its frames
     total = task_counts(job)[1]
     note(f"job {job['id']} {job['name']!r} submitted: {plural(total, 'task')} ({job['type']})")
     if args.timeout is not None and not args.wait:
         note("note: --timeout applies to --wait; not waiting")
-    return wait_for_job(client, job["id"], timeout=args.timeout) if args.wait else EXIT_OK
+    if not args.wait:
+        return EXIT_OK
+    return wait_for_job(client, job["id"], timeout=args.timeout, as_json=args.json)
 
 
 def job_body(

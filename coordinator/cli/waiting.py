@@ -15,6 +15,7 @@ labelled as one.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import sys
@@ -44,6 +45,9 @@ WAIT_POLL = 1.0  # seconds between polls of a job or a log
 WAIT_OUTAGE = 60.0  # how long a wait rides out an unreachable coordinator
 LOG_TAIL = 4000  # bytes of a failed task's log that a failure shows
 LOG_FOLLOW_TAIL = 256 * 1024  # bytes of a log fetched per poll by log --follow
+LOG_TAIL_LINES = 500  # lines `log` shows unless --tail says
+LOG_MAX_FETCH = 16 << 20  # the most bytes of a log the coordinator sends at once
+LOG_LINE_GUESS = 256  # bytes per line a first fetch allows for
 LOG_ANCHOR = 2048  # characters of what was shown that locate the new text
 ESTIMATE_AFTER = 5.0  # seconds of watching before the first estimate
 MAX_FAILED_SHOWN = 3  # failed tasks whose reason a failure spells out
@@ -58,6 +62,9 @@ def register(commands: Commands) -> None:
     )
     p.add_argument("job_id", type=positive_int, metavar="ID")
     add_timeout_option(p)
+    p.add_argument(
+        "--json", action="store_true", help="then print the job as it ended (or as it was)"
+    )
 
 
 def add_timeout_option(p: argparse.ArgumentParser) -> None:
@@ -80,7 +87,7 @@ def positive_seconds(text: str) -> float:
 
 
 def cmd_wait(args: argparse.Namespace, conn: Connection) -> int:
-    return wait_for_job(conn.client(), args.job_id, timeout=args.timeout)
+    return wait_for_job(conn.client(), args.job_id, timeout=args.timeout, as_json=args.json)
 
 
 # ============================================================= estimate
@@ -125,10 +132,16 @@ def duration(seconds: float) -> str:
 
 # ================================================================= wait
 def wait_for_job(
-    client: FarmClient, job_id: int, *, timeout: float | None = None, poll: float = WAIT_POLL
+    client: FarmClient,
+    job_id: int,
+    *,
+    timeout: float | None = None,
+    poll: float = WAIT_POLL,
+    as_json: bool = False,
 ) -> int:
     """Show progress until the job ends: 0 when it completed, 1 when it failed or
-    was canceled, EXIT_TIMEOUT when `timeout` ran out first."""
+    was canceled, EXIT_TIMEOUT when `timeout` ran out first. `as_json`: then the
+    job as it ended (or was) on stdout, for scripts."""
     line = StatusLine(sys.stderr)
     try:
         job = watch(client, job_id, line, timeout=timeout, poll=poll)
@@ -137,6 +150,8 @@ def wait_for_job(
         note(f"stopped watching; job {job_id} goes on (lanfarm wait {job_id} to watch again)")
         raise
     line.close()
+    if as_json:
+        print(json.dumps(job, indent=2), flush=True)
     if job["status"] not in TERMINAL_JOB_STATUSES:
         note(
             f"gave up waiting after --timeout {timeout:g} s; job {job_id} is {job['status']}"
@@ -236,14 +251,31 @@ def explain_failure(client: FarmClient, job: JSON) -> None:
 
 
 # ============================================================ log follow
+def last_lines(client: FarmClient, task_id: int, lines: int) -> list[str]:
+    """The log's last `lines` lines, whole: fetched by bytes (what the coordinator
+    serves), more when that held fewer lines, and the first, cut, line dropped."""
+    size = min(LOG_MAX_FETCH, max(LOG_FOLLOW_TAIL // 4, lines * LOG_LINE_GUESS))
+    while True:
+        text = client.task_log(task_id, tail=size)
+        whole = len(text.encode()) < size  # the log is shorter than asked: all of it
+        found = text.splitlines()
+        if not whole and found:
+            found = found[1:]  # begins mid-line
+        if whole or len(found) >= lines or size >= LOG_MAX_FETCH:
+            return found[-lines:]
+        size = min(LOG_MAX_FETCH, size * 4)
+
+
 def follow_log(client: FarmClient, task_id: int, *, tail: int, poll: float = WAIT_POLL) -> int:
-    """Print the log's last `tail` bytes, then what is added, until the task has ended."""
+    """Print the log's last `tail` lines, then what is added, until the task has ended."""
     shown: str | None = None  # the log's end as last fetched
     while True:
         ended = client.task(task_id)["status"] in TERMINAL_TASK_STATUSES
-        text = client.task_log(task_id, tail=max(tail, LOG_FOLLOW_TAIL))
+        text = client.task_log(task_id, tail=LOG_FOLLOW_TAIL)
         if shown is None:
-            new = text.encode()[-tail:].decode("utf-8", "replace")
+            new = "".join(f"{line}\n" for line in last_lines(client, task_id, tail))
+            if text and not text.endswith("\n"):
+                new = new[:-1]  # the last line goes on in what is added
         else:
             new = new_text(shown, text)
         shown = text

@@ -179,7 +179,7 @@ def test_open_a_job_cancel_it_and_see_changes_arrive_live(page: Any, farm: Farm)
 
     task = claim_of(worker, job["id"])  # a worker starts: the page follows by itself
     worker.update_task(task.task_id, progress=0.5, activity="Sample 32/64", log="rendering\n")
-    expect(page.locator("#job-status")).to_have_text("Rendering")
+    expect(page.locator("#job-status")).to_have_text("Active")  # as the CLI and the add-on say it
     row = page.locator(f"table.tasks tr[data-id='{task.task_id}']")
     expect(row).to_contain_text("50%")
     expect(row).to_contain_text("Sample 32/64")

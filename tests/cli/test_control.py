@@ -113,9 +113,11 @@ def test_clear_blocklist(run: Run, api: FarmClient) -> None:
     job_id = submit_sleep(
         run, name, "--set", "task_count=4", "--max-attempts", "9", "--priority", "100"
     )
-    nothing = run("clear-blocklist", str(job_id))
-    assert nothing.code == 2
-    assert nothing.err == f"error: job {job_id} has no blocklisted workers; nothing to clear\n"
+    nothing = run("clear-blocklist", str(job_id))  # nothing to clear: already so (exit 0)
+    assert nothing.code == 0
+    assert nothing.err == (
+        f"job {job_id} has no blocklisted workers; nothing to clear (already so: nothing to do)\n"
+    )
     bad_name = unique("bad")
     bad = register(api, bad_name)
     register(api, unique("spare"))  # someone else could still run it
@@ -141,12 +143,14 @@ def test_task_actions(run: Run, api: FarmClient) -> None:
     result = run("cancel-task", str(first))
     assert result.code == 0
     assert result.out == f"task {first} 'sleep 1/2' of job {job_id}: canceled\n"
-    again = run("cancel-task", str(first))
-    assert again.code == 2
+    again = run("cancel-task", str(first))  # canceled already: exit 0, saying so
+    assert again.code == 0 and again.out == result.out
     assert "canceled; cancel applies to a task that is active, failed, queued" in again.err
     assert run("requeue-task", str(first)).out.endswith(": queued\n")
-    refused = run("requeue-task", str(second))
-    assert refused.code == 2 and f"task {second} is queued" in refused.err
+    fresh = run("requeue-task", str(second))  # queued, no try spent: already so
+    assert fresh.code == 0 and f"task {second} is queued" in fresh.err
+    run("cancel-task", str(second))
+    assert run("cancel-task", str(first)).code == 0
     assert run("requeue-task", "999999").err == "error: there is no task 999999\n"
 
 
@@ -160,10 +164,12 @@ def test_worker_actions_by_name_and_id(run: Run, api: FarmClient) -> None:
     assert wid[:8] in row
     result = run("disable", name)
     assert result.code == 0 and result.out == f"worker {name}: disabled (idle)\n"
-    assert run("disable", name).err == f"error: worker {name} is disabled already\n"
+    again = run("disable", name)  # disabled already: exit 0, saying so
+    assert again.code == 0 and again.out == result.out
+    assert again.err == f"worker {name} is disabled already (already so: nothing to do)\n"
     assert "(disabled)" in next(line for line in run("workers").out.splitlines() if name in line)
     assert run("enable", wid[:8]).out == f"worker {name}: enabled (idle)\n"
-    assert run("enable", wid).code == 2
+    assert run("enable", wid).code == 0  # enabled already
     online = run("remove-worker", name, "--yes")
     assert online.code == 2 and "only an offline worker can be removed" in online.err
     worker.sign_off()  # leaves: offline

@@ -56,7 +56,7 @@ export async function busy(button, action) {
 
 export const STATUS_LABELS = {
   queued: "Queued",
-  active: "Rendering",
+  active: "Active", // the name the API, the CLI and the add-on use
   paused: "Paused",
   completed: "Completed",
   failed: "Failed",

@@ -287,7 +287,8 @@ class JobService(Service):
                 )
             ]
             if not ids:
-                raise Conflict(f"job {job_id} has no {which} tasks to requeue")
+                kinds = "failed or canceled" if which == "failed" else "finished"
+                raise Conflict(f"job {job_id} has no {kinds} tasks to requeue")
             self.store.db.executemany(
                 "UPDATE tasks SET status = 'queued', attempts = 0, interruptions = 0,"
                 " worker_id = NULL, lease_expires = NULL, progress = 0, activity = '' WHERE id = ?",
