@@ -204,7 +204,7 @@ def test_schema_settings_the_panel_draws() -> None:
     scene; the panel draws only the rest, so a new job type needs no add-on change."""
     served = {t["name"]: t for t in job_types.describe_all()}  # as GET /job-types lists them
     drawn = {name: [s["name"] for s in drawn_settings(t)] for name, t in served.items()}
-    assert drawn["blender-render"] == ["missing_files"]
+    assert drawn["blender-render"] == ["preview", "missing_files"]
     assert drawn["blender-render-progressive"] == [
         "chunks",
         "chunk_samples",
