@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from coordinator.core.fileoutputs import FileOutput, setting_text
 from coordinator.core.protocol import TaskSpec
 from coordinator.server.job_types import REGISTRY, SettingsError
 from coordinator.server.job_types.outputs import expected_outputs
@@ -95,3 +96,12 @@ def test_a_movie_name_ending_in_its_extension_is_kept() -> None:
     encode = compile_movie(output="/renders/shot/final.mp4")[-1]
     out = expected_outputs(encode.kind, json.dumps(encode.payload))
     assert out.allows("final.mp4") and out.allows("final.mp40001-0006.mov")
+
+
+def test_a_movie_chunk_may_upload_its_file_output_files_too() -> None:
+    """File Output nodes write per frame in a movie job too; their files come home."""
+    passes = setting_text([FileOutput("passes", 0, "PNG", "/shot/passes/image_")])
+    chunk = compile_movie(file_outputs=passes)[0]
+    out = expected_outputs(chunk.kind, json.dumps(chunk.payload))
+    assert out.allows("farm_movie_frame_0001.png")
+    assert len(out.files) == 8  # 4 frames and 4 File Output files

@@ -102,9 +102,9 @@ def _frame_names(payload: dict[str, Any], frame: int) -> tuple[str, ...]:
 def _render(payload: dict[str, Any]) -> Iterable[tuple[str, ...]]:
     """A render task: each of its frames (a progressive chunk: its declared EXRs)."""
     declared = payload.get("intermediate_outputs")
-    if declared:
-        return [(str(name),) for name in declared]
     frames = [int(frame) for frame in payload.get("frames") or ()]
+    if declared:  # a movie's frames (with its File Output files) or a progressive chunk
+        return [(str(name),) for name in declared] + task_files(payload, frames)
     # then the files of its compositor File Output nodes (fileoutputs.py), frame by frame
     return [_frame_names(payload, frame) for frame in frames] + task_files(payload, frames)
 
