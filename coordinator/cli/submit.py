@@ -112,6 +112,12 @@ def register(commands: Commands) -> None:
         action="store_true",
         help="print the job as the API sends it instead of its id (with --wait: as it ended)",
     )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check everything (settings against the farm's job type, the .blend and the"
+        " files it uses) and say what would be sent; upload and submit nothing",
+    )
 
 
 def add_setting_options(p: argparse.ArgumentParser, *, help_set: str, frames: str = "") -> None:
@@ -123,6 +129,8 @@ def add_setting_options(p: argparse.ArgumentParser, *, help_set: str, frames: st
 
 
 def cmd_submit(args: argparse.Namespace, conn: Connection) -> int:
+    if args.dry_run and args.wait:
+        raise CliError("--dry-run submits nothing, so there is nothing to --wait for")
     client = conn.client()
     job_type = find_job_type(client.job_types(), args.type)
     blend = blend_argument(args.blend, job_type, project=args.project)
@@ -140,12 +148,16 @@ def cmd_submit(args: argparse.Namespace, conn: Connection) -> int:
         try:
             body["blend"] = project.blend
             body["blender_version"] = args.blender_version or version_of_sent(blend, project)
+            if args.dry_run:
+                return dry_run(args, body, project.files)
             body["files"] = upload(client, project.files)
         finally:
             if project.work_dir is not None:
                 shutil.rmtree(project.work_dir, ignore_errors=True)
     elif args.blender_version:
         body["blender_version"] = args.blender_version
+    if args.dry_run:
+        return dry_run(args, body, {})
     job = client.submit(body)
     if not args.json:
         print(job["id"], flush=True)
@@ -159,6 +171,20 @@ def cmd_submit(args: argparse.Namespace, conn: Connection) -> int:
     if not args.wait:
         return EXIT_OK
     return wait_for_job(client, job["id"], timeout=args.timeout, as_json=args.json)
+
+
+def dry_run(args: argparse.Namespace, body: JSON, files: dict[str, Path]) -> int:
+    """--dry-run: what would be sent, once every check passed; nothing leaves."""
+    size = sum(p.stat().st_size for p in files.values())
+    if args.json:
+        print(json.dumps({**body, "files": {k: str(v) for k, v in files.items()}}, indent=2))
+    else:
+        print(
+            f"would submit {body['name']!r} ({body['type']}) with"
+            f" {plural(len(files), 'file')} ({megabytes(size)})"
+        )
+    note("dry run: every check passed; nothing was uploaded or submitted")
+    return EXIT_OK
 
 
 def job_body(

@@ -18,6 +18,7 @@ from coordinator.cli.main import build_parser
 from coordinator.client.http import FarmClient
 from coordinator.core.protocol import JobStatus, TaskStatus, WorkerStatus
 from tests.cli.conftest import Result, Run, connect_args, run_process, submit_sleep, unique
+from tests.cli.test_cli import fake_blend
 from tests.support.coordinator_process import REPO, CoordinatorProcess
 
 # Commands that print no result: serve runs a farm, openapi-docs writes a file.
@@ -225,3 +226,24 @@ def test_submit_wait_and_pull_print_json_for_scripts(run: Run, tmp_path: Path) -
     pulled = run("pull", str(job["id"]), "--into", str(tmp_path), "--json")
     assert _ok(pulled) == {"into": str(tmp_path), "pulled": [], "already_there": 0, "skipped": []}
     run("cancel", str(job["id"]))
+
+
+def test_submit_dry_run_checks_everything_and_sends_nothing(
+    run: Run, api: FarmClient, farm: CoordinatorProcess, tmp_path: Path
+) -> None:
+    def stored() -> int:
+        return sum(1 for p in (farm.data_dir / "files").rglob("*") if p.is_file())
+
+    before, files = api.jobs(limit=1)["total"], stored()
+    checked = run("submit", "--type", "sleep", "--set", "task_count=3", "--dry-run")
+    assert checked.code == 0 and checked.out.startswith("would submit "), checked
+    assert "nothing was uploaded or submitted" in checked.err
+    bad = run("submit", "--type", "sleep", "--set", "task_count=many", "--dry-run")
+    assert bad.code == 2 and "task_count" in bad.err
+    blend = fake_blend(tmp_path / "shot.blend")
+    out = str(tmp_path / "f_####")
+    shown = run("submit", str(blend), "--frames", "1-2", "--output", out, "--dry-run", "--json")
+    body = _ok(shown)
+    assert body["blend"] == "shot.blend" and body["files"] == {"shot.blend": str(blend)}
+    assert run("submit", "--type", "sleep", "--dry-run", "--wait").code == 2
+    assert api.jobs(limit=1)["total"] == before and stored() == files
