@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 from coordinator.client.http import AuthError, FarmClient, FarmClientError, Progress, Unreachable
@@ -149,20 +149,26 @@ def discover(interfaces: list[str] | None, name: str | None, *, token: str | Non
     """The farm on the LAN (or the one called `name`) that proves the token; never
     a guess between several. Without a token, the one farm found (several are
     listed, and the person chooses); nothing secret goes to it unproven."""
+    if token:
+        return proven_farm(interfaces, name, token)
     found = find_farms(interfaces, name)
     usable = [c for c in found if c.compatible]
-    if token and usable:
-        return proven_farm(usable, token, name)
     if len(usable) == 1:
         chosen = usable[0]
         note(f"using coordinator {chosen.name!r} at {chosen.url} (found on the LAN)")
         return chosen.url
     if len(usable) > 1:
         listing = "; ".join(f"{c.name!r} at {c.url}" for c in usable)
-        how = (
-            "--coordinator URL" if name else "--farm-name NAME (or FARM_NAME) or --coordinator URL"
-        )
-        raise CliError(f"{len(usable)} farms answered on the LAN: {listing}; choose one with {how}")
+        raise CliError(f"{len(usable)} farms answered on the LAN: {listing}; {_choose(name)}")
+    return _none_usable(found, name)
+
+
+def _choose(name: str | None) -> str:
+    how = "--coordinator URL" if name else "--farm-name NAME (or FARM_NAME) or --coordinator URL"
+    return f"choose one with {how}"
+
+
+def _none_usable(found: list[FoundCoordinator], name: str | None) -> NoReturn:
     if found:
         raise CliError(
             f"found {found[0].name!r} at {found[0].url}, but it speaks API version"
@@ -178,12 +184,17 @@ def discover(interfaces: list[str] | None, name: str | None, *, token: str | Non
     raise CliError(NO_COORDINATOR.format(timeout=DISCOVERY_TIMEOUT), EXIT_UNREACHABLE)
 
 
-def proven_farm(usable: list[FoundCoordinator], token: str, name: str | None) -> str:
+def proven_farm(interfaces: list[str] | None, name: str | None, token: str) -> str:
     """The one farm that proves it knows the token, said aloud; several that do are
     listed for the person to choose, as the farms found without a token are."""
     from coordinator.client import choosing
 
-    good, bad = choosing.proven(usable, token)
+    found = choosing.search(
+        token, interfaces=interfaces, name=name, timeout=DISCOVERY_TIMEOUT, settle=DISCOVERY_SETTLE
+    )
+    good, bad = found.good, found.bad
+    if not good and not bad:
+        _none_usable(found.found, name)
     if not good:
         raise CliError(
             f"no farm found on the LAN proved that it knows this farm token, so none was sent"
@@ -193,12 +204,8 @@ def proven_farm(usable: list[FoundCoordinator], token: str, name: str | None) ->
         )
     if len(good) > 1:
         listing = "; ".join(f"{c.farm.name!r} at {c.farm.url}" for c in good)
-        how = (
-            "--coordinator URL" if name else "--farm-name NAME (or FARM_NAME) or --coordinator URL"
-        )
         raise CliError(
-            f"{len(good)} farms answered on the LAN and know this token: {listing};"
-            f" choose one with {how}"
+            f"{len(good)} farms answered on the LAN and know this token: {listing}; {_choose(name)}"
         )
     chosen = good[0]
     note(

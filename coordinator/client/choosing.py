@@ -12,10 +12,12 @@ deadline for its whole proof. No bpy.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from coordinator.client.browser import FoundCoordinator
+from coordinator.client.browser import CoordinatorBrowser, FoundCoordinator
 from coordinator.client.http import FarmClient, FarmClientError
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,79 @@ def proven(found: list[FoundCoordinator], token: str) -> tuple[list[Candidate], 
     else:
         with ThreadPoolExecutor(max_workers=min(len(found), MAX_PARALLEL)) as pool:
             checked = list(pool.map(lambda farm: check(farm, token), found))
+    _log(checked)
+    return [c for c in checked if c.proven], [c for c in checked if not c.proven]
+
+
+@dataclass(frozen=True)
+class Search:
+    found: list[FoundCoordinator]  # every farm seen under the name asked for
+    good: list[Candidate]  # those that proved the token
+    bad: list[Candidate]  # those asked that did not
+
+
+def search(
+    token: str,
+    *,
+    interfaces: Sequence[str] | None,
+    name: str | None,
+    timeout: float,
+    settle: float,
+) -> Search:
+    """Browse the LAN and ask each compatible farm seen to prove the token, in one
+    browsing session: done `settle` seconds after the first proof, once every
+    farm announced by then has answered; with none proven, the search goes on
+    for `timeout` seconds, so that an impostor who answers first cannot end it
+    before the real farm is seen."""
+    asked: dict[str, Future[Candidate]] = {}
+    seen: dict[str, FoundCoordinator] = {}
+    start = time.monotonic()
+    hard_stop = start + timeout + settle + PROOF_TIMEOUT + 1.0
+    settled_at: float | None = None
+    pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL, thread_name_prefix="farm-proof")
+    with CoordinatorBrowser(interfaces=interfaces) as browser:
+        while True:
+            for farm in browser.snapshot():
+                if name is not None and farm.name != name:
+                    continue
+                seen[farm.service_name] = farm
+                if farm.compatible and farm.service_name not in asked:
+                    asked[farm.service_name] = pool.submit(_check_safely, farm, token)
+            now = time.monotonic()
+            answered = [f.result() for f in asked.values() if f.done()]
+            quiet = len(answered) == len(asked) and not browser.resolving()
+            if settled_at is None and any(c.proven for c in answered):
+                settled_at = now + settle
+            if quiet and settled_at is not None and now >= settled_at:
+                break
+            if quiet and settled_at is None and now - start >= timeout:
+                break
+            if now >= hard_stop:
+                break
+            time.sleep(0.05)
+    pool.shutdown(wait=False, cancel_futures=True)  # a proof still running has its own deadline
+    checked = [f.result() for f in asked.values() if f.done() and not f.cancelled()]
+    _log(checked)
+    good = [c for c in checked if c.proven]
+    bad = [c for c in checked if not c.proven]
+    order = {sn: i for i, sn in enumerate(sorted(seen, key=lambda sn: _order(seen[sn])))}
+    good.sort(key=lambda c: order[c.farm.service_name])
+    bad.sort(key=lambda c: order[c.farm.service_name])
+    return Search(sorted(seen.values(), key=_order), good, bad)
+
+
+def _check_safely(farm: FoundCoordinator, token: str) -> Candidate:
+    try:
+        return check(farm, token)
+    except Exception as ex:  # whatever an answer from the LAN did: that farm is not used
+        return Candidate(farm, "", f"its answer could not be checked ({ex})")
+
+
+def _order(farm: FoundCoordinator) -> tuple[str, str]:
+    return (farm.name.casefold(), farm.url)
+
+
+def _log(checked: list[Candidate]) -> None:
     for candidate in checked:
         if candidate.proven:
             log.info(
@@ -67,7 +142,6 @@ def proven(found: list[FoundCoordinator], token: str) -> tuple[list[Candidate], 
             log.info(
                 "not using %r at %s: %s", candidate.farm.name, candidate.farm.url, candidate.why_not
             )
-    return [c for c in checked if c.proven], [c for c in checked if not c.proven]
 
 
 def describe(candidates: list[Candidate]) -> str:

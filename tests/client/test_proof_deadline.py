@@ -9,14 +9,18 @@ import socket
 import ssl
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from zeroconf import ServiceInfo, Zeroconf
 
 from coordinator.client import choosing, pinning
 from coordinator.client.browser import FoundCoordinator
+from coordinator.core.protocol import SERVICE_TYPE
 from coordinator.core.selfsigned import self_signed
+from tests.support.impostor import LOOPBACK, Impostor
 from tests.support.localfarm import LocalFarm
 
 TOKEN = "a-farm-token-nobody-guesses-0123"
@@ -126,3 +130,40 @@ def test_trickling_impostors_do_not_hide_the_real_farm(tmp_path: Path) -> None:
     finally:
         for impostor in impostors:
             impostor.close()
+
+
+def test_an_impostor_who_answers_first_cannot_end_the_search_before_the_farm_is_seen(
+    tmp_path: Path,
+) -> None:
+    """The impostor is announced at once; the real farm is announced only after the
+    time a search settles in once something answered. Without a proof from
+    anyone, the search goes on until its timeout and finds the farm."""
+    name = f"studio-{uuid.uuid4().hex[:8]}"
+    impostor = Impostor(tmp_path / "impostor", name=name, tls=True)
+    impostor.advertise(name, {"api": "1", "tls": "1"})
+    zc = Zeroconf(interfaces=LOOPBACK)
+    try:
+        with LocalFarm(root=tmp_path / "farm", tls=True) as farm:
+            farm.start_coordinator("--no-zeroconf")
+            real = ServiceInfo(
+                SERVICE_TYPE,
+                f"{name}.{SERVICE_TYPE}",
+                port=farm.port,
+                properties={"api": "1", "tls": "1", "name": name, "port": str(farm.port)},
+                server=f"farm-{farm.port}.local.",
+                addresses=[socket.inet_aton("127.0.0.1")],
+            )
+            later = threading.Timer(2.0, zc.register_service, args=(real,))
+            later.start()
+            try:
+                found = choosing.search(
+                    farm.token, interfaces=LOOPBACK, name=name, timeout=6.0, settle=0.5
+                )
+            finally:
+                later.join()
+            assert [c.farm.url for c in found.good] == [farm.url]
+            assert [c.farm.url for c in found.bad] == [impostor.url]
+            assert b"Bearer" not in impostor.received
+    finally:
+        zc.close()
+        impostor.close()

@@ -108,7 +108,7 @@ def test_worker_cli_and_addon_send_the_impostor_nothing_and_use_the_real_farm(
     try:
         # The CLI, told only the token: the impostor cannot prove it, so it gets nothing.
         cli = run_process(*LO, "--farm-name", name, "jobs", env={"FARM_TOKEN": farm.token})
-        assert cli.code == 4, cli
+        assert cli.code == 4, cli.err
         assert "no farm found on the LAN proved that it knows this farm token" in cli.err
         assert f"127.0.0.1:{impostor.port}" in cli.err
         # The add-on: only a farm that can prove itself is listed, and using it
@@ -133,7 +133,7 @@ def test_worker_cli_and_addon_send_the_impostor_nothing_and_use_the_real_farm(
         wait_for(lambda: len(farm.client().workers()) == 1, timeout=60, what="the worker to join")
         assert f"using farm '{name}' at {farm.url}" in worker.log()
         cli = run_process(*LO, "--farm-name", name, "jobs", env={"FARM_TOKEN": farm.token})
-        assert cli.code == 0, cli
+        assert cli.code == 0, cli.err
         assert f"using coordinator '{name}' at {farm.url} (found on the LAN; it proved" in cli.err
         wait_for(lambda: farm.url in [e.url for e in listed(finder, name)], what="the real farm")
         good, _bad = choosing.proven(listed(finder, name), farm.token)
