@@ -90,6 +90,7 @@ def one_run(farm: LocalFarm, root: Path, mode: str, n: int, projects: dict, thre
     )
     try:
         task_a, task_b = render_task(farm, a), render_task(farm, b)
+        fetched_ahead = f"prefetch: job {b}'s files are here" in worker.log()
     finally:
         worker.stop()
         for job in (a, b):  # a task left (a preview, if the job type makes one) goes
@@ -102,6 +103,7 @@ def one_run(farm: LocalFarm, root: Path, mode: str, n: int, projects: dict, thre
         "a_ready": task_a["stages"]["blender_ready"],
         "a_task": task_a["completed_at"] - task_a["claimed_at"],
         "load": load,
+        "fetched_ahead": fetched_ahead,
     }
 
 
@@ -125,7 +127,8 @@ def main() -> None:
                     print(
                         f"run {n + 1} {mode:12s} B: Blender ready +{row['b_ready']:.2f} s,"
                         f" task {row['b_task']:.2f} s; A: ready +{row['a_ready']:.2f} s,"
-                        f" task {row['a_task']:.2f} s (load {row['load']:.1f})",
+                        f" task {row['a_task']:.2f} s (load {row['load']:.1f};"
+                        f" B's files fetched ahead: {row['fetched_ahead']})",
                         flush=True,
                     )
     print(f"\nmedians, {args.megabytes} MB a job — {machine()}")

@@ -22,8 +22,11 @@ fails a task.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -39,6 +42,7 @@ log = logging.getLogger(__name__)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MAX_FILES = 100_000  # files in one job's list; more and the prediction is ignored
 GIB = 1 << 30
+NICE = 10  # the prefetch thread's CPU priority (hashing, writing): below the render's
 OWN_FILES_WAIT = 600.0  # seconds a look ahead waits for the task's own files at most
 
 
@@ -97,6 +101,11 @@ class Prefetcher:
 
     # ----------------------------------------------------------- the thread
     def _loop(self) -> None:
+        # Below the render: on Linux a thread has its own nice value (elsewhere this
+        # would renice the whole worker, so it is left alone).
+        if sys.platform.startswith("linux"):
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
         while True:
             with self._wake:
                 while self._request is None and not self._closing:
