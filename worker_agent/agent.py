@@ -334,14 +334,35 @@ class Agent:
             log.info(
                 "registered with %s as %r (Blender %s)", farm.url, self.config.name, info.version
             )
-        elif self.config.tags and self.config.token:  # --tag given again: it wins
+            return farm.with_token(creds.secret)
+        if self.config.tags and self.config.token:  # --tag given again: it wins
             try:
                 farm.with_token(self.config.token).set_worker_tags(
                     creds.worker_id, self.config.tags
                 )
             except FarmClientError as ex:
                 log.warning("could not set this worker's tags: %s", ex)
-        return farm.with_token(creds.secret)
+        return self._report(farm, farm.with_token(creds.secret))
+
+    def _report(self, farm: FarmClient, client: FarmClient) -> FarmClient:
+        """Tell the farm what this worker can do now (its Blender may be new since it
+        registered); a farm that no longer knows it gets a fresh registration."""
+        config = self.config
+        try:
+            client.report_worker(
+                {
+                    "blender_version": config.blender.version,
+                    "devices": config.devices,
+                    "capabilities": config.capabilities,
+                }
+            )
+        except AuthError:
+            return self._register(farm, fresh=True)
+        except Unreachable:
+            raise
+        except FarmClientError as ex:  # a coordinator from before reports
+            log.info("could not report what this worker can do: %s", ex.message)
+        return client
 
     def leave(self) -> None:
         """Interrupted outside a task (or between claiming and starting one): hand

@@ -483,6 +483,9 @@ class FarmClient:
     def sign_off(self) -> None:
         self._json("POST", "/worker/sign-off", json={})
 
+    def report_worker(self, report: Mapping[str, Any]) -> None:  # models.WorkerReport
+        self._json("POST", "/worker/report", json=dict(report))
+
     def rest(self, until: float) -> None:
         """Outside its working hours until `until` (Unix time); said again while resting."""
         self._json("POST", "/worker/rest", json={"until": until})

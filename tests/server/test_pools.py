@@ -172,3 +172,26 @@ def test_memory_is_met_with_the_slack_an_os_keeps() -> None:
     assert pools.meets(both, pools.offers(["gpu"], [], {"memory_mb": 2048, "os": "linux"}))
     assert not pools.meets(both, pools.offers([], [], {"memory_mb": 2048, "os": "linux"}))
     assert pools.describe("memory:1536") == "1.5 GiB memory"
+
+
+async def test_a_worker_reports_what_it_can_do_now(client: Client) -> None:
+    worker = await _register(client, "w", devices=["CPU"], capabilities={"memory_mb": 8192})
+    job = await submit_sleep(client, count=1, needs={"device": "GPU"})
+    assert await claim(client, worker) is None
+    report = {"blender_version": "5.0.1", "devices": ["CPU", "HIP"]}
+    now = {**report, "capabilities": {"memory_mb": 32768}}
+    resp = await client.post(f"{API}/worker/report", json=now, headers=worker)
+    assert resp.status == 200, await resp.text()
+    shown = await (await client.get(f"{API}/workers/{worker['X-Worker-Id']}", headers=AUTH)).json()
+    assert (shown["blender_version"], shown["devices"]) == ("5.0.1", ["CPU", "HIP"])
+    assert shown["capabilities"] == {"memory_mb": 32768}
+    task = await claim(client, worker)
+    assert task is not None and task["job_id"] == job["id"]
+    for bad, says in (
+        ({"devices": ["CPU"]}, "blender_version"),
+        ({**report, "capabilities": {"memory_mb": -1}}, "memory_mb"),
+        ({**report, "capabilities": {"cores": 8}}, "unknown 'cores'"),
+        ({**report, "blender_version": "five"}, "blender_version"),
+    ):
+        resp = await client.post(f"{API}/worker/report", json=bad, headers=worker)
+        assert resp.status == 400 and says in (await resp.json())["error"], bad

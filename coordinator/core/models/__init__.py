@@ -218,6 +218,9 @@ from coordinator.core.models.workers import (
     WorkerRegistration as WorkerRegistration,
 )
 from coordinator.core.models.workers import (
+    WorkerReport as WorkerReport,
+)
+from coordinator.core.models.workers import (
     WorkerTags as WorkerTags,
 )
 from coordinator.core.models.workers import (

@@ -79,6 +79,15 @@ class WorkerRegistration(TypedDict):
     capabilities: NotRequired[Annotated[WorkerCapabilities, "what it can do"]]
 
 
+class WorkerReport(TypedDict):
+    """What a worker can do now, said each time its agent starts with saved
+    credentials: a new Blender, another GPU or more memory count from then on."""
+
+    blender_version: Annotated[str, "its Blender's version", Limits(max_length=32, example="4.2.3")]
+    devices: NotRequired[Annotated[list[str], "render devices it offers (at most 64)"]]
+    capabilities: NotRequired[Annotated[WorkerCapabilities, "what it can do"]]
+
+
 class WorkerCredentials(TypedDict):
     """What a worker needs to take part: send the secret on every /worker/ request."""
 

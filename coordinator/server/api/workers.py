@@ -362,6 +362,20 @@ async def fail(request: web.Request) -> web.Response:
     return web.json_response({"task_status": status})
 
 
+@routes.post(f"{API_PREFIX}/worker/report")
+async def report(request: web.Request) -> web.Response:
+    """What the worker can do now (models.WorkerReport), checked as at registration."""
+    body = await read_json(request)
+    data = validate_body(WORKER_BODY[2:], body, extra=("devices", "capabilities"))
+    request.app[FARM].workers.report(
+        request[WORKER],
+        blender_version=data["blender_version"],
+        devices=_string_list(data.get("devices", []), "devices"),
+        capabilities=_capabilities(data.get("capabilities", {})),
+    )
+    return web.json_response({"ok": True})
+
+
 @routes.post(f"{API_PREFIX}/worker/rest")
 async def rest(request: web.Request) -> web.Response:
     """Outside its working hours until `until`: resting, no task (models.RestRequest)."""

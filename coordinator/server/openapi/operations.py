@@ -268,6 +268,9 @@ PROTOCOL = (
        params=(TASK_ID,), errors=(409,), said=_HELD, auth=WORKER),
     Op("post", "/worker/sign-off", "The worker is leaving: its task goes back to the queue",
        "worker protocol", m.Ok, body=m.NoFields, auth=WORKER),
+    Op("post", "/worker/report", "What the worker can do now (its agent says so each time it"
+       " starts with saved credentials): its Blender, devices and capabilities replace what"
+       " it reported before", "worker protocol", m.Ok, body=m.WorkerReport, auth=WORKER),
     Op("post", "/worker/rest", "The worker is outside its working hours until `until`: it"
        " shows as resting, takes no task and keeps none (a held task goes back to the queue"
        " without spending a try); sent again every 30 s while it rests, and ended by its next"

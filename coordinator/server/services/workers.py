@@ -109,6 +109,28 @@ class WorkerService(Service):
     def online(self) -> int:
         return sum(n for status, n in self.counts().items() if status != WorkerStatus.OFFLINE)
 
+    def report(
+        self,
+        worker: JSON,
+        *,
+        blender_version: str,
+        devices: tuple[str, ...],
+        capabilities: Mapping[str, object],
+    ) -> None:
+        """What the worker can do now replaces what it said before (a new Blender,
+        another GPU): jobs it now fits may go to it from its next request."""
+        self.store.run(
+            "UPDATE workers SET blender_version = ?, blender = ?, devices = ?, capabilities = ?"
+            " WHERE id = ?",
+            blender_version,
+            version_number(blender_version),
+            dumps(list(devices)),
+            dumps(dict(capabilities)),
+            worker["id"],
+        )
+        self.hub.notify_work()
+        self.hub.publish("worker", id=worker["id"])
+
     def rest(self, worker: JSON, until: float) -> None:
         """Outside its working hours until `until`: it keeps no task (a held one goes back
         to the queue, as an interruption) and shows as resting; it says so again every
