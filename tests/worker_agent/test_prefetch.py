@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from aiohttp import web
@@ -26,7 +27,13 @@ from coordinator.server.keys import FARM
 from tests.conftest import TOKEN, make_config
 from tests.support.threaded_app import served_in_thread
 from tests.worker_agent.conftest import LiveFarm
-from tests.worker_agent.test_agent_loop import config, fake_blender, run
+from tests.worker_agent.test_agent_loop import (
+    config,
+    fake_blender,
+    run,
+    signal_handlers,  # noqa: F401 (a fixture: cli.main installs signal handlers)
+)
+from worker_agent import cli
 from worker_agent.agent import Agent, AgentConfig
 from worker_agent.cache import BlobCache
 from worker_agent.kinds import KINDS
@@ -292,3 +299,34 @@ def test_the_coordinator_says_the_next_job(farm: LiveFarm) -> None:
     assert worker.next_task(wait=0) is not None
     # its only render task is taken (and anything after it waits for it)
     assert worker.upcoming(warm_job=a) == {"job_id": None}
+
+
+# ------------------------------------------------------------ the worker command
+
+
+def test_the_worker_command_refuses_a_negative_prefetch_limit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli.main(["--prefetch-gb", "-1", "--token", "x" * 20]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: --prefetch-gb must be 0 or more\n"
+
+
+@pytest.mark.usefixtures("signal_handlers")
+@pytest.mark.parametrize(
+    ("given", "limits"),
+    [
+        ([], PrefetchLimits()),
+        (["--prefetch-gb", "0.5"], PrefetchLimits(max_bytes=1 << 29)),
+        (["--prefetch-gb", "0"], None),
+    ],
+)
+def test_the_worker_command_passes_its_prefetch_limit(
+    tmp_path: Path, given: list[str], limits: PrefetchLimits | None
+) -> None:
+    argv = ["--coordinator", "http://127.0.0.1:9", "--token", "x" * 20]
+    argv += ["--blender", str(fake_blender(tmp_path / "bin")), "--cache-dir", str(tmp_path)]
+    with mock.patch.object(cli, "Agent", autospec=True) as made:
+        made.return_value.run.return_value = 0
+        assert cli.main(argv + given) == 0
+    assert made.call_args.args[0].prefetch == limits
