@@ -17,6 +17,7 @@ from coordinator.core import models
 from coordinator.core.protocol import JobStatus, TaskSpec, TaskStatus
 from coordinator.server import views
 from coordinator.server.job_types.fileoutputs import destinations
+from coordinator.server.job_types.outputs import expected_outputs
 from coordinator.server.services.context import Service
 from coordinator.server.services.deliveries import redeliver
 from coordinator.server.services.jobs import compile_job
@@ -136,13 +137,40 @@ class Regenerator(Service):
         # An unchanged task's outputs now belong to its successor (tasks that
         # depend on it find them there); other outputs stay with the old task.
         self.store.db.executemany("UPDATE outputs SET task_id = ? WHERE task_id = ?", same)
+        # A kept task of other chunks takes the outputs of its frames from the tasks of
+        # its kind that made them, so that a task depending on it (a movie's encode, a
+        # preview) finds them among its inputs.
+        rechunked = set(kept) - {new for new, _ in same}
+        for idx, spec in enumerate(tasks):
+            if ids[idx] in rechunked:
+                self._take_outputs(job_id, generation, ids[idx], spec)
         return kept
+
+    def _take_outputs(self, job_id: int, generation: int, task_id: int, spec: TaskSpec) -> None:
+        """Give a kept task the outputs of earlier tasks of its kind that it would have
+        made itself (its frames, by the names it may upload)."""
+        names = expected_outputs(spec.kind, dumps(spec.payload)).names
+        marks = ",".join("?" * len(spec.frames))
+        rows = self.store.all(
+            f"SELECT id, name FROM outputs WHERE job_id = ? AND frame IN ({marks}) AND task_id"
+            " IN (SELECT id FROM tasks WHERE job_id = ? AND generation < ? AND kind = ?)",
+            job_id,
+            *spec.frames,
+            job_id,
+            generation,
+            spec.kind,
+        )
+        self.store.db.executemany(
+            "UPDATE outputs SET task_id = ? WHERE id = ?",
+            [(task_id, r["id"]) for r in rows if r["name"] in names],
+        )
 
 
 def _render_signature(kind: str, payload: Mapping[str, Any]) -> str:
     """What a task renders apart from which frames: a finished frame is only kept
     by a regenerate when the new task would render it the same way."""
-    return dumps([kind, {k: v for k, v in payload.items() if k != "frames"}])
+    skip = ("frames", "intermediate_outputs")  # the second names the first's files
+    return dumps([kind, {k: v for k, v in payload.items() if k not in skip}])
 
 
 def _describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
