@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from coordinator.core.network import parse_ip
 from coordinator.core.tags import check_tags
 from worker_agent.agent import Agent, AgentConfig, default_name
 from worker_agent.devices import capabilities, probe_render
@@ -38,7 +39,7 @@ def default_cache_dir() -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m worker_agent",
+        prog="lanfarm-worker",
         description="A render worker for the LAN Blender farm: finds the coordinator, pulls"
         " tasks, renders them with Blender and uploads the frames.",
     )
@@ -209,6 +210,14 @@ def main(argv: list[str] | None = None, *, inside_blender: str | None = None) ->
     if args.hang_seconds <= 0:
         print("error: --hang-seconds must be more than 0", file=sys.stderr)
         return 2
+    for interface in args.interfaces or ():
+        if parse_ip(interface) is None:
+            print(
+                f"error: --zeroconf-interface {interface!r} is not an IP address; give an"
+                " address of this machine, e.g. 192.168.1.20",
+                file=sys.stderr,
+            )
+            return 2
     try:
         tags = check_tags(",".join(args.tags), "--tag")
         hours = WorkHours.parse(args.work_hours) if args.work_hours else None

@@ -43,6 +43,7 @@ from coordinator.cli.common import (
     note,
 )
 from coordinator.client.http import FarmClientError
+from coordinator.core.network import parse_ip
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,13 @@ def main(argv: list[str] | None = None) -> int:
             level=logging.DEBUG if args.verbose else logging.WARNING,
             format="%(levelname)s %(name)s: %(message)s",
         )
+    bad = [i for i in getattr(args, "zeroconf_interfaces", None) or () if parse_ip(i) is None]
+    if bad:  # before zeroconf reads it (serve says the same in its own words)
+        note(
+            f"error: --zeroconf-interface {bad[0]!r} is not an IP address; give an address"
+            " of this machine, e.g. 192.168.1.20"
+        )
+        return EXIT_USAGE
     conn = Connection(args)
     try:
         return run_command(args, conn)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -174,6 +176,7 @@ BAD_INPUT = [
     ("openapi-docs", "--out", "/dev/null/api.md"),
     ("serve", "--port", "70000"),
     ("no-such-command",),
+    ("jobs", "--zeroconf-interface", "notanip"),
 ]
 
 
@@ -247,3 +250,26 @@ def test_submit_dry_run_checks_everything_and_sends_nothing(
     assert body["blend"] == "shot.blend" and body["files"] == {"shot.blend": str(blend)}
     assert run("submit", "--type", "sleep", "--dry-run", "--wait").code == 2
     assert api.jobs(limit=1)["total"] == before and stored() == files
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (("--zeroconf-interface", "notanip"), "--zeroconf-interface 'notanip' is not an IP"),
+        (("--tag", "no good", "--token", "x" * 24), "'no good' is not a tag"),
+        (("--threads", "0"), "--threads must be 1 or more"),
+        (("--device", "FOO"), "invalid choice: 'FOO'"),
+    ],
+)
+def test_the_worker_command_refuses_bad_input_in_one_line(argv: tuple[str, ...], says: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "worker_agent", *argv],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and says in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "python -m" not in proc.stderr  # usage names the installed lanfarm-worker
