@@ -11,11 +11,13 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from zeroconf import ServiceInfo, Zeroconf
 
 from coordinator.cli import common, submit
 from coordinator.cli import main as cli
@@ -23,7 +25,7 @@ from coordinator.client import browser as discovery
 from coordinator.client.browser import FoundCoordinator
 from coordinator.client.http import FarmClient, NotFoundError
 from coordinator.core.network import free_port
-from coordinator.core.protocol import API_VERSION
+from coordinator.core.protocol import API_VERSION, SERVICE_TYPE
 from coordinator.server import serve as server
 from coordinator.server.openapi import openapi_document
 from tests.cli.conftest import Result, Run, connect_args, submit_sleep, unique
@@ -153,27 +155,34 @@ def test_no_coordinator_on_the_lan(run: Run, monkeypatch: pytest.MonkeyPatch) ->
     ]
 
 
-def test_coordinator_found_on_the_lan(
-    farm: CoordinatorProcess, run: Run, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_coordinator_found_on_the_lan(farm: CoordinatorProcess, run: Run) -> None:
+    # This farm speaks plain HTTP; announced by zeroconf on 127.0.0.1 it is found,
+    # but a farm found on the LAN must prove it knows the token, which needs TLS,
+    # so it gets no token (tests/e2e/test_impostor.py has the farm that proves
+    # itself and is used).
     port = int(farm.url.rsplit(":", 1)[1])
-    found = FoundCoordinator(
-        name="test farm",
-        url=farm.url,
-        host="127.0.0.1",
+    name = unique("test farm")
+    info = ServiceInfo(
+        SERVICE_TYPE,
+        f"{name}.{SERVICE_TYPE}",
         port=port,
-        api_version=API_VERSION,
-        workers=0,
-        service_name="test farm._flamenco._tcp.local.",
+        properties={"api": API_VERSION, "name": name, "port": str(port)},
+        server=f"test-farm-{port}.local.",
+        addresses=[socket.inet_aton("127.0.0.1")],
     )
-    monkeypatch.setattr(discovery, "find_coordinators", lambda **_: [found])
-    # A farm found on the LAN must prove it knows the token, which needs TLS: this
-    # one speaks plain HTTP, so it gets no token (tests/e2e/test_impostor.py has
-    # the farm that proves itself and is used).
-    result = run("--token", farm.token, "job-types", connect=False)
+    zc = Zeroconf(interfaces=["127.0.0.1"])
+    zc.register_service(info)
+    try:
+        result = run(
+            "--zeroconf-interface", "127.0.0.1", "--farm-name", name,
+            "--token", farm.token, "job-types", connect=False,
+        )  # fmt: skip
+    finally:
+        zc.unregister_service(info)
+        zc.close()
     assert result.code == 4, result.err
     assert "no farm found on the LAN proved that it knows this farm token" in result.err
-    assert f"'test farm' at {farm.url} (it speaks plain HTTP" in result.err
+    assert f"'{name}' at {farm.url} (it speaks plain HTTP" in result.err
 
 
 def test_job_types_lists_settings(run: Run) -> None:
