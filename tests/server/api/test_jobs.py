@@ -478,7 +478,7 @@ async def test_requeue_failed_only(client: Client) -> None:
     assert retried is not None and retried["task_id"] == task["task_id"]
     resp = await action(client, job["id"], "requeue", which="failed")
     assert resp.status == 409  # nothing failed now
-    assert "no failed tasks" in (await resp.json())["error"]
+    assert "has no failed or canceled tasks to requeue" in (await resp.json())["error"]
 
 
 async def test_requeue_all_of_a_completed_job(client: Client) -> None:
