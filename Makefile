@@ -18,8 +18,13 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
+# Two test processes: most end-to-end tests wait on real processes, so two
+# share 2 cores well (docs/developer.md, Tests). Each module stays in one
+# process (loadscope), so a module's farm starts once. PYTEST_WORKERS=0 runs
+# them in this one process.
+PYTEST_WORKERS ?= 2
 pytest: setup-test
-	FARM_REQUIRE_COMPONENTS=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+	FARM_REQUIRE_COMPONENTS=1 $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 test: setup-test lint typecheck pytest
 
