@@ -88,6 +88,25 @@ def farm_name(index: int, output: FileOutput, frame: int, *, use_file_extension:
     )
 
 
+# Names a worker's Blender gives File Output files in the task folder: listed
+# streams ("fileout1-") and the slots nobody uploads ("unlisted1-").
+_RESERVED = re.compile(r"(?:fileout|unlisted)[0-9]+-", re.IGNORECASE)
+
+
+def reserved_name_problem(name: str) -> str | None:
+    """Why a render's output file name cannot be used, None when it can: a name
+    starting like a File Output file's farm name ("fileout1-", "unlisted1-")
+    would be taken for one (or overwritten by one) in the task folder."""
+    match = _RESERVED.match(name)
+    if match:
+        return (
+            f"output file names starting with {match[0]!r} are the farm's"
+            " names for compositor File Output files; give the frames another name,"
+            " e.g. frame_####"
+        )
+    return None
+
+
 def farm_index(name: str) -> int | None:
     """The stream a farm name belongs to (0-based), None for a render's frame."""
     match = _FARM_NAME.match(name)
@@ -110,14 +129,19 @@ def destination_of(
 ) -> str | None:
     """Where an output the farm named `name` lands: None when it is no File Output
     file of these (a frame of the render); FileOutputError when it claims to be
-    one but is not exactly the name its stream gives `frame`."""
+    one but is not exactly a name its stream gives `frame` (with or without the
+    format's extension: the same file, landing as `use_file_extension` says)."""
     index = farm_index(name)
     if index is None:
         return None
     if index >= len(outputs) or frame is None:
         raise FileOutputError(f"{name!r} is no File Output file of this job")
     output = outputs[index]
-    if farm_name(index, output, frame, use_file_extension=use_file_extension) != name:
+    # The farm name has the extension the worker's scene gave it: a movie job's
+    # chunks always add one (job_types/movie.py), whatever the job says; where the
+    # file lands follows the job's own setting, as the artist's Blender names it.
+    named = {farm_name(index, output, frame, use_file_extension=ext) for ext in (True, False)}
+    if name not in named:
         raise FileOutputError(f"{name!r} is not the name of frame {frame} of {output.node!r}")
     return destination(output, frame, use_file_extension=use_file_extension)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ntpath
 import posixpath
 
+from coordinator.core.fileoutputs import reserved_name_problem
 from coordinator.core.frames import chunk_frames, format_frames, parse_frames
 from coordinator.core.names import UnsafeNameError, check_name_pattern
 from coordinator.core.outputs import is_movie_format
@@ -80,6 +81,9 @@ def _check_output(path: str) -> str:
             check_output_name(name if "#" in name else name + "####")
     except (UnsafeNameError, BadRequest) as ex:
         raise ValueError(f"{ex}; give a plain name like frame_####") from ex
+    problem = reserved_name_problem(name)  # File Output files' farm names (fileoutputs.py)
+    if problem is not None:
+        raise ValueError(f"{path!r}: {problem}")
     return path
 
 
