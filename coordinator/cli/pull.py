@@ -68,10 +68,12 @@ def register(commands: Commands) -> None:
 
 def cmd_pull(args: argparse.Namespace, conn: Connection) -> int:
     client = conn.client()
+    file_outputs: tuple[str, bool] | None = None
     if args.into:
         into = Path(args.into).expanduser()
     else:
-        into = recorded_folder(client, args.job_id)
+        record = recorded_job(client, args.job_id)  # read once: one answer per pull
+        into, file_outputs = Path(record.folder), recorded_file_outputs(record)
         note(
             f"no --into: pulling into {into}, the output folder job {args.job_id} was"
             " submitted with from here; --into DIR picks another"
@@ -80,7 +82,7 @@ def cmd_pull(args: argparse.Namespace, conn: Connection) -> int:
         client.outputs(args.job_id),
         into,
         renders_only=not args.into,
-        file_outputs=None if args.into else recorded_file_outputs(client, args.job_id),
+        file_outputs=file_outputs,
     )
     line = StatusLine(sys.stderr)
     for i, (output, dest) in enumerate(todo, 1):
@@ -107,9 +109,9 @@ def cmd_pull(args: argparse.Namespace, conn: Connection) -> int:
     return EXIT_OK
 
 
-def recorded_folder(client: CliClient, job_id: int) -> Path:
-    """The output folder the person gave when submitting `job_id` to this farm
-    from here, or an error asking for --into: never a folder from the reply."""
+def recorded_job(client: CliClient, job_id: int) -> submitted.Submitted:
+    """The record of `job_id` submitted to this farm from here (the output folder
+    the person gave), or an error asking for --into: never a folder from the reply."""
     try:
         record = submitted.recall(submitted.farm_identity(client), job_id)
     except submitted.RecordError as ex:
@@ -120,14 +122,13 @@ def recorded_folder(client: CliClient, job_id: int) -> Path:
             " submitted from this machine's CLI (with an output path) have one, and pull"
             " never writes where the farm's reply says; pass --into DIR"
         )
-    return Path(record.folder)
+    return record
 
 
-def recorded_file_outputs(client: CliClient, job_id: int) -> tuple[str, bool] | None:
+def recorded_file_outputs(record: submitted.Submitted) -> tuple[str, bool] | None:
     """The File Output files of the job as submitted from here (their destinations
     and use_file_extension), None when the record has none."""
-    record = submitted.recall(submitted.farm_identity(client), job_id)
-    if record is None or not record.file_outputs:
+    if not record.file_outputs:
         return None
     return record.file_outputs, record.use_file_extension
 

@@ -8,8 +8,12 @@ folder); this record can only name one the person typed.
 
 The record is private (a 0700 folder in the user's data folder, a 0600 file),
 replaced atomically (a new file renamed over the old, so a crash leaves one or
-the other), keeps the newest `MAX_JOBS` jobs, and a damaged one is set aside
-with a message instead of stopping a submit. Jobs are keyed by the farm's
+the other), keeps the newest `MAX_JOBS` jobs and no more than `WRITE_BYTES` of
+them (the oldest go first), and a damaged one is set aside with a message
+instead of stopping a submit. Two submits at once take turns: a lock file next
+to the record (created exclusively, so on any OS), waited for `LOCK_WAIT`
+seconds at most, and one older than `LOCK_STALE` seconds (left by a process
+that died) is broken. Jobs are keyed by the farm's
 identity: the SHA-256 of its certificate on a TLS farm (the one it proved
 itself with, the same at any address), else its URL, and the job id.
 """
@@ -20,6 +24,8 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,10 +41,17 @@ RECORD_FILE = "submitted-jobs.json"
 FORMAT = 1  # the "format" field of the file
 MAX_JOBS = 2000  # the newest jobs kept; an older one is pulled with --into
 MAX_BYTES = 4 << 20  # a record larger than this is damaged, not read
+WRITE_BYTES = MAX_BYTES // 2  # a record is written no larger than this: oldest jobs dropped
+LOCK_WAIT = 5.0  # seconds a submit waits for another's turn with the record
+LOCK_STALE = 30.0  # a lock file older than this was left by a process that died
 
 
 class RecordError(Exception):
     """The record cannot be read; the message says where it is and what to do."""
+
+
+class RecordBusyError(OSError):
+    """Another process held the record's lock longer than LOCK_WAIT."""
 
 
 @dataclass(frozen=True)
@@ -117,16 +130,53 @@ def remember(
     record was damaged and set aside (the job is recorded in a new one)."""
     path = path or record_path()
     note = None
-    try:
-        jobs = _read(path)
-    except RecordError as ex:
-        aside = path.with_name(f"{path.name}.damaged")
-        os.replace(path, aside)
-        jobs, note = [], f"{ex}; it was moved to {aside} and a new record begun"
-    jobs = [j for j in jobs if (j.farm, j.job_id) != (farm, job_id)]
-    jobs.append(Submitted(farm, job_id, folder, time.time(), file_outputs, use_file_extension))
-    _write(path, jobs[-MAX_JOBS:])
+    with _locked(path):
+        try:
+            jobs = _read(path)
+        except RecordError as ex:
+            aside = path.with_name(f"{path.name}.damaged")
+            os.replace(path, aside)
+            jobs, note = [], f"{ex}; it was moved to {aside} and a new record begun"
+        jobs = [j for j in jobs if (j.farm, j.job_id) != (farm, job_id)]
+        jobs.append(Submitted(farm, job_id, folder, time.time(), file_outputs, use_file_extension))
+        _write(path, jobs[-MAX_JOBS:])
     return note
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """The record to this process alone (a read-modify-write by another process
+    waits) for at most LOCK_WAIT seconds, else RecordBusyError (an OSError:
+    the submit says the job was not recorded, as for any write failure)."""
+    lock = make_private_dir(path.parent) / f"{path.name}.lock"
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            break
+        except FileExistsError:
+            _break_if_stale(lock)
+        if time.monotonic() > deadline:
+            raise RecordBusyError(
+                f"another lanfarm held {lock} for over {LOCK_WAIT:g} s; if none is running,"
+                " delete that file"
+            )
+        time.sleep(0.02)
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        yield
+    finally:
+        Path(lock).unlink(missing_ok=True)
+
+
+def _break_if_stale(lock: Path) -> None:
+    """Remove a lock file its process left behind (older than LOCK_STALE)."""
+    try:
+        if time.time() - lock.stat().st_mtime > LOCK_STALE:
+            lock.unlink(missing_ok=True)
+    except OSError:
+        pass  # gone meanwhile, or not ours to remove: the wait goes on
 
 
 def recall(farm: str, job_id: int, *, path: Path | None = None) -> Submitted | None:
@@ -183,8 +233,7 @@ def _damaged(path: Path, why: str) -> RecordError:
 
 def _write(path: Path, jobs: list[Submitted]) -> None:
     folder = make_private_dir(path.parent)
-    entries = [_entry_json(j) for j in jobs]
-    text = json.dumps({"format": FORMAT, "jobs": entries}, indent=1)
+    text = _fitting_text([_entry_json(j) for j in jobs])
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")  # 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -195,3 +244,21 @@ def _write(path: Path, jobs: list[Submitted]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _fitting_text(entries: list[dict[str, Any]]) -> str:
+    """The record's text with the newest entries that fit in WRITE_BYTES (well
+    under MAX_BYTES, which _read takes): the oldest are dropped first.
+    OSError when not even the newest fits (its File Output text is too long)."""
+    sizes = [len(json.dumps(e, indent=1)) + 4 for e in entries]  # ASCII: chars are bytes
+    total, first = sum(sizes) + 64, 0
+    while True:
+        while first < len(entries) and total > WRITE_BYTES:
+            total -= sizes[first]
+            first += 1
+        if first == len(entries):
+            raise OSError(f"the job's entry is over {WRITE_BYTES} bytes (its File Output settings)")
+        text = json.dumps({"format": FORMAT, "jobs": entries[first:]}, indent=1)
+        if len(text) <= WRITE_BYTES:
+            return text
+        total = len(text)  # the estimate was short: drop more

@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from coordinator.cli import main as cli_main
+from coordinator.cli import submitted
 from tests.cli.conftest import Result, run_process
 from tests.support.crafted_farm import CraftedFarm, crafted_farm, files_under
 from tests.support.fakeblend import fake_blend_bytes
@@ -154,3 +157,35 @@ def test_a_damaged_record_is_named_and_pull_asks_for_into(farm: CraftedFarm, hom
     result = pull(farm, home, str(again))
     assert result.code == 0, result.err
     assert (home / "renders" / "f_0001.png").read_bytes() == FRAME
+
+
+def test_pull_reads_the_record_once(
+    farm: CraftedFarm,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A record damaged (by another lanfarm) just after pull read it changes
+    nothing: the folder and File Outputs come from that one reading."""
+    renders = home / "renders"
+    job_id = submitted_here(farm, home, renders / "f_####")
+    farm.outputs[job_id] = {"f_0001.png": FRAME}
+    record = home / "data" / "blender-farm" / "cli" / "submitted-jobs.json"
+    real_recall, readings = submitted.recall, []
+
+    def recall_then_damage(*args: Any, **kwargs: Any) -> submitted.Submitted | None:
+        readings.append(args)
+        found = real_recall(*args, **kwargs)
+        record.write_text('{"format": 1, "jobs": [', encoding="utf-8")
+        return found
+
+    monkeypatch.setattr(submitted, "recall", recall_then_damage)
+    monkeypatch.setenv("FARM_TOKEN", farm.token)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    code = cli_main.main(["--coordinator", farm.url, "pull", str(job_id)])
+    out, err = capsys.readouterr()
+    assert code == 0 and "Traceback" not in err, err
+    assert out.startswith(f"pulled 1 file (0.0 MB) into {renders}")
+    assert len(readings) == 1
+    assert (renders / "f_0001.png").read_bytes() == FRAME
