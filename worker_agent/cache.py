@@ -23,7 +23,7 @@ from coordinator.core.names import UnsafeNameError, check_relative_path
 
 log = logging.getLogger(__name__)
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")  # used with fullmatch: no trailing newline
 
 
 class CacheError(Exception):
@@ -55,7 +55,7 @@ class BlobCache:
         self._locks_lock = threading.Lock()
 
     def path(self, sha: str) -> Path:
-        if not _SHA256.match(sha):
+        if not _SHA256.fullmatch(sha):
             raise CacheError(f"{sha!r} is not a sha256 hash")
         return self.blobs / sha[:2] / sha
 

@@ -39,7 +39,7 @@ from worker_agent.cache import BlobCache, CacheError
 
 log = logging.getLogger(__name__)
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")  # used with fullmatch: no trailing newline
 MAX_FILES = 100_000  # files in one job's list; more and the prediction is ignored
 GIB = 1 << 30
 NICE = 10  # the prefetch thread's CPU priority (hashing, writing): below the render's
@@ -223,14 +223,14 @@ def _checked(answer: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, int]]
     if len(files) > MAX_FILES or len(sizes) > MAX_FILES:
         raise ValueError(f"more than {MAX_FILES} files")
     for relpath, sha in files.items():
-        if not isinstance(relpath, str) or not isinstance(sha, str) or not _SHA256.match(sha):
+        if not isinstance(relpath, str) or not isinstance(sha, str) or not _SHA256.fullmatch(sha):
             raise ValueError(f"file {relpath!r} has no sha256 hash")
         try:
             check_relative_path(relpath, what="project path", allow_hidden=True)
         except UnsafeNameError as ex:
             raise ValueError(str(ex)) from ex
     for sha, size in sizes.items():
-        if not isinstance(sha, str) or not _SHA256.match(sha):
+        if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
             raise ValueError(f"size given for {sha!r}, which is not a sha256 hash")
         if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < 1 << 50:
             raise ValueError(f"the size of {sha[:12]} is not a number of bytes")

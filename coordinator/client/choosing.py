@@ -12,6 +12,7 @@ deadline for its whole proof. No bpy.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,7 +24,8 @@ from coordinator.client.http import FarmClient, FarmClientError
 log = logging.getLogger(__name__)
 
 PROOF_TIMEOUT = 5.0  # seconds one candidate gets to connect and prove itself, in all
-MAX_PARALLEL = 16  # candidates asked at the same time
+MAX_PARALLEL = 16  # candidates asked at the same time by proven()
+MAX_CANDIDATES = 256  # farms a search asks at most (each on its own thread)
 
 
 @dataclass(frozen=True)
@@ -84,20 +86,24 @@ def search(
     farm announced by then has answered; with none proven, the search goes on
     for `timeout` seconds, so that an impostor who answers first cannot end it
     before the real farm is seen."""
-    asked: dict[str, Future[Candidate]] = {}
-    seen: dict[str, FoundCoordinator] = {}
+    # Keyed by name and address: an announcement that changes address (the
+    # real farm answering under a name an impostor took first) is asked again.
+    asked: dict[tuple[str, str], Future[Candidate]] = {}
+    seen: dict[tuple[str, str], FoundCoordinator] = {}
     start = time.monotonic()
     hard_stop = start + timeout + settle + PROOF_TIMEOUT + 1.0
     settled_at: float | None = None
-    pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL, thread_name_prefix="farm-proof")
     with CoordinatorBrowser(interfaces=interfaces) as browser:
         while True:
             for farm in browser.snapshot():
-                if name is not None and farm.name != name:
+                key = (farm.service_name, farm.url)
+                if (name is not None and farm.name != name) or len(seen) >= MAX_CANDIDATES:
                     continue
-                seen[farm.service_name] = farm
-                if farm.compatible and farm.service_name not in asked:
-                    asked[farm.service_name] = pool.submit(_check_safely, farm, token)
+                seen[key] = farm
+                if farm.compatible and key not in asked:
+                    # Each at once, on its own thread and deadline: none waits
+                    # behind others that answer slowly.
+                    asked[key] = _start_check(farm, token)
             now = time.monotonic()
             answered = [f.result() for f in asked.values() if f.done()]
             quiet = len(answered) == len(asked) and not browser.resolving()
@@ -110,15 +116,23 @@ def search(
             if now >= hard_stop:
                 break
             time.sleep(0.05)
-    pool.shutdown(wait=False, cancel_futures=True)  # a proof still running has its own deadline
-    checked = [f.result() for f in asked.values() if f.done() and not f.cancelled()]
+    # A proof still running past the hard stop is left to its own deadline.
+    checked = sorted((f.result() for f in asked.values() if f.done()), key=lambda c: _order(c.farm))
     _log(checked)
     good = [c for c in checked if c.proven]
     bad = [c for c in checked if not c.proven]
-    order = {sn: i for i, sn in enumerate(sorted(seen, key=lambda sn: _order(seen[sn])))}
-    good.sort(key=lambda c: order[c.farm.service_name])
-    bad.sort(key=lambda c: order[c.farm.service_name])
     return Search(sorted(seen.values(), key=_order), good, bad)
+
+
+def _start_check(farm: FoundCoordinator, token: str) -> Future[Candidate]:
+    future: Future[Candidate] = Future()
+    thread = threading.Thread(
+        target=lambda: future.set_result(_check_safely(farm, token)),
+        name="farm-proof",
+        daemon=True,
+    )
+    thread.start()
+    return future
 
 
 def _check_safely(farm: FoundCoordinator, token: str) -> Candidate:

@@ -61,3 +61,9 @@ def test_a_blob_written_through_a_project_link_is_fetched_again(
 def test_project_paths_cannot_escape_the_job_folder(bad: str) -> None:
     with pytest.raises(CacheError):
         safe_relpath(bad)
+
+
+def test_a_hash_with_a_trailing_newline_is_no_hash(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path / "cache")
+    with pytest.raises(CacheError, match="is not a sha256 hash"):
+        cache.path("a" * 64 + "\n")

@@ -242,6 +242,7 @@ def test_nothing_to_fetch(tmp_path: Path, reply: Any) -> None:
         (answer(files={"/abs/shot.blend": SHA_A}), "project path"),
         (answer(files={"C:/shot.blend": SHA_A}), "project path"),
         (answer(files={"shot.blend": "not-a-hash"}), "no sha256"),
+        (answer(files={"shot.blend": SHA_A + "\n"}), "no sha256"),
         (answer(sizes={SHA_A: -1}), "not a number of bytes"),
         (answer(sizes={SHA_A: 1 << 60}), "not a number of bytes"),
         (answer(sizes={SHA_A: True}), "not a number of bytes"),

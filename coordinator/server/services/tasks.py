@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,11 @@ def timings_line(row: Any, ended_at: float, outcome: str) -> str:
     steps.append(f"{outcome} +{ended_at - claimed:.2f} s")
     when = time.strftime("%H:%M:%S", time.localtime(claimed))
     return f"\n=== attempt {row['attempts']}: claimed at {when}, " + ", ".join(steps) + " ===\n"
+
+
+# Sizes of the files of the jobs most recently asked about (upcoming()).
+_SIZES: OrderedDict[tuple[int, int, int], dict[str, int]] = OrderedDict()
+_SIZES_KEPT = 32
 
 
 class TaskService(Service):
@@ -162,13 +168,31 @@ class TaskService(Service):
             return {"job_id": job_id}
         job = self.ctx.job_row(job_id)
         files: dict[str, str] = loads(job["files"]) or {}
+        return {
+            "job_id": job_id,
+            "blend": job["blend"],
+            "files": files,
+            "sizes": self._sizes(job_id, job["files"], files),
+        }
+
+    def _sizes(self, job_id: int, text: str, files: dict[str, str]) -> dict[str, int]:
+        """The stored size of each of a job's files; a job's file list never changes,
+        so the stat() calls are paid once per job (any worker may ask in a loop)."""
+        key = (id(self.files), job_id, hash(text))
+        if (known := _SIZES.get(key)) is not None:
+            _SIZES.move_to_end(key)
+            return known
         sizes = {}
         for sha in set(files.values()):
             try:
                 sizes[sha] = self.files.blob_path(sha).stat().st_size
             except OSError:  # not stored (yet): the worker skips it
                 continue
-        return {"job_id": job_id, "blend": job["blend"], "files": files, "sizes": sizes}
+        if len(sizes) == len(set(files.values())):  # all there: it will not change
+            _SIZES[key] = sizes
+            while len(_SIZES) > _SIZES_KEPT:
+                _SIZES.popitem(last=False)
+        return sizes
 
     def _assignment(self, task: Any, job: Any) -> Assignment:
         return Assignment(
