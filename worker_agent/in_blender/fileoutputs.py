@@ -132,26 +132,47 @@ def _change(node: Any, tree: Any, change: Any) -> None:
 
 def _rewrite(node: Any, slots: dict[int | None, int], output_dir: str) -> None:
     """Every path of `node` inside `output_dir`: listed slots under the farm's names,
-    the others under names nobody uploads."""
+    the others under names nobody uploads. TaskError when the node's format in the
+    .blend (multilayer EXR or not) is not what the job lists: then Blender would
+    join the slots' own paths, which nothing checked, to the node's folder."""
+    multilayer = _is_multilayer(node)
+    if multilayer != (None in slots) or (multilayer and len(slots) != 1):
+        listed = "one multilayer EXR file" if None in slots else "one file per input"
+        really = "one multilayer EXR file" if multilayer else "one file per input"
+        raise TaskError(
+            f"the job lists the File Output node {node.name!r} as writing {listed}, but"
+            f" in this .blend it writes {really}; submit the job again from the .blend"
+        )
     folder = _literal(os.path.join(output_dir, ""))
     modern = hasattr(node, "file_output_items")  # 5.0: directory, file_name, items
-    if None in slots:  # multilayer EXR: one file, the slots are its layers
+    items = node.file_output_items if modern else node.file_slots
+    if multilayer:  # one file, the slots are its layers
         name = farm_pattern(slots[None])
-        if modern:
+        if modern:  # 5.0: items name layers only, never a path
             node.directory, node.file_name = folder, name
-        else:
-            node.base_path = folder + name
+            return
+        node.base_path = folder + name
+        for index, slot in enumerate(items):  # < 5.0: paths unused, layer names apart
+            slot.path = f"unlisted{index + 1}-####"
         return
     if modern:
         node.directory, node.file_name = folder, ""
     else:
         node.base_path = folder
-    for index, slot in enumerate(node.file_output_items if modern else node.file_slots):
+    for index, slot in enumerate(items):
         name = farm_pattern(slots[index]) if index in slots else f"unlisted{index + 1}-####"
         if modern:
             slot.name = name
         else:
             slot.path = name
+
+
+def _is_multilayer(node: Any) -> bool:
+    """Whether the node writes one multilayer EXR (the add-on's reader's rule)."""
+    settings = node.format
+    if getattr(settings, "media_type", "") == "MULTI_LAYER_IMAGE":  # 5.0
+        return True
+    return str(settings.file_format) == "OPEN_EXR_MULTILAYER"
 
 
 def _literal(path: str) -> str:
