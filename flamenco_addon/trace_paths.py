@@ -10,9 +10,11 @@ The answer (JSON): {"error": why Blender cannot open the file}, or
 {"missing": ['image "wood": /abs/tex/wood.png', ...]} and nothing prepared,
 or {"missing": [], "blend": its project path, "files": {project path:
 absolute file to upload}, "file_outputs": what the scene's compositor File
-Output nodes write (fileoutput_nodes.py)}, where the .blend files are the
-rewritten copies in pack_dir. The rules are the add-on's: deps.py traces, packing.plan_pack
-lays out, rewrite_paths.py rewrites; so the CLI sends what the add-on sends.
+Output nodes write (fileoutput_nodes.py), "file_format": the scene's output
+format as the farm names it (e.g. "PNG", "FFMPEG"; null without a scene)},
+where the .blend files are the rewritten copies in pack_dir. The rules are the
+add-on's: deps.py traces, packing.plan_pack lays out, rewrite_paths.py
+rewrites; so the CLI sends what the add-on sends.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ from fileoutput_nodes import file_output_nodes  # type: ignore[import-not-found]
 from packing import plan_pack, rewrite_job, upload_files  # type: ignore[import-not-found]
 from rewrite_paths import rewrite  # type: ignore[import-not-found]
 
+# Blender 5.0 lists multilayer EXR and video under image_settings.media_type; the
+# farm speaks the file_format ids of 3.x-4.x (as submission.classic_file_format).
+_MEDIA_TYPE_FORMATS = {"MULTI_LAYER_IMAGE": "OPEN_EXR_MULTILAYER", "VIDEO": "FFMPEG"}
+
 
 def trace(blend: str, pack_dir: str, scene: str | None = None) -> dict[str, object]:
     try:
@@ -46,7 +52,22 @@ def trace(blend: str, pack_dir: str, scene: str | None = None) -> dict[str, obje
     files = {rel: str(path) for rel, path in upload_files(plan, Path(pack_dir)).items()}
     rendered = bpy.data.scenes.get(scene) if scene else bpy.context.scene
     nodes = file_output_nodes(rendered) if rendered is not None else []
-    return {"missing": [], "blend": plan.blend_relpath, "files": files, "file_outputs": nodes}
+    return {
+        "missing": [],
+        "blend": plan.blend_relpath,
+        "files": files,
+        "file_outputs": nodes,
+        "file_format": output_format(rendered),
+    }
+
+
+def output_format(scene: object | None) -> str | None:
+    """What the scene writes: an image format, or a movie one (FFMPEG, AVI_JPEG...)."""
+    if scene is None:
+        return None
+    image = scene.render.image_settings  # type: ignore[attr-defined]
+    media = getattr(image, "media_type", "")  # Blender 5.0+
+    return str(_MEDIA_TYPE_FORMATS.get(media, image.file_format))
 
 
 def main(job_path: str) -> None:

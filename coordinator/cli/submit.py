@@ -36,7 +36,7 @@ from coordinator.cli.common import (
 )
 from coordinator.cli.precheck import check_blender_version, check_output, check_settings
 from coordinator.cli.submitted import record_submission
-from coordinator.cli.tracing import Traced, add_file_outputs, traced_project
+from coordinator.cli.tracing import Traced, add_file_outputs, add_movie_format, traced_project
 from coordinator.cli.waiting import add_timeout_option, wait_for_job
 from coordinator.core.blendfile import read_blend_version
 from coordinator.core.outputs import resolve_blender_relative
@@ -144,8 +144,9 @@ def cmd_submit(args: argparse.Namespace, conn: Connection) -> int:
     if blend is not None:
         # The trace starts Blender: only once every setting is known to be right.
         project = folder or traced_project(blend, args.blender, scene=settings.get("scene"))
-        add_file_outputs(body["settings"], job_type, project, blend)
         try:
+            add_file_outputs(body["settings"], job_type, project, blend)
+            add_movie_format(body["settings"], job_type, project)
             body["blend"] = project.blend
             body["blender_version"] = args.blender_version or version_of_sent(blend, project)
             if args.dry_run:

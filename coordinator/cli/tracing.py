@@ -25,6 +25,8 @@ from typing import Any
 from coordinator.cli.blendscan import file_users
 from coordinator.cli.common import CliError, note, plural
 from coordinator.core.fileoutputs import FileOutputError, resolve_nodes, setting_text
+from coordinator.core.frames import parse_frames
+from coordinator.core.outputs import is_movie_format
 
 TRACE_TIMEOUT = 600.0  # seconds: opening and saving a heavy .blend and its libraries
 _SHOWN = 10  # missing files listed
@@ -38,6 +40,8 @@ class Traced:
     # What the scene's compositor File Output nodes write, as Blender read them
     # (flamenco_addon/fileoutput_nodes.py); empty when not traced
     file_outputs: tuple[dict[str, Any], ...] = ()
+    # The rendered scene's output format (e.g. "PNG", "FFMPEG"); None when not traced
+    file_format: str | None = None
 
 
 def traced_project(blend: Path, blender: str | None, *, scene: str | None = None) -> Traced:
@@ -135,7 +139,14 @@ def trace(
     if answer["missing"]:
         raise CliError(missing_message(blend, answer["missing"]))
     files = {rel: Path(path) for rel, path in answer["files"].items()}
-    return Traced(files, answer["blend"], work_dir, tuple(answer.get("file_outputs") or ()))
+    fmt = answer.get("file_format")
+    return Traced(
+        files,
+        answer["blend"],
+        work_dir,
+        tuple(answer.get("file_outputs") or ()),
+        fmt if isinstance(fmt, str) and fmt else None,
+    )
 
 
 def missing_message(blend: Path, missing: list[str]) -> str:
@@ -168,3 +179,52 @@ def add_file_outputs(
     takes = any(s.get("name") == "file_outputs" for s in job_type.get("settings", []))
     if traced.file_outputs and takes and "file_outputs" not in settings:
         settings["file_outputs"] = file_output_setting(traced, blend)
+
+
+def add_movie_format(settings: dict[str, Any], job_type: Mapping[str, Any], traced: Traced) -> None:
+    """A scene that writes a movie is submitted as a movie job (frames in chunks,
+    then one encode), as the add-on does, unless the person set file_format; a
+    farm whose job type cannot make movies is refused before anything is uploaded."""
+    fmt = traced.file_format
+    if fmt is None or not writes_movie(fmt):
+        return
+    given = settings.get("file_format")
+    if given is not None:
+        if not writes_movie(given):
+            note(f"note: the scene writes {fmt} movies; the farm renders {given} frames as asked")
+        return
+    setting = next(
+        (s for s in job_type.get("settings", []) if s.get("name") == "file_format"), None
+    )
+    if setting is None:
+        return  # a job type that does not set the format renders as its scene says
+    if fmt not in (setting.get("choices") or ()):
+        raise CliError(
+            f"the scene writes {fmt} movies, which this farm's {job_type.get('name')} jobs"
+            " cannot make; set an image format in the scene (Output Properties > Output)"
+            " or pass --set file_format=PNG, then make the movie from the frames"
+        )
+    frames = settings.get("frames")
+    if frames is not None and not consecutive(frames):
+        raise CliError(
+            f"the scene writes {fmt} movies, made of consecutive frames, and --frames"
+            f" {frames} is not one range: give one (e.g. --frames 1-250), or pass"
+            " --set file_format=PNG to render those frames as images"
+        )
+    settings["file_format"] = fmt
+    note(f"the scene writes {fmt} movies: the farm renders frames and encodes one movie")
+
+
+def writes_movie(fmt: str) -> bool:
+    try:
+        return is_movie_format(fmt)
+    except ValueError:  # a format the farm does not know: check_settings says so
+        return False
+
+
+def consecutive(text: str) -> bool:
+    try:
+        frames = parse_frames(text)
+    except ValueError:
+        return True  # check_settings has said what is wrong with it
+    return not frames or frames == list(range(frames[0], frames[-1] + 1))
