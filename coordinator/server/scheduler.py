@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,14 +81,7 @@ def claim(
     can never get the same task; losing that race just means trying the next.
     """
     with store.tx():
-        params = {"worker": worker_id, "blender": blender, "blocklist": BLOCKLIST_THRESHOLD}
-        jobs = [j for j in store.db.execute(_JOBS, params).fetchall() if _fits(j, offers)]
-        for job in jobs:
-            row = _first_task(store, job, worker_id)
-            if row is None:
-                continue
-            if warm_job is not None and warm_job != job["id"]:
-                job, row = _prefer_warm(store, jobs, warm_job, worker_id, job, row)
+        for job, row in _choices(store, worker_id, blender, warm_job, offers):
             if _lease(store.db, row["id"], worker_id, lease_seconds):
                 return Claimed(task_id=row["id"], job_id=job["id"])
     return None
@@ -105,6 +99,16 @@ def upcoming(
     anything: what a worker busy with a task will most likely get next, so that
     it can fetch that job's files ahead of time. Read only; the same statements
     (and plans) as a claim."""
+    for job, _row in _choices(store, worker_id, blender, warm_job, offers):
+        return int(job["id"])
+    return None
+
+
+def _choices(
+    store: Store, worker_id: str, blender: int, warm_job: int | None, offers: frozenset[str]
+) -> Iterator[tuple[Any, Any]]:
+    """(job, task) in the order a claim tries them: for each runnable job this
+    worker may take, its first task, or the warm job's when it is as urgent."""
     params = {"worker": worker_id, "blender": blender, "blocklist": BLOCKLIST_THRESHOLD}
     jobs = [j for j in store.db.execute(_JOBS, params).fetchall() if _fits(j, offers)]
     for job in jobs:
@@ -112,9 +116,9 @@ def upcoming(
         if row is None:
             continue
         if warm_job is not None and warm_job != job["id"]:
-            job, row = _prefer_warm(store, jobs, warm_job, worker_id, job, row)
-        return int(job["id"])
-    return None
+            yield _prefer_warm(store, jobs, warm_job, worker_id, job, row)
+        else:
+            yield job, row
 
 
 def _prefer_warm(
