@@ -86,7 +86,8 @@ def coordinator_process(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    running = CoordinatorProcess(f"http://127.0.0.1:{port}", token, data_dir, log, process)
+    scheme = "https" if "--tls" in args else "http"
+    running = CoordinatorProcess(f"{scheme}://127.0.0.1:{port}", token, data_dir, log, process)
     try:
         wait_until_healthy(running)
         yield running
