@@ -13,7 +13,8 @@ import os
 import re
 import shutil
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from coordinator.client.http import FarmClient
@@ -51,7 +52,9 @@ class BlobCache:
         self.blobs = root / "files"
         make_private_dir(root)  # project files and the worker's secret: its user's only
         self.blobs.mkdir(parents=True, exist_ok=True)
-        self._locks: dict[str, threading.Lock] = {}  # sha -> held while it is fetched
+        # sha -> (held while it is fetched, how many want it): dropped when nobody
+        # does, so a long-running worker keeps no entry per file it ever fetched.
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
         self._locks_lock = threading.Lock()
 
     def path(self, sha: str) -> Path:
@@ -84,9 +87,22 @@ class BlobCache:
         with self._lock_for(sha):
             return self._fetch(client, sha, target, max_bytes, stop)
 
-    def _lock_for(self, sha: str) -> threading.Lock:
+    @contextmanager
+    def _lock_for(self, sha: str) -> Iterator[None]:
+        """One fetch of a file at a time (a prefetch and a task wait for each other)."""
         with self._locks_lock:
-            return self._locks.setdefault(sha, threading.Lock())
+            lock, users = self._locks.get(sha, (threading.Lock(), 0))
+            self._locks[sha] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._locks_lock:
+                lock, users = self._locks[sha]
+                if users == 1:
+                    del self._locks[sha]
+                else:
+                    self._locks[sha] = (lock, users - 1)
 
     def _fetch(
         self,

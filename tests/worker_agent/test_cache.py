@@ -4,6 +4,7 @@ laid out with the project's relative paths, and never trusted once modified."""
 from __future__ import annotations
 
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,3 +68,24 @@ def test_a_hash_with_a_trailing_newline_is_no_hash(tmp_path: Path) -> None:
     cache = BlobCache(tmp_path / "cache")
     with pytest.raises(CacheError, match="is not a sha256 hash"):
         cache.path("a" * 64 + "\n")
+
+
+def test_fetches_of_one_file_from_threads_download_it_once_and_keep_no_lock(
+    farm: LocalFarm, tmp_path: Path
+) -> None:
+    client = farm.client()
+    hashes = upload(client, tmp_path, {"big.bin": bytes(range(256)) * 4096})
+    cache = BlobCache(tmp_path / "cache")
+    sha = hashes["big.bin"]
+    results: list[tuple[Path, bool]] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(cache.fetch(client, sha))) for _ in range(6)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(results) == 6
+    assert sum(downloaded for _, downloaded in results) == 1  # the others waited for it
+    assert cache.has(sha)
+    assert cache._locks == {}  # a long-running worker keeps no lock per file it fetched
