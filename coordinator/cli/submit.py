@@ -36,7 +36,13 @@ from coordinator.cli.common import (
 )
 from coordinator.cli.precheck import check_blender_version, check_output, check_settings
 from coordinator.cli.submitted import record_submission
-from coordinator.cli.tracing import Traced, add_file_outputs, add_movie_format, traced_project
+from coordinator.cli.tracing import (
+    Traced,
+    add_file_outputs,
+    add_movie_format,
+    movie_of,
+    traced_project,
+)
 from coordinator.cli.waiting import add_timeout_option, wait_for_job
 from coordinator.core.blendfile import read_blend_version
 from coordinator.core.outputs import resolve_blender_relative
@@ -134,8 +140,9 @@ def cmd_submit(args: argparse.Namespace, conn: Connection) -> int:
     client = conn.client()
     job_type = find_job_type(client.job_types(), args.type)
     blend = blend_argument(args.blend, job_type, project=args.project)
-    folder = project_folder(blend, args.project) if blend and args.project else None
     settings = settings_from_args(args)
+    scene = settings.get("scene")
+    folder = project_folder(blend, args.project, scene=scene) if blend and args.project else None
     check_output(settings)
     check_settings(job_type, settings)  # before a byte is uploaded
     if args.blender_version:
@@ -143,7 +150,7 @@ def cmd_submit(args: argparse.Namespace, conn: Connection) -> int:
     body = job_body(args, job_type["name"], blend, settings)
     if blend is not None:
         # The trace starts Blender: only once every setting is known to be right.
-        project = folder or traced_project(blend, args.blender, scene=settings.get("scene"))
+        project = folder or traced_project(blend, args.blender, scene=scene)
         try:
             add_file_outputs(body["settings"], job_type, project, blend)
             add_movie_format(body["settings"], job_type, project)
@@ -351,7 +358,7 @@ def project_files(root: Path) -> dict[str, Path]:
     return files
 
 
-def project_folder(blend: Path, project: str) -> Traced:
+def project_folder(blend: Path, project: str, *, scene: str | None = None) -> Traced:
     """--project: every file of the folder by project path, the .blend among them.
     Without it, tracing.traced_project sends the .blend and what it uses."""
     root = Path(project).expanduser().resolve()
@@ -363,7 +370,7 @@ def project_folder(blend: Path, project: str) -> Traced:
         raise CliError(f"{blend} is not inside the project folder {root}") from None
     files = project_files(root)
     files[rel] = blend  # even if its name looks hidden
-    return Traced(files, rel, None)
+    return Traced(files, rel, None, file_format=movie_of(blend, scene))
 
 
 def upload(client: CliClient, files: dict[str, Path]) -> dict[str, str]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from coordinator.cli.blendformat import IMAGE, scene_format
 from coordinator.cli.blendscan import file_users
 from coordinator.cli.common import CliError, note, plural
 from coordinator.core.fileoutputs import FileOutputError, resolve_nodes, setting_text
@@ -49,7 +50,7 @@ def traced_project(blend: Path, blender: str | None, *, scene: str | None = None
     there is no Blender to find them."""
     users = file_users(blend)
     if users == []:
-        return Traced({blend.name: blend}, blend.name, None)
+        return Traced({blend.name: blend}, blend.name, None, file_format=movie_of(blend, scene))
     exe = find_blender(blender)
     if exe is None:
         why = f"uses other files ({', '.join(users)})" if users else "may use other files"
@@ -66,6 +67,13 @@ def traced_project(blend: Path, blender: str | None, *, scene: str | None = None
         shutil.rmtree(work_dir, ignore_errors=True)
         raise
     return traced
+
+
+def movie_of(blend: Path, scene: str | None) -> str | None:
+    """The movie format the scene writes, read from the .blend's blocks when no
+    Blender traces it (blendformat.py); None for images or when it cannot tell."""
+    fmt = scene_format(blend, scene)
+    return None if fmt == IMAGE else fmt
 
 
 def find_blender(explicit: str | None, env: Mapping[str, str] | None = None) -> str | None:

@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
+from coordinator.cli.blendformat import IMAGE, scene_format
 from coordinator.cli.common import CliError
 from coordinator.cli.tracing import Traced, add_movie_format, trace
 from coordinator.client.http import FarmClient
 from tests.cli.conftest import Run
-from tests.support.blendgen import BPY_PYTHON, DEBIAN_BLENDER, make_scene
+from tests.support.blendgen import BPY_PYTHON, DEBIAN_BLENDER, make_scene, run_script
+from tests.support.fakeblend import fake_blend_bytes
 
 
 def render_type(api: FarmClient) -> dict[str, Any]:
@@ -131,3 +133,71 @@ def test_blender_5_media_type_video_is_read_as_ffmpeg(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     assert trace(blend, str(BPY_PYTHON), work).file_format == "FFMPEG"
+
+
+# ---------------------------------------------------------------- no trace: the blocks
+
+SECOND_SCENE = """
+import bpy, json, sys
+args = json.load(open(sys.argv[-1]))
+bpy.ops.wm.open_mainfile(filepath=args["path"])
+stills = bpy.data.scenes.new("Stills")
+stills.render.image_settings.file_format = "PNG"
+bpy.ops.wm.save_mainfile(filepath=args["path"])
+"""
+
+
+def test_a_file_the_blocks_reader_cannot_read_tells_nothing(tmp_path: Path) -> None:
+    plain = tmp_path / "a.blend"
+    plain.write_bytes(fake_blend_bytes())  # no DNA, no scene
+    squeezed = tmp_path / "z.blend"
+    squeezed.write_bytes(b"\x28\xb5\x2f\xfd" + bytes(64))
+    assert scene_format(plain) is None and scene_format(squeezed) is None
+    assert scene_format(tmp_path / "gone.blend") is None
+
+
+@pytest.mark.blender
+def test_the_blocks_of_blender_3_4_name_the_rendered_scenes_format(tmp_path: Path) -> None:
+    found = {}
+    for fmt in ("FFMPEG", "AVI_JPEG", "OPEN_EXR"):
+        blend = make_scene(tmp_path / f"{fmt}.blend", frames=(1, 1), file_format=fmt)
+        found[fmt] = scene_format(blend)
+    assert found == {"FFMPEG": "FFMPEG", "AVI_JPEG": "AVI_JPEG", "OPEN_EXR": IMAGE}
+    movie = tmp_path / "FFMPEG.blend"
+    proc, _command, output = run_script(
+        DEBIAN_BLENDER, SECOND_SCENE, {"path": str(movie)}, timeout=60
+    )
+    assert proc.returncode == 0, output
+    assert scene_format(movie) == "FFMPEG"  # FileGlobal.curscene: the one Blender renders
+    assert scene_format(movie, "Stills") == IMAGE and scene_format(movie, "Scene") == "FFMPEG"
+    assert scene_format(movie, "Nope") is None
+
+
+@pytest.mark.bpy
+def test_the_blocks_of_blender_5_name_a_video(tmp_path: Path) -> None:
+    found = {}
+    for fmt in ("FFMPEG", "PNG"):
+        blend = make_scene(
+            tmp_path / f"{fmt}.blend", blender=BPY_PYTHON, frames=(1, 1), file_format=fmt
+        )
+        found[fmt] = scene_format(blend)
+    assert found == {"FFMPEG": "FFMPEG", "PNG": IMAGE}
+
+
+@pytest.mark.blender
+def test_without_a_trace_a_movie_scene_is_still_a_movie_job(
+    run: Run, api: FarmClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A .blend that uses no other file is sent without Blender, and --project sends
+    a folder untraced: both read the format from the blocks."""
+    blend = make_scene(tmp_path / "shot" / "shot.blend", frames=(1, 4), file_format="FFMPEG")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no Blender to trace with
+    monkeypatch.delenv("BLENDER", raising=False)
+    out = ["--frames", "1-4", "--output", str(tmp_path / "out" / "f_")]
+    for extra in ([], ["--project", str(blend.parent)]):
+        result = run("submit", str(blend), *extra, *out)
+        assert result.code == 0, result.err
+        assert "the scene writes FFMPEG movies" in result.err
+        job = api.job(int(result.out.splitlines()[0]))
+        assert job["settings"]["file_format"] == "FFMPEG"
+        assert [t["kind"] for t in job["tasks"]] == ["render", "encode"]
