@@ -66,7 +66,7 @@ def test_the_filter_language_of_the_issue(run: Run, tmp_path: Path, api: FarmCli
 
 
 def test_regenerate_changes_frames_and_says_what_it_kept(run: Run, tmp_path: Path) -> None:
-    job_id = submit_render(run, tmp_path, unique("regen"))
+    job_id = submit_render(run, tmp_path, unique("regen"), "--set", "preview=false")
     result = run("regenerate", str(job_id), "--frames", "1-6", "--chunk-size", "3")
     assert result.code == 0, result.err
     assert result.out.startswith(f"job {job_id} ") and result.out.endswith(": queued\n")

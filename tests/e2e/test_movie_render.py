@@ -299,8 +299,9 @@ def rgb(path: Path) -> bytes:
 def test_an_image_sequence_gets_a_preview_made_by_a_workers_blender(
     farm: LocalFarm, tmp_path: Path
 ) -> None:
-    """The scene's own format (PNG, unset in the job): the preview finds the frames by the
-    names Blender gave them, encodes them to WebM and keeps it on the farm."""
+    """A job that names no preview gets one (on by default). The scene's own format (PNG,
+    unset in the job): the preview finds the frames by the names Blender gave them,
+    encodes them to WebM and keeps it on the farm."""
     blend = make_scene(tmp_path / "seq" / "shot.blend", frames=(1, FRAMES))
     client, out = farm.client(), tmp_path / "out"
     hashes, _ = client.upload_project({"shot.blend": blend})
@@ -314,8 +315,7 @@ def test_an_image_sequence_gets_a_preview_made_by_a_workers_blender(
             "settings": {
                 "frames": f"1-{FRAMES}",
                 "chunk_size": 3,
-                "output": str(out / "f_####"),
-                "preview": True,
+                "output": str(out / "f_####"),  # no preview setting: on by default
             },
         }
     )

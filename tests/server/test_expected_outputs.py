@@ -22,7 +22,12 @@ def compiled(type_name: str, **settings: Any) -> list[Any]:
 
 def test_a_render_task_produces_its_frames_named_as_blender_names_them() -> None:
     (task,) = compiled(
-        "blender-render", frames="1-3", chunk_size=3, output="/o/f_##", file_format="PNG"
+        "blender-render",
+        preview=False,
+        frames="1-3",
+        chunk_size=3,
+        output="/o/f_##",
+        file_format="PNG",
     )
     out = expected(task.kind, task.payload)
     assert out.files == (("f_01.png",), ("f_02.png",), ("f_03.png",))
@@ -33,7 +38,7 @@ def test_a_render_task_produces_its_frames_named_as_blender_names_them() -> None
 
 
 def test_the_scenes_own_format_allows_any_image_extension_of_the_same_frame() -> None:
-    (task,) = compiled("blender-render", frames="7", output="/o/shot.png")
+    (task,) = compiled("blender-render", preview=False, frames="7", output="/o/shot.png")
     out = expected(task.kind, task.payload)
     # "shot.png" has no "#": Blender appends the number, then the format's extension.
     assert out.allows("shot.png0007.png")
@@ -45,7 +50,7 @@ def test_the_scenes_own_format_allows_any_image_extension_of_the_same_frame() ->
 
 def test_without_file_extensions_the_name_is_the_pattern_alone() -> None:
     (task,) = compiled(
-        "blender-render", frames="2", output="/o/plate_###", use_file_extension=False
+        "blender-render", preview=False, frames="2", output="/o/plate_###", use_file_extension=False
     )
     assert expected(task.kind, task.payload).files == (("plate_002",),)
 
@@ -78,7 +83,12 @@ def test_other_kinds_produce_nothing(kind: str) -> None:
 
 def test_a_long_chunk_is_described_shortly() -> None:
     (task,) = compiled(
-        "blender-render", frames="1-500", chunk_size=500, output="/o/f_####", file_format="PNG"
+        "blender-render",
+        preview=False,
+        frames="1-500",
+        chunk_size=500,
+        output="/o/f_####",
+        file_format="PNG",
     )
     text = expected(task.kind, task.payload).describe()
     assert text == "f_0001.png, f_0002.png, f_0003.png, f_0004.png, ... (500 files)"

@@ -21,7 +21,8 @@ def render_settings(**changes: Any) -> dict[str, Any]:
 
 
 def compile_render(**changes: Any) -> list[TaskSpec]:
-    return RENDER.compile(RENDER.validate(render_settings(**changes)))
+    """The render tasks alone: the preview task (on by default) is test_render_defaults's."""
+    return RENDER.compile(RENDER.validate(render_settings(preview=False, **changes)))
 
 
 # ------------------------------------------------------------------ registry
@@ -153,16 +154,21 @@ def test_render_defaults() -> None:
     assert settings["chunk_size"] == 4
     assert settings["overwrite"] is True
     assert settings["file_format"] is None
-    assert len(RENDER.compile(settings)) == 3  # 10 frames in fours
+    assert settings["preview"] is True
+    tasks = RENDER.compile(settings)  # 10 frames in fours, then the preview of all ten
+    assert [t.kind for t in tasks] == ["render"] * 3 + ["preview"]
+    assert tasks[-1].depends_on == (0, 1, 2)
+    assert tasks[-1].payload["source_frames"] == list(range(1, 11))
     assert RENDER.needs_blend
 
 
 def test_null_for_a_setting_with_a_default_means_the_default() -> None:
     """A client that sends null for an optional setting gets what leaving it out gives,
     never a null the type cannot compile."""
-    settings = RENDER.validate(render_settings(chunk_size=None, overwrite=None))
+    settings = RENDER.validate(render_settings(chunk_size=None, overwrite=None, preview=None))
     assert settings["chunk_size"] == 4 and settings["overwrite"] is True
-    assert len(RENDER.compile(settings)) == 3
+    assert settings["preview"] is True
+    assert len(RENDER.compile(settings)) == 4  # three chunks and the preview
     assert job_types.get("sleep").validate({"seconds": None})["seconds"] == 1.0
 
 

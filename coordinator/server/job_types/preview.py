@@ -1,6 +1,6 @@
 """The preview of an image-sequence job: a small WebM a worker's Blender makes last.
 
-Asked for with the job setting `preview`. One `preview` task depends on every
+On by default; the job setting `preview: false` leaves it out. One `preview` task depends on every
 render task; it fetches the finished frames (their outputs, the task's
 inputs) and encodes at most MAX_FRAMES of them, evenly spaced, at the scene's
 frame rate and at most MAX_WIDTH pixels wide, as VP9 in WebM, which browsers
@@ -23,14 +23,15 @@ MAX_FRAMES = 250  # ten seconds at 25 fps: a quick look, not the whole render fe
 MAX_WIDTH = 640  # pixels; larger renders are scaled down, keeping their aspect
 
 
-# Asked for per job (the add-on's form and the dashboard draw it; CLI: --set preview=true).
+# On unless the job says otherwise (the add-on's form and the dashboard draw it;
+# CLI: --set preview=false).
 SETTING = Setting(
     "preview",
     "bool",
     "Preview video",
     "After the frames, a worker makes a small WebM of them (at most 640 pixels wide,"
     " 250 frames) to watch on the dashboard; kept on the farm, never delivered",
-    default=False,
+    default=True,
 )
 
 

@@ -83,7 +83,7 @@ async def test_regenerate_with_new_frames_keeps_finished_ones(
     client: Client, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    job = await submit_render(client, str(out / "frame_####"), frames="1-4")
+    job = await submit_render(client, str(out / "frame_####"), frames="1-4", preview=False)
     worker = await register(client)
     first = await render_chunk(client, worker)
     assert first["payload"]["frames"] == [1, 2]
@@ -146,7 +146,9 @@ async def test_regenerate_keeps_only_frames_rendered_the_same_way(
 
 
 async def test_regenerate_stops_racing_workers_cleanly(client: Client, tmp_path: Path) -> None:
-    job = await submit_render(client, str(tmp_path / "out" / "frame_####"), frames="1-4")
+    job = await submit_render(
+        client, str(tmp_path / "out" / "frame_####"), frames="1-4", preview=False
+    )
     w1, w2 = await register(client, "w1"), await register(client, "w2")
     old = await claim(client, w1)
     assert old is not None
@@ -190,7 +192,9 @@ async def test_regenerate_a_sleep_job_with_more_tasks(client: Client) -> None:
 async def test_regenerate_keeps_a_paused_job_paused_and_completes_a_finished_one(
     client: Client, tmp_path: Path
 ) -> None:
-    job = await submit_render(client, str(tmp_path / "out" / "frame_####"), frames="1-2")
+    job = await submit_render(
+        client, str(tmp_path / "out" / "frame_####"), frames="1-2", preview=False
+    )
     worker = await register(client)
     await post(client, f"/jobs/{job['id']}/pause")
     after = await post(client, f"/jobs/{job['id']}/regenerate", {"settings": {"frames": "1-3"}})
@@ -633,7 +637,12 @@ def test_regenerate_with_more_frames_on_a_real_render_farm(tmp_path: Path) -> No
                 "blend": "shot.blend",
                 "files": hashes,
                 "blender_version": "3.4",
-                "settings": {"frames": "1-2", "chunk_size": 2, "output": str(out / "frame_####")},
+                "settings": {
+                    "frames": "1-2",
+                    "chunk_size": 2,
+                    "output": str(out / "frame_####"),
+                    "preview": False,  # the subject is the kept frames
+                },
             }
         )
         done = farm.wait_for_job(job["id"], timeout=120)

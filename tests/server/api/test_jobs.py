@@ -124,8 +124,13 @@ async def test_render_job_needs_its_blend_among_its_files(client: Client) -> Non
 async def test_render_job_tasks_and_assignment(client: Client, tmp_path: Path) -> None:
     job = await submit_render(client, str(tmp_path / "out" / "frame_####"), frames="1-5")
     detail = await get_job(client, job["id"])
-    assert [t["frames"] for t in detail["tasks"]] == [[1, 2], [3, 4], [5]]
-    assert [t["name"] for t in detail["tasks"]] == ["frames 1-2", "frames 3-4", "frames 5"]
+    assert [t["frames"] for t in detail["tasks"]] == [[1, 2], [3, 4], [5], []]
+    assert [t["name"] for t in detail["tasks"]] == [
+        "frames 1-2",
+        "frames 3-4",
+        "frames 5",
+        "preview video",  # on by default, after the frames
+    ]
     worker = await register(client)
     task = await claim(client, worker)
     assert task is not None
