@@ -207,7 +207,8 @@ def test_submit_blend_reads_header_and_uploads_once(
     assert job["name"] == "shot" and job["blend"] == "shot.blend"
     assert job["blender_version"] == "3.4"
     assert job["settings"]["output"] == str(tmp_path / "out" / "frame_####")
-    assert [t["frames"] for t in job["tasks"]] == [[1, 2], [3, 4], [5, 6]]
+    assert [t["frames"] for t in job["tasks"]] == [[1, 2], [3, 4], [5, 6], []]
+    assert job["tasks"][-1]["kind"] == "preview"  # on unless --set preview=false
     assert job["deliver"] is True
 
     result = run(*argv, str(blend), "--output", "//render/f_", "--no-deliver")
@@ -402,6 +403,7 @@ def test_pull_fetches_outputs_once(farm: CoordinatorProcess, run: Run, tmp_path:
     result = run(
         *("submit", str(blend), "--name", name, "--priority", "100", "--no-deliver"),
         *("--frames", "1-2", "--chunk-size", "2", "--output", str(out / "frame_####"), "--wait"),
+        *("--set", "preview=false"),  # the fake worker renders one task
     )
     worker.join()
     assert result.code == 0, result.err
@@ -434,7 +436,7 @@ def submit_rendered(
     blend = fake_blend(tmp_path / f"{name}.blend")
     result = run(
         *("submit", str(blend), "--name", name, "--priority", "100", "--frames", "1-2"),
-        *("--chunk-size", "2", "--wait", *argv),
+        *("--chunk-size", "2", "--set", "preview=false", "--wait", *argv),
     )
     worker.join()
     assert result.code == 0, result.err
