@@ -182,6 +182,7 @@ def submit_render(farm: LiveFarm, **job: Any) -> tuple[int, Path]:
             "chunk_size": 2,
             "output": str(out / "frame_####"),
             "file_format": "PNG",
+            "preview": False,  # the fake Blender makes no movie; the subject is the render task
         },
         **job,
     }

@@ -83,7 +83,7 @@ def render_once(farm: LocalFarm, blend: Path, out: Path) -> str:
             "blend": "scripted.blend",
             "files": files,
             "blender_version": "3.4",
-            "settings": {"frames": "1", "output": str(out / "frame_####")},
+            "settings": {"frames": "1", "output": str(out / "frame_####"), "preview": False},
         }
     )
     done = farm.wait_for_job(job["id"], timeout=120)

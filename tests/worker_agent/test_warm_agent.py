@@ -42,6 +42,7 @@ def _settings(farm: LiveFarm, frames: str) -> dict[str, Any]:
         "chunk_size": 1,
         "output": str(farm.root / "out" / "frame_####"),
         "file_format": "PNG",
+        "preview": False,  # the fake Blender makes no movie; the subject is the render tasks
     }
 
 
