@@ -17,6 +17,7 @@ import logging
 import sys
 from collections.abc import Callable
 
+from coordinator.cli import submitted
 from coordinator.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -273,7 +274,9 @@ def cmd_regenerate(args: argparse.Namespace, conn: Connection) -> int:
     check_output(settings)
     if "output" in settings:
         settings["output"] = absolute_output(settings["output"], None)
-    job = conn.client().regenerate_job(args.job_id, settings, keep_completed=not args.fresh)
+    client = conn.client()
+    job = client.regenerate_job(args.job_id, settings, keep_completed=not args.fresh)
+    submitted.record_regenerate(client, args.job_id, settings)
     done = job.get("regenerated") or {}
     show(args, job, f"job {job['id']} {job['name']!r}: {job['status']}")
     note(

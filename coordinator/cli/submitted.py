@@ -112,6 +112,37 @@ def record_submission(client: FarmClient, job_id: int, settings: dict[str, Any])
         note(f"note: {damaged}")
 
 
+# The settings that decide where a job's files land on this machine.
+_PLACES = ("output", "file_outputs", "use_file_extension")
+
+
+def record_regenerate(client: FarmClient, job_id: int, settings: dict[str, Any]) -> None:
+    """`regenerate`'s step after the farm took the new settings: a job recorded
+    from here follows its new output folder and File Output destinations, from
+    what the person gave (never from the reply), so that `pull` puts the new
+    frames where the farm now delivers them."""
+    if not any(key in settings for key in _PLACES):
+        return
+    try:
+        farm = farm_identity(client)
+        old = recall(farm, job_id)
+        if old is None:
+            return
+        folder = output_folder_of(settings) if "output" in settings else old.folder
+        remember(
+            farm,
+            job_id,
+            folder or old.folder,
+            file_outputs=str(settings.get("file_outputs", old.file_outputs) or ""),
+            use_file_extension=_flag(settings.get("use_file_extension", old.use_file_extension)),
+        )
+    except (OSError, RecordError, FarmClientError) as ex:
+        note(
+            f"note: job {job_id}'s record in {record_path()} could not follow the new settings"
+            f" ({ex}); pull it with --into DIR"
+        )
+
+
 def _flag(value: Any) -> bool:
     """A bool setting as submit sends it (--set gives text)."""
     return str(value).lower() not in ("false", "no", "0", "off")

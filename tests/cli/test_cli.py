@@ -471,6 +471,23 @@ def test_pull_of_a_folder_output_lands_where_the_coordinator_delivers(
     assert {p.name: p.read_bytes() for p in (kept / "renders").iterdir()} == frames
 
 
+def test_pull_follows_a_regenerate_to_the_new_output_folder(
+    farm: CoordinatorProcess, run: Run, tmp_path: Path
+) -> None:
+    """The record of a job submitted from here follows a regenerate's new output
+    (as the person gave it), so pull puts the frames where the farm now would."""
+    frames = {f"000{i}.png": os.urandom(800 + i) for i in (1, 2)}
+    first, moved = tmp_path / "first", tmp_path / "moved"
+    job_id = submit_rendered(farm, run, tmp_path, frames, "--output", f"{first}/", "--no-deliver")
+    result = run("regenerate", job_id, "--output", f"{moved}/")
+    assert result.code == 0, result.err
+    result = run("pull", job_id)
+    assert result.code == 0, result.err
+    assert f"into {moved};" in result.out
+    assert {p.name: p.read_bytes() for p in moved.iterdir()} == frames
+    assert not first.exists()
+
+
 def test_pull_needs_an_output_folder(run: Run) -> None:
     job_id = submit_sleep(run, unique("nopull"))  # submitted from here, but with no output
     result = run("pull", str(job_id))
