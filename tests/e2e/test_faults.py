@@ -62,7 +62,12 @@ def submit(client: FarmClient, scene: Path, out: Path, *, chunk: int = 3) -> int
             "blend": "shot.blend",
             "files": files,
             "blender_version": "3.4",
-            "settings": {"frames": "1-3", "chunk_size": chunk, "output": str(out / "frame_####")},
+            "settings": {
+                "frames": "1-3",
+                "chunk_size": chunk,
+                "output": str(out / "frame_####"),
+                "preview": False,  # the subject is the render tasks; a preview only costs time
+            },
         }
     )
     return int(job["id"])

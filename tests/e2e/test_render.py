@@ -87,6 +87,7 @@ def submit(
                 "frames": frames,
                 "chunk_size": chunk,
                 "output": str(out / "frame_####"),
+                "preview": False,  # on by default; test_movie_render.py shows it made
                 **settings,
             },
         }

@@ -78,7 +78,12 @@ def submit(farm: LiveFarm, blend: Path, out: Path, **job: Any) -> int:
         "type": "blender-render",
         "blend": "shot.blend",
         "files": files,
-        "settings": {"frames": f"1-{FRAMES}", "chunk_size": 1, "output": str(out / "f_####")},
+        "settings": {
+            "frames": f"1-{FRAMES}",
+            "chunk_size": 1,
+            "output": str(out / "f_####"),
+            "preview": False,  # the subject is the warm Blender's render tasks
+        },
         **job,
     }
     return int(farm.client.submit(body)["id"])
@@ -174,7 +179,8 @@ def fault_run(farm: LiveFarm, act: Any, **options: Any) -> tuple[Agent, int]:
     """Frames 1-3 as one-frame tasks; act hits the warm Blender during frame 2."""
     blend = slow_scene(farm)
     job_id = submit(farm, blend, farm.root / "out", settings={
-        "frames": "1-3", "chunk_size": 1, "output": str(farm.root / "out" / "f_####")
+        "frames": "1-3", "chunk_size": 1, "output": str(farm.root / "out" / "f_####"),
+        "preview": False,
     })  # fmt: skip
     spare_worker(farm)
     agent = Agent(
