@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from coordinator.client.http import FarmClient, FarmClientError
-from coordinator.core.fileoutputs import local_destination
+from coordinator.core.fileoutputs import FileOutputError, local_destination, parse_setting
 from coordinator.core.hashing import sha256_file
 from coordinator.core.names import UnsafeNameError, check_plain_name, inside
 from coordinator.core.protocol import TERMINAL_JOB_STATUSES
@@ -191,10 +191,20 @@ def sync_job(
     job = client.job(record.job_id, tasks=False)
     result = SyncResult()
     folder = Path(record.output_dir)
+    streams = record.file_outputs
+    if streams and _streams_changed(record, job.get("settings")):
+        # Regenerated elsewhere with other File Output files: the farm's names no
+        # longer mean what this computer's record says, so none is mapped by it.
+        streams = ""
+        result.refused.append(
+            f"job {record.job_id}'s File Output settings were changed on the farm after"
+            " this computer submitted it, so its File Output files are not brought home"
+            " (pull them with `lanfarm pull --into DIR`, or submit again from this file)"
+        )
     for output in client.outputs(record.job_id):
         try:
             dest = local_destination(
-                record.file_outputs,
+                streams,
                 output.get("name"),
                 output.get("frame"),
                 use_file_extension=record.use_file_extension,
@@ -218,6 +228,20 @@ def sync_job(
             result.fetched.append(output["name"])
     result.finished = job["status"] in TERMINAL_JOB_STATUSES
     return result
+
+
+def _streams_changed(record: JobRecord, settings: Any) -> bool:
+    """Whether the farm's job now lists other File Output files than this computer
+    submitted (compared, never used: where files land comes from the record)."""
+    if not isinstance(settings, dict):
+        return True
+    try:
+        farm_side = parse_setting(str(settings.get("file_outputs") or ""))
+        ours = parse_setting(record.file_outputs)
+    except FileOutputError:
+        return True
+    extension = str(settings.get("use_file_extension", True)).lower() not in ("false", "0")
+    return farm_side != ours or extension != record.use_file_extension
 
 
 def destination(folder: Path, name: Any) -> Path:

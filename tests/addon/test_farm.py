@@ -117,6 +117,7 @@ def finished_job(farm: LocalFarm, frames: dict[str, bytes], tmp_path: Path) -> i
                 "frames": ",".join(name[2:6].lstrip("0") for name in frames),
                 "chunk_size": 2,
                 "output": "/elsewhere/f_####",
+                "preview": False,  # one task, its frames: the fake worker renders no preview
             },
         }
     )

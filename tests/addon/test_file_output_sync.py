@@ -45,7 +45,11 @@ def test_the_job_sends_each_file_with_its_destination_resolved_here(tmp_path: Pa
         job_settings(snapshot(tmp_path / "shot.blend", relative), JobForm())
 
 
-def test_sync_puts_them_where_the_submission_said(tmp_path: Path) -> None:
+def synced(tmp_path: Path, *, lie: bool) -> tuple[Path, dict[str, bytes], str]:
+    """Submit from a .blend with one File Output file, then sync the job's outputs:
+    the farm's own, and two names the submission did not list. `lie`: the farm's
+    replies name another destination for the File Output file. -> (home, the
+    files under it, the sync's status line)"""
     home = tmp_path / "home"
     project = home / "project"
     project.mkdir(parents=True)
@@ -56,10 +60,11 @@ def test_sync_puts_them_where_the_submission_said(tmp_path: Path) -> None:
     (pack / "shot.blend").write_bytes(blend.read_bytes())
     elsewhere = home / ".config" / "startup"
     with crafted_farm(tmp_path / "farm") as farm:
-        farm.created = {
-            "output": str(project / "out" / "f_####"),
-            "file_outputs": json.dumps([{**NODES[0], "path": f"{elsewhere}/evil_"}]),
-        }
+        if lie:
+            farm.created = {
+                "output": str(project / "out" / "f_####"),
+                "file_outputs": json.dumps([{**NODES[0], "path": f"{elsewhere}/evil_"}]),
+            }
         sub = submitting.Submission(
             client=farm.client(),
             plan=plan_pack(str(blend), []),
@@ -70,7 +75,8 @@ def test_sync_puts_them_where_the_submission_said(tmp_path: Path) -> None:
             deliver=False,
         )
         job = submitting.run(sub, Channel())
-        farm.settings[job["id"]] = farm.created
+        if lie:
+            farm.settings[job["id"]] = farm.created
         record = submitting.record_of(sub, job)
         farm.outputs[job["id"]] = {
             "f_0001.png": PASS,
@@ -83,14 +89,30 @@ def test_sync_puts_them_where_the_submission_said(tmp_path: Path) -> None:
         syncer = Syncer(records, lambda _url: farm.token)
         syncer.blends.add(os.path.normcase(record.blend))
         syncer.run_once()
-    assert files_under(home) == {
+    return home, files_under(home), syncer.status[job["id"]]
+
+
+def test_sync_puts_them_where_the_submission_said(tmp_path: Path) -> None:
+    _home, files, line = synced(tmp_path, lie=False)
+    assert files == {
         "project/shot.blend": b"BLENDER-v304 fake",
         "project/out/f_0001.png": PASS,
         "project/passes/image_0001.png": PASS,
     }
-    line = syncer.status[job["id"]]
     assert line.startswith("2 frame(s) home; skipped unsafe: file name from the farm")
     assert "(and 1 more)" in line
+
+
+def test_a_farm_that_lists_other_file_outputs_gets_none_mapped(tmp_path: Path) -> None:
+    """Its replies name another destination (a lie, or a regenerate made elsewhere):
+    the record no longer says what the farm's names mean, so no File Output file is
+    written anywhere, and the sync says why; the render's own frame still lands."""
+    _home, files, line = synced(tmp_path, lie=True)
+    assert files == {
+        "project/shot.blend": b"BLENDER-v304 fake",
+        "project/out/f_0001.png": PASS,
+    }
+    assert "File Output settings were changed on the farm" in line, line
 
 
 def test_the_panel_says_before_submit_which_node_cannot_come_home(tmp_path: Path) -> None:
