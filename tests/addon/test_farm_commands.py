@@ -76,6 +76,7 @@ def render_job(client: FarmClient, tmp_path: Path, blender: Path | str) -> int:
                 "frames": "1",
                 "chunk_size": 1,
                 "output": str(tmp_path / "out" / "f_####"),
+                "preview": False,  # the worker takes one task (--max-tasks 1): the render
             },
         }
     )
