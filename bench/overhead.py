@@ -154,7 +154,9 @@ def farm_render(
     if samples:
         settings.update(samples=samples, chunks=chunk, output=str(out / "frame_####"))
     else:
-        settings["chunk_size"] = chunk
+        # The render tasks against `-a`: the preview movie made after them is not
+        # part of what `-a` does (and the worker of --baseline-repo has no such kind).
+        settings.update(chunk_size=chunk, preview=False)
     t0 = time.time()
     job = client.submit(
         {
