@@ -40,6 +40,12 @@ COORDINATOR, WORKER = "coordinator", "worker"
 _MARKERS = {COORDINATOR: "coordinator", WORKER: "worker_agent"}
 
 
+# The farm processes this process started and that may still run: kept so that
+# they are reaped when they end, rather than left as zombies.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+PORT_ATTEMPTS = 3  # ports tried when the one found free is taken before it is bound
+
+
 class LocalFarmError(Exception):
     """Starting or stopping failed; the message is for the artist."""
 
@@ -99,6 +105,7 @@ def _spawn(root: Path, which: str, argv: Sequence[str], env: dict[str, str]) -> 
             **kwargs,  # type: ignore[call-overload]
         )
     (root / f"{which}.pid").write_text(str(proc.pid), encoding="utf-8")
+    _children[proc.pid] = proc
     return proc.pid
 
 
@@ -122,17 +129,28 @@ def start_coordinator(
     if state.running:
         return state
     host = "0.0.0.0" if lan else "127.0.0.1"
-    port = port or free_port("127.0.0.1")
-    argv = [python, "-m", "coordinator", "serve", "--host", host, "--port", str(port)]
-    # TLS on loopback too: found by the add-ons of this machine, it can prove itself.
-    argv += ["--data-dir", str(root / COORDINATOR), "--name", name, "--tls"]
     interfaces = list(zeroconf_interfaces or ([] if lan else ["127.0.0.1"]))
-    for ip in interfaces:
-        argv += ["--zeroconf-interface", ip]
-    pid = _spawn(root, COORDINATOR, argv, child_env(pythonpath))
-    url = f"https://127.0.0.1:{port}"
-    (root / "farm.json").write_text(json.dumps({"url": url, "port": port}), encoding="utf-8")
-    _wait_healthy(root, url, pid, timeout)
+    # A port found free here can be taken by another program before the
+    # coordinator (a second or so later) binds it: then another port is tried.
+    for attempt in range(1 if port else PORT_ATTEMPTS):
+        chosen = port or free_port("127.0.0.1")
+        argv = [python, "-m", "coordinator", "serve", "--host", host, "--port", str(chosen)]
+        # TLS on loopback too: found by the add-ons of this machine, it can prove itself.
+        argv += ["--data-dir", str(root / COORDINATOR), "--name", name, "--tls"]
+        for ip in interfaces:
+            argv += ["--zeroconf-interface", ip]
+        log_start = _log_size(root)
+        pid = _spawn(root, COORDINATOR, argv, child_env(pythonpath))
+        url = f"https://127.0.0.1:{chosen}"
+        (root / "farm.json").write_text(json.dumps({"url": url, "port": chosen}), encoding="utf-8")
+        try:
+            _wait_healthy(root, url, pid, timeout)
+        except LocalFarmError:
+            taken = f"--port {chosen} is taken" in _log_tail(root, since=log_start)
+            if not taken or port or attempt == PORT_ATTEMPTS - 1:
+                raise
+            continue
+        break
     return status(root)
 
 
@@ -234,6 +252,12 @@ def _pid(root: Path, which: str) -> int | None:
 
 
 def _alive(pid: int) -> bool:
+    child = _children.get(pid)
+    if child is not None:  # started by this process: ask it (and reap it once ended)
+        if child.poll() is None:
+            return True
+        del _children[pid]
+        return False
     if sys.platform == "win32":
         return _alive_windows(pid)
     with contextlib.suppress(ChildProcessError):
@@ -271,8 +295,17 @@ def _is_ours(pid: int, marker: str) -> bool:
     return marker.encode() in cmdline
 
 
-def _log_tail(root: Path) -> str:
+def _log_tail(root: Path, since: int = 0) -> str:
     try:
-        return (root / f"{COORDINATOR}.log").read_text(errors="replace")[-1500:]
+        with (root / f"{COORDINATOR}.log").open("rb") as f:
+            f.seek(since)
+            return f.read().decode("utf-8", "replace")[-1500:]
     except OSError:
         return "(no log)"
+
+
+def _log_size(root: Path) -> int:
+    try:
+        return (root / f"{COORDINATOR}.log").stat().st_size
+    except OSError:
+        return 0

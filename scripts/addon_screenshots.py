@@ -77,6 +77,7 @@ def steps():
     deadline = time.monotonic() + 60
     while (STATE.busy or not STATE.farms) and time.monotonic() < deadline:
         yield 0.5
+    print("FARM_START", STATE.last_result, flush=True)  # why, when a later step fails
     yield 3.0
     yield from shot(area, "addon-farm.png")
     yield from to_top(area)

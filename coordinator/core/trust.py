@@ -60,6 +60,15 @@ def new_nonce() -> str:
     return secrets.token_hex(NONCE_BYTES)
 
 
+def new_farm_token() -> str:
+    """A new random farm token: 192 bits in token_urlsafe's alphabet, never
+    starting with "-" (a command line would read `--token -x...` as an option)."""
+    while True:
+        token = secrets.token_urlsafe(24)
+        if not token.startswith("-"):
+            return token
+
+
 def new_worker_secret() -> str:
     """A worker's secret: the prefix and 256 random bits (no KDF needed)."""
     return WORKER_SECRET_PREFIX + secrets.token_urlsafe(WORKER_SECRET_BYTES)

@@ -15,7 +15,6 @@ import logging
 import math
 import os
 import platform
-import secrets
 import signal
 import socket
 import sys
@@ -43,7 +42,7 @@ MIN_LEASE_SECONDS = 1.0  # shorter, and a worker's normal report interval would 
 MAX_LEASE_SECONDS = 86400.0  # longer, and a dead worker would hold its task for days
 MIN_TOKEN_BITS = 96  # a token weaker than this could be guessed from the LAN
 MIN_TOKEN_LENGTH = 16  # 96 bits at 6 bits per character (token_urlsafe's alphabet)
-MAKE_TOKEN = "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
+MAKE_TOKEN = "python3 -c 'import secrets; print(secrets.token_hex(24))'"
 LOCK_FILE = "coordinator.lock"  # in the data folder: held while a coordinator serves it
 
 
@@ -112,7 +111,7 @@ def load_token(data_dir: Path, explicit: str | None) -> tuple[str, bool]:
         saved = path.read_text(encoding="utf-8").strip()
         if saved:
             return saved, False
-    token = secrets.token_urlsafe(24)
+    token = trust.new_farm_token()
     data_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -19,6 +20,7 @@ import pytest
 
 from coordinator.client.http import FarmClient
 from coordinator.core.hashing import sha256_file
+from coordinator.core.network import free_port
 from flamenco_addon import local_farm, submitting
 from flamenco_addon.background import Channel
 from flamenco_addon.finder import Finder, label
@@ -82,6 +84,42 @@ def test_local_farm_outlives_its_starter_is_found_and_stops(farm_root: Path) -> 
     assert not local_farm.stop(farm_root, local_farm.COORDINATOR)  # nothing left to stop
     command = local_farm.worker_command("http://h:1", "tok")
     assert command == "blender -b -c farm_worker --coordinator http://h:1 --token tok"
+
+
+def test_a_port_taken_between_choosing_and_binding_is_replaced(
+    farm_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another program (here: a socket of this test) takes the port found free
+    # before the coordinator binds it, as a parallel start can. Start retries.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        ports = iter([busy, free_port("127.0.0.1")])
+        monkeypatch.setattr(local_farm, "free_port", lambda host: next(ports))
+        state = local_farm.start_coordinator(
+            farm_root, python=sys.executable, pythonpath=[str(REPO), site_packages()],
+            name=f"port race {uuid.uuid4().hex[:4]}", lan=False, zeroconf_interfaces=LO,
+        )  # fmt: skip
+    assert state.running and not state.url.endswith(f":{busy}")
+    assert FarmClient(state.url, token=state.token).jobs()["total"] == 0
+    log = (farm_root / "coordinator.log").read_text()
+    assert f"--port {busy} is taken" in log  # the first try did meet the taken port
+
+
+def test_a_port_the_artist_chose_is_not_silently_replaced(
+    farm_root: Path,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        with pytest.raises(local_farm.LocalFarmError, match=f"--port {busy} is taken"):
+            local_farm.start_coordinator(
+                farm_root, python=sys.executable, pythonpath=[str(REPO), site_packages()],
+                name="chosen port", lan=False, port=busy, zeroconf_interfaces=LO,
+            )  # fmt: skip
+    assert not local_farm.status(farm_root).running
 
 
 def test_a_stale_pid_file_never_signals_another_process(tmp_path: Path) -> None:

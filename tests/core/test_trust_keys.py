@@ -44,3 +44,12 @@ def test_serve_refuses_a_farm_token_that_looks_like_a_worker_secret() -> None:
     problem = token_problem(trust.new_worker_secret())
     assert problem is not None and "worker's secret" in problem
     assert token_problem(secrets.token_urlsafe(24)) is None
+
+
+def test_a_new_farm_token_never_reads_as_a_command_line_option() -> None:
+    # token_urlsafe starts with "-" once in 64; `--token -x...` is then refused
+    # by argparse ("expected one argument"), which once failed CI at random
+    tokens = [trust.new_farm_token() for _ in range(2000)]
+    assert not [t for t in tokens if t.startswith("-")]
+    assert len(set(tokens)) == len(tokens)
+    assert all(len(t) == 32 and token_problem(t) is None for t in tokens)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from typing import IO, Literal
 import pytest
 
 from coordinator.client.http import FarmClient, FarmClientError
+from coordinator.core import trust
 from coordinator.core.network import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +70,7 @@ class LocalFarm:
     root: Path  # data dir of the coordinator, caches of the workers, logs
     # The farm token: random, as `serve` makes one, and passed to the children in
     # FARM_TOKEN, never on a command line (which every local user can read in ps).
-    token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    token: str = field(default_factory=trust.new_farm_token)
     host: str = "127.0.0.1"  # where the coordinator listens
     port: int = 0  # 0: a free port
     lease_seconds: float = 10.0  # short enough for tests to see requeues
