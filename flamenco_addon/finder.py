@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable, Sequence
 
@@ -21,6 +22,16 @@ LOOPBACK = ("127.0.0.1",)
 # Restricts zeroconf to these local addresses (comma-separated), for machines
 # with several networks, and for tests and docs runs that must stay on loopback.
 INTERFACES_ENV = "FARM_ZEROCONF_INTERFACES"
+
+
+# A farm that went away without saying goodbye on the LAN (power cut, crash,
+# a lost packet) would stay listed until its records expire, over an hour for
+# some: each listed farm is knocked on (a TCP connect, nothing sent) this often,
+# and one that refused or did not answer MISSES times in a row is not listed
+# until it answers again.
+KNOCK_EVERY = 3.0
+KNOCK_TIMEOUT = 1.0
+MISSES = 2
 
 
 def env_interfaces() -> list[str] | None:
@@ -38,6 +49,9 @@ class Finder:
         self.changed = threading.Event()  # set on every change
         self.on_change = on_change  # also called on every change (from zeroconf's thread)
         self.error = ""  # why browsing could not start, for the panel
+        self._misses: dict[tuple[str, str], int] = {}  # (service, url) -> knocks unanswered
+        self._watcher: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     def start(self, *, online: bool, interfaces: Sequence[str] | None = None) -> None:
         """Browse all interfaces when online, else loopback only; restarts on a change."""
@@ -55,7 +69,27 @@ class Finder:
             self.error = f"can't look for farms on the network: {ex}"
             return
         self._interfaces, self.error = wanted, ""
+        self._stopping = threading.Event()
+        self._watcher = threading.Thread(
+            target=self._watch, args=(self._browser, self._stopping), name="farm-knock", daemon=True
+        )
+        self._watcher.start()
         self._changed()
+
+    def _watch(self, browser: CoordinatorBrowser, stopping: threading.Event) -> None:
+        """Knocks on every listed farm until stopped; reports when one goes or comes back."""
+        while not stopping.wait(KNOCK_EVERY):
+            listed = {(c.service_name, c.url): c for c in browser.snapshot()}
+            changed = False
+            for key, found in listed.items():
+                before = self._misses.get(key, 0)
+                after = 0 if _answers(found.host, found.port) else before + 1
+                self._misses[key] = after
+                changed |= (before >= MISSES) != (after >= MISSES)
+            for key in set(self._misses) - set(listed):
+                del self._misses[key]
+            if changed and not stopping.is_set():
+                self._changed()
 
     def _changed(self) -> None:
         self.changed.set()
@@ -69,16 +103,33 @@ class Finder:
         computer's own farm is listed apart, from its folder (farms.rows)."""
         if self._browser is None:
             return []
-        return [c for c in self._browser.snapshot() if c.compatible and c.can_prove()]
+        return [
+            c
+            for c in self._browser.snapshot()
+            if c.compatible
+            and c.can_prove()
+            and self._misses.get((c.service_name, c.url), 0) < MISSES
+        ]
 
     @property
     def running(self) -> bool:
         return self._browser is not None
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._browser is not None:
             self._browser.close()
         self._browser, self._interfaces = None, None
+        self._misses = {}
+
+
+def _answers(host: str, port: int) -> bool:
+    """Whether something listens at host:port (a connect, closed at once)."""
+    try:
+        with socket.create_connection((host, port), timeout=KNOCK_TIMEOUT):
+            return True
+    except OSError:
+        return False
 
 
 def label(found: FoundCoordinator) -> str:

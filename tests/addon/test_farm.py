@@ -6,8 +6,10 @@ Every Zeroconf is bound to 127.0.0.1; farm names are unique per run.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -77,7 +79,10 @@ def test_local_farm_outlives_its_starter_is_found_and_stops(farm_root: Path) -> 
         assert found.url.endswith(f":{state.url.rsplit(':', 1)[-1]}")
         assert label(found).startswith(f"{name}: 0 workers")
         assert local_farm.stop(farm_root, local_farm.COORDINATOR)
-        wait_for(lambda: all(c.name != name for c in finder.entries()), what="the farm to go")
+        # its goodbye on the LAN, else the knock it no longer answers (2 x 3 s)
+        wait_for(
+            lambda: all(c.name != name for c in finder.entries()), timeout=25, what="the farm to go"
+        )
     finally:
         finder.stop()
     assert not local_farm.status(farm_root).running
@@ -120,6 +125,32 @@ def test_a_port_the_artist_chose_is_not_silently_replaced(
                 name="chosen port", lan=False, port=busy, zeroconf_interfaces=LO,
             )  # fmt: skip
     assert not local_farm.status(farm_root).running
+
+
+def test_a_farm_gone_without_a_goodbye_leaves_the_list_and_comes_back(farm_root: Path) -> None:
+    # kill -9 (as a power cut): no goodbye on the LAN, its records would stay
+    # cached for over an hour; the Finder's knocks take it off the list.
+    name = f"silent farm {uuid.uuid4().hex[:6]}"
+    start = functools.partial(
+        local_farm.start_coordinator, farm_root, python=sys.executable,
+        pythonpath=[str(REPO), site_packages()], name=name, lan=False, zeroconf_interfaces=LO,
+    )  # fmt: skip
+    state = start()
+    finder = Finder()
+    finder.start(online=False, interfaces=LO)
+    try:
+        listed = lambda: any(c.name == name for c in finder.entries())  # noqa: E731
+        wait_for(listed, what="the farm to appear")
+        assert state.coordinator_pid is not None
+        os.kill(state.coordinator_pid, signal.SIGKILL)
+        finder.changed.clear()
+        wait_for(lambda: not listed(), timeout=25, what="the silent farm to leave the list")
+        assert finder.changed.is_set()  # the panel was told
+        # Restarted on the same port: it answers again, and is listed again
+        start(port=int(state.url.rsplit(":", 1)[1]))
+        wait_for(listed, timeout=25, what="the farm to come back")
+    finally:
+        finder.stop()
 
 
 def test_a_stale_pid_file_never_signals_another_process(tmp_path: Path) -> None:
