@@ -238,13 +238,19 @@ def _task_summary(store: Store, job_ids: list[int]) -> dict[int, JSON]:
 def _no_worker_warning(
     job: Any, counts: Mapping[str, int], online: list[Any], blocked: set[str]
 ) -> str:
-    """Why a job with queued work may wait for ever, or "" when a worker can take it.
+    """Why a job with queued work may wait for ever, or "" when a worker can take it
+    (or when it is paused: then that is why).
 
     Such a job is not failed: the right worker may come online any moment. The
     warning is worked out when the job is read, so it is never stale. Workers
     resting outside their working hours take nothing now: when only they could
     run the job, the warning says how many and until when.
     """
+    if job["status"] == JobStatus.PAUSED and counts.get("queued"):
+        return (
+            "the job is paused: its queued tasks start when it is resumed (lanfarm resume"
+            f" {job['id']}, or Resume in the add-on or the dashboard)"
+        )
     if job["status"] not in (JobStatus.QUEUED, JobStatus.ACTIVE) or not counts.get("queued"):
         return ""
     why = _why_none_can(job, online, blocked)  # even once the resting ones wake

@@ -19,6 +19,11 @@ def test_submit_paused_with_requirements(run: Run, api: FarmClient) -> None:
     assert job["status"] == "paused"
     assert job["requires_tags"] == ["gpu", "fast"]
     assert job["needs"] == {"device": "GPU"}
+    # A wait on it says why nothing starts, and how to start it
+    waited = run("wait", str(job_id), "--timeout", "1.5")
+    assert waited.code == 5, waited.err
+    assert f"job {job_id} waits: the job is paused: its queued tasks start when it is" in waited.err
+    assert f"(lanfarm resume {job_id}, or Resume" in waited.err
     api.cancel_job(job_id)
 
 

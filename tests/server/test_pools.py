@@ -72,8 +72,15 @@ async def test_submitted_paused_nothing_starts_until_resumed(client: Client) -> 
     job = await submit_sleep(client, count=1, paused=True)
     assert job["status"] == "paused"
     assert await claim(client, worker) is None
+    resp = await client.get(f"{API}/jobs/{job['id']}", headers=AUTH)
+    assert (await resp.json())["warning"] == (
+        f"the job is paused: its queued tasks start when it is resumed (lanfarm resume"
+        f" {job['id']}, or Resume in the add-on or the dashboard)"
+    )
     resp = await client.post(f"{API}/jobs/{job['id']}/resume", headers=AUTH)
     assert resp.status == 200, await resp.text()
+    resp = await client.get(f"{API}/jobs/{job['id']}", headers=AUTH)
+    assert "paused" not in (await resp.json()).get("warning", "")
     assert await claim(client, worker) is not None
 
 
