@@ -231,7 +231,7 @@ def status(root: Path) -> FarmState:
 def worker_command(url: str, token: str) -> str:
     """What to paste on another machine to add it to this farm: Blender alone does
     (the extension registers `farm_worker`; docs/admin.md has the line for 3.x)."""
-    return f"blender -b -c farm_worker --coordinator {url} --token {token}"
+    return f"FARM_TOKEN={token} blender -b -c farm_worker --coordinator {url}"
 
 
 def lan_url(url: str) -> str:

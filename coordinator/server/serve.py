@@ -302,8 +302,8 @@ def banner(
     else:
         lines.append("  plain HTTP: this farm listens on loopback only (--tls to encrypt)")
     lines += [
-        "Add a render machine with:",
-        f"  lanfarm-worker --coordinator {url} --token {token}",
+        "Add a render machine with (the token by environment: a command line shows in ps):",
+        f"  FARM_TOKEN={token} lanfarm-worker --coordinator {url}",
     ]
     if zeroconf:
         lines.append("  (or leave out --coordinator to find this farm on the LAN by zeroconf)")

@@ -142,7 +142,7 @@ def test_the_legacy_line_renders_with_blender_3_4_without_pythonpath(
         farm.start_coordinator("--no-zeroconf")
         job_id = render_job(farm.client(), tmp_path, DEBIAN_BLENDER)
         argv = [DEBIAN_BLENDER, "-b", "--factory-startup", "--python-expr", LEGACY_LINE, "--"]
-        argv += ["farm_worker", "--coordinator", farm.url, "--token", farm.token]
+        argv += ["farm_worker", "--coordinator", farm.url]  # the token by environment
         argv += [
             "--name",
             "legacy-line",
@@ -151,7 +151,7 @@ def test_the_legacy_line_renders_with_blender_3_4_without_pythonpath(
             "--max-tasks",
             "1",
         ]
-        env = clean_env(BLENDER_USER_SCRIPTS=str(tmp_path / "scripts"))
+        env = clean_env(BLENDER_USER_SCRIPTS=str(tmp_path / "scripts"), FARM_TOKEN=farm.token)
         out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=240)
         assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
         assert farm.client().job(job_id, tasks=False)["status"] == "completed"
