@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import subprocess
+import sys
 import time
+from pathlib import Path
+
+import pytest
 
 from coordinator.core import trust
-from coordinator.server.serve import token_problem
+from coordinator.server.serve import MAKE_TOKEN, ServeError, load_token, token_problem
 
 
 def test_the_farm_tokens_key_is_a_slow_pbkdf2_and_is_cached() -> None:
@@ -53,3 +58,24 @@ def test_a_new_farm_token_never_reads_as_a_command_line_option() -> None:
     assert not [t for t in tokens if t.startswith("-")]
     assert len(set(tokens)) == len(tokens)
     assert all(len(t) == 32 and token_problem(t) is None for t in tokens)
+
+
+def test_a_long_token_of_few_kinds_of_characters_is_too_weak_and_says_how_to_make_one(
+    tmp_path: Path,
+) -> None:
+    # 16 digits: long enough and varied, yet about 53 bits: guessable offline
+    problem = token_problem("3141592653589793")
+    assert problem is not None and problem.startswith("is too weak to resist guessing (about 53")
+    assert token_problem("31415926535897932384626433832795028841971") is None  # 136 bits
+    with pytest.raises(ServeError) as refused:
+        load_token(tmp_path, "3141592653589793")
+    message = str(refused.value)
+    assert message.startswith("the farm token (--token) is too weak")
+    assert message.endswith(f"make one with: {MAKE_TOKEN}")
+    # and the way it names makes a token that passes
+    made = subprocess.run(
+        [sys.executable, "-c", MAKE_TOKEN.split("-c ", 1)[1].strip("'")],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert token_problem(made) is None and not made.startswith("-")
+    assert not (tmp_path / "token.txt").exists()  # nothing saved for a refused token
