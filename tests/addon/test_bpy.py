@@ -204,8 +204,9 @@ def test_an_unset_optional_number_is_not_sent_as_zero(tmp_path: Path) -> None:
 
     out = run_bpy(PANEL_SETTINGS, env=legacy_env(tmp_path))
     got = json.loads(next(x for x in out.splitlines() if x.startswith("OUT "))[4:])
-    assert got["drawn"] == ["chunks", "chunk_samples", "frames_per_task", "missing_files"]
+    drawn = ["chunks", "chunk_samples", "frames_per_task", "preview", "missing_files"]
+    assert got["drawn"] == drawn
     assert got["optional"] == ["chunk_samples"]
-    first = {"chunks": 4, "frames_per_task": 1, "missing_files": "fail"}
+    first = {"chunks": 4, "frames_per_task": 1, "preview": True, "missing_files": "fail"}
     assert got["first"] == first  # was chunk_samples=0: refused
     assert got["ticked"] == {**first, "chunk_samples": 16}

@@ -209,6 +209,7 @@ def test_schema_settings_the_panel_draws() -> None:
         "chunks",
         "chunk_samples",
         "frames_per_task",
+        "preview",
         "missing_files",
     ]
     assert drawn["sleep"] == [s["name"] for s in served["sleep"]["settings"]]

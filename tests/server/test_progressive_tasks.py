@@ -56,7 +56,8 @@ def test_sample_ranges(
 def test_every_frames_first_chunk_comes_before_any_second_one() -> None:
     tasks = compile_job(frames="1-3", chunks=4)
     renders = [t for t in tasks if t.kind == "render"]
-    assert len(renders) == 12 and len(tasks) == 24
+    assert len(renders) == 12 and len(tasks) == 25  # and the preview, last
+    assert tasks[-1].kind == "preview"
     # The scheduler runs the highest priority first, then the lowest index.
     order = sorted(range(len(tasks)), key=lambda i: (-tasks[i].priority, i))
     offsets = [tasks[i].payload["sample_offset"] for i in order if tasks[i].kind == "render"]

@@ -10,6 +10,8 @@ whole sequence sharpens together. See docs/progressive.md.
 Chunk EXRs and merged EXRs are intermediate outputs (`intermediate_outputs` in
 a task's payload): the coordinator keeps them for the merges and never
 delivers them into the artist's folder; only the finished-format frames are.
+A job of more than one frame ends with a `preview` task (preview.py) that
+depends on each frame's last merge.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import re
 from coordinator.core.frames import chunk_frames, format_frames, parse_frames
 from coordinator.core.outputs import frame_path, is_movie_format
 from coordinator.core.protocol import TaskSpec
+from coordinator.server.job_types import preview
 from coordinator.server.job_types.blender_render import (
     _check_frames,
     output_settings,
@@ -90,6 +93,7 @@ SCHEMA = (
         minimum=1,
         maximum=10_000,
     ),
+    preview.PROGRESSIVE_SETTING,
     *output_settings(
         format_help="Format of the finished frames; unset keeps the scene's",
         overwrite_help="Replace frames already in the output folder (frames this job wrote"
@@ -180,7 +184,24 @@ def compile(settings: JSON) -> list[TaskSpec]:
                 deps += (first_chunk[g],)
             tasks.append(_merge_task(settings, output_name, group, ranges, level, deps))
         merge = [len(tasks) - len(groups) + g for g in range(len(groups))]
+    if settings["preview"] and len(frames) > 1:
+        # then a small preview movie of the finished frames, which the last merges write
+        tasks.append(
+            preview.preview_task(
+                _preview_common(settings, output_name), frames, depends_on=tuple(merge)
+            )
+        )
     return tasks
+
+
+def _preview_common(settings: JSON, output_name: str) -> JSON:
+    """How the finished frames are named, for the preview task to find them."""
+    return {
+        "scene": settings["scene"],
+        "output_name": output_name,
+        "file_format": settings["file_format"],
+        "use_file_extension": settings["use_file_extension"],
+    }
 
 
 def _chunk_task(settings: JSON, frames: list[int], start: int, end: int, priority: int) -> TaskSpec:

@@ -1,12 +1,15 @@
 """The preview of an image-sequence job: a small WebM a worker's Blender makes last.
 
-On by default; the job setting `preview: false` leaves it out. One `preview` task depends on every
-render task; it fetches the finished frames (their outputs, the task's
-inputs) and encodes at most MAX_FRAMES of them, evenly spaced, at the scene's
-frame rate and at most MAX_WIDTH pixels wide, as VP9 in WebM, which browsers
-play (checked in Debian's Chromium, tests/browser/test_preview_video.py). The
-file is an intermediate output: kept on the farm, never delivered into the
-artist's folder, served by `GET /jobs/{id}/preview`.
+On by default; the job setting `preview: false` leaves it out. One `preview`
+task depends on the tasks that write the finished frames (blender-render:
+every render task; blender-render-progressive: each frame's last merge, and
+only for more than one frame, since a still shows best as itself). It fetches
+the finished frames (their outputs, the task's inputs) and encodes at most
+MAX_FRAMES of them, evenly spaced, at the scene's frame rate and at most
+MAX_WIDTH pixels wide, as VP9 in WebM, which browsers play (checked in
+Debian's Chromium, tests/browser/test_preview_video.py). The file is an
+intermediate output: kept on the farm, never delivered into the artist's
+folder, served by `GET /jobs/{id}/preview`.
 
 A preview is a convenience: a worker that cannot make one completes the task
 without it (the log says why), so it never fails the job. It names no frames,
@@ -14,6 +17,8 @@ so a regenerate makes it again.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from coordinator.core.protocol import TaskSpec
 from coordinator.server.job_types.schema import JSON, Setting
@@ -32,6 +37,13 @@ SETTING = Setting(
     "After the frames, a worker makes a small WebM of them (at most 640 pixels wide,"
     " 250 frames) to watch on the dashboard; kept on the farm, never delivered",
     default=True,
+)
+# The same setting for progressive jobs, which make a preview of sequences only.
+PROGRESSIVE_SETTING = replace(
+    SETTING,
+    description="After the last merge of a job of more than one frame, a worker makes a small"
+    " WebM of the finished frames (at most 640 pixels wide, 250 frames) to watch on the"
+    " dashboard; kept on the farm, never delivered",
 )
 
 
