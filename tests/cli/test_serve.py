@@ -137,3 +137,22 @@ def test_a_second_coordinator_on_the_same_data_dir_is_refused(tmp_path: Path) ->
     assert (data_dir / "coordinator.lock").exists()
     with coordinator_process(data_dir, token=TOKEN) as third:
         assert FarmClient(third.url, token=TOKEN).jobs()["total"] == 0
+
+
+def test_the_open_file_limit_is_raised_to_the_hard_one(tmp_path: Path) -> None:
+    # Each connection is a file: with the usual soft limit (1024, here 256) a
+    # crowd of sockets would meet the OS limit before the per-address cap.
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard <= 256:
+        pytest.skip(f"this machine's hard open-file limit is {hard}: nothing to raise")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))  # inherited by the coordinator
+    try:
+        with coordinator_process(tmp_path / "data", token=TOKEN) as farm:
+            limits = Path(f"/proc/{farm.process.pid}/limits").read_text()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    (line,) = [row for row in limits.splitlines() if row.startswith("Max open files")]
+    got_soft, got_hard = line.split()[3:5]
+    assert got_soft == got_hard != "256", line
