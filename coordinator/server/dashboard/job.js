@@ -1,4 +1,5 @@
-// One job: status, progress, every action, the latest frame, its tasks and a log tail.
+// One job: status, progress, every action, details and blocklist; the latest frame
+// (preview.js), its tasks and a log tail (job-tasks.js), regenerating (job-regenerate.js).
 
 import {
   STATUS_LABELS,
@@ -12,18 +13,13 @@ import {
   plural,
   progressBar,
   replaceKeepingFocus,
-  taskTime,
   throttle,
-  timeAgo,
   timeLeft,
   toast,
 } from "./dom.js";
-import { MOVIE, PREVIEW_NAME, fetchPreview, videoFigure } from "./preview.js";
-
-const IMAGE = /\.(png|jpe?g|webp|gif|bmp|avif)$/i;
-const MAX_PREVIEW_BYTES = 40e6;
-const TASK_PAGE = 100; // rows per page: a 100,000-task job is fetched a page at a time
-const LOG_TAIL = 16384;
+import { TaskTable } from "./job-tasks.js";
+import { openRegenerate } from "./job-regenerate.js";
+import { PreviewCard } from "./preview.js";
 
 // The job actions the API offers (job.actions lists those that apply now).
 const JOB_BUTTONS = [
@@ -41,14 +37,9 @@ export class JobView {
     this.app = app;
     this.id = id;
     this.job = null;
-    this.workers = new Map(); // id -> name
-    this.logTask = null; // the task whose log is shown
-    this.preview = { name: null, sha: null, url: null };
     this.actionsKey = "";
-    this.tasks = { rows: [], total: 0, offset: 0, status: "" }; // the page of tasks shown
     this.refreshSoon = throttle(() => this.load(), 400);
-    this.logSoon = throttle(() => this.loadLog(), 1000);
-    this.previewSoon = throttle(() => this.loadPreview(), 1500);
+    this.previewSoon = throttle(() => this.preview.load(), 1500);
   }
 
   mount(main) {
@@ -72,12 +63,15 @@ export class JobView {
       this.logBox,
     );
     this.previewBox.replaceChildren(h("div", { class: "preview-empty muted" }, "Looking for frames…"));
+    this.preview = new PreviewCard(this.app, this.id, this.previewBox);
+    this.tasks = new TaskTable(this.app, { box: this.tasksBox, logBox: this.logBox, reload: () => this.load() });
     this.load();
-    this.loadPreview();
+    this.preview.load();
   }
 
   unmount() {
-    if (this.preview.url) URL.revokeObjectURL(this.preview.url);
+    this.preview.close();
+    this.tasks.close();
     this.gone = true;
   }
 
@@ -86,12 +80,12 @@ export class JobView {
     if (event.type === "job-deleted" && event.id === this.id) {
       this.renderGone("This job was deleted.");
     } else if (event.type === "output" && mine) {
-      if (event.name === PREVIEW_NAME) this.preview.name = null; // a new preview: fetch it
+      this.preview.outputArrived(event.name);
       this.previewSoon();
       this.refreshSoon();
     } else if (mine || event.type === "worker" || event.type === "worker-removed") {
       this.refreshSoon();
-      if (event.type === "task" && event.id === this.logTask) this.logSoon();
+      if (event.type === "task") this.tasks.taskChanged(event.id);
     }
   }
 
@@ -102,22 +96,14 @@ export class JobView {
     let job;
     let workers;
     try {
-      const query = { limit: TASK_PAGE, offset: this.tasks.offset };
-      if (this.tasks.status) query.status = this.tasks.status;
       let page;
       [job, page, workers] = await Promise.all([
         this.app.api.get(`/jobs/${this.id}`, { tasks: 0 }),
-        this.app.api.get(`/jobs/${this.id}/tasks`, query),
+        this.app.api.get(`/jobs/${this.id}/tasks`, this.tasks.query()),
         this.app.api.get("/workers"),
       ]);
       if (ticket !== this.ticket) return; // only the newest answer is drawn
-      if (page.tasks.length === 0 && page.total > 0 && this.tasks.offset > 0) {
-        // the page emptied under us (fewer tasks of that status now): show the last one
-        this.tasks.offset = Math.floor((page.total - 1) / TASK_PAGE) * TASK_PAGE;
-        return this.load();
-      }
-      this.tasks.rows = page.tasks;
-      this.tasks.total = page.total;
+      if (!this.tasks.take(page)) return this.load(); // it emptied under us: the last page
     } catch (err) {
       if (ticket !== this.ticket) return;
       if (err.status === 404) this.renderGone(`There is no job ${this.id}.`);
@@ -125,7 +111,7 @@ export class JobView {
       return;
     }
     if (this.gone) return;
-    this.workers = new Map(workers.workers.map((w) => [w.id, w.name]));
+    this.tasks.workers = new Map(workers.workers.map((w) => [w.id, w.name]));
     const before = this.job;
     this.job = job;
     if (before && before.status !== job.status) {
@@ -148,7 +134,7 @@ export class JobView {
     this.renderActions(job);
     this.renderDetails(job);
     this.renderBlocklist(job);
-    this.renderTasks(job);
+    this.tasks.render(job);
   }
 
   renderGone(text) {
@@ -159,7 +145,8 @@ export class JobView {
       box.replaceChildren();
       box.hidden = true;
     }
-    this.logBox.hidden = true;
+    this.preview.close();
+    this.tasks.close();
     this.actions.replaceChildren(
       h("p", { class: "empty-title", role: "status" }, text, " ", h("a", { href: this.app.jobsHash }, "Back to the jobs")),
     );
@@ -258,7 +245,7 @@ export class JobView {
   async act(action, button) {
     const job = this.job;
     if (action === "regenerate") {
-      this.openRegenerate();
+      openRegenerate(this.app, job, () => this.refreshSoon());
       return;
     }
     if (action === "delete") {
@@ -318,93 +305,6 @@ export class JobView {
     }
   }
 
-  // ------------------------------------------------------------ regenerate
-  async openRegenerate() {
-    let types;
-    try {
-      types = await this.app.jobTypes();
-    } catch (err) {
-      this.app.failed(err);
-      return;
-    }
-    const job = this.job;
-    const type = types.find((t) => t.name === job.type);
-    const fields = (type ? type.settings : []).map((setting) => settingField(setting, job.settings[setting.name]));
-    const keep = h("input", { type: "checkbox", id: "regen-keep", checked: true, "aria-describedby": "regen-keep-help" });
-    const message = h("p", { class: "form-message", role: "alert" });
-    const submit = h("button", { type: "submit", class: "primary" }, "Regenerate");
-    const form = h(
-      "form",
-      { method: "dialog", class: "settings-form", novalidate: true }, // the coordinator says what is wrong
-      h("h2", { id: "regen-title" }, `Regenerate “${job.name}”`),
-      h(
-        "p",
-        { class: "muted" },
-        "Its tasks are compiled again from these settings. The job keeps its files and history; running tasks are stopped.",
-      ),
-      h("div", { class: "settings-grid" }, fields.map((f) => f.row)),
-      h(
-        "label",
-        { class: "check" },
-        keep,
-        "Keep finished frames",
-      ),
-      h(
-        "p",
-        { id: "regen-keep-help", class: "help" },
-        "Frames that the new tasks would render the same way are not rendered again.",
-      ),
-      message,
-      h(
-        "div",
-        { class: "dialog-buttons" },
-        h("button", { type: "button", class: "secondary", onclick: () => dialog.close() }, "Cancel"),
-        submit,
-      ),
-    );
-    const dialog = h("dialog", { class: "dialog wide", "aria-labelledby": "regen-title" }, form);
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const changes = {};
-      for (const field of fields) {
-        field.input.removeAttribute("aria-invalid");
-        const value = field.read();
-        if (JSON.stringify(value) !== JSON.stringify(job.settings[field.setting.name] ?? null)) {
-          changes[field.setting.name] = value;
-        }
-      }
-      submit.disabled = true;
-      try {
-        const after = await this.app.api.post(`/jobs/${this.id}/regenerate`, {
-          settings: changes,
-          keep_completed: keep.checked,
-        });
-        dialog.close();
-        const r = after.regenerated || {};
-        toast(`Regenerated: ${plural(r.tasks || 0, "task")}, ${r.kept || 0} kept as finished.`);
-        this.refreshSoon();
-      } catch (err) {
-        submit.disabled = false;
-        if (err.status === 401) {
-          dialog.close();
-          this.app.failed(err);
-          return;
-        }
-        message.textContent = err.message;
-        message.classList.add("is-error");
-        const bad = fields.find((f) => f.setting.name === err.field);
-        if (bad) {
-          bad.input.setAttribute("aria-invalid", "true");
-          bad.input.focus();
-        }
-      }
-    });
-    dialog.addEventListener("close", () => dialog.remove());
-    document.body.append(dialog);
-    dialog.showModal();
-    const first = form.querySelector("input, select");
-    if (first) first.focus();
-  }
 
   // --------------------------------------------------------------- details
   renderDetails(job) {
@@ -476,362 +376,4 @@ export class JobView {
       this.app.failed(err);
     }
   }
-
-  // ----------------------------------------------------------------- tasks
-  renderTasks(job) {
-    const tasks = this.tasks.rows;
-    const { total, offset, status } = this.tasks;
-    const body = tasks.map((task) => this.taskRow(task));
-    const table = h(
-      "table",
-      { class: "data tasks" },
-      h("caption", { class: "visually-hidden" }, `Tasks of ${job.name}`),
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          ["#", "Task", "Status", "Progress", "Time", "Tries", "Worker", "Activity", "Actions"].map(
-            (text) => h("th", { scope: "col" }, text),
-          ),
-        ),
-      ),
-      h("tbody", {}, body),
-    );
-    const all = Object.values(job.task_counts || {}).reduce((a, b) => a + b, 0);
-    const filter = h(
-      "select",
-      {
-        id: "task-status",
-        "aria-label": "Show tasks",
-        dataset: { key: "task-status" },
-        onchange: (e) => this.showTasks(e.currentTarget.value, 0),
-      },
-      h("option", { value: "", selected: status === "" }, `All (${all})`),
-      // the statuses the job has now, and the one chosen even when none are left
-      ...Object.entries({ ...(status ? { [status]: 0 } : {}), ...(job.task_counts || {}) }).map(
-        ([name, count]) =>
-          h("option", { value: name, selected: status === name }, `${STATUS_LABELS[name] || name} (${count})`),
-      ),
-    );
-    const pager = total > TASK_PAGE
-      ? h(
-          "div",
-          { class: "pager", role: "group", "aria-label": "Pages of tasks" },
-          h(
-            "button",
-            {
-              type: "button",
-              class: "secondary small",
-              disabled: offset === 0,
-              dataset: { key: "tasks-prev" },
-              onclick: () => this.showTasks(status, Math.max(0, offset - TASK_PAGE)),
-            },
-            "← Previous",
-          ),
-          h("span", { class: "muted", "aria-live": "polite" }, `${offset + 1}–${offset + tasks.length} of ${total}`),
-          h(
-            "button",
-            {
-              type: "button",
-              class: "secondary small",
-              disabled: offset + TASK_PAGE >= total,
-              dataset: { key: "tasks-next" },
-              onclick: () => this.showTasks(status, offset + TASK_PAGE),
-            },
-            "Next →",
-          ),
-        )
-      : null;
-    replaceKeepingFocus(
-      this.tasksBox,
-      h(
-        "div",
-        { class: "tasks-head" },
-        h("h2", { id: "tasks-title" }, "Tasks ", h("span", { class: "muted count" }, `(${total})`)),
-        all ? filter : null,
-      ),
-      tasks.length
-        ? h("div", { class: "table-wrap" }, table)
-        : h("p", { class: "muted" }, all ? "No tasks with this status." : "This job has no tasks."),
-      pager,
-    );
-  }
-
-  showTasks(status, offset) {
-    this.tasks.status = status;
-    this.tasks.offset = offset;
-    this.load();
-  }
-
-  taskRow(task) {
-    const worker = task.worker_id ? this.workers.get(task.worker_id) || task.worker_id.slice(0, 8) : "–";
-    const showing = this.logTask === task.id;
-    const buttons = [
-      h(
-        "button",
-        {
-          type: "button",
-          class: "secondary small",
-          "aria-pressed": showing ? "true" : "false",
-          dataset: { key: `log-${task.id}` },
-          "aria-label": `Log of ${task.name}`,
-          onclick: () => this.showLog(task.id),
-        },
-        "Log",
-      ),
-    ];
-    if (task.actions.includes("requeue")) {
-      buttons.push(
-        h(
-          "button",
-          {
-            type: "button",
-            class: "secondary small",
-            dataset: { key: `requeue-${task.id}` },
-            "aria-label": `Requeue ${task.name}`,
-            onclick: (e) => this.taskAction(task, "requeue", e.currentTarget),
-          },
-          "Requeue",
-        ),
-      );
-    }
-    if (task.actions.includes("cancel")) {
-      buttons.push(
-        h(
-          "button",
-          {
-            type: "button",
-            class: "secondary small",
-            dataset: { key: `cancel-${task.id}` },
-            "aria-label": `Cancel ${task.name}`,
-            onclick: (e) => this.taskAction(task, "cancel", e.currentTarget),
-          },
-          "Cancel",
-        ),
-      );
-    }
-    return h(
-      "tr",
-      { dataset: { id: task.id, status: task.status }, class: showing ? "selected" : null },
-      h("td", { class: "num muted" }, task.index + 1),
-      h("td", {}, task.name),
-      h("td", {}, badge(task.status)),
-      h(
-        "td",
-        {},
-        h(
-          "div",
-          { class: "progress-cell" },
-          progressBar(task.progress, task.status, `Progress of ${task.name}`),
-          h("span", { class: "num" }, percent(task.progress)),
-        ),
-      ),
-      h("td", { class: "num time" }, taskTime(task)),
-      h("td", { class: "num" }, task.attempts),
-      h("td", {}, worker),
-      h("td", { class: "activity muted", title: task.activity || null }, task.activity || ""),
-      h("td", { class: "row-actions" }, buttons),
-    );
-  }
-
-  async taskAction(task, action, button) {
-    await busy(button, async () => {
-      try {
-        const after = await this.app.api.post(`/tasks/${task.id}/${action}`);
-        toast(`Task ${after.name}: ${STATUS_LABELS[after.status] || after.status}.`);
-        await this.load();
-      } catch (err) {
-        this.app.failed(err);
-      }
-    });
-  }
-
-  // ------------------------------------------------------------------- log
-  showLog(taskId) {
-    this.logTask = this.logTask === taskId ? null : taskId;
-    if (this.job) this.renderTasks(this.job);
-    if (this.logTask === null) {
-      this.logBox.hidden = true;
-      return;
-    }
-    this.logBox.hidden = false;
-    this.loadLog();
-  }
-
-  async loadLog() {
-    const taskId = this.logTask;
-    if (taskId === null || this.gone) return;
-    const task = this.tasks.rows.find((t) => t.id === taskId);
-    let text;
-    try {
-      text = await this.app.api.text(`/tasks/${taskId}/log`, { tail: LOG_TAIL });
-    } catch (err) {
-      this.app.failed(err);
-      return;
-    }
-    if (taskId !== this.logTask) return;
-    const old = this.logBox.querySelector("pre");
-    const atEnd = !old || old.scrollTop + old.clientHeight >= old.scrollHeight - 8;
-    const pre = h(
-      "pre",
-      { class: "log", tabindex: 0, "aria-label": `Log of ${task ? task.name : `task ${taskId}`}` },
-      text || "(nothing logged yet)",
-    );
-    replaceKeepingFocus(
-      this.logBox,
-      h(
-        "div",
-        { class: "log-head" },
-        h("h2", { id: "log-title" }, `Log: ${task ? task.name : `task ${taskId}`}`),
-        h("span", { class: "muted" }, `last ${Math.round(LOG_TAIL / 1024)} KB, updated live`),
-        h("button", { type: "button", class: "secondary small", dataset: { key: "log-close" }, onclick: () => this.showLog(taskId) }, "Close"),
-      ),
-      pre,
-    );
-    if (atEnd) pre.scrollTop = pre.scrollHeight;
-    else pre.scrollTop = old.scrollTop;
-  }
-
-  // --------------------------------------------------------------- preview
-  async loadPreview() {
-    if (this.gone) return;
-    if (await this.showPreviewVideo()) return;
-    let outputs;
-    try {
-      outputs = (await this.app.api.get(`/jobs/${this.id}/outputs`)).outputs;
-    } catch (err) {
-      if (err.status !== 404) this.app.failed(err);
-      return;
-    }
-    const images = outputs.filter((o) => IMAGE.test(o.name)).sort((a, b) => b.created_at - a.created_at);
-    const latest = images[0];
-    const movie = outputs.find((o) => MOVIE.test(o.name) && o.size <= MAX_PREVIEW_BYTES);
-    if (!latest && movie) {
-      await this.showVideo(`/jobs/${this.id}/outputs/${encodeURIComponent(movie.name)}`, movie.name, movie.sha256, { label: movie.name, download: movie.name, note: timeAgo(movie.created_at) });
-      return;
-    }
-    if (!latest) {
-      const other = outputs.length ? outputs[outputs.length - 1].name : null;
-      this.setPreviewEmpty(
-        other ? `The latest output, ${other}, cannot be shown in a browser.` : "No frames yet. The latest rendered frame appears here.",
-      );
-      return;
-    }
-    if (latest.name === this.preview.name && latest.sha256 === this.preview.sha) return;
-    if (latest.size > MAX_PREVIEW_BYTES) {
-      this.setPreviewEmpty(`${latest.name} is too large to preview here.`);
-      return;
-    }
-    let blob;
-    try {
-      blob = await this.app.api.blob(`/jobs/${this.id}/outputs/${encodeURIComponent(latest.name)}`);
-    } catch (err) {
-      if (err.status !== 404) this.app.failed(err);
-      return;
-    }
-    if (this.gone) return;
-    if (this.preview.url) URL.revokeObjectURL(this.preview.url);
-    const url = URL.createObjectURL(blob);
-    this.preview = { name: latest.name, sha: latest.sha256, url };
-    const frame = latest.frame === null ? "" : `Frame ${latest.frame} · `;
-    this.previewBox.replaceChildren(
-      h("div", { class: "frame" }, h("img", { src: url, alt: `${frame}${latest.name}, the latest rendered frame`, id: "latest-frame" })),
-      h(
-        "figcaption",
-        {},
-        h("strong", {}, `${frame}${latest.name}`),
-        h("span", { class: "muted" }, ` · ${timeAgo(latest.created_at)}`),
-        " ",
-        h("a", { href: url, download: latest.name }, "Download"),
-      ),
-    );
-  }
-
-  /** The preview video a worker made of the finished frames, once there is one. */
-  async showPreviewVideo() {
-    if (this.preview.name === PREVIEW_NAME) return true;
-    return this.showVideo(`/jobs/${this.id}/preview`, PREVIEW_NAME, null, {
-      label: "Preview video",
-      download: `job-${this.id}-preview.webm`,
-      note: "made by the farm from the finished frames",
-    });
-  }
-
-  /** Show a video from the API in the preview card; false when there is none. */
-  async showVideo(path, name, sha, caption) {
-    if (this.preview.name === name && this.preview.sha === sha) return true;
-    let blob;
-    try {
-      blob = path.endsWith("/preview") ? await fetchPreview(this.app.api, this.id) : await this.app.api.blob(path);
-    } catch (err) {
-      if (err.status !== 404) this.app.failed(err);
-      return false;
-    }
-    if (!blob || this.gone) return false;
-    if (this.preview.url) URL.revokeObjectURL(this.preview.url);
-    const url = URL.createObjectURL(blob);
-    this.preview = { name, sha, url };
-    this.previewBox.replaceChildren(...videoFigure(url, caption));
-    return true;
-  }
-
-  setPreviewEmpty(text) {
-    if (this.preview.url) URL.revokeObjectURL(this.preview.url);
-    this.preview = { name: null, sha: null, url: null };
-    this.previewBox.replaceChildren(
-      h("div", { class: "preview-empty" }, h("span", { class: "muted" }, text)),
-    );
-  }
-}
-
-/** A form row for one job-type setting: its input and how to read it back. */
-function settingField(setting, current) {
-  const id = `set-${setting.name}`;
-  const help = setting.description ? `${id}-help` : null;
-  let input;
-  let read;
-  if (setting.type === "bool") {
-    input = h("input", { id, type: "checkbox", checked: Boolean(current), "aria-describedby": help });
-    read = () => input.checked;
-  } else if (setting.type === "choice") {
-    input = h(
-      "select",
-      { id, "aria-describedby": help },
-      setting.required ? null : h("option", { value: "" }, "(unset)"),
-      (setting.choices || []).map((c) => h("option", { value: c, selected: c === current }, c)),
-    );
-    read = () => input.value || null;
-  } else if (setting.type === "int" || setting.type === "float") {
-    input = h("input", {
-      id,
-      type: "number",
-      step: setting.type === "int" ? 1 : "any",
-      min: setting.minimum,
-      max: setting.maximum,
-      value: current ?? "",
-      required: setting.required,
-      "aria-describedby": help,
-    });
-    read = () => (input.value === "" ? null : Number(input.value));
-  } else {
-    input = h("input", {
-      id,
-      type: "text",
-      value: current ?? "",
-      required: setting.required,
-      spellcheck: "false",
-      "aria-describedby": help,
-    });
-    read = () => (input.value === "" ? null : input.value);
-  }
-  const row = h(
-    "div",
-    { class: setting.type === "bool" ? "setting check-row" : "setting" },
-    h("label", { for: id }, setting.label, setting.required ? h("span", { class: "muted" }, " (required)") : null),
-    input,
-    help ? h("p", { id: help, class: "help" }, setting.description) : null,
-  );
-  return { setting, input, read, row };
 }
