@@ -240,10 +240,16 @@ def deliver(
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = _copy_beside(source, sha, dest)
         try:
-            if overwrite or ours:
+            if overwrite:
                 os.replace(tmp, dest)
-            elif not _link_exclusive(tmp, dest):
-                return Delivery(None, f"kept what is already at {dest} (overwrite is off)")
+            else:
+                placed = (
+                    _replace_own(tmp, dest, str(replaceable))
+                    if ours
+                    else _link_exclusive(tmp, dest)
+                )
+                if not placed:
+                    return Delivery(None, f"kept what is already at {dest} (overwrite is off)")
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -288,6 +294,40 @@ def _copy_beside(source: Path, sha: str, dest: Path) -> Path:
             tmp.unlink()
         raise
     return tmp
+
+
+def _replace_own(tmp: Path, dest: Path, own_sha: str) -> bool:
+    """With overwrite off, put `tmp` at `dest` only in place of the job's own
+    earlier version (sha256 `own_sha`); False, replacing nothing, otherwise.
+
+    What is at `dest` is first moved aside in one step and checked there, so a
+    file someone puts at `dest` after the caller's check is never replaced: it
+    is moved back. (Checked then replaced, it could have been.)
+    """
+    aside = _aside_name(dest)
+    try:
+        os.rename(dest, aside)
+    except FileNotFoundError:  # gone meanwhile: nothing to replace
+        return _link_exclusive(tmp, dest)
+    if _regular_file_sha(aside) != own_sha:  # not ours any more: put it back
+        if _link_exclusive(aside, dest):
+            aside.unlink()
+        else:  # and something else came to `dest` meanwhile: keep both, say where
+            log.warning("%s was replaced twice while a frame was delivered; the first is at %s",
+                        dest, aside)  # fmt: skip
+        return False
+    placed = _link_exclusive(tmp, dest)
+    aside.unlink()  # the job's own earlier version: the new one, or another's file, is there
+    return placed
+
+
+def _aside_name(dest: Path) -> Path:
+    """A new name beside `dest` for a moment; not a ".part" name, which a restart
+    would sweep away (remove_partial_deliveries)."""
+    while True:
+        aside = dest.parent / f".{dest.name}.{secrets.token_hex(4)}.aside"
+        if not os.path.lexists(aside):
+            return aside
 
 
 def _link_exclusive(tmp: Path, dest: Path) -> bool:

@@ -90,6 +90,35 @@ def test_overwrite_off_refines_only_the_jobs_own_file(
     assert dest.read_bytes() == b"the farm's pixels"
 
 
+def test_overwrite_off_keeps_a_file_put_over_the_jobs_own_during_the_copy(
+    tmp_path: Path, frame: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job's earlier version may be refined, but not a file the artist put in
+    its place after the check: it is moved aside, found not ours, moved back."""
+    dest = tmp_path / "f_0001.png"
+    dest.write_bytes(b"noisy")
+    earlier = hashlib.sha256(b"noisy").hexdigest()
+    real = filestore._copy_beside
+
+    def copy_then_race(source: Path, sha: str, to: Path) -> Path:
+        tmp = real(source, sha, to)
+        to.unlink()
+        to.write_bytes(b"the artist saved this meanwhile")
+        return tmp
+
+    monkeypatch.setattr(filestore, "_copy_beside", copy_then_race)
+    result = deliver(*frame, dest, overwrite=False, replaceable=earlier)
+    assert result.path is None and "kept" in result.note
+    assert dest.read_bytes() == b"the artist saved this meanwhile"
+    assert sorted(os.listdir(tmp_path)) == ["f_0001.png", "stored.png"]  # nothing aside left
+    monkeypatch.setattr(filestore, "_copy_beside", real)
+    # and with the job's own version still there, it is refined, nothing left aside
+    dest.write_bytes(b"noisy")
+    result = deliver(*frame, dest, overwrite=False, replaceable=earlier)
+    assert result.note.startswith("updated") and dest.read_bytes() == b"the farm's pixels"
+    assert sorted(os.listdir(tmp_path)) == ["f_0001.png", "stored.png"]
+
+
 def test_overwrite_on_replaces_a_link_not_its_target(
     tmp_path: Path, frame: tuple[Path, str]
 ) -> None:
