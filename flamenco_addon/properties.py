@@ -8,6 +8,8 @@ from typing import Any
 
 import bpy
 
+from coordinator.core.protocol import JobStatus
+
 from . import requirements
 from .runtime import STATE
 
@@ -15,7 +17,9 @@ from .runtime import STATE
 # pointers into them), so the lists are cached here by their content.
 _ITEM_CACHE: dict[tuple[str, ...], list[Any]] = {}
 
-JOB_STATUSES = ("queued", "active", "paused", "completed", "failed", "canceled")
+# The Jobs list's status filter offers the farm's own statuses, in their order
+# (waiting, running, held, then the three ends).
+JOB_STATUSES = tuple(status.value for status in JobStatus)
 
 
 def _cached(items: list[tuple[str, str, str]]) -> list[Any]:

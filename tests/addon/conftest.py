@@ -1,4 +1,4 @@
-"""Fixtures the add-on's plain-module tests share."""
+"""Fixtures the add-on's tests share."""
 
 from __future__ import annotations
 
@@ -11,6 +11,11 @@ import pytest
 from flamenco_addon.pipe import Helper
 from flamenco_addon.runtime import Runtime
 from tests.support.addon_helpers import REPO, site_packages
+from tests.support.localfarm import farm_fixture
+
+# A real coordinator (no workers, no zeroconf) for each test: the tests count the
+# farm's jobs, start workers of their own and stop the farm, so none shares one.
+farm = farm_fixture(lease_seconds=5.0, scope="function")
 
 
 @pytest.fixture

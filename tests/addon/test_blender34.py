@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,13 +52,6 @@ def legacy_env(tmp: Path) -> dict[str, str]:
         "BLENDER_USER_CONFIG": str(tmp / "config"),  # the add-on's job records go here
         "PYTHONPATH": os.pathsep.join([str(REPO), site_packages()]),
     }
-
-
-@pytest.fixture
-def farm(tmp_path: Path) -> Iterator[LocalFarm]:
-    with LocalFarm(root=tmp_path / "farm", lease_seconds=5.0) as farm:
-        farm.start_coordinator("--no-zeroconf")
-        yield farm
 
 
 def local_render(blend: Path, out: Path) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,6 @@ from tests.addon.test_farm import submission
 from tests.support.localfarm import LocalFarm
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture
-def farm(tmp_path: Path) -> Iterator[LocalFarm]:
-    with LocalFarm(root=tmp_path / "farm", lease_seconds=5.0) as farm:
-        farm.start_coordinator("--no-zeroconf")
-        yield farm
 
 
 def ask(state: Runtime, kind: str, args: JSON) -> JSON:

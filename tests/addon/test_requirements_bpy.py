@@ -6,7 +6,6 @@ no worker has; a bad tag is refused in the farm's words before anything is sent.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,13 +40,6 @@ out["good"] = submit()
 print("OUT " + json.dumps(out))
 print("ADDON_TEST_DONE")
 """
-
-
-@pytest.fixture
-def farm(tmp_path: Path) -> Iterator[LocalFarm]:
-    with LocalFarm(root=tmp_path / "farm", lease_seconds=5.0) as farm:
-        farm.start_coordinator("--no-zeroconf")
-        yield farm
 
 
 def test_the_workers_rows_reach_the_farm(farm: LocalFarm, tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ takes the path that copies the unsaved state (main_source).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -59,13 +58,6 @@ out["dirty"] = bpy.data.is_dirty
 print("RESULT " + json.dumps(out))
 print("ADDON_TEST_DONE")
 """
-
-
-@pytest.fixture
-def farm(tmp_path: Path) -> Iterator[LocalFarm]:
-    with LocalFarm(root=tmp_path / "farm", lease_seconds=5.0) as farm:
-        farm.start_coordinator("--no-zeroconf")
-        yield farm
 
 
 def test_a_submit_leaves_the_undo_history_as_it_was(farm: LocalFarm, tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """A real coordinator process for tests: `python -m coordinator serve` on
 loopback, waited for until it answers, stopped afterwards.
 
-One place for what the CLI, dashboard and restart tests each did by hand.
+One place for what the CLI, dashboard and restart tests each did by hand;
+`LocalFarm` waits for its coordinator with the same `wait_until_healthy`.
 `coordinator_process()` is the context manager (start it twice on one data
 folder to test a restart); `coordinator_fixture()` makes a pytest fixture of
 it, one coordinator per test module unless told another scope.

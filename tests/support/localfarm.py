@@ -20,9 +20,10 @@ from typing import IO, Literal
 
 import pytest
 
-from coordinator.client.http import FarmClient, FarmClientError
+from coordinator.client.http import FarmClient
 from coordinator.core import trust
 from coordinator.core.network import free_port
+from tests.support.coordinator_process import CoordinatorProcess, wait_until_healthy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 Scope = Literal["session", "package", "module", "class", "function"]
@@ -128,23 +129,13 @@ class LocalFarm:
                 *extra,
             ],
         )
-        self.wait_healthy(timeout)
+        # One wait for every coordinator the tests start (tests/support/coordinator_process.py).
+        data_dir = self.root / "coordinator"
+        running = CoordinatorProcess(
+            self.url, self.token, data_dir, self.coordinator.log_path, self.coordinator.process
+        )
+        wait_until_healthy(running, timeout)
         return self.coordinator
-
-    def wait_healthy(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        client = FarmClient(self.url, timeout=2)
-        while True:
-            try:
-                client.health()
-                return
-            except FarmClientError:
-                child = self.coordinator
-                if child is not None and child.process.poll() is not None:
-                    raise RuntimeError(f"coordinator exited:\n{child.log()[-3000:]}") from None
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"coordinator not up at {self.url}") from None
-                time.sleep(0.1)
 
     def start_worker(
         self,

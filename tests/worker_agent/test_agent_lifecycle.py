@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sysconfig
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +15,9 @@ import pytest
 
 from tests.support.blendgen import DEBIAN_BLENDER, make_scene
 from tests.support.localfarm import REPO_ROOT, Child, LocalFarm
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.blender
-
-if not Path(DEBIAN_BLENDER).exists():
-    pytest.skip("needs Debian's blender (make test installs it)", allow_module_level=True)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def task_status(farm: LocalFarm, job_id: int) -> dict[str, Any]:

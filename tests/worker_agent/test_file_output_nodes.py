@@ -69,8 +69,6 @@ bpy.ops.render.render(animation=True)
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, object]]]:
-    if not BPY_PYTHON.exists():
-        pytest.skip("needs .venv-bpy with bpy==5.0.1 (make test creates it)")
     root = tmp_path_factory.mktemp("fo50")
     blend = make_scene(root / "shot.blend", blender=BPY_PYTHON, frames=(1, 2), samples=1)
     args = {

@@ -26,9 +26,6 @@ from tests.support.localfarm import LocalFarm
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
-if not Path(DEBIAN_BLENDER).exists():
-    pytest.skip("needs Debian's blender (make test installs it)", allow_module_level=True)
-
 SCRIPT_NAME = "farm_policy_probe.py"
 
 # Runs in Blender while making the test file: adds the script and saves.
@@ -98,8 +95,6 @@ def render_once(farm: LocalFarm, blend: Path, out: Path) -> str:
 def test_scripts_run_only_on_a_worker_that_allows_them(
     runtime: str, scripted: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    if runtime == "bpy" and not BPY_PYTHON.exists():
-        pytest.skip("needs .venv-bpy with bpy==5.0.1 (make test creates it)")
     bpy_python, blender = (str(BPY_PYTHON), None) if runtime == "bpy" else (None, DEBIAN_BLENDER)
     blend, marks = scripted
     fileout = marks.parent / (marks.name + "-fileout")
