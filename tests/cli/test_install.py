@@ -1,6 +1,7 @@
 """The installed commands: a wheel built from this checkout, installed into a
 fresh virtual environment, gives `lanfarm` and `lanfarm-worker` that work from
-any folder, with the dashboard's files inside. No network: the wheel's build
+any folder, with the dashboard's files inside; its coordinator serves (no
+Blender needed) and takes a job. No network: the wheel's build
 environment comes from the file indexes pip is configured with, when it has
 some, and the dependencies from the project's own .venv (a .pth file), so
 what is checked is the wheel itself: its packages, data and entry points."""
@@ -16,7 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from coordinator.client.http import FarmClient, FarmClientError
+from coordinator.core.network import free_port
 from tests.support.coordinator_process import REPO
+from tests.support.waiting import wait_for
 
 PACKAGES = ("coordinator", "worker_agent", "flamenco_addon")
 pytestmark = pytest.mark.slow
@@ -82,9 +86,13 @@ def install(wheel: Path, venv: Path) -> Path:
     return venv / "bin"
 
 
-def run(command: list[str | Path], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("FARM_")}
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+def run(
+    command: list[str | Path], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("FARM_")}
+    return subprocess.run(
+        command, cwd=cwd, env={**clean, **(env or {})}, capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="venv layout (bin/) of POSIX")
@@ -113,3 +121,43 @@ def test_a_wheel_installs_lanfarm_and_lanfarm_worker(tmp_path: Path) -> None:
     folder, dashboard = where.stdout.split()
     assert Path(folder).is_relative_to(tmp_path / "venv"), folder
     assert dashboard == "True"
+    # The installed coordinator serves from any folder: API and dashboard
+    port = free_port()
+    data = tmp_path / "farm-data"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("FARM_")}
+    serve: list[str | Path] = [bin_dir / "lanfarm", "serve", "--host", "127.0.0.1"]
+    serve += ["--port", str(port)]
+    serve += ["--data-dir", str(data), "--no-zeroconf"]
+    with (tmp_path / "serve.log").open("wb") as log:
+        server = subprocess.Popen(serve, cwd=elsewhere, env=env, stdout=log, stderr=log)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        token = wait_for_token(data / "token.txt", server)
+        client = FarmClient(url, token=token)
+        wait_for(lambda: _healthy(client), timeout=30, what="the installed coordinator")
+        page = client.session.get(f"{url}/", timeout=10)
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        submitted = run(
+            [bin_dir / "lanfarm", "--coordinator", url, "submit", "--type", "sleep", "--json"],
+            elsewhere,
+            env={"FARM_TOKEN": token},
+        )
+        assert submitted.returncode == 0, submitted.stderr
+        assert client.jobs()["total"] == 1
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()
+
+
+def wait_for_token(path: Path, server: subprocess.Popen[bytes]) -> str:
+    wait_for(lambda: path.is_file() or server.poll() is not None, timeout=30, what="token.txt")
+    assert server.poll() is None, "the installed coordinator stopped at start"
+    return path.read_text().strip()
+
+
+def _healthy(client: FarmClient) -> bool:
+    try:
+        return bool(client.health())
+    except FarmClientError:
+        return False
