@@ -173,6 +173,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE workers ADD COLUMN resting_until REAL;
     """,
+    # 11: the outputs waiting to be delivered again (a folder that could not be written,
+    # a regenerate's new folder): the sweep asks for them every second, and scanned
+    # every output the farm ever made to find them (72 ms a sweep at 200,000)
+    """
+    CREATE INDEX outputs_to_deliver ON outputs(job_id)
+        WHERE delivered_path IS NULL AND delivery_note != '';
+    """,
 )
 
 

@@ -1,39 +1,55 @@
 """The query plans of the claim/complete path, on a real SQLite file holding
 a realistic farm (a 20,000-task job among others, some tasks done or failed,
-a regenerated job).
+a regenerated job, 20,000 outputs).
 
 Every statement the worker protocol runs is caught with SQLite's trace hook
 while a worker claims, reports, renews, completes with next, fails and is
-swept, and `EXPLAIN QUERY PLAN` of each must be the one written below: each
+swept, and renders: uploads its frames (each delivered into the output
+folder) and completes, and the sweep delivers a frame again; and `EXPLAIN QUERY PLAN` of each must be the one written below: each
 names the index that bounds it, so its cost does not grow with the job. An
 index added later that the planner prefers, or a new query on the path,
 fails here until someone looks at its plan and writes it down.
 
 (Issue 14: a completion's job-status probe walked the whole job through
-`tasks_job_order` for every status it did not find: 6 ms a task at 10,000.)
+`tasks_job_order` for every status it did not find: 6 ms a task at 10,000.
+The sweep's search for outputs to deliver again scanned every output the farm
+had kept: 6 ms a second at 20,000, 72 ms at 200,000; now the partial index
+outputs_to_deliver holds only those.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from coordinator.server.config import FarmConfig
-from coordinator.server.errors import Conflict
+from coordinator.server.errors import BadRequest, Conflict
 from coordinator.server.farm import Farm
 from coordinator.server.filestore import FileStore
 from coordinator.server.hub import Hub
+from coordinator.server.services.deliveries import redeliver
 from coordinator.server.services.jobs import NewJob
 from coordinator.server.services.tasks import TaskReport
 from coordinator.server.services.workers import NewWorker
 from coordinator.server.store import Store
-from tests.conftest import API, TOKEN, claim, farm_of, register, submit_sleep
+from tests.conftest import (
+    API,
+    TOKEN,
+    claim,
+    farm_of,
+    register,
+    sha,
+    submit_render,
+    submit_sleep,
+)
 
 BIG_JOB = 20_000
 
@@ -47,6 +63,8 @@ _BY_TASK_ID = ["SEARCH tasks USING INTEGER PRIMARY KEY (rowid=?)"]
 _BY_JOB_ID = ["SEARCH jobs USING INTEGER PRIMARY KEY (rowid=?)"]
 _BY_WORKER_ID = ["SEARCH workers USING INDEX sqlite_autoindex_workers_1 (id=?)"]
 _HELD = ["SEARCH tasks USING INDEX tasks_worker (worker_id=? AND status=?)"]
+_BY_OUTPUT_NAME = ["SEARCH outputs USING INDEX sqlite_autoindex_outputs_1 (job_id=? AND name=?)"]
+_BY_OUTPUT_ID = ["SEARCH outputs USING INTEGER PRIMARY KEY (rowid=?)"]
 
 
 @dataclass(frozen=True)
@@ -164,7 +182,45 @@ EXPECTED = [
         ],
     ),
     Expected("a job's new status", r"UPDATE jobs SET status = \S+, status_reason =", _BY_JOB_ID),
+    # ---- a render task's outputs: the upload, its copy into the output folder
+    Expected(
+        "who made this file already (one file name, one producer)",
+        r"SELECT t.id, t.name, t.status, t.generation, o.attempt FROM outputs o JOIN tasks t",
+        [
+            _BY_OUTPUT_NAME[0].replace("outputs", "o", 1),
+            "SEARCH t USING INTEGER PRIMARY KEY (rowid=?)",
+        ],
+    ),
+    Expected(
+        # EXPLAIN QUERY PLAN shows nothing for an INSERT: the row it replaces is found
+        # through its conflict target, which SQLite accepts only when a UNIQUE index
+        # covers it (UNIQUE (job_id, name); test_the_upload_replaces_through_the_unique_index)
+        "an upload recorded, or the earlier one of that name replaced",
+        r"INSERT INTO outputs \(job_id, task_id, name, .*\) ON CONFLICT \(job_id, name\)",
+        [],
+    ),
+    Expected(
+        "an output by name",
+        r"SELECT \* FROM outputs WHERE job_id = \S+ AND name =",
+        _BY_OUTPUT_NAME,
+    ),
+    Expected("an output", r"SELECT \* FROM outputs WHERE id =", _BY_OUTPUT_ID),
+    Expected("where its job delivers now", r"SELECT settings FROM jobs WHERE id =", _BY_JOB_ID),
+    Expected("where it was delivered", r"UPDATE outputs SET delivered_path = ", _BY_OUTPUT_ID),
+    Expected(
+        "a completion: did each file the task makes arrive, from this attempt",
+        r"SELECT name FROM outputs WHERE task_id = \S+ AND attempt =",
+        ["SEARCH outputs USING INDEX outputs_task (task_id=?)"],
+    ),
     # ---- the sweep
+    Expected(
+        "the outputs waiting to be delivered again (the index's few rows, not every output)",
+        r"SELECT o.job_id, o.name FROM outputs o JOIN jobs j ON j.id = o.job_id",
+        [
+            "SCAN o USING INDEX outputs_to_deliver",
+            "SEARCH j USING INTEGER PRIMARY KEY (rowid=?)",
+        ],
+    ),
     Expected(
         "expired leases",
         r"SELECT id, worker_id FROM tasks WHERE status = 'active' AND lease_expires <",
@@ -259,9 +315,77 @@ def _exercise(farm: Farm) -> list[str]:
         fourth = tasks.claim(worker)
         assert fourth is not None
         assert tasks.fail(worker, fourth.task_id, reason="out of memory") == "failed"
+        farm.ctx.store.db.set_trace_callback(None)
+        _render_round(farm, worker, big, statements)
     finally:
         farm.ctx.store.db.set_trace_callback(None)
     return statements
+
+
+def _render_round(farm: Farm, worker: Any, big: int, statements: list[str]) -> None:
+    """A render task's own statements: its frame uploaded (the owner check, the
+    upsert, the lease pushed on, the copy into the output folder, uploaded again)
+    and its completion's check that every file it makes arrived, among 20,000
+    earlier outputs."""
+    store = farm.ctx.store
+    store.run(
+        "INSERT INTO outputs (job_id, task_id, name, frame, sha256, size, created_at, attempt)"
+        " SELECT job_id, id, 'big_' || idx || '.png', idx, ?, 1, 0, attempts FROM tasks"
+        " WHERE job_id = ?",
+        sha(b"old"),
+        big,
+    )
+    blend = b"BLENDER-v304 not really a blend"
+    asyncio.run(farm.files.put_blob(sha(blend), _chunks(blend)))
+    out_dir = farm.config.data_dir / "renders"
+    job = farm.jobs.submit(
+        NewJob(
+            name="shot",
+            type="blender-render",
+            settings={
+                "frames": "1-2",
+                "chunk_size": 2,
+                "output": f"{out_dir}/f_####",
+                "file_format": "PNG",
+            },
+            files={"shot.blend": sha(blend)},
+            blend="shot.blend",
+            priority=95,
+            deliver=True,
+        )
+    )
+    store.db.set_trace_callback(statements.append)
+    task = farm.tasks.claim(worker)
+    assert task is not None and task.job_id == job["id"]
+    for pixels in (b"frame one", b"frame one again"):
+        out = asyncio.run(
+            farm.deliveries.put_output(
+                worker, task.task_id, "f_0001.png", frame=1, sha=None, chunks=_chunks(pixels)
+            )
+        )
+        assert out["delivered_path"] == str(out_dir / "f_0001.png"), out["delivery_note"]
+    assert (out_dir / "f_0001.png").read_bytes() == b"frame one again"
+    with pytest.raises(BadRequest, match=r"f_0002\.png has not been uploaded"):
+        farm.tasks.complete(worker, task.task_id)
+    asyncio.run(
+        farm.deliveries.put_output(
+            worker, task.task_id, "f_0002.png", frame=2, sha=None, chunks=_chunks(b"two")
+        )
+    )
+    farm.tasks.complete(worker, task.task_id)
+    # a regenerate moved its output folder: the sweep's retry delivers the frame again
+    store.db.set_trace_callback(None)
+    redeliver(store, job["id"], {1})
+    (out_dir / "f_0001.png").unlink()
+    store.db.set_trace_callback(statements.append)
+    assert asyncio.run(farm.deliveries.retry()) == 1
+    store.db.set_trace_callback(None)
+    assert (out_dir / "f_0001.png").read_bytes() == b"frame one again"
+    assert farm.tasks.get(task.task_id)["status"] == "completed"
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 def _dml(statements: list[str]) -> list[str]:
@@ -307,14 +431,20 @@ def test_no_statement_on_the_path_scans_the_tasks(traced: tuple[Farm, list[str]]
     farm, statements = traced
     for sql in _dml(statements):
         for line in _plan(farm, sql):
-            assert not re.match(r"SCAN (tasks|t|dt|outputs|task_failures|f)\b", line), (sql, line)
+            assert not re.match(r"SCAN (tasks|t|dt|task_failures|f)\b", line), (sql, line)
+            # outputs: only the partial index of those waiting to be delivered again
+            assert not re.match(r"SCAN (outputs|o)\b(?! USING INDEX outputs_to_deliver$)", line), (
+                sql,
+                line,
+            )
 
 
 async def test_the_http_worker_protocol_runs_only_written_plans(
-    client: TestClient[Any, Any],
+    client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
     """The same through the real app: its middlewares and handlers (the long-poll,
-    the control poll, complete with next) add no statement of their own unseen."""
+    the control poll, complete with next, a frame's upload) and its sweeper running
+    beside them add no statement of their own unseen."""
     worker = await register(client)
     job = await submit_sleep(client, count=3)
     db = farm_of(client).ctx.store.db
@@ -341,8 +471,30 @@ async def test_the_http_worker_protocol_runs_only_written_plans(
             f"{API}/worker/tasks/{task_id}/fail", json={"reason": "broke"}, headers=worker
         )
         assert resp.status == 200
+        # a render task: its frame uploaded (owner check, upsert, lease, delivery), done
+        db.set_trace_callback(None)
+        render = await submit_render(
+            client, f"{tmp_path}/out/f_####", frames="1", file_format="PNG"
+        )
+        farm_of(client).ctx.store.run("UPDATE jobs SET priority = 90 WHERE id = ?", render["id"])
+        db.set_trace_callback(statements.append)
+        task = await claim(client, worker)
+        assert task is not None and task["job_id"] == render["id"]
+        task_id = task["task_id"]
+        resp = await client.put(
+            f"{API}/worker/tasks/{task_id}/outputs/f_0001.png?frame=1&sha256={sha(b'px')}",
+            data=b"px",
+            headers=worker,
+        )
+        assert resp.status == 201, await resp.text()
+        resp = await client.post(f"{API}/worker/tasks/{task_id}/complete", headers=worker)
+        assert resp.status == 200, await resp.text()
     finally:
         db.set_trace_callback(None)
+    assert (tmp_path / "out" / "f_0001.png").read_bytes() == b"px"
+    traced = _dml(statements)
+    for start in ("INSERT INTO outputs", "SELECT t.id, t.name", "SELECT name FROM outputs"):
+        assert any(sql.startswith(start) for sql in traced), start
     for sql in _dml(statements):
         matches = [e for e in EXPECTED if re.match(e.sql, sql)]
         assert matches, f"no written plan for {sql[:160]}"

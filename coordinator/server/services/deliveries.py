@@ -271,9 +271,11 @@ class DeliveryService(Service):
         (tried again every few seconds) and those a regenerate moved. Returns how many."""
         now = time.time() if now is None else now
         rows = self.store.all(
+            # (the first two terms as the index outputs_to_deliver names them: its rows only)
             "SELECT o.job_id, o.name FROM outputs o JOIN jobs j ON j.id = o.job_id"
-            " WHERE o.delivered_path IS NULL AND j.deliver = 1 AND (o.delivery_note = ?"
-            " OR (o.delivery_note LIKE 'could not write%' AND o.created_at < ?))",
+            " WHERE o.delivered_path IS NULL AND o.delivery_note != '' AND j.deliver = 1"
+            " AND (o.delivery_note = ? OR (o.delivery_note LIKE 'could not write%'"
+            " AND o.created_at < ?))",
             PENDING_DELIVERY,
             now - 5,
         )
