@@ -39,7 +39,10 @@ def jobs_json(store: Store, rows: Sequence[Any]) -> list[models.Job]:
 
 def job_json(store: Store, row: Any, *, tasks: Sequence[Any] | None = None) -> models.JobDetail:
     """One job: as listed, with its tasks when given and its job type's report."""
-    out: models.JobDetail = {**jobs_json(store, [row])[0]}
+    out: models.JobDetail = {
+        **jobs_json(store, [row])[0],
+        "frame_seconds": _frame_seconds(store, row),
+    }
     if tasks is not None:
         out["tasks"] = [task_json(t, current=t["generation"] == row["generation"]) for t in tasks]
     report = _job_report(store, row)
@@ -161,6 +164,26 @@ def estimate_eta(
     if tasks == 0:
         return 0.0
     return round(median * left / max(1, min(workers, tasks)), 1)
+
+
+# The finished tasks the median frame time reads: the latest ETA_SAMPLE, as the ETA's.
+_FRAME_TIMES = """
+SELECT last_frame_saved_s - blender_ready_s AS took, frames FROM tasks
+WHERE job_id = ? AND status = 'completed' AND generation = ?
+ORDER BY priority, idx DESC
+LIMIT ?
+"""
+
+
+def _frame_seconds(store: Store, job: Any) -> float | None:
+    """The job's `frame_seconds` (see models.JobDetail): one bounded query; tasks
+    that measured no render (sleep, merge, before schema 6) are left out."""
+    each = []
+    for r in store.all(_FRAME_TIMES, job["id"], job["generation"], ETA_SAMPLE):
+        frames = len(loads(r["frames"]) or [])
+        if r["took"] is not None and r["took"] >= 0 and frames:
+            each.append(r["took"] / frames)
+    return round(statistics.median(each), 3) if each else None
 
 
 def _job_report(store: Store, row: Any) -> JSON | None:
@@ -368,6 +391,7 @@ def task_json(row: Any, *, current: bool = True) -> models.Task:
         "actions": cast(
             "list[models.TaskAction]", states.task_actions(row["status"], current=current)
         ),
+        "stages": _stages(row),
     }
 
 
@@ -385,7 +409,6 @@ def task_detail_json(row: Any, *, current: bool, failures: Sequence[Any]) -> mod
             }
             for f in failures
         ],
-        "stages": _stages(row),
     }
 
 

@@ -49,6 +49,15 @@ class BlocklistEntry(TypedDict):
     failures: Annotated[int, "its failed attempts on the job", Limits(minimum=1)]
 
 
+class TaskStages(TypedDict):
+    """Where a task's time went, as its worker measured it (sent again: replaced)."""
+
+    blender_ready: NotRequired[Annotated[Seconds, _STAGE + "Blender had the scene loaded"]]
+    first_sample: NotRequired[Annotated[Seconds, _STAGE + "the first sample was rendered"]]
+    last_frame_saved: NotRequired[Annotated[Seconds, _STAGE + "the last frame was written"]]
+    uploaded: NotRequired[Annotated[Seconds, _STAGE + "the last output was uploaded"]]
+
+
 class Task(TypedDict):
     """A task as lists show it: one chunk of a job's work."""
 
@@ -83,6 +92,11 @@ class Task(TypedDict):
         list[TaskAction],
         "the actions a person can take on it now (none on an earlier generation's task)",
     ]
+    stages: Annotated[
+        TaskStages,
+        "the stages its latest attempt's worker reported reaching; last_frame_saved minus"
+        " blender_ready, over its frames, is the time Blender took to render a frame",
+    ]
 
 
 class TaskFailure(TypedDict):
@@ -98,21 +112,11 @@ class TaskFailure(TypedDict):
     at: Annotated[Timestamp, "when it failed"]
 
 
-class TaskStages(TypedDict):
-    """Where a task's time went, as its worker measured it (sent again: replaced)."""
-
-    blender_ready: NotRequired[Annotated[Seconds, _STAGE + "Blender had the scene loaded"]]
-    first_sample: NotRequired[Annotated[Seconds, _STAGE + "the first sample was rendered"]]
-    last_frame_saved: NotRequired[Annotated[Seconds, _STAGE + "the last frame was written"]]
-    uploaded: NotRequired[Annotated[Seconds, _STAGE + "the last output was uploaded"]]
-
-
 class TaskDetail(Task):
     """One task with what it runs and how its attempts failed."""
 
     payload: Annotated[dict[str, Any], "what the worker needs to run it (its kind's own fields)"]
     failures: Annotated[list[TaskFailure], "its failed attempts, oldest first"]
-    stages: Annotated[TaskStages, "the stages its latest attempt's worker reported reaching"]
 
 
 class Job(TypedDict):
@@ -177,6 +181,13 @@ class Job(TypedDict):
 class JobDetail(Job):
     """One job, as its own endpoints answer: with its report and, when asked, its tasks."""
 
+    frame_seconds: Annotated[
+        float | None,
+        "the median time Blender took to render one frame, over up to 101 of its latest"
+        " finished tasks (each: from the scene loaded to its last frame saved, divided by"
+        " its frames; start-up and uploads left out); null until a finished task has"
+        " reported both stages",
+    ]
     report: NotRequired[
         Annotated[
             dict[str, Any],
