@@ -138,7 +138,8 @@ def test_a_complete_project_renders(project: Project, tmp_path: Path) -> None:
     assert any(isinstance(e, Done) for e in events)
 
 
-# UDIM tiles, a sound, a font and a volume, all relative to the .blend.
+# UDIM tiles, a sound, a font, a volume, a mesh cache and a baked cloth's external
+# cache, all relative to the .blend; and a packed image (read from the .blend).
 _KINDS_SCRIPT = r"""
 import os, shutil, sys, wave
 import bpy
@@ -169,12 +170,29 @@ bpy.context.scene.collection.objects.link(bpy.data.objects.new("Title", text))
 volume = bpy.data.volumes.new("Smoke")
 volume.filepath = "//vdb/smoke.vdb"
 bpy.context.scene.collection.objects.link(bpy.data.objects.new("Smoke", volume))
+mesh = bpy.data.meshes.new("Blob")
+mesh.from_pydata([(0, 0, 0), (1, 0, 0), (0, 1, 0)], [], [(0, 1, 2)])
+blob = bpy.data.objects.new("Blob", mesh)
+bpy.context.scene.collection.objects.link(blob)
+blob.modifiers.new("Anim", "MESH_CACHE").filepath = "//cache/anim.mdd"
+cloth = blob.modifiers.new("Cloth", "CLOTH").point_cache
+cloth.use_external = True
+cloth.filepath = "//bake/cloth"
+packed = os.path.join(root, "tex", "packed.png")
+image = bpy.data.images.new("p", 4, 4)
+image.filepath_raw = packed
+image.file_format = "PNG"
+image.save()
+bpy.data.images.remove(image)
+image = bpy.data.images.load(packed)
+image.pack()
+image.use_fake_user = True
 bpy.ops.wm.save_as_mainfile(filepath=os.path.join(root, "kinds.blend"), relative_remap=True)
 """
 
 
 @pytest.mark.blender
-def test_tiles_sounds_fonts_and_volumes_are_checked(tmp_path: Path) -> None:
+def test_tiles_sounds_fonts_volumes_caches_are_checked_packed_data_not(tmp_path: Path) -> None:
     project = tmp_path / "jobs" / "2" / "project"
     project.mkdir(parents=True)
     script = tmp_path / "kinds.py"
@@ -186,7 +204,7 @@ def test_tiles_sounds_fonts_and_volumes_are_checked(tmp_path: Path) -> None:
         capture_output=True,
         timeout=60,
     )
-    for rel in ("tex/tiles.1002.png", "audio/beep.wav", "fonts/mono.woff2"):
+    for rel in ("tex/tiles.1002.png", "audio/beep.wav", "fonts/mono.woff2", "tex/packed.png"):
         (project / rel).unlink()
     events = run_runner(
         DEBIAN_BLENDER, project / "kinds.blend", tmp_path / "jobs" / "2" / "out-1-1"
@@ -197,9 +215,12 @@ def test_tiles_sounds_fonts_and_volumes_are_checked(tmp_path: Path) -> None:
         "audio/beep.wav (sound 'beep.wav')",
         "fonts/mono.woff2 (font 'DejaVu Sans Mono Book')",
         "vdb/smoke.vdb (volume 'Smoke')",
+        "cache/anim.mdd (cache 'Blob')",
+        "bake/cloth (cache 'Blob')",
     ):
         assert named in error.message
     assert "tex/tiles.1001.png" not in error.message  # the tile that is there
+    assert "packed.png" not in error.message  # packed: its file is in the .blend
 
 
 @pytest.mark.bpy
