@@ -4,8 +4,9 @@ a regenerated job, 20,000 outputs).
 
 Every statement the worker protocol runs is caught with SQLite's trace hook
 while a worker claims, reports, renews, completes with next, fails and is
-swept, and renders: uploads its frames (each delivered into the output
-folder) and completes, and the sweep delivers a frame again; and `EXPLAIN QUERY PLAN` of each must be the one written below: each
+swept, and while one renders: uploads its frames (each delivered into the
+output folder) and completes, and the sweep delivers a frame again; and
+`EXPLAIN QUERY PLAN` of each must be the one written below: each
 names the index that bounds it, so its cost does not grow with the job. An
 index added later that the planner prefers, or a new query on the path,
 fails here until someone looks at its plan and writes it down.
@@ -194,7 +195,7 @@ EXPECTED = [
     Expected(
         # EXPLAIN QUERY PLAN shows nothing for an INSERT: the row it replaces is found
         # through its conflict target, which SQLite accepts only when a UNIQUE index
-        # covers it (UNIQUE (job_id, name); test_the_upload_replaces_through_the_unique_index)
+        # covers it (UNIQUE (job_id, name): test_an_upload_finds_the_output_it_replaces_by_index)
         "an upload recorded, or the earlier one of that name replaced",
         r"INSERT INTO outputs \(job_id, task_id, name, .*\) ON CONFLICT \(job_id, name\)",
         [],
@@ -437,6 +438,22 @@ def test_no_statement_on_the_path_scans_the_tasks(traced: tuple[Farm, list[str]]
                 sql,
                 line,
             )
+
+
+def test_an_upload_finds_the_output_it_replaces_by_index(traced: tuple[Farm, list[str]]) -> None:
+    """The upsert's row to replace is looked up through its conflict target's
+    UNIQUE index (EXPLAIN QUERY PLAN says nothing for an INSERT): that index is
+    (job_id, name), so the lookup does not grow with the outputs kept."""
+    farm, statements = traced
+    upserts = [s for s in _dml(statements) if s.startswith("INSERT INTO outputs")]
+    assert upserts and all("ON CONFLICT (job_id, name)" in s for s in upserts)
+    store = farm.ctx.store
+    unique = [
+        [c["name"] for c in store.all(f"PRAGMA index_info({i['name']})")]
+        for i in store.all("PRAGMA index_list(outputs)")
+        if i["unique"]
+    ]
+    assert ["job_id", "name"] in unique
 
 
 async def test_the_http_worker_protocol_runs_only_written_plans(
