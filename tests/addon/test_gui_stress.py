@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -107,13 +106,6 @@ def tick():
 bpy.app.timers.register(tick, first_interval=3.0)
 bpy.app.timers.register(hammer, first_interval=3.5)
 """
-
-
-@pytest.fixture
-def farm(tmp_path: Path) -> Iterator[LocalFarm]:
-    with LocalFarm(root=tmp_path / "farm", lease_seconds=5.0) as farm:
-        farm.start_coordinator("--no-zeroconf")
-        yield farm
 
 
 def test_twenty_submits_beside_screenshots_never_crash_nor_touch_the_file(
