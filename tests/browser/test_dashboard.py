@@ -4,7 +4,6 @@ worker through FarmClient. Also makes the screenshots in docs/images/."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import re
@@ -12,115 +11,28 @@ import struct
 import time
 import uuid
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright import sync_api
 from playwright.sync_api import expect
 
-from coordinator.client.http import FarmClient, FarmClientError
+from coordinator.client.http import FarmClient
 from coordinator.core.hashing import sha256_file
-from tests.support.components import CHROMIUM
-from tests.support.coordinator_process import coordinator_process
+from tests.browser.common import (
+    TOKEN,
+    Farm,
+    claim_of,
+    fake_worker,
+    render_job,
+    sign_in,
+    sleep_job,
+)
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("leave_no_work")]
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = REPO / "docs" / "images"
-TOKEN = "dashboard-test-token"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-WAIT_MS = 8000
-
-
-@dataclass(frozen=True)
-class Farm:
-    url: str  # the coordinator's address
-    api: FarmClient  # with the farm token
-    root: Path  # tmp folder of this module
-
-
-@pytest.fixture(scope="module")
-def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
-    root = tmp_path_factory.mktemp("dashboard")
-    args = ["--name", "Studio farm", "--lease-seconds", "30"]
-    with coordinator_process(root / "data", token=TOKEN, args=args) as running:
-        api = running.client()
-        try:
-            yield Farm(running.url, api, root)
-        finally:
-            api.session.close()
-
-
-@pytest.fixture(scope="module")
-def browser(farm: Farm) -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(autouse=True)
-def leave_no_work(farm: Farm) -> Iterator[None]:
-    """Tests share one farm: a test that stops half way must not leave queued work
-    that a later test's worker would be handed instead of its own."""
-    yield
-    for job in farm.api.jobs(status="queued,active,paused", limit=500)["jobs"]:
-        with contextlib.suppress(FarmClientError):
-            farm.api.cancel_job(job["id"])
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme="dark")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.set_default_timeout(WAIT_MS)
-    yield page
-    context.close()
-    assert errors == [], errors
-
-
-def sign_in(page: Any, farm: Farm, token: str = TOKEN) -> None:
-    page.goto(f"{farm.url}/")
-    page.get_by_label("Farm token").fill(token)
-    page.get_by_role("button", name="Sign in").click()
-
-
-def sleep_job(farm: Farm, name: str, *, tasks: int = 3, **extra: Any) -> dict[str, Any]:
-    job: dict[str, Any] = farm.api.submit(
-        {
-            "name": name,
-            "type": "sleep",
-            "settings": {"task_count": tasks, "seconds": 1},
-            "submitter": extra.pop("submitter", "ana@desk-3"),
-            **extra,
-        }
-    )
-    return job
-
-
-def fake_worker(farm: Farm, name: str, *, blender: str = "4.2.3") -> FarmClient:
-    creds = farm.api.register_worker(
-        name=name, host=f"{name}.lan", blender_version=blender, devices=["CPU", "CUDA:0 RTX 4090"]
-    )
-    return FarmClient(farm.url, token=creds.secret)
-
-
-def claim_of(worker: FarmClient, job_id: int) -> Any:
-    task = worker.next_task(wait=0)
-    assert task is not None and task.job_id == job_id, task
-    return task
 
 
 # ================================================================== tests
@@ -347,31 +259,6 @@ def test_screenshots_for_the_docs(page: Any, farm: Farm, tmp_path: Path) -> None
 
 
 # ------------------------------------------------- a render job, faked well
-def render_job(farm: Farm, tmp_path: Path, name: str, *, frames: str) -> dict[str, Any]:
-    """A blender-render job with a stand-in .blend (the fake worker never opens it)."""
-    blend = tmp_path / f"{name}.blend"
-    blend.write_bytes(b"BLENDER-v304REND" + os.urandom(512))
-    hashes, _ = farm.api.upload_project({f"{name}.blend": blend})
-    job: dict[str, Any] = farm.api.submit(
-        {
-            "name": name,
-            "type": "blender-render",
-            "blend": f"{name}.blend",
-            "files": hashes,
-            "blender_version": "4.2",
-            "submitter": "ana@desk-3",
-            "priority": 100,
-            "deliver": False,  # frames stay on the farm: the path is only for the picture
-            "settings": {
-                "frames": frames,
-                "chunk_size": 4,
-                "output": f"/srv/projects/{name}/render/frame_####",
-            },
-        }
-    )
-    return job
-
-
 def run_render(worker: FarmClient, job: dict[str, Any], *, chunks: int, tmp_path: Path) -> None:
     """The worker finishes `chunks` tasks, uploading a picture per frame."""
     image = picture()  # the same picture for every frame: drawing one takes a while

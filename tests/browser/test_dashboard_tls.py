@@ -13,7 +13,7 @@ import pytest
 from playwright import sync_api
 from playwright.sync_api import expect
 
-from tests.browser.test_dashboard import ARGS, WAIT_MS
+from tests.browser.common import ARGS, WAIT_MS
 from tests.support.components import CHROMIUM
 from tests.support.localfarm import LocalFarm
 

@@ -105,17 +105,26 @@ export function timeLeft(seconds) {
   return `about ${(seconds / 3600).toFixed(1)} h left`;
 }
 
-// How long a finished task took (claim to completion), and per frame when it
-// rendered several: "12.4 s (4.1 s a frame)"; "" while it has not finished.
+// How long a finished task took, claim to completion (Blender's start-up and the
+// uploads included): "12.4 s"; "" while it has not finished.
 export function taskTime(task) {
   if (task.status !== "completed" || !task.claimed_at || !task.completed_at) return "";
-  const took = Math.max(0, task.completed_at - task.claimed_at);
-  const frames = (task.frames || []).length;
-  const each = frames > 1 ? ` (${duration(took / frames)} a frame)` : "";
-  return `${duration(took)}${each}`;
+  return duration(Math.max(0, task.completed_at - task.claimed_at));
 }
 
-function duration(seconds) {
+// The render time of one of a task's frames as its worker measured it: from
+// Blender ready (the scene loaded) to the last frame saved, over its frames.
+// null when the task has no frames or its worker did not report both stages.
+export function frameSeconds(task) {
+  const stages = task.stages || {};
+  const frames = (task.frames || []).length;
+  if (!frames || stages.blender_ready == null || stages.last_frame_saved == null) return null;
+  const took = stages.last_frame_saved - stages.blender_ready;
+  return took >= 0 ? took / frames : null;
+}
+
+// "4.1 s", "2 min 5 s", "1.5 h"
+export function duration(seconds) {
   if (seconds < 60) return `${seconds.toFixed(1)} s`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
   return `${(seconds / 3600).toFixed(1)} h`;

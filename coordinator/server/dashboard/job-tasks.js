@@ -5,6 +5,8 @@ import {
   STATUS_LABELS,
   badge,
   busy,
+  duration,
+  frameSeconds,
   h,
   percent,
   progressBar,
@@ -14,8 +16,31 @@ import {
   toast,
 } from "./dom.js";
 
+/** What the render time of a frame measures, for a heading's or a value's title. */
+export const FRAME_TIME_MEANS =
+  "Measured by the worker: from Blender ready (scene loaded) to the last frame saved, divided by the task's frames; start-up and uploads left out";
+
+// The table's columns: heading, and what it means when that needs saying.
+const COLUMNS = [
+  ["#"],
+  ["Task"],
+  ["Status"],
+  ["Progress"],
+  ["Time", "Claim to completion: Blender's start-up and the uploads included"],
+  ["Render a frame", FRAME_TIME_MEANS],
+  ["Tries"],
+  ["Worker"],
+  ["Activity"],
+  ["Actions"],
+];
 const TASK_PAGE = 100; // rows per page: a 100,000-task job is fetched a page at a time
 const LOG_TAIL = 16384;
+
+/** A task's render time a frame, or an empty cell when it measured none. */
+function frameCell(task) {
+  const seconds = frameSeconds(task);
+  return h("td", { class: "num frame-time" }, seconds === null ? "" : duration(seconds));
+}
 
 export class TaskTable {
   /** box: the tasks card; logBox: the log card; reload(): the page fetches its job and this page again. */
@@ -80,9 +105,7 @@ export class TaskTable {
         h(
           "tr",
           {},
-          ["#", "Task", "Status", "Progress", "Time", "Tries", "Worker", "Activity", "Actions"].map(
-            (text) => h("th", { scope: "col" }, text),
-          ),
+          COLUMNS.map(([text, title]) => h("th", { scope: "col", title }, text)),
         ),
       ),
       h("tbody", {}, body),
@@ -217,6 +240,7 @@ export class TaskTable {
         ),
       ),
       h("td", { class: "num time" }, taskTime(task)),
+      frameCell(task),
       h("td", { class: "num" }, task.attempts),
       h("td", {}, worker),
       h("td", { class: "activity muted", title: task.activity || null }, task.activity || ""),

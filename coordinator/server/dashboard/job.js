@@ -8,6 +8,7 @@ import {
   busy,
   confirmDialog,
   dateTime,
+  duration,
   h,
   percent,
   plural,
@@ -17,7 +18,7 @@ import {
   timeLeft,
   toast,
 } from "./dom.js";
-import { TaskTable } from "./job-tasks.js";
+import { FRAME_TIME_MEANS, TaskTable } from "./job-tasks.js";
 import { openRegenerate } from "./job-regenerate.js";
 import { PreviewCard } from "./preview.js";
 
@@ -193,6 +194,13 @@ export class JobView {
         progressBar(job.progress, job.status, "Job progress"),
         h("strong", { class: "num" }, percent(job.progress)),
         h("span", { class: "muted" }, parts.join(" · ")),
+        job.frame_seconds == null
+          ? null
+          : h(
+              "span",
+              { class: "muted", id: "frame-median", title: FRAME_TIME_MEANS },
+              `Render time a frame: ${duration(job.frame_seconds)} (median)`,
+            ),
       ),
     );
   }
