@@ -474,10 +474,23 @@ class FarmClient:
         following = (data or {}).get("next")
         return Assignment.from_json(following) if following else None
 
-    def fail_task(self, task_id: int, *, reason: str, log: str = "") -> JSON:
-        result: JSON = self._json(
-            "POST", f"/worker/tasks/{task_id}/fail", json={"reason": reason, "log": log}
-        )
+    def fail_task(
+        self, task_id: int, *, reason: str, log: str = "", job_fault: bool = False
+    ) -> JSON:
+        """job_fault: every worker would meet the same (models.FailRequest), so the task
+        fails at once. A coordinator older than the field refuses it (400 naming it):
+        the plain report goes instead, and the task is retried as before."""
+        body: dict[str, Any] = {"reason": reason, "log": log}
+        path = f"/worker/tasks/{task_id}/fail"
+        if not job_fault:
+            result: JSON = self._json("POST", path, json=body)
+            return result
+        try:
+            result = self._json("POST", path, json={**body, "job_fault": True})
+        except FarmClientError as ex:
+            if ex.status != 400 or "job_fault" not in ex.message:
+                raise
+            result = self._json("POST", path, json=body)
         return result
 
     def sign_off(self) -> None:

@@ -106,8 +106,9 @@ class TaskFailure(TypedDict):
     reason: Annotated[str, "what went wrong, as the worker or the coordinator said"]
     blamed: Annotated[
         bool,
-        "whether it counts against the worker: not when the worker vanished mid-task"
-        " or a person cleared the job's blocklist",
+        "whether it counts against the worker: not when the worker vanished mid-task,"
+        " said the failure was the job's own (job_fault) or a person cleared the job's"
+        " blocklist",
     ]
     at: Annotated[Timestamp, "when it failed"]
 

@@ -110,13 +110,24 @@ class FailRequest(TypedDict):
 
     reason: Annotated[str, "what went wrong (the first 2000 characters are kept)"]
     log: NotRequired[Annotated[str, "log text to append"]]
+    job_fault: NotRequired[
+        Annotated[
+            bool,
+            "the failure is the job's own and every worker would meet the same (files its"
+            " project lacks, a task that cannot be rendered as sent): the task fails at"
+            " once, without retries, and the failure does not count against this worker",
+            Limits(default=False),
+        ]
+    ]
 
 
 class FailAnswer(TypedDict):
     """What became of the failed task."""
 
     task_status: Annotated[
-        TaskStatus, "queued: it will be tried again; failed: it ran out of attempts"
+        TaskStatus,
+        "queued: it will be tried again; failed: it ran out of attempts, or the worker"
+        " said every worker would meet the same (job_fault)",
     ]
 
 

@@ -350,14 +350,21 @@ async def fail(request: web.Request) -> web.Response:
     if not isinstance(body, Mapping) or not isinstance(body.get("reason"), str):
         raise BadRequest('send {"reason": "what went wrong"} (and optionally "log")')
     # Refuse what an update refuses too, rather than dropping it silently.
-    unknown = set(body) - {"reason", "log"}
+    unknown = set(body) - {"reason", "log", "job_fault"}
     if unknown:
         raise BadRequest(f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
     text = body.get("log")
     if text is not None and not isinstance(text, str):
         raise BadRequest("'log' must be text", field="log")
+    job_fault = body.get("job_fault", False)
+    if not isinstance(job_fault, bool):
+        raise BadRequest("'job_fault' must be true or false", field="job_fault")
     status = request.app[FARM].tasks.fail(
-        request[WORKER], int_param(request, "task_id"), reason=body["reason"], log_text=text
+        request[WORKER],
+        int_param(request, "task_id"),
+        reason=body["reason"],
+        log_text=text,
+        job_fault=job_fault,
     )
     return web.json_response({"task_status": status})
 

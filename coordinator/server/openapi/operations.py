@@ -264,7 +264,8 @@ PROTOCOL = (
        m.CompleteAnswer, body=m.CompleteRequest, params=(TASK_ID,), errors=(409,), said=_HELD,
        auth=WORKER),
     Op("post", "/worker/tasks/{task_id}/fail", "The task failed; it is retried elsewhere until"
-       " out of attempts", "worker protocol", m.FailAnswer, body=m.FailRequest,
+       " out of attempts, or fails at once when the worker says the failure is the job's own"
+       " (job_fault)", "worker protocol", m.FailAnswer, body=m.FailRequest,
        params=(TASK_ID,), errors=(409,), said=_HELD, auth=WORKER),
     Op("post", "/worker/sign-off", "The worker is leaving: its task goes back to the queue",
        "worker protocol", m.Ok, body=m.NoFields, auth=WORKER),

@@ -10,7 +10,9 @@ The failure policy, in one place:
   that worker gets it no more; a worker that failed BLOCKLIST_THRESHOLD of a
   job's tasks gets none of that job (scheduler.py);
 - a task fails for good when out of attempts, or when no able worker that has
-  not failed it is left;
+  not failed it is left, or at once when its worker says the failure is the
+  job's own (job_fault: files the project lacks, a payload that cannot run),
+  which every worker would meet: that worker is not blamed;
 - an interruption of the worker (its agent killed or restarted and the lease
   lost, the worker asking for work again while holding it, signing off mid-task)
   is not the task's fault and spends no attempt; but a task interrupted
@@ -30,6 +32,8 @@ from coordinator.server.services.context import FarmContext
 
 # Interruptions of its workers a task may see before it fails (see the module).
 MAX_INTERRUPTIONS = 5
+# Ends the reason of a task failed at once as the job's own fault (`final`).
+NOT_RETRIED = "not retried: every worker would meet the same"
 
 
 def record_failure(
@@ -41,13 +45,15 @@ def record_failure(
     count: bool = True,
     blame: bool = True,
     interrupted: bool = False,
+    final: bool = False,
 ) -> TaskStatus:
     """Take a task back from a worker: queued again, or failed when out of attempts.
 
     count: the attempt counts towards max_attempts. blame: the worker ran it and it
     failed there, so that worker won't get it again (a vanished worker is not blamed:
     it may come back healthy). interrupted: the worker was interrupted (not blamed,
-    no attempt spent), counted towards MAX_INTERRUPTIONS instead.
+    no attempt spent), counted towards MAX_INTERRUPTIONS instead. final: fails now,
+    attempts left or not (a failure every worker would meet).
     """
     store = ctx.store
     job = ctx.job_row(row["job_id"])
@@ -57,6 +63,8 @@ def record_failure(
             count = blame = False
             capped, reason = _interrupted(ctx, row, worker_id, reason)
         elif count:
+            if final:
+                reason = f"{reason}; {NOT_RETRIED}"
             store.run(
                 "INSERT INTO task_failures (task_id, job_id, worker_id, reason, blamed, at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -70,7 +78,7 @@ def record_failure(
         else:  # not the task's fault: this attempt does not count
             store.run("UPDATE tasks SET attempts = max(0, attempts - 1) WHERE id = ?", row["id"])
         spent = row["attempts"] - row["interruptions"]
-        out_of_attempts = capped or (count and spent >= job["max_attempts"])
+        out_of_attempts = capped or (count and (final or spent >= job["max_attempts"]))
         if blame and not out_of_attempts and not _workers_left_for(ctx, row, job):
             # Retrying elsewhere is the rule, but every worker that could run it
             # already failed it: say so instead of waiting forever.

@@ -344,16 +344,30 @@ class TaskService(Service):
             )
 
     def fail(
-        self, worker: JSON, task_id: int, *, reason: str, log_text: str | None = None
+        self,
+        worker: JSON,
+        task_id: int,
+        *,
+        reason: str,
+        log_text: str | None = None,
+        job_fault: bool = False,
     ) -> TaskStatus:
         """The worker could not do the task: it is retried elsewhere, or fails for
-        good when out of attempts. Returns the task's status now."""
+        good when out of attempts. Returns the task's status now.
+
+        job_fault: the worker says every worker would meet the same (the job's own
+        files or payload), so the task fails now and the worker is not blamed. Only
+        the worker holding the task may say so (held_task), and it could fail the
+        task anyway: the flag saves retries, it grants nothing new.
+        """
         reason = reason[:2000] or "no reason given"
         row = self.ctx.held_task(worker, task_id)
         text = (log_text or "")[:MAX_LOG_CHUNK] + timings_line(row, time.time(), "failed")
         if text:
             self.ctx.append_log(row["job_id"], task_id, text)
-        status = record_failure(self.ctx, row, worker["id"], reason)
+        status = record_failure(
+            self.ctx, row, worker["id"], reason, blame=not job_fault, final=job_fault
+        )
         self.ctx.set_worker_status(worker["id"], WorkerStatus.IDLE)
         log.info("task %d failed on %s: %s -> %s", task_id, worker["name"], reason, status)
         return status
