@@ -1,5 +1,11 @@
 """`python -m coordinator`: serve | submit | jobs | job | cancel | ... (see coordinator/cli/)."""
 
-from coordinator.cli.main import main
+import sys
+
+try:
+    from coordinator.cli.main import main
+except KeyboardInterrupt:  # Ctrl+C while Python imports the command line: no traceback
+    print("interrupted", file=sys.stderr)
+    raise SystemExit(130) from None
 
 raise SystemExit(main())

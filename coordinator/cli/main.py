@@ -77,6 +77,16 @@ def join_sort_values(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line's exit code; Ctrl+C at any moment, even while the
+    parser is being built, is exit 130 and one line, never a traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        note("interrupted")
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: list[str] | None) -> int:
     argv = join_sort_values(sys.argv[1:] if argv is None else list(argv))
     try:
         args = build_parser().parse_args(argv)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -136,13 +137,24 @@ def test_ctrl_c_stops_watching_not_the_job(
         cwd=REPO,
         env=environment(),
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2.0)  # started and polling
+    stderr = proc.stderr
+    assert stderr is not None
+    said: list[str] = []
+    reader = threading.Thread(target=lambda: said.extend(iter(lambda: stderr.read(1), "")))
+    reader.start()
+    if command[0] == "log":  # prints nothing until the log has lines
+        time.sleep(2.0)
+    else:  # watching: its first status line is out (on a busy machine, seconds)
+        wait_for(lambda: "tasks" in "".join(said), timeout=30, what="the first status line")
     proc.send_signal(signal.SIGINT)
-    _out, err = proc.communicate(timeout=20)
+    proc.wait(timeout=20)
+    reader.join(timeout=10)
+    stderr.close()
+    err = "".join(said)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err
     if command[0] != "log":
