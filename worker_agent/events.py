@@ -67,6 +67,7 @@ class FrameSaved:
 class RunnerError:
     message: str  # what went wrong, for the task log and the artist
     traceback: str | None = None  # the runner's own traceback, when it crashed
+    job_fault: bool = False  # the job's own doing: every worker would meet the same
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,11 @@ _BUILDERS: dict[str, Callable[[dict[str, Any]], RunnerEvent]] = {
     "frame_start": lambda d: FrameStart(frame=_int(d, "frame")),
     "progress": _progress,
     "frame_saved": lambda d: FrameSaved(frame=_int(d, "frame"), path=_str(d, "path")),
-    "error": lambda d: RunnerError(message=_str(d, "message"), traceback=_opt_str(d, "traceback")),
+    "error": lambda d: RunnerError(
+        message=_str(d, "message"),
+        traceback=_opt_str(d, "traceback"),
+        job_fault=d.get("job_fault") is True,  # anything else: not the job's (as before)
+    ),
     "done": lambda d: Done(frames=_frames(d)),
 }
 

@@ -2,8 +2,10 @@
 
 Each kind is registered with @kind(name) and does its task through the
 TaskRun it is given: reports progress, runs a script of in_blender/ in
-Blender, and raises TaskFailure with the reason the farm shows. The TaskRun
-completes, fails or hands the task back; a kind never reports the end itself.
+Blender, and raises TaskFailure with the reason the farm shows (job_fault=True
+when every worker would meet it: the job's payload, names or files, never this
+worker's settings or Blender). The TaskRun completes, fails or hands the task
+back; a kind never reports the end itself.
 """
 
 from __future__ import annotations
@@ -99,28 +101,41 @@ def _render_in(run: TaskRun, blend: Path, out_dir: Path) -> None:
     missing = [f for f in frames if f not in saved]
     if missing or code != 0:
         what = f"; frames {', '.join(map(str, missing))} were not written" if missing else ""
-        raise TaskFailure(f"{exit_text(code)}{what}: {run.last_words()}")
+        raise TaskFailure(
+            f"{exit_text(code)}{what}: {run.last_words()}",
+            job_fault=code != 0 and run.job_fault_said(),
+        )
     if failed_uploads:
         raise TaskFailure(f"could not upload {', '.join(failed_uploads)}")
     run.report(progress=1.0, activity="done")
 
 
 def _render_task(run: TaskRun, blend: Path, out_dir: Path) -> RenderTask:
-    """The task's payload as the runner's TASK.json, with this worker's own settings."""
-    payload: dict[str, Any] = dict(run.task.payload)
+    """The task's payload as the runner's TASK.json, with this worker's own settings.
+
+    The payload is checked alone first: what is wrong there is the job's, and
+    every worker would refuse it alike; what only this worker's settings break
+    is this worker's.
+    """
+    known = set(RenderTask.__dataclass_fields__)
+    payload = {k: v for k, v in run.task.payload.items() if k in known}
+    payload.update(blend=str(blend), output_dir=str(out_dir))
+    try:
+        RenderTask.from_json(payload)
+    except TaskError as ex:
+        raise TaskFailure(f"the task cannot be rendered: {ex}", job_fault=True) from ex
     config = run.config
-    payload.update(blend=str(blend), output_dir=str(out_dir), allow_scripts=config.allow_scripts)
+    payload["allow_scripts"] = config.allow_scripts
     if config.device is not None:
         payload["device"] = config.device
     if config.threads is not None:
         payload["threads"] = config.threads
     if config.persistent_data:
         payload["persistent_data"] = True
-    known = set(RenderTask.__dataclass_fields__)
     try:
-        return RenderTask.from_json({k: v for k, v in payload.items() if k in known})
+        return RenderTask.from_json(payload)
     except TaskError as ex:
-        raise TaskFailure(f"the task cannot be rendered: {ex}") from ex
+        raise TaskFailure(f"this worker's settings do not fit the task: {ex}") from ex
 
 
 # ---------------------------------------------------------------- merge
@@ -277,8 +292,9 @@ def with_project(run: TaskRun, work: Callable[[TaskRun, Path, Path], None]) -> N
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     try:
-        with _refused():
-            inside(project, blend)  # no link laid out on the way leads elsewhere
+        # No link on the way leads elsewhere (a link is this worker's, not the job's).
+        with _refused(job_fault=False):
+            inside(project, blend)
         work(run, project / blend, out_dir)
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
@@ -291,7 +307,7 @@ def check_blend(blend: str | None, files: dict[str, str]) -> str:
     would be rendered (and its frames uploaded) at the coordinator's word.
     """
     if not blend:
-        raise TaskFailure("the job names no .blend file to render")
+        raise TaskFailure("the job names no .blend file to render", job_fault=True)
     with _refused():
         check_relative_path(blend, what="the job's .blend", allow_hidden=True)
         if blend not in files:
@@ -300,12 +316,14 @@ def check_blend(blend: str | None, files: dict[str, str]) -> str:
 
 
 @contextlib.contextmanager
-def _refused() -> Iterator[None]:
-    """An unsafe name from the coordinator fails the task (not the worker), saying which."""
+def _refused(*, job_fault: bool = True) -> Iterator[None]:
+    """An unsafe name from the coordinator fails the task (not the worker), saying
+    which; a name in the task is the job's fault, as every worker refuses it alike."""
     try:
         yield
     except UnsafeNameError as ex:
         raise TaskFailure(
             f"{ex}. Nothing was run: a path from the coordinator must stay inside"
-            " the job's folder on this worker"
+            " the job's folder on this worker",
+            job_fault=job_fault,
         ) from ex

@@ -47,7 +47,16 @@ EventHandler = Callable[[ev.RunnerEvent | None], None]
 
 
 class TaskFailure(Exception):
-    """The task could not be done here; the message is the reason the farm shows."""
+    """The task could not be done here; the message is the reason the farm shows.
+
+    job_fault: the job's own doing (a file its project lacks, a payload that cannot
+    be run), which every worker would meet alike: the farm fails the task at once
+    instead of trying it on other workers, and does not hold it against this one.
+    """
+
+    def __init__(self, reason: str, *, job_fault: bool = False) -> None:
+        super().__init__(reason)
+        self.job_fault = job_fault
 
 
 class TaskRun:
@@ -67,7 +76,7 @@ class TaskRun:
         self._tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)  # for the failure report
         self._progress: float | None = None  # 0..1, the latest
         self._activity: str | None = None  # one line saying what it does, not sent yet
-        self._errors: list[str] = []  # the runner's error events
+        self._errors: list[ev.RunnerError] = []  # the runner's error events
         self.began = time.monotonic()  # when this worker got the task (stages count from it)
         self._stages: dict[str, float] = {}  # stages reached, not sent yet
         self._stages_seen: set[str] = set()  # every stage reached
@@ -85,7 +94,7 @@ class TaskRun:
             work(self)
             self._conclude()
         except TaskFailure as ex:
-            self._fail(str(ex))
+            self._fail(str(ex), job_fault=ex.job_fault)
         except ConflictError as ex:
             log.info("task %d taken away: %s", self.task.task_id, ex.message)
         except AuthError as ex:  # the farm forgot this worker: the loop registers again
@@ -132,14 +141,17 @@ class TaskRun:
             # The worker is leaving mid-task: hand it back (does not count as a failure).
             self.agent.sign_off(self.client)
 
-    def _fail(self, reason: str) -> None:
-        log.warning("task %d failed: %s", self.task.task_id, reason)
+    def _fail(self, reason: str, *, job_fault: bool = False) -> None:
+        whose = " (the job's own fault)" if job_fault else ""
+        log.warning("task %d failed%s: %s", self.task.task_id, whose, reason)
         self.flush()
         tail = "\n".join(self._tail)
         text = f"\n--- last lines ---\n{tail}\n" if tail else ""
         with contextlib.suppress(ConflictError):
             self.patiently(
-                lambda: self.client.fail_task(self.task.task_id, reason=reason, log=text)
+                lambda: self.client.fail_task(
+                    self.task.task_id, reason=reason, log=text, job_fault=job_fault
+                )
             )
 
     def patiently(self, call: Callable[[], object]) -> None:
@@ -220,9 +232,13 @@ class TaskRun:
         """Why Blender stopped, for a failure reason: the runner's last error, else
         Blender's last line (not the agent's own notes or a crash backtrace)."""
         if self._errors:
-            return self._errors[-1]
+            return self._errors[-1].message
         said = [t for t in self._tail if not t.startswith(("[agent]", CRASH_PREFIX))]
         return said[-1] if said else "no output"
+
+    def job_fault_said(self) -> bool:
+        """Whether the runner's last error says the failure is the job's own."""
+        return bool(self._errors) and self._errors[-1].job_fault
 
     # ------------------------------------------------------------- Blender
     def run_script(
@@ -375,7 +391,7 @@ class TaskRun:
             elif isinstance(event, ev.Progress) and "first_sample" not in self._stages_seen:
                 self.mark("first_sample")
             elif isinstance(event, ev.RunnerError):
-                self._errors.append(event.message)
+                self._errors.append(event)
                 self.log_line(f"[runner] error: {event.message}")
             on_event(event)
 

@@ -477,21 +477,7 @@ class FarmClient:
     def fail_task(
         self, task_id: int, *, reason: str, log: str = "", job_fault: bool = False
     ) -> JSON:
-        """job_fault: every worker would meet the same (models.FailRequest), so the task
-        fails at once. A coordinator older than the field refuses it (400 naming it):
-        the plain report goes instead, and the task is retried as before."""
-        body: dict[str, Any] = {"reason": reason, "log": log}
-        path = f"/worker/tasks/{task_id}/fail"
-        if not job_fault:
-            result: JSON = self._json("POST", path, json=body)
-            return result
-        try:
-            result = self._json("POST", path, json={**body, "job_fault": True})
-        except FarmClientError as ex:
-            if ex.status != 400 or "job_fault" not in ex.message:
-                raise
-            result = self._json("POST", path, json=body)
-        return result
+        return _fail(self, task_id, {"reason": reason, "log": log}, job_fault=job_fault)
 
     def sign_off(self) -> None:
         self._json("POST", "/worker/sign-off", json={})
@@ -502,6 +488,22 @@ class FarmClient:
     def rest(self, until: float) -> None:
         """Outside its working hours until `until` (Unix time); said again while resting."""
         self._json("POST", "/worker/rest", json={"until": until})
+
+
+def _fail(client: FarmClient, task_id: int, body: dict[str, Any], *, job_fault: bool) -> JSON:
+    """A fail report. job_fault (models.FailRequest): every worker would meet the same,
+    so the task fails at once. A coordinator older than the field refuses it (400
+    naming it): the plain report goes instead, and the task is retried as before."""
+    path = f"/worker/tasks/{task_id}/fail"
+    if job_fault:
+        try:
+            answer: JSON = client._json("POST", path, json={**body, "job_fault": True})
+            return answer
+        except FarmClientError as ex:
+            if ex.status != 400 or "job_fault" not in ex.message:
+                raise
+    result: JSON = client._json("POST", path, json=body)
+    return result
 
 
 def _download(

@@ -30,6 +30,13 @@ class Emitter:
     def emit(self, event: str, **fields: Any) -> None:
         self.write(format_event(event, **fields))
 
+    def error(self, ex: Exception) -> None:
+        """The error event for a task that failed with ex; ``job_fault`` only when the
+        failure is the job's own (render_task.JobFault), so every other error line
+        stays as it was."""
+        fault = {"job_fault": True} if getattr(ex, "job_fault", False) else {}
+        self.emit("error", message=str(ex), **fault)
+
     def write(self, line: str) -> None:
         with self._lock:
             self._stream.write(line + "\n")

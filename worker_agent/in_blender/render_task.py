@@ -21,6 +21,16 @@ MOVIE_FORMATS = ("FFMPEG", "AVI_JPEG", "AVI_RAW")
 class TaskError(Exception):
     """The task cannot be rendered as asked; the message is for the artist."""
 
+    job_fault = False  # see JobFault
+
+
+class JobFault(TaskError):
+    """The job's own doing, which every worker would meet alike (a file its project
+    lacks, a scene or camera the .blend does not have): the error event says so,
+    and the farm fails the task without trying it on other workers."""
+
+    job_fault = True
+
 
 @dataclasses.dataclass(frozen=True)
 class RenderTask:

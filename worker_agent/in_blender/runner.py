@@ -19,7 +19,9 @@ everything else stays plain log. Events, in order:
 - ``frame_start``: ``frame``
 - ``progress``: ``frame``, ``sample``, ``samples`` (throttled, see progress.ProgressThrottle)
 - ``frame_saved``: ``frame``, ``path`` (absolute; the file exists)
-- ``error``: ``message`` (then the runner exits non-zero)
+- ``error``: ``message``, and ``job_fault: true`` when the failure is the job's own
+  (render_task.JobFault: every worker would meet it, so the farm does not retry
+  it elsewhere); then the runner exits non-zero
 - ``done``: ``frames`` (the last line of a successful run; exit code 0)
 
 The module imports no ``bpy`` at import time, so the agent and the tests import
@@ -49,6 +51,7 @@ from worker_agent.in_blender.fileoutputs import saved_files
 from worker_agent.in_blender.inputs import missing_inputs, missing_message, project_root
 from worker_agent.in_blender.progress import ProgressThrottle, StdoutTee, parse_stats
 from worker_agent.in_blender.render_task import (
+    JobFault,
     RenderTask,
     TaskError,
     load_task,
@@ -186,10 +189,24 @@ def check_inputs(task: RenderTask) -> None:
     missing = missing_inputs()
     if not missing:
         return
-    message = missing_message(missing, project_root(task.blend, task.output_dir))
+    root = project_root(task.blend, task.output_dir)
+    message = missing_message(missing, root)
     if task.missing_files != "render":
+        # A file inside the project is missing on every worker alike (they all get
+        # the same files); one outside it may be on a share another worker mounts.
+        if all(_within(m.path, root) for m in missing):
+            raise JobFault(message)
         raise TaskError(message)
     print(f"[runner] rendering anyway (missing_files=render): {message}", flush=True)
+
+
+def _within(path: str, folder: str) -> bool:
+    try:
+        return os.path.commonpath([os.path.abspath(path), os.path.abspath(folder)]) == (
+            os.path.abspath(folder)
+        )
+    except ValueError:  # another drive
+        return False
 
 
 def render_loaded(task: RenderTask, emitter: Emitter, feed: ProgressFeed) -> None:
@@ -218,7 +235,7 @@ def run_task(argv: Sequence[str], emitter: Emitter) -> int:
         render_loaded(task, emitter, feed)
         return 0
     except TaskError as ex:
-        emitter.emit("error", message=str(ex))
+        emitter.error(ex)
         return 1
     except Exception as ex:
         emitter.emit("error", message=f"runner failed: {ex!r}", traceback=traceback.format_exc())

@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from worker_agent.in_blender.fileoutputs import route as route_file_outputs
-from worker_agent.in_blender.render_task import RenderTask, TaskError
+from worker_agent.in_blender.render_task import JobFault, RenderTask, TaskError
 
 # Blender 4.4 replaced "samples = chunk length" by an explicit sample subset.
 SAMPLE_SUBSET_VERSION = (4, 4, 0)
@@ -65,7 +65,7 @@ def _pick_scene(name: str | None) -> Any:
     scene = bpy.data.scenes.get(name)
     if scene is None:
         known = ", ".join(repr(s.name) for s in bpy.data.scenes)
-        raise TaskError(f"scene {name!r} not found in the file (it has {known})")
+        raise JobFault(f"scene {name!r} not found in the file (it has {known})")
     if bpy.context.window is not None:
         bpy.context.window.scene = scene
     return scene
@@ -75,10 +75,10 @@ def _pick_camera(scene: Any, name: str | None) -> None:
     if name is not None:
         camera = scene.objects.get(name)
         if camera is None or camera.type != "CAMERA":
-            raise TaskError(f"camera {name!r} not found in scene {scene.name!r}")
+            raise JobFault(f"camera {name!r} not found in scene {scene.name!r}")
         scene.camera = camera
     if scene.camera is None:
-        raise TaskError(f"scene {scene.name!r} has no camera")
+        raise JobFault(f"scene {scene.name!r} has no camera")
 
 
 def _set_output(scene: Any, task: RenderTask) -> None:

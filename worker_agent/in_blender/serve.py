@@ -158,7 +158,7 @@ def serve(lines: Iterable[str], session: Session) -> int:
                 emitter.emit("error", message=f"bad request line {line.strip()!r}: {ex}")
                 return 1
             except (TaskError, MergeError) as ex:
-                emitter.emit("error", message=str(ex))
+                emitter.error(ex)
                 return 1
             except Exception as ex:
                 emitter.emit(
