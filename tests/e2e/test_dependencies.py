@@ -127,7 +127,7 @@ def test_a_job_lacking_a_file_fails_naming_it_and_delivers_nothing(
     shutil.copy(project.library, folder / "lib" / "set.blend")
     out = tmp_path / "out"
     base = ["submit", str(folder / "shot.blend"), "--project", str(folder), "--frames", "1-2"]
-    base += ["--chunk-size", "2", "--max-attempts", "1", "--wait", "--timeout", "120"]
+    base += ["--chunk-size", "2", "--wait", "--timeout", "120"]  # the default max attempts
     result = cli(farm, *base, "--output", str(out / "frame_####"))
     assert result.returncode == 1, result.stderr
     job_id = result.stdout.split()[0]
@@ -136,6 +136,14 @@ def test_a_job_lacking_a_file_fails_naming_it_and_delivers_nothing(
     first = "missing files (the scene reads them; the job's project lacks them): tex/checker.png"
     assert first in job["status_reason"]
     assert "seq/plate_0001.png" in job["status_reason"]
+    # Every worker would meet the same: one attempt, not blamed on the worker.
+    assert job["status_reason"].endswith("; not retried: every worker would meet the same")
+    assert job["max_attempts"] == 3 and job["blocklist"] == []
+    tasks = farm.client().tasks(int(job_id))["tasks"]
+    (task,) = [t for t in tasks if t["status"] == "failed"]  # the render (not its preview)
+    detail = farm.client().task(task["id"])
+    assert detail["attempts"] == 1
+    assert [f["blamed"] for f in detail["failures"]] == [False]
     assert not out.exists() or os.listdir(out) == []
     shown = cli(farm, "job", job_id)
     assert first in shown.stdout
