@@ -103,7 +103,8 @@ def _render_in(run: TaskRun, blend: Path, out_dir: Path) -> None:
         what = f"; frames {', '.join(map(str, missing))} were not written" if missing else ""
         raise TaskFailure(
             f"{exit_text(code)}{what}: {run.last_words()}",
-            job_fault=code != 0 and run.job_fault_said(),
+            # the runner's own end after its error, not Blender killed by a signal
+            job_fault=0 < code < 128 and run.job_fault_said(),
         )
     if failed_uploads:
         raise TaskFailure(f"could not upload {', '.join(failed_uploads)}")
