@@ -50,6 +50,7 @@ def _job() -> dict[str, Any]:
         "task_counts": {"queued": 1},
         "progress": 0.0,
         "eta_seconds": None,
+        "frame_seconds": None,
         "warning": "",
         "blocklist": [],
         "actions": ["cancel", "delete"],

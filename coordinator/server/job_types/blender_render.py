@@ -207,7 +207,7 @@ def compile(settings: JSON) -> list[TaskSpec]:
         )
         for chunk in chunk_frames(frames, settings["chunk_size"])
     ]
-    if not settings["preview"]:
-        return renders
+    if not settings["preview"] or len(set(frames)) < 2:
+        return renders  # a still is its own preview
     # then a small preview movie of the finished frames (preview.py)
     return [*renders, preview.preview_task(common, frames, depends_on=tuple(range(len(renders))))]

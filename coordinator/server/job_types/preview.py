@@ -30,15 +30,17 @@ MAX_WIDTH = 640  # pixels; larger renders are scaled down, keeping their aspect
 
 # On unless the job says otherwise (the add-on's form and the dashboard draw it;
 # CLI: --set preview=false).
+# A job of one frame gets no preview: the frame is its own.
 SETTING = Setting(
     "preview",
     "bool",
     "Preview video",
-    "After the frames, a worker makes a small WebM of them (at most 640 pixels wide,"
-    " 250 frames) to watch on the dashboard; kept on the farm, never delivered",
+    "After the frames of a job of more than one frame, a worker makes a small WebM of them"
+    " (at most 640 pixels wide, 250 frames) to watch on the dashboard; kept on the farm,"
+    " never delivered",
     default=True,
 )
-# The same setting for progressive jobs, which make a preview of sequences only.
+# The same setting for progressive jobs, whose preview waits for the last merges.
 PROGRESSIVE_SETTING = replace(
     SETTING,
     description="After the last merge of a job of more than one frame, a worker makes a small"

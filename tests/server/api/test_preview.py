@@ -82,3 +82,13 @@ async def test_the_preview_of_an_unknown_job_is_not_found(client: Client) -> Non
     assert resp.status == 404 and "999" in (await resp.json())["error"]
     resp = await client.get(f"{API}/jobs/1/preview")
     assert resp.status == 401
+
+
+async def test_a_still_gets_no_preview_its_frame_is_its_own(client: Client, tmp_path: Path) -> None:
+    for frames in ("5", "5,5"):  # one frame, however written
+        job = await submit_render(client, str(tmp_path / "f_####"), frames=frames)
+        kinds = [t["kind"] for t in (await get_job(client, job["id"]))["tasks"]]
+        assert kinds == ["render"], (frames, kinds)
+    job = await submit_render(client, str(tmp_path / "g_####"), frames="5-6")
+    kinds = [t["kind"] for t in (await get_job(client, job["id"]))["tasks"]]
+    assert kinds == ["render", "preview"]
