@@ -20,8 +20,11 @@ import pytest
 
 from coordinator.client.http import FarmClient
 from coordinator.core.protocol import Assignment
+from tests.support import blendgen
+from tests.support.blendgen import DEBIAN_BLENDER
 from tests.worker_agent.conftest import LiveFarm
 from tests.worker_agent.test_agent_loop import config, run, submit_render
+from tests.worker_agent.test_missing_inputs import run_runner
 from worker_agent import events as ev
 from worker_agent import kinds
 from worker_agent.agent import Agent
@@ -213,3 +216,19 @@ def test_an_error_not_the_jobs_is_retried_as_before(farm: LiveFarm) -> None:
     assert failure["blamed"] is True
     assert not failure["reason"].endswith(NOT_RETRIED)
     assert farm.client.job(job_id)["status"] != "failed"
+
+
+# ---------------------------------------------------------------- in Blender
+
+
+@pytest.mark.blender
+def test_blender_says_a_scene_the_file_lacks_is_the_jobs_fault(tmp_path: Path) -> None:
+    """The real runner in Debian's Blender 3.4 (binary, runner.py): the error event
+    carries job_fault for a scene the job names and the file does not have."""
+    blend = blendgen.make_scene(tmp_path / "shot.blend", frames=(1, 1))
+    (scene,) = [
+        e
+        for e in run_runner(DEBIAN_BLENDER, blend, tmp_path / "a", scene="Nope")
+        if isinstance(e, ev.RunnerError)
+    ]
+    assert scene.message.startswith("scene 'Nope' not found") and scene.job_fault
