@@ -7,6 +7,7 @@ from typing import Any
 
 from coordinator.core import models
 from coordinator.core.protocol import API_PREFIX, API_VERSION
+from coordinator.server.guard import ConnectionLimits
 from coordinator.server.openapi.operations import OPERATIONS, Media, Op, Param
 from coordinator.server.openapi.schemas import JSON, Components, job_settings_components
 
@@ -44,11 +45,25 @@ def openapi_document() -> JSON:
         "info": {
             "title": "LAN render farm coordinator",
             "version": API_VERSION,
-            "description": "Jobs, tasks, workers and files of a Blender render farm.",
+            "description": "Jobs, tasks, workers and files of a Blender render farm.\n\n"
+            + _limits_text(ConnectionLimits()),
         },
         "paths": paths,
         "components": {"schemas": components.all(), "securitySchemes": SECURITY_SCHEMES},
     }
+
+
+def _limits_text(limits: ConnectionLimits) -> str:
+    """What every connection must keep to, before any token is checked (guard.py)."""
+    return (
+        "Limits for every client, before any token is checked: at most"
+        f" {limits.max_per_address} open connections per address (one more is closed at"
+        f" once); a request's head, and a TLS handshake, must arrive whole within"
+        f" {limits.header_timeout:g} s; a kept-alive connection unused for"
+        f" {limits.idle_timeout:g} s is closed; a request body must average at least"
+        f" {limits.body_min_rate >> 10} KiB/s over each {limits.body_window:g} s, else the"
+        " answer is 408 and the connection is closed."
+    )
 
 
 def _operation(op: Op, components: Components) -> JSON:
