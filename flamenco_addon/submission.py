@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from coordinator.core.fileoutputs import FileOutputError, resolve_nodes, setting_text
+from coordinator.core.fileoutputs import (
+    FileOutputError,
+    reserved_name_problem,
+    resolve_nodes,
+    setting_text,
+)
 from coordinator.core.frames import FrameError, chunk_frames, format_frames, parse_frames
 from coordinator.core.outputs import (
     TemplateError,
@@ -138,6 +143,9 @@ def resolve_output(snap: SceneSnapshot) -> str:
         resolved = resolve_blender_relative(path, _dirname(snap.blend_path or "/"))
     except ValueError as ex:
         raise SubmitError(f"the output path can't be used: {ex}") from ex
+    problem = reserved_name_problem(resolved.replace("\\", "/").rsplit("/", 1)[-1])
+    if problem is not None:  # refused before the file is packed, not by the farm after
+        raise SubmitError(f"the output path can't be used: {problem}")
     return resolved  # ending in a separator: a folder, frames named 0001.png ...
 
 

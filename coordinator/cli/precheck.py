@@ -17,6 +17,7 @@ import math
 from collections.abc import Mapping
 
 from coordinator.cli.common import JSON, CliError
+from coordinator.core.fileoutputs import reserved_name_problem
 from coordinator.core.frames import parse_frames
 from coordinator.core.protocol import parse_blender_version
 
@@ -89,12 +90,17 @@ def frames_problem(text: str) -> str | None:
 
 def check_output(settings: Mapping[str, str]) -> None:
     """An empty output would become the current folder itself: frames named
-    `<cwd>0001.png` beside it. Refused here, where the folder is known."""
+    `<cwd>0001.png` beside it. Refused here, where the folder is known; and a
+    name the farm keeps for File Output files, before anything is uploaded."""
     if "output" in settings and not settings["output"].strip():
         raise CliError(
             "--output is empty; give the folder and name the frames should land in,"
             " e.g. --output /renders/shot010/frame_####"
         )
+    name = settings.get("output", "").replace("\\", "/").rsplit("/", 1)[-1]
+    problem = reserved_name_problem(name)
+    if problem is not None:  # before the upload, in the coordinator's own words
+        raise CliError(f"--output {settings['output']}: {problem}")
 
 
 def check_blender_version(text: str) -> None:

@@ -137,6 +137,10 @@ def test_output_paths_resolve_like_blender() -> None:
     assert output_dir("/r/shot/f_####") == "/r/shot"
     assert output_dir("/r/shot/") == "/r/shot"  # the folder itself, where the coordinator delivers
     assert output_dir("C:\\r\\f_####") == "C:\\r"
+    # a name the farm keeps for File Output files: refused before anything is packed
+    for reserved in ("//fileout2-beauty_####", "C:\\r\\Unlisted1-x"):
+        with pytest.raises(SubmitError, match="the farm's names for compositor File Output"):
+            resolve_output(replace(SNAP, render_filepath=reserved))
 
 
 def test_output_path_templates_are_expanded_here_for_blender_4_5_and_later() -> None:

@@ -36,6 +36,11 @@ def blend_file(path: Path) -> Path:
         (("--blender-version", "four"), "error: --blender-version: not a Blender version"),
         (("--output", ""), "error: --output is empty; give the folder and name the frames"),
         (("--output", "  "), "error: --output is empty"),
+        (
+            ("--output", "/renders/fileout1-f_####"),
+            "error: --output /renders/fileout1-f_####: output file names starting with"
+            " 'fileout1-' are the farm's names for compositor File Output files",
+        ),
     ],
 )
 def test_bad_settings_are_refused_before_uploading(
