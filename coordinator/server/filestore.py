@@ -189,20 +189,28 @@ def output_folder(pattern: str) -> Path | None:
     return Path(folder) if folder is not None else None
 
 
-# The temporary name deliver() copies into: ".<name>.<mkstemp's 8 characters>.part"
+# The temporary name deliver() copies into: ".<name>.<mkstemp's 8 characters>.part",
+# and the name _replace_own moves a file aside to for a moment.
 _PARTIAL = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.part")
+_ASIDE = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{8}\.aside")
 
 
 def remove_partial_deliveries(folder: Path, names: set[str], *, before: float) -> list[Path]:
     """Delete the half-copied files a killed coordinator left in an output folder:
     only deliver()'s own temporary names, only for outputs in `names`, only those
-    last written before `before` (a copy running now keeps writing its own)."""
+    last written before `before` (a copy running now keeps writing its own).
+    A file it had moved aside (_replace_own) goes back to its name when that is
+    free, and is dropped when the same bytes are there; else it stays, said."""
     removed = []
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return []
     for entry in entries:
+        aside = _ASIDE.fullmatch(entry.name)
+        if aside is not None and aside["name"] in names:
+            _restore_aside(Path(entry.path), folder / aside["name"], before=before)
+            continue
         match = _PARTIAL.fullmatch(entry.name)
         if match is None or match["name"] not in names:
             continue
@@ -212,6 +220,19 @@ def remove_partial_deliveries(folder: Path, names: set[str], *, before: float) -
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
     return removed
+
+
+def _restore_aside(aside: Path, dest: Path, *, before: float) -> None:
+    try:
+        if os.lstat(aside).st_ctime >= before:  # moved aside by this process: not left over
+            return
+        if _link_exclusive(aside, dest) or _same_bytes(aside, dest):
+            aside.unlink()
+            return
+    except OSError as ex:
+        log.warning("%s: could not put %s back (%s)", dest, aside, ex)
+        return
+    log.warning("%s: a file moved aside while a frame was delivered is kept at %s", dest, aside)
 
 
 def deliver(
@@ -230,10 +251,11 @@ def deliver(
     try:
         # Reading what is there can fail too (a folder we may not enter, an
         # unreadable file): that is a delivery problem, retried, never a 500.
+        seen = _identity(dest)  # which file the hash below is of
         current = _regular_file_sha(dest)
         if current == sha:
             return Delivery(str(dest), "already there")
-        ours = current is not None and current == replaceable
+        ours = current is not None and current == replaceable and _identity(dest) == seen
         if not overwrite and not ours and os.path.lexists(dest):
             return Delivery(None, f"kept what is already at {dest} (overwrite is off)")
         replaced = os.path.lexists(dest)
@@ -243,11 +265,7 @@ def deliver(
             if overwrite:
                 os.replace(tmp, dest)
             else:
-                placed = (
-                    _replace_own(tmp, dest, str(replaceable))
-                    if ours
-                    else _link_exclusive(tmp, dest)
-                )
+                placed = _replace_own(tmp, dest, seen) if ours else _link_exclusive(tmp, dest)
                 if not placed:
                     return Delivery(None, f"kept what is already at {dest} (overwrite is off)")
         finally:
@@ -296,34 +314,69 @@ def _copy_beside(source: Path, sha: str, dest: Path) -> Path:
     return tmp
 
 
-def _replace_own(tmp: Path, dest: Path, own_sha: str) -> bool:
+def _replace_own(tmp: Path, dest: Path, own: tuple[int, ...] | None) -> bool:
     """With overwrite off, put `tmp` at `dest` only in place of the job's own
-    earlier version (sha256 `own_sha`); False, replacing nothing, otherwise.
+    earlier version (the file whose identity, `_identity`, was `own` when its
+    hash was checked); False, replacing nothing, otherwise.
 
-    What is at `dest` is first moved aside in one step and checked there, so a
-    file someone puts at `dest` after the caller's check is never replaced: it
-    is moved back. (Checked then replaced, it could have been.)
+    That file is moved aside in one step and recognised there by its identity
+    (no second hash: `dest` is empty for microseconds, not for a big EXR's
+    read), so a file someone put at `dest` after the check is never replaced:
+    it is moved back. Whatever fails on the way, what was moved aside goes back
+    unless it was the job's own; a coordinator killed in between leaves it
+    under the ".aside" name, which remove_partial_deliveries puts back.
     """
     aside = _aside_name(dest)
     try:
         os.rename(dest, aside)
     except FileNotFoundError:  # gone meanwhile: nothing to replace
         return _link_exclusive(tmp, dest)
-    if _regular_file_sha(aside) != own_sha:  # not ours any more: put it back
-        if _link_exclusive(aside, dest):
-            aside.unlink()
-        else:  # and something else came to `dest` meanwhile: keep both, say where
-            log.warning("%s was replaced twice while a frame was delivered; the first is at %s",
-                        dest, aside)  # fmt: skip
-        return False
-    placed = _link_exclusive(tmp, dest)
-    aside.unlink()  # the job's own earlier version: the new one, or another's file, is there
+    placed = False
+    try:
+        if own is not None and _identity(aside) == own:
+            placed = _link_exclusive(tmp, dest)
+    finally:
+        _settle_aside(aside, dest, own, placed=placed)
     return placed
 
 
+def _settle_aside(aside: Path, dest: Path, own: tuple[int, ...] | None, *, placed: bool) -> None:
+    """After _replace_own: unless the new version is in place, what was moved aside
+    goes back where it was (the job's earlier version too, if the delivery
+    failed); then the aside name goes, unless it holds someone's file that
+    could not go back (something else is at `dest` now): that is said."""
+    try:
+        ours = own is not None and _identity(aside) == own
+        restored = not placed and _link_exclusive(aside, dest)
+        if placed or restored or ours:
+            aside.unlink()
+            return
+    except OSError as ex:
+        log.warning("%s: could not tidy %s after a delivery (%s); it is kept", dest, aside, ex)
+        return
+    log.warning(
+        "%s was replaced twice while a frame was delivered; the first is at %s", dest, aside
+    )
+
+
+def _same_bytes(one: Path, other: Path) -> bool:
+    sha = _regular_file_sha(one)
+    return sha is not None and sha == _regular_file_sha(other)
+
+
+def _identity(path: Path) -> tuple[int, ...] | None:
+    """Which file is at `path` (not through a link), and unchanged: device, inode,
+    size and modification time; None when nothing is there."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def _aside_name(dest: Path) -> Path:
-    """A new name beside `dest` for a moment; not a ".part" name, which a restart
-    would sweep away (remove_partial_deliveries)."""
+    """A new name beside `dest` for a moment; not a ".part" name (a partial copy,
+    which a restart deletes)."""
     while True:
         aside = dest.parent / f".{dest.name}.{secrets.token_hex(4)}.aside"
         if not os.path.lexists(aside):

@@ -4,10 +4,12 @@ get the mode a local render gives them. The farm's own folders are private."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,6 +119,49 @@ def test_overwrite_off_keeps_a_file_put_over_the_jobs_own_during_the_copy(
     result = deliver(*frame, dest, overwrite=False, replaceable=earlier)
     assert result.note.startswith("updated") and dest.read_bytes() == b"the farm's pixels"
     assert sorted(os.listdir(tmp_path)) == ["f_0001.png", "stored.png"]
+
+
+def test_overwrite_off_a_failed_refinement_puts_the_earlier_version_back(
+    tmp_path: Path, frame: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dest = tmp_path / "f_0001.png"
+    dest.write_bytes(b"noisy")
+    earlier = hashlib.sha256(b"noisy").hexdigest()
+    real = filestore._link_exclusive
+
+    def disk_fails_for_the_new_copy(tmp: Path, to: Path) -> bool:
+        if tmp.name.endswith(".part"):
+            raise OSError(errno.EIO, "Input/output error")
+        return real(tmp, to)
+
+    monkeypatch.setattr(filestore, "_link_exclusive", disk_fails_for_the_new_copy)
+    result = deliver(*frame, dest, overwrite=False, replaceable=earlier)
+    assert result.path is None and result.note.startswith("could not write"), result
+    assert dest.read_bytes() == b"noisy"  # retried later; meanwhile the earlier version
+    assert sorted(os.listdir(tmp_path)) == ["f_0001.png", "stored.png"]
+
+
+@pytest.mark.parametrize(
+    ("there", "kept_aside"),
+    [(None, False), (b"earlier", False), (b"the artist's own", True)],
+    ids=["name-free", "same-bytes-there", "another-file-there"],
+)
+def test_a_file_left_aside_by_a_killed_coordinator_goes_back(
+    tmp_path: Path, there: bytes | None, kept_aside: bool
+) -> None:
+    aside = tmp_path / ".f_0001.png.0123abcd.aside"
+    aside.write_bytes(b"earlier")
+    dest = tmp_path / "f_0001.png"
+    if there is not None:
+        dest.write_bytes(there)
+    filestore.remove_partial_deliveries(tmp_path, {"f_0001.png"}, before=time.time() + 60)
+    assert dest.read_bytes() == (there or b"earlier")  # never replaced
+    assert aside.exists() == kept_aside
+    # one moved aside by the running coordinator (after its start) is left alone
+    if not kept_aside:
+        aside.write_bytes(b"in use")
+        filestore.remove_partial_deliveries(tmp_path, {"f_0001.png"}, before=time.time() - 60)
+        assert aside.exists()
 
 
 def test_overwrite_on_replaces_a_link_not_its_target(
