@@ -146,14 +146,19 @@ def test_ctrl_c_stops_watching_not_the_job(
     said: list[str] = []
     reader = threading.Thread(target=lambda: said.extend(iter(lambda: stderr.read(1), "")))
     reader.start()
-    if command[0] == "log":  # prints nothing until the log has lines
-        time.sleep(2.0)
-    else:  # watching: its first status line is out (on a busy machine, seconds)
-        wait_for(lambda: "tasks" in "".join(said), timeout=30, what="the first status line")
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=20)
-    reader.join(timeout=10)
-    stderr.close()
+    try:
+        if command[0] == "log":  # prints nothing until the log has lines
+            time.sleep(2.0)
+        else:  # watching: its first status line is out (on a busy machine, seconds)
+            wait_for(lambda: "tasks" in "".join(said), timeout=30, what="the first status line")
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(timeout=10)
+        stderr.close()
     err = "".join(said)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err
