@@ -184,10 +184,12 @@ class JobDetail(Job):
 
     frame_seconds: Annotated[
         float | None,
-        "the median time Blender took to render one frame, over up to 101 of its latest"
-        " finished tasks (each: from the scene loaded to its last frame saved, divided by"
-        " its frames; start-up and uploads left out); null until a finished task has"
-        " reported both stages",
+        "the median time Blender took to render one frame, over up to 101 of its finished"
+        " tasks, the last in the job's order (tasks are handed out in that order, so"
+        " about the latest); each: from the scene loaded to its last frame saved, divided"
+        " by its frames, start-up and uploads left out (a progressive job's task renders"
+        " one sample chunk of a frame); null until a finished task has reported both"
+        " stages",
     ]
     report: NotRequired[
         Annotated[
