@@ -3,14 +3,16 @@
 Each kind is registered with @kind(name) and does its task through the
 TaskRun it is given: reports progress, runs a script of in_blender/ in
 Blender, and raises TaskFailure with the reason the farm shows (job_fault=True
-when every worker would meet it: the job's payload, names or files, never this
-worker's settings or Blender). The TaskRun completes, fails or hands the task
-back; a kind never reports the end itself.
+only when every worker would meet it, whatever its version, OS or settings:
+the task names no .blend or one it does not send, or the runner says so of a
+file the project lacks). The TaskRun completes, fails or hands the task back;
+a kind never reports the end itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import logging
 import shutil
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from coordinator.client.http import ConflictError, FarmClientError
+from coordinator.core.frames import format_frames, parse_frames
 from coordinator.core.names import (
     UnsafeNameError,
     check_name_pattern,
@@ -80,6 +83,7 @@ def _render_in(run: TaskRun, blend: Path, out_dir: Path) -> None:
     frames = list(render_task.frames)
     saved: dict[int, str] = {}
     at = {"index": 0}  # the frame being rendered, as an index into frames
+    said: list[str] = []  # the runner's error events: what it found wrong
 
     def on_event(event: ev.RunnerEvent | None) -> None:
         if isinstance(event, ev.FrameStart) and event.frame in frames:
@@ -94,15 +98,16 @@ def _render_in(run: TaskRun, blend: Path, out_dir: Path) -> None:
             )
         elif isinstance(event, ev.FrameSaved):
             saved[event.frame] = event.path
+        elif isinstance(event, ev.RunnerError):
+            said.append(event.message)
 
     code, failed_uploads = run.run_script("render", task_json, blend, on_event)
     if run.stopped.is_set():
         return
     missing = [f for f in frames if f not in saved]
     if missing or code != 0:
-        what = f"; frames {', '.join(map(str, missing))} were not written" if missing else ""
         raise TaskFailure(
-            f"{exit_text(code)}{what}: {run.last_words()}",
+            render_failure(code, missing, said[-1] if said else None, run.last_words()),
             # the runner's own end after its error, not Blender killed by a signal
             job_fault=0 < code < 128 and run.job_fault_said(),
         )
@@ -111,12 +116,41 @@ def _render_in(run: TaskRun, blend: Path, out_dir: Path) -> None:
     run.report(progress=1.0, activity="done")
 
 
+def render_failure(code: int, missing: list[int], runner_said: str | None, last: str) -> str:
+    """A failed render's reason, what to fix first: the farm keeps its head and
+    tail only, so the runner's own message (the files to send, the scene to
+    name) leads, and how Blender ended follows; else Blender's last line ends it."""
+    ended = exit_text(code)
+    if missing:
+        ended += f"; frames {frames_text(missing)} were not written"
+    if runner_said is not None:
+        return f"{runner_said} ({ended})"
+    return f"{ended}: {last}"
+
+
+# A frame list longer than this in a reason is cut, saying how many frames.
+_FRAMES_SHOWN = 80
+
+
+def frames_text(frames: list[int]) -> str:
+    """Frames for a person, runs joined ("1-24, 30"; a run of two reads "2, 3")."""
+    parts = []
+    for entry in format_frames(frames).split(","):
+        pair = parse_frames(entry)
+        parts.append(f"{pair[0]}, {pair[1]}" if len(pair) == 2 else entry)
+    text = ", ".join(parts)
+    if len(text) <= _FRAMES_SHOWN:
+        return text
+    return f"{text[:_FRAMES_SHOWN].rsplit(', ', 1)[0]}, ... ({len(set(frames))} frames)"
+
+
 def _render_task(run: TaskRun, blend: Path, out_dir: Path) -> RenderTask:
     """The task's payload as the runner's TASK.json, with this worker's own settings.
 
-    The payload is checked alone first: what is wrong there is the job's, and
-    every worker would refuse it alike; what only this worker's settings break
-    is this worker's.
+    Neither failure is the job's fault: this worker's code reads the payload,
+    and a coordinator newer than the worker may send what it cannot read yet
+    (a new device, a new missing_files mode) while another worker renders it.
+    The payload is checked alone first, so the reason says which it was.
     """
     known = set(RenderTask.__dataclass_fields__)
     payload = {k: v for k, v in run.task.payload.items() if k in known}
@@ -124,7 +158,10 @@ def _render_task(run: TaskRun, blend: Path, out_dir: Path) -> RenderTask:
     try:
         RenderTask.from_json(payload)
     except TaskError as ex:
-        raise TaskFailure(f"the task cannot be rendered: {ex}", job_fault=True) from ex
+        raise TaskFailure(
+            f"this worker cannot read the task: {ex}. It runs {this_worker()} and may be"
+            " older than the coordinator: update it; another worker may render the task"
+        ) from ex
     config = run.config
     payload["allow_scripts"] = config.allow_scripts
     if config.device is not None:
@@ -293,8 +330,7 @@ def with_project(run: TaskRun, work: Callable[[TaskRun, Path, Path], None]) -> N
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     try:
-        # No link on the way leads elsewhere (a link is this worker's, not the job's).
-        with _refused(job_fault=False):
+        with _refused():  # no link on the way leads elsewhere
             inside(project, blend)
         work(run, project / blend, out_dir)
     finally:
@@ -306,25 +342,40 @@ def check_blend(blend: str | None, files: dict[str, str]) -> str:
 
     Never absolute and never climbing out: any other .blend on this worker
     would be rendered (and its frames uploaded) at the coordinator's word.
+    No .blend, or one the job does not send, is the job's fault: no worker
+    could render it, whatever its version.
     """
     if not blend:
         raise TaskFailure("the job names no .blend file to render", job_fault=True)
     with _refused():
         check_relative_path(blend, what="the job's .blend", allow_hidden=True)
-        if blend not in files:
-            raise UnsafeNameError(f"the job's .blend {blend!r} is not one of the job's files")
+    if blend not in files:
+        raise TaskFailure(
+            f"the job's .blend {blend!r} is not one of the job's files. Nothing was run",
+            job_fault=True,
+        )
     return blend
 
 
+def this_worker() -> str:
+    """This worker's software and version, for a reason that may be about its age."""
+    try:
+        return f"lanfarm {importlib.metadata.version('lanfarm')}"
+    except importlib.metadata.PackageNotFoundError:
+        return "lanfarm (version unknown: not installed as a package)"
+
+
 @contextlib.contextmanager
-def _refused(*, job_fault: bool = True) -> Iterator[None]:
-    """An unsafe name from the coordinator fails the task (not the worker), saying
-    which; a name in the task is the job's fault, as every worker refuses it alike."""
+def _refused() -> Iterator[None]:
+    """An unsafe name from the coordinator fails the task here, saying which. Not the
+    job's fault: the rule is this worker's code (core/names.py), which a worker of
+    another version may draw elsewhere, and the coordinator has checked the names
+    by its own rules (looser for project paths); a few quick refusals cost less
+    than failing a job another worker renders."""
     try:
         yield
     except UnsafeNameError as ex:
         raise TaskFailure(
             f"{ex}. Nothing was run: a path from the coordinator must stay inside"
-            " the job's folder on this worker",
-            job_fault=job_fault,
+            f" the job's folder on this worker ({this_worker()})"
         ) from ex

@@ -9,6 +9,7 @@ event, as the runner does for a job that lacks a file.
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import json
 import sys
@@ -30,7 +31,7 @@ from worker_agent import kinds
 from worker_agent.agent import Agent
 from worker_agent.in_blender import runner
 from worker_agent.in_blender.emit import PREFIX, Emitter
-from worker_agent.in_blender.inputs import Input
+from worker_agent.in_blender.inputs import Input, case_twin
 from worker_agent.in_blender.render_task import JobFault, RenderTask, TaskError
 from worker_agent.in_blender.serve import Session, serve
 from worker_agent.task_run import TaskFailure, TaskRun
@@ -136,11 +137,27 @@ def _render_run(tmp_path: Path, payload: dict[str, Any], **settings: Any) -> Tas
     return run
 
 
-def test_a_payload_that_cannot_be_rendered_is_the_jobs_fault(tmp_path: Path) -> None:
-    run = _render_run(tmp_path, {"frames": [1], "region": [0.5, 0, 0.2, 1]})
-    with pytest.raises(TaskFailure, match="the task cannot be rendered: region") as raised:
+@pytest.mark.parametrize(
+    ("payload", "says"),
+    [
+        ({"frames": [1], "device": "VULKAN"}, "device 'VULKAN' is not one of"),
+        ({"frames": [1], "missing_files": "skip"}, "missing_files 'skip' is not fail or render"),
+        ({"frames": [1], "region": [0.5, 0, 0.2, 1]}, "region"),
+    ],
+)
+def test_a_payload_this_worker_cannot_read_is_not_the_jobs_fault(
+    tmp_path: Path, payload: dict[str, Any], says: str
+) -> None:
+    """A newer coordinator may send what an older worker's code refuses (a new
+    device, a new missing_files mode) while a newer worker renders it: retried."""
+    run = _render_run(tmp_path, payload)
+    with pytest.raises(TaskFailure) as raised:
         kinds._render_task(run, tmp_path / "shot.blend", tmp_path / "out")
-    assert raised.value.job_fault
+    reason = str(raised.value)
+    assert not raised.value.job_fault
+    assert reason.startswith("this worker cannot read the task: ") and says in reason
+    assert f"It runs {kinds.this_worker()} and may be older than the coordinator" in reason
+    assert kinds.this_worker() == f"lanfarm {importlib.metadata.version('lanfarm')}"
 
 
 def test_this_workers_own_settings_are_not_the_jobs_fault(tmp_path: Path) -> None:
@@ -196,7 +213,7 @@ def test_the_agent_reports_the_jobs_fault_and_the_task_is_not_retried(farm: Live
     assert task["attempts"] == 1
     (failure,) = task["failures"]
     assert failure["blamed"] is False
-    said = f"Blender exited with code 1; frames 1, 2 were not written: {MISSING}"
+    said = f"{MISSING} (Blender exited with code 1; frames 1, 2 were not written)"
     assert failure["reason"] == said + NOT_RETRIED
     assert job["status_reason"] == f"task '{task['name']}' failed: {failure['reason']}"
     assert job["blocklist"] == []
@@ -232,3 +249,100 @@ def test_blender_says_a_scene_the_file_lacks_is_the_jobs_fault(tmp_path: Path) -
         if isinstance(e, ev.RunnerError)
     ]
     assert scene.message.startswith("scene 'Nope' not found") and scene.job_fault
+
+
+# ---------------------------------------------------------------- names and .blend
+
+
+def test_a_task_naming_no_blend_or_one_it_does_not_send_is_the_jobs_fault() -> None:
+    """Facts of the task itself, not of any worker's rules: no worker could render it."""
+    with pytest.raises(TaskFailure, match=r"names no \.blend") as none:
+        kinds.check_blend(None, {"shot.blend": "0" * 64})
+    with pytest.raises(TaskFailure, match=r"'other\.blend' is not one of the job's files") as other:
+        kinds.check_blend("other.blend", {"shot.blend": "0" * 64})
+    assert none.value.job_fault and other.value.job_fault
+    assert kinds.check_blend("shot.blend", {"shot.blend": "0" * 64}) == "shot.blend"
+
+
+@pytest.mark.parametrize("blend", ["shots/aux.blend", "/etc/shot.blend", "../shot.blend"])
+def test_a_name_this_workers_rules_refuse_is_not_the_jobs_fault(blend: str) -> None:
+    """The rule is this worker's code (stricter than the coordinator's check of
+    project paths): refused here, retried, the worker's version named."""
+    with pytest.raises(TaskFailure, match="is refused") as raised:
+        kinds.check_blend(blend, {blend: "0" * 64})
+    assert not raised.value.job_fault
+    assert "Nothing was run" in str(raised.value) and kinds.this_worker() in str(raised.value)
+
+
+# ---------------------------------------------------------------- the reason
+
+
+def test_the_runners_message_leads_the_reason_and_frames_are_joined() -> None:
+    frames = list(range(1, 25))
+    assert kinds.render_failure(1, frames, MISSING, "ignored") == (
+        f"{MISSING} (Blender exited with code 1; frames 1-24 were not written)"
+    )
+    # no runner error: how Blender ended, then its last line
+    assert kinds.render_failure(-11, [2, 3], None, "Writing: /tmp/shot.crash.txt") == (
+        "Blender crashed (killed by SIGSEGV, exit code -11); frames 2, 3 were not written:"
+        " Writing: /tmp/shot.crash.txt"
+    )
+    assert kinds.render_failure(1, [], None, "no output") == "Blender exited with code 1: no output"
+
+
+def test_frames_in_a_reason_are_short() -> None:
+    assert kinds.frames_text([1, 2]) == "1, 2"
+    assert kinds.frames_text([5, 1, 2, 3, 9, 10]) == "1-3, 5, 9, 10"
+    assert kinds.frames_text([-3, -2, -1, 0]) == "-3-0"
+    every_other = kinds.frames_text(list(range(1, 500, 2)))
+    assert len(every_other) < 110, every_other
+    assert every_other.startswith("1, 3, 5, ") and every_other.endswith(", ... (250 frames)")
+
+
+# ---------------------------------------------------------------- the case of names
+
+
+def _files(root: Path, *names: str) -> None:
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"")
+
+
+def test_a_file_there_under_another_case_is_found(tmp_path: Path) -> None:
+    _files(tmp_path, "tex/tex.png", "Maps/wood.png", "seq/Plate_0001.png", "seq/plate.txt")
+    assert case_twin(str(tmp_path / "tex/Tex.png")) == str(tmp_path / "tex/tex.png")
+    assert case_twin(str(tmp_path / "maps/Wood.png")) == str(tmp_path / "Maps/wood.png")
+    assert case_twin(str(tmp_path / "maps/wood.png")) == str(tmp_path / "Maps/wood.png")
+    assert case_twin(str(tmp_path / "SEQ/plate_0007.png"), sequence=True) == str(
+        tmp_path / "seq/Plate_0001.png"
+    )
+    assert case_twin(str(tmp_path / "seq/plate_0007.png")) is None  # not a sequence
+    assert case_twin(str(tmp_path / "tex/tex2.png")) is None
+    assert case_twin(str(tmp_path / "gone/tex.png")) is None
+    assert case_twin(str(tmp_path / "tex/tex.png")) is None  # the very name: not a twin
+
+
+def test_a_missing_file_there_under_another_case_is_not_the_jobs_fault(tmp_path: Path) -> None:
+    """Linux workers tell "Tex.png" from "tex.png", Windows and macOS workers do
+    not: the job may render there, so the failure is an ordinary one."""
+    task = _task(tmp_path)
+    project = tmp_path / "jobs/7/project"
+    _files(project, "tex/tex.png")
+    missing = [
+        _missing(str(project / "tex/Tex.png"), "//tex/Tex.png"),
+        _missing(str(project / "tex/gone.png"), "//tex/gone.png"),
+    ]
+    with (
+        mock.patch.object(runner, "missing_inputs", autospec=True, return_value=missing),
+        pytest.raises(TaskError) as raised,
+    ):
+        runner.check_inputs(task)
+    assert not raised.value.job_fault
+    message = str(raised.value)
+    assert message.startswith(
+        "missing files (the scene reads them; the job's project lacks them):"
+        " tex/Tex.png (image 'Holz') is missing, tex/tex.png exists (the names differ in"
+        " case; Linux workers tell them apart), tex/gone.png (image 'Holz'). Make the"
+        " .blend's paths and the files' names agree in case"
+    ), message
+    assert str(tmp_path) not in message

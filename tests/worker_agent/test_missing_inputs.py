@@ -232,3 +232,28 @@ def test_the_bpy_module_checks_too(tmp_path: Path) -> None:
     events = run_runner(str(BPY_PYTHON), blend, tmp_path / "jobs" / "3" / "out-1-1")
     (error,) = [e for e in events if isinstance(e, RunnerError)]
     assert "maps/c.png (image 'c.png')" in error.message
+
+
+@pytest.mark.blender
+def test_a_file_there_under_another_case_is_named_and_not_the_jobs_fault(
+    project: Project, tmp_path: Path
+) -> None:
+    """The .blend says tex/checker.png and seq/plate_0001.png; the project holds
+    tex/Checker.png and Seq/: missing on Linux, found on Windows and macOS."""
+    job = tmp_path / "jobs" / "9"
+    blend = unpacked(project, job, without=[])
+    root = job / "project"
+    (root / "tex" / "checker.png").rename(root / "tex" / "Checker.png")
+    (root / "seq").rename(root / "Seq")
+    (error,) = [
+        e for e in run_runner(DEBIAN_BLENDER, blend, job / "out-1-1") if isinstance(e, RunnerError)
+    ]
+    assert not error.job_fault, error
+    assert error.message.startswith(
+        "missing files (the scene reads them; the job's project lacks them):"
+        " tex/checker.png (image 'checker.png') is missing, tex/Checker.png exists (the names"
+        " differ in case; Linux workers tell them apart)"
+    ), error.message
+    assert "seq/plate_0001.png" in error.message
+    assert "is missing, Seq/plate_0001.png exists (the names differ in case)" in error.message
+    assert str(tmp_path) not in error.message

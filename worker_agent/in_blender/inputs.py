@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -208,13 +208,81 @@ def as_project_had_it(item: Input, root: str) -> str:
     return item.stored
 
 
-def missing_message(missing: list[Input], root: str) -> str:
-    """The failure reason: the first missing file first, at most _SHOWN of them."""
-    listed = [f"{as_project_had_it(m, root)} ({m.kind} {m.owner!r})" for m in missing[:_SHOWN]]
+def missing_message(
+    missing: list[Input], root: str, *, twins: Mapping[str, str] | None = None
+) -> str:
+    """The failure reason: the first missing file first, at most _SHOWN of them.
+
+    twins: a missing path -> the path on disk that differs from it only in case
+    (case_twins), named beside it: the fix is a name, not a file to send.
+    """
+    twins = twins or {}
+    first = next((m.path for m in missing if m.path in twins), None)
+    listed = [_listed(m, root, twins.get(m.path), first=m.path == first) for m in missing[:_SHOWN]]
     more = f" and {len(missing) - _SHOWN} more" if len(missing) > _SHOWN else ""
+    case = (
+        ". Make the .blend's paths and the files' names agree in case (Windows and"
+        " macOS workers ignore it)"
+        if first is not None
+        else ""
+    )
     return (
         f"missing files (the scene reads them; the job's project lacks them): "
-        f"{', '.join(listed)}{more}. Send them with the job (the add-on and `submit`"
+        f"{', '.join(listed)}{more}{case}. Send them with the job (the add-on and `submit`"
         " without --project find them), or submit with missing_files=render to"
         " render without them"
     )
+
+
+def _listed(item: Input, root: str, twin: str | None, *, first: bool) -> str:
+    named = f"{as_project_had_it(item, root)} ({item.kind} {item.owner!r})"
+    if twin is None:
+        return named
+    there = as_project_had_it(Input(item.kind, item.owner, twin, twin, item.shape), root)
+    why = "; Linux workers tell them apart" if first else ""
+    return f"{named} is missing, {there} exists (the names differ in case{why})"
+
+
+# ---------------------------------------------------------------- the case of names
+
+
+def case_twins(missing: list[Input]) -> dict[str, str]:
+    """Each missing path that exists on disk under another case -> that path.
+
+    On a case-sensitive file system (Linux) "tex/Tex.png" is not "tex/tex.png";
+    on Windows and macOS it is, and a worker there renders the job: so such a
+    file is not missing on every worker alike, and the failure is not the job's.
+    """
+    found: dict[str, str] = {}
+    for item in missing:
+        twin = case_twin(item.path, sequence=item.shape == "sequence")
+        if twin is not None:
+            found[item.path] = twin
+    return found
+
+
+def case_twin(path: str, *, sequence: bool = False) -> str | None:
+    """The path on disk that differs from `path` only in the case of its names
+    (any of its folders' too), or None; for a sequence, any frame of it."""
+    head, name = os.path.split(path)
+    if not name or head == path:
+        return None
+    folder = head if os.path.isdir(head) else case_twin(head)
+    if folder is None:
+        return None
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return None
+    wanted = _case_pattern(name, sequence)
+    same = sorted(n for n in names if wanted.fullmatch(n))
+    if not same or (folder == head and name in same):
+        return None  # none, or the very name (then not missing for its case)
+    return os.path.join(folder, name if name in same else same[0])
+
+
+def _case_pattern(name: str, sequence: bool) -> re.Pattern[str]:
+    match = _LAST_DIGITS.match(name) if sequence else None
+    if match is None:
+        return re.compile(re.escape(name), re.IGNORECASE)
+    return re.compile(re.escape(match["head"]) + r"\d+" + re.escape(match["tail"]), re.IGNORECASE)

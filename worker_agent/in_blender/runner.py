@@ -48,7 +48,12 @@ if not __package__:  # run by path inside Blender, where worker_agent may not be
 
 from worker_agent.in_blender.emit import Emitter, format_event
 from worker_agent.in_blender.fileoutputs import saved_files
-from worker_agent.in_blender.inputs import missing_inputs, missing_message, project_root
+from worker_agent.in_blender.inputs import (
+    case_twins,
+    missing_inputs,
+    missing_message,
+    project_root,
+)
 from worker_agent.in_blender.progress import ProgressThrottle, StdoutTee, parse_stats
 from worker_agent.in_blender.render_task import (
     JobFault,
@@ -190,11 +195,13 @@ def check_inputs(task: RenderTask) -> None:
     if not missing:
         return
     root = project_root(task.blend, task.output_dir)
-    message = missing_message(missing, root)
+    twins = case_twins(missing)
+    message = missing_message(missing, root, twins=twins)
     if task.missing_files != "render":
         # A file inside the project is missing on every worker alike (they all get
-        # the same files); one outside it may be on a share another worker mounts.
-        if all(_within(m.path, root) for m in missing):
+        # the same files); one outside it may be on a share another worker mounts,
+        # and one there under another case is found where names ignore case.
+        if not twins and all(_within(m.path, root) for m in missing):
             raise JobFault(message)
         raise TaskError(message)
     print(f"[runner] rendering anyway (missing_files=render): {message}", flush=True)

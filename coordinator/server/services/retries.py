@@ -34,6 +34,19 @@ from coordinator.server.services.context import FarmContext
 MAX_INTERRUPTIONS = 5
 # Ends the reason of a task failed at once as the job's own fault (`final`).
 NOT_RETRIED = "not retried: every worker would meet the same"
+# A task's activity (its row on the dashboard) holds at most this much of a reason.
+ACTIVITY_CHARS = 500
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` within `limit` characters, its head and tail kept with " … " between:
+    a worker's reason says what to fix first and how its Blender ended last."""
+    if len(text) <= limit:
+        return text
+    if limit < 30:
+        return text[:limit]
+    tail = limit // 3
+    return f"{text[: limit - tail - 3]} … {text[len(text) - tail :]}"
 
 
 def record_failure(
@@ -54,24 +67,27 @@ def record_failure(
     it may come back healthy). interrupted: the worker was interrupted (not blamed,
     no attempt spent), counted towards MAX_INTERRUPTIONS instead. final: fails now,
     attempts left or not (a failure every worker would meet).
+
+    The farm's own words (not retried, no worker left, interrupted too often) end
+    the reason after the worker's, and stay whole when the activity is cut.
     """
     store = ctx.store
     job = ctx.job_row(row["job_id"])
-    capped = False
+    capped, ending = False, ""
     with store.tx():
         if interrupted:
             count = blame = False
-            capped, reason = _interrupted(ctx, row, worker_id, reason)
+            capped, ending = _interrupted(ctx, row, worker_id, reason)
         elif count:
             if final:
-                reason = f"{reason}; {NOT_RETRIED}"
+                ending = f"; {NOT_RETRIED}"
             store.run(
                 "INSERT INTO task_failures (task_id, job_id, worker_id, reason, blamed, at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 row["id"],
                 row["job_id"],
                 worker_id,
-                reason,
+                reason + ending,
                 int(blame),
                 time.time(),
             )
@@ -83,12 +99,12 @@ def record_failure(
             # Retrying elsewhere is the rule, but every worker that could run it
             # already failed it: say so instead of waiting forever.
             out_of_attempts = True
-            reason = f"{reason} (and no other worker is left to try it)"
+            ending += " (and no other worker is left to try it)"
         new = TaskStatus.FAILED if out_of_attempts else TaskStatus.QUEUED
         ctx.set_task_status(row, new)
         store.run(
             "UPDATE tasks SET worker_id = NULL, lease_expires = NULL, activity = ? WHERE id = ?",
-            reason[:500],
+            clip(reason, ACTIVITY_CHARS - len(ending)) + ending,
             row["id"],
         )
         ctx.refresh_job(row["job_id"])
@@ -101,12 +117,13 @@ def record_failure(
 
 def _interrupted(ctx: FarmContext, row: Any, worker_id: str, reason: str) -> tuple[bool, str]:
     """Count an interruption instead of an attempt (inside the caller's transaction);
-    (whether the task reached MAX_INTERRUPTIONS, the reason to record)."""
+    (whether the task reached MAX_INTERRUPTIONS, what the farm adds to the reason)."""
     done = row["interruptions"] + 1
     capped = done >= MAX_INTERRUPTIONS
+    ending = ""
     if capped:
-        reason = (
-            f"{reason}; its workers were interrupted {done} times while running it, the"
+        ending = (
+            f"; its workers were interrupted {done} times while running it, the"
             f" most a task may be (each time not its fault, but {MAX_INTERRUPTIONS} in a row"
             " suggest the task brings its workers down: check their memory and logs, then"
             " requeue it)"
@@ -120,10 +137,10 @@ def _interrupted(ctx: FarmContext, row: Any, worker_id: str, reason: str) -> tup
         row["id"],
         row["job_id"],
         worker_id,
-        reason if capped else f"interrupted ({done} of {MAX_INTERRUPTIONS}): {reason}",
+        reason + ending if capped else f"interrupted ({done} of {MAX_INTERRUPTIONS}): {reason}",
         time.time(),
     )
-    return capped, reason
+    return capped, ending
 
 
 def requeue_lost(

@@ -115,3 +115,43 @@ async def test_job_fault_must_be_true_or_false(client: Client, value: Any) -> No
     assert body["field"] == "job_fault"
     assert "true or false" in body["error"]
     assert (await get_task(client, task["task_id"]))["status"] == "active"
+
+
+# What the worker says first (the files to send) and how Blender ended last.
+ENDED = " (Blender exited with code 1; frames 1-24 were not written)"
+LONG = MISSING + "".join(f", tex/t{n}.png (image 't{n}')" for n in range(60)) + ENDED
+
+
+async def test_a_long_reason_keeps_its_head_its_tail_and_the_verdict(client: Client) -> None:
+    """The task's activity (its dashboard row) is cut to 500 characters: the files
+    to send lead, how Blender ended and 'not retried' are still there."""
+    worker = await register(client, "w1")
+    job = await submit_sleep(client, count=1, max_attempts=3)
+    task = await claim(client, worker)
+    assert task is not None and len(LONG) > 1000
+    body = {"reason": LONG, "job_fault": True}
+    assert await fail(client, worker, task["task_id"], body) == (200, {"task_status": "failed"})
+
+    detail = await get_task(client, task["task_id"])
+    assert [f["reason"] for f in detail["failures"]] == [LONG + NOT_RETRIED]
+    activity = detail["activity"]
+    assert len(activity) == 500, activity
+    assert activity.startswith(MISSING + ", tex/t0.png (image 't0')")
+    assert activity.endswith(ENDED + NOT_RETRIED) and " … " in activity
+    job_now = await get_job(client, job["id"])
+    assert job_now["status_reason"] == f"task '{detail['name']}' failed: {LONG}{NOT_RETRIED}"
+
+
+async def test_the_farms_own_ending_survives_the_cut_of_a_plain_failure(client: Client) -> None:
+    worker = await register(client, "w1")  # the only worker: none left once it fails
+    await submit_sleep(client, count=1, max_attempts=3)
+    task = await claim(client, worker)
+    assert task is not None
+    assert await fail(client, worker, task["task_id"], {"reason": LONG}) == (
+        200,
+        {"task_status": "failed"},
+    )
+    activity = (await get_task(client, task["task_id"]))["activity"]
+    assert len(activity) == 500 and activity.startswith(MISSING)
+    assert activity.endswith(ENDED + " (and no other worker is left to try it)"), activity
+    assert NOT_RETRIED not in activity
