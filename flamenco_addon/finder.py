@@ -8,6 +8,7 @@ only a farm on this computer is found and nothing leaves the machine.
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import socket
@@ -27,11 +28,20 @@ INTERFACES_ENV = "FARM_ZEROCONF_INTERFACES"
 # A farm that went away without saying goodbye on the LAN (power cut, crash,
 # a lost packet) would stay listed until its records expire, over an hour for
 # some: each listed farm is knocked on (a TCP connect, nothing sent) this often,
-# and one that refused or did not answer MISSES times in a row is not listed
-# until it answers again.
+# and one refused MISSES times in a row (the machine is up, nothing listens on
+# the farm's port: the farm is gone) is not listed until it answers again. A
+# knock nobody answers (a firewall that drops it, a machine powered off) hides
+# nothing: the panel shows such a farm greyed, "not answering" (its /health
+# probe, service.py), which is the hint an artist needs to look at a firewall.
 KNOCK_EVERY = 3.0
-KNOCK_TIMEOUT = 1.0
+KNOCK_TIMEOUT = 3.0
 MISSES = 2
+
+
+class Knock(enum.Enum):
+    ANSWERED = "answered"  # something listens on the farm's port
+    REFUSED = "refused"  # the machine said nothing listens there
+    SILENT = "silent"  # no answer in time, or unreachable: nothing is known
 
 
 def env_interfaces() -> list[str] | None:
@@ -49,9 +59,7 @@ class Finder:
         self.changed = threading.Event()  # set on every change
         self.on_change = on_change  # also called on every change (from zeroconf's thread)
         self.error = ""  # why browsing could not start, for the panel
-        self._misses: dict[tuple[str, str], int] = {}  # (service, url) -> knocks unanswered
-        self._watcher: threading.Thread | None = None
-        self._stopping = threading.Event()
+        self._knocker: Knocker | None = None  # the current browser's knocks
 
     def start(self, *, online: bool, interfaces: Sequence[str] | None = None) -> None:
         """Browse all interfaces when online, else loopback only; restarts on a change."""
@@ -69,27 +77,9 @@ class Finder:
             self.error = f"can't look for farms on the network: {ex}"
             return
         self._interfaces, self.error = wanted, ""
-        self._stopping = threading.Event()
-        self._watcher = threading.Thread(
-            target=self._watch, args=(self._browser, self._stopping), name="farm-knock", daemon=True
-        )
-        self._watcher.start()
+        self._knocker = Knocker(self._browser.snapshot, self._changed)
+        self._knocker.start()
         self._changed()
-
-    def _watch(self, browser: CoordinatorBrowser, stopping: threading.Event) -> None:
-        """Knocks on every listed farm until stopped; reports when one goes or comes back."""
-        while not stopping.wait(KNOCK_EVERY):
-            listed = {(c.service_name, c.url): c for c in browser.snapshot()}
-            changed = False
-            for key, found in listed.items():
-                before = self._misses.get(key, 0)
-                after = 0 if _answers(found.host, found.port) else before + 1
-                self._misses[key] = after
-                changed |= (before >= MISSES) != (after >= MISSES)
-            for key in set(self._misses) - set(listed):
-                del self._misses[key]
-            if changed and not stopping.is_set():
-                self._changed()
 
     def _changed(self) -> None:
         self.changed.set()
@@ -101,14 +91,13 @@ class Finder:
         token to one only after it has (FarmClient). One that speaks plain HTTP
         is not listed: on loopback it would get the token unproven. This
         computer's own farm is listed apart, from its folder (farms.rows)."""
-        if self._browser is None:
+        browser, knocker = self._browser, self._knocker
+        if browser is None:
             return []
         return [
             c
-            for c in self._browser.snapshot()
-            if c.compatible
-            and c.can_prove()
-            and self._misses.get((c.service_name, c.url), 0) < MISSES
+            for c in browser.snapshot()
+            if c.compatible and c.can_prove() and not (knocker is not None and knocker.hides(c))
         ]
 
     @property
@@ -116,20 +105,63 @@ class Finder:
         return self._browser is not None
 
     def stop(self) -> None:
-        self._stopping.set()
+        """Not waiting for the knocker: one still in a knock ends it, writing nothing."""
+        if self._knocker is not None:
+            self._knocker.stopping.set()
         if self._browser is not None:
             self._browser.close()
-        self._browser, self._interfaces = None, None
-        self._misses = {}
+        self._browser, self._interfaces, self._knocker = None, None, None
 
 
-def _answers(host: str, port: int) -> bool:
-    """Whether something listens at host:port (a connect, closed at once)."""
+class Knocker(threading.Thread):
+    """Knocks on every listed farm until stopped, counting refusals in its own
+    dict: a knocker stopped in the middle of a knock (up to KNOCK_TIMEOUT) while
+    a new one starts writes nothing after it was stopped, and never into the
+    new one's counts, which the Finder reads."""
+
+    def __init__(
+        self, listed: Callable[[], list[FoundCoordinator]], on_change: Callable[[], None]
+    ) -> None:
+        super().__init__(name="farm-knock", daemon=True)
+        self.listed = listed  # the farms to knock on (the browser's snapshot)
+        self.on_change = on_change  # called when one leaves the list or comes back
+        self.stopping = threading.Event()
+        self.refused: dict[tuple[str, str], int] = {}  # (service, url) -> refusals in a row
+
+    def run(self) -> None:
+        while not self.stopping.wait(KNOCK_EVERY):
+            if self.knock_round() and not self.stopping.is_set():
+                self.on_change()
+
+    def knock_round(self) -> bool:
+        """One knock on each listed farm: whether one left the list or came back."""
+        listed = {(c.service_name, c.url): c for c in self.listed()}
+        changed = False
+        for key, found in listed.items():
+            answer = knock(found.host, found.port)
+            if self.stopping.is_set():
+                return False
+            before = self.refused.get(key, 0)
+            after = {Knock.ANSWERED: 0, Knock.REFUSED: before + 1}.get(answer, before)
+            self.refused[key] = after
+            changed |= (before >= MISSES) != (after >= MISSES)
+        for key in set(self.refused) - set(listed):
+            self.refused.pop(key, None)
+        return changed
+
+    def hides(self, found: FoundCoordinator) -> bool:
+        return self.refused.get((found.service_name, found.url), 0) >= MISSES
+
+
+def knock(host: str, port: int) -> Knock:
+    """A connect to host:port, closed at once: who answered it."""
     try:
         with socket.create_connection((host, port), timeout=KNOCK_TIMEOUT):
-            return True
-    except OSError:
-        return False
+            return Knock.ANSWERED
+    except ConnectionRefusedError:
+        return Knock.REFUSED
+    except OSError:  # timed out, no route, network down
+        return Knock.SILENT
 
 
 def label(found: FoundCoordinator) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -131,9 +132,12 @@ def start_coordinator(
     host = "0.0.0.0" if lan else "127.0.0.1"
     interfaces = list(zeroconf_interfaces or ([] if lan else ["127.0.0.1"]))
     # A port found free here can be taken by another program before the
-    # coordinator (a second or so later) binds it: then another port is tried.
+    # coordinator (a second or so later) binds it: then a later port is tried,
+    # never one tried already. Free means free on the address it will bind: a
+    # port another program holds on a LAN address only is free on 127.0.0.1.
+    chosen = DEFAULT_PORT - 1
     for attempt in range(1 if port else PORT_ATTEMPTS):
-        chosen = port or free_port("127.0.0.1")
+        chosen = port or free_port(host, start=chosen + 1)
         argv = [python, "-m", "coordinator", "serve", "--host", host, "--port", str(chosen)]
         # TLS on loopback too: found by the add-ons of this machine, it can prove itself.
         argv += ["--data-dir", str(root / COORDINATOR), "--name", name, "--tls"]
@@ -228,10 +232,17 @@ def status(root: Path) -> FarmState:
     return FarmState(url, token, _pid(root, COORDINATOR), _pid(root, WORKER))
 
 
-def worker_command(url: str, token: str) -> str:
+def worker_command(url: str, token: str, *, windows: bool = sys.platform == "win32") -> str:
     """What to paste on another machine to add it to this farm: Blender alone does
-    (the extension registers `farm_worker`; docs/admin.md has the line for 3.x)."""
-    return f"FARM_TOKEN={token} blender -b -c farm_worker --coordinator {url}"
+    (the extension registers `farm_worker`; docs/admin.md has the line for 3.x).
+    That machine is usually of this one's kind: PowerShell's form on Windows,
+    a POSIX shell's elsewhere. The token goes by environment (a command line
+    shows in `ps`), quoted so that the shell takes none of it for its own."""
+    run = f"blender -b -c farm_worker --coordinator {url}"
+    if windows:  # single quotes: PowerShell expands $ and ` inside double ones
+        quoted = "'" + token.replace("'", "''") + "'"
+        return f"$env:FARM_TOKEN={quoted}; {run}"
+    return f"FARM_TOKEN={shlex.quote(token)} {run}"
 
 
 def lan_url(url: str) -> str:
@@ -256,7 +267,7 @@ def _alive(pid: int) -> bool:
     if child is not None:  # started by this process: ask it (and reap it once ended)
         if child.poll() is None:
             return True
-        del _children[pid]
+        _children.pop(pid, None)  # another thread may have reaped it first
         return False
     if sys.platform == "win32":
         return _alive_windows(pid)

@@ -459,7 +459,8 @@ class FARM_OT_copy_worker_command(bpy.types.Operator):
             return {"CANCELLED"}
         command = local_farm.worker_command(local_farm.lan_url(state.url), state.token)
         context.window_manager.clipboard = command
-        self.report({"INFO"}, "Worker command copied; paste it in a terminal on the other computer")
+        where = "PowerShell" if platform.system() == "Windows" else "a terminal"  # its form
+        self.report({"INFO"}, f"Worker command copied; paste it in {where} on the other computer")
         return {"FINISHED"}
 
 

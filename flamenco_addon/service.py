@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 _out_lock = threading.Lock()
+_announce_lock = threading.Lock()  # one farm list built and sent at a time
 _cancels: dict[int, threading.Event] = {}  # request id of a submit -> its cancel switch
 _hashes = HashCache()  # frames already home, hashed once per helper's life
 _finder: Any = None  # finder.Finder, once asked to discover
@@ -182,18 +183,22 @@ def _discover(_rid: int, args: JSON) -> JSON:
 
 
 def _announce() -> None:
+    """Sends the farm list as it is now. The knocks, zeroconf and the probe each
+    call this from their own thread: built and sent under one lock, a list
+    built later is also sent later, so the panel never ends on an older one."""
     if _finder is None:
         return
-    mine = _local_addresses()
-    farms = [
-        {
-            **asdict(c),
-            "here": bool(set(c.addresses or (c.host,)) & mine),
-            "reachable": _reach.get(c.url),
-        }
-        for c in _finder.entries()
-    ]
-    emit({"event": "found", "farms": farms})
+    mine = _local_addresses()  # this computer's, not the list's: may be slow, outside the lock
+    with _announce_lock:
+        farms = [
+            {
+                **asdict(c),
+                "here": bool(set(c.addresses or (c.host,)) & mine),
+                "reachable": _reach.get(c.url),
+            }
+            for c in _finder.entries()
+        ]
+        emit({"event": "found", "farms": farms})
 
 
 def _probe_loop() -> None:

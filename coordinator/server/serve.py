@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import platform
+import shlex
 import signal
 import socket
 import sys
@@ -303,7 +304,9 @@ def banner(
         lines.append("  plain HTTP: this farm listens on loopback only (--tls to encrypt)")
     lines += [
         "Add a render machine with (the token by environment: a command line shows in ps):",
-        f"  FARM_TOKEN={token} lanfarm-worker --coordinator {url}",
+        f"  FARM_TOKEN={shlex.quote(token)} lanfarm-worker --coordinator {url}",
+        "or, on Windows (PowerShell):",  # single quotes: it expands $ and ` in double ones
+        "  $env:FARM_TOKEN='" + token.replace("'", "''") + f"'; lanfarm-worker --coordinator {url}",
     ]
     if zeroconf:
         lines.append("  (or leave out --coordinator to find this farm on the LAN by zeroconf)")

@@ -87,30 +87,79 @@ def test_local_farm_outlives_its_starter_is_found_and_stops(farm_root: Path) -> 
         finder.stop()
     assert not local_farm.status(farm_root).running
     assert not local_farm.stop(farm_root, local_farm.COORDINATOR)  # nothing left to stop
-    command = local_farm.worker_command("http://h:1", "tok")
-    # the token by environment: a command line is visible to every user in `ps`
-    assert command == "FARM_TOKEN=tok blender -b -c farm_worker --coordinator http://h:1"
+
+
+def test_the_worker_command_is_for_the_shell_of_this_kind_of_computer() -> None:
+    # The token by environment (a command line is visible to every user in
+    # `ps`), in the form the shell of that computer takes.
+    command = functools.partial(local_farm.worker_command, "http://h:1")
+    run = "blender -b -c farm_worker --coordinator http://h:1"
+    assert command("tok", windows=False) == f"FARM_TOKEN=tok {run}"
+    assert command("tok", windows=True) == f"$env:FARM_TOKEN='tok'; {run}"
+    assert command("tok") == command("tok", windows=sys.platform == "win32")
+    # a token a person chose may hold what a shell reads as its own
+    posix = command("it's $HOME", windows=False)
+    assert posix == f"FARM_TOKEN='it'\"'\"'s $HOME' {run}"
+    said = subprocess.run(
+        ["sh", "-c", posix.replace(run, "printenv FARM_TOKEN")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert said.stdout == "it's $HOME\n"
+    assert command("it's $HOME", windows=True) == f"$env:FARM_TOKEN='it''s $HOME'; {run}"
 
 
 def test_a_port_taken_between_choosing_and_binding_is_replaced(
     farm_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Another program (here: a socket of this test) takes the port found free
-    # before the coordinator binds it, as a parallel start can. Start retries.
+    # before the coordinator binds it, as a parallel start can; seen from
+    # here, that port keeps looking free. Start retries on a later port.
+    asked: list[tuple[str, int]] = []
+
+    def looks_free(host: str, *, start: int) -> int:
+        asked.append((host, start))
+        return busy if start <= busy else free_port(host, start=start)
+
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         busy = taken.getsockname()[1]
-        ports = iter([busy, free_port("127.0.0.1")])
-        monkeypatch.setattr(local_farm, "free_port", lambda host: next(ports))
+        monkeypatch.setattr(local_farm, "free_port", looks_free)
         state = local_farm.start_coordinator(
             farm_root, python=sys.executable, pythonpath=[str(REPO), site_packages()],
             name=f"port race {uuid.uuid4().hex[:4]}", lan=False, zeroconf_interfaces=LO,
         )  # fmt: skip
     assert state.running and not state.url.endswith(f":{busy}")
+    # asked on the address it binds, each time after the ports already tried
+    assert [host for host, _ in asked] == ["127.0.0.1", "127.0.0.1"]
+    assert asked[1][1] == busy + 1
     assert FarmClient(state.url, token=state.token).jobs()["total"] == 0
     log = (farm_root / "coordinator.log").read_text()
     assert f"--port {busy} is taken" in log  # the first try did meet the taken port
+
+
+def test_a_lan_farm_looks_for_a_port_free_on_every_address(
+    farm_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A LAN farm binds 0.0.0.0: a port another program holds on one address
+    # only (here a second loopback address, as a LAN one would be) is free on
+    # 127.0.0.1 but not there, and the coordinator could never bind it.
+    with socket.socket() as held:
+        held.bind(("127.0.0.2", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        assert free_port("127.0.0.1", start=port, count=1) == port
+        assert local_farm.free_port("0.0.0.0", start=port) != port
+    asked: list[str] = []
+
+    def no_port(host: str, *, start: int) -> int:
+        asked.append(host)
+        raise local_farm.LocalFarmError("no free port (this test stops here)")
+
+    monkeypatch.setattr(local_farm, "free_port", no_port)
+    with pytest.raises(local_farm.LocalFarmError, match="this test stops here"):
+        local_farm.start_coordinator(farm_root, python=sys.executable, pythonpath=[], name="lan")
+    assert asked == ["0.0.0.0"]  # a LAN farm's port is looked for where it binds
 
 
 def test_a_port_the_artist_chose_is_not_silently_replaced(
