@@ -144,6 +144,10 @@ def test_a_job_lacking_a_file_fails_naming_it_and_delivers_nothing(
     detail = farm.client().task(task["id"])
     assert detail["attempts"] == 1
     assert [f["blamed"] for f in detail["failures"]] == [False]
+    # its dashboard row: the files to send first, the verdict last, within 500 characters
+    assert detail["activity"].startswith(first), detail["activity"]
+    assert detail["activity"].endswith("; not retried: every worker would meet the same")
+    assert len(detail["activity"]) <= 500
     assert not out.exists() or os.listdir(out) == []
     shown = cli(farm, "job", job_id)
     assert first in shown.stdout
