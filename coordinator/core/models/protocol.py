@@ -113,9 +113,10 @@ class FailRequest(TypedDict):
     job_fault: NotRequired[
         Annotated[
             bool,
-            "the failure is the job's own and every worker would meet the same (files its"
-            " project lacks, a task that cannot be rendered as sent): the task fails at"
-            " once, without retries, and the failure does not count against this worker",
+            "the failure is the job's own and every worker would meet the same, whatever its"
+            " version or OS (files its project lacks, a scene or camera the .blend does not"
+            " have, a task naming no .blend of the job): the task fails at once, without"
+            " retries, and the failure does not count against this worker",
             Limits(default=False),
         ]
     ]
