@@ -239,6 +239,7 @@ def job_details(job: JSON) -> str:
         f"  progress:   {bar(job['progress'])}  {done}/{total} tasks done"
         + (f", about {eta_text(job)} left" if job.get("eta_seconds") is not None else ""),
         f"  priority:   {job['priority']}",
+        *frame_time_lines(job),
         f"  blend:      {blend_text(job)}",
         f"  submitter:  {job.get('submitter') or '-'}",
         f"  submitted:  {when(job.get('created_at'))}   updated: {when(job.get('updated_at'))}",
@@ -255,6 +256,15 @@ def job_details(job: JSON) -> str:
     if blocked:
         lines.append(f"  blocklisted workers: {blocked} (clear-blocklist {job['id']})")
     return "\n".join(lines)
+
+
+def frame_time_lines(job: JSON) -> list[str]:
+    """The job's measured render time a frame (`frame_seconds`), when it has one."""
+    took = job.get("frame_seconds")
+    if isinstance(took, bool) or not isinstance(took, (int, float)) or not 0 <= took < 1e9:
+        return []  # none measured yet (or nonsense from the other end)
+    shown = f"{took:.1f} s" if took < 90 else duration(took)
+    return [f"  a frame:    {shown} to render (median of its tasks; start-up, uploads left out)"]
 
 
 def blend_text(job: JSON) -> str:

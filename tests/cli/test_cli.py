@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from zeroconf import ServiceInfo, Zeroconf
 
-from coordinator.cli import common, submit
+from coordinator.cli import common, inspect, submit
 from coordinator.cli import main as cli
 from coordinator.client import browser as discovery
 from coordinator.client.browser import FoundCoordinator
@@ -308,6 +308,30 @@ def test_job_details(run: Run) -> None:
     assert bad.code == 2 and "unknown task status 'broken'" in bad.err
     missing = run("job", "999999")
     assert missing.code == 2 and "there is no job 999999" in missing.err
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (2.345, "  a frame:    2.3 s to render (median of its tasks; start-up, uploads left out)"),
+        (600.0, "  a frame:    10 min to render (median of its tasks; start-up, uploads left out)"),
+        (None, None),  # nothing measured yet
+        ("2 s", None),  # what a coordinator should never send: left out, no traceback
+        (float("nan"), None),
+        (True, None),
+        (-1.0, None),
+    ],
+)
+def test_job_details_show_the_measured_render_time_a_frame(
+    value: object, shown: str | None
+) -> None:
+    job = {
+        "id": 7, "name": "shot", "type": "blender-render", "status": "active",
+        "progress": 0.5, "task_counts": {"completed": 1, "queued": 1}, "priority": 50,
+        "blend": "shot.blend", "settings": {}, "frame_seconds": value,
+    }  # fmt: skip
+    lines = [line for line in inspect.job_details(job).splitlines() if "a frame:" in line]
+    assert lines == ([] if shown is None else [shown])
 
 
 def test_job_actions_and_refusals(run: Run, api: FarmClient) -> None:
