@@ -33,6 +33,7 @@ import requests
 from coordinator.client.http import FarmClient
 from tests.support.blendgen import DEBIAN_BLENDER, make_scene, png_pixels, png_size
 from tests.support.localfarm import LocalFarm, farm_fixture
+from tests.support.moviedecode import decode_movies
 from tests.support.mp4 import read_movie
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
@@ -60,31 +61,6 @@ for job in json.loads(open(sys.argv[-1]).read()):
         editor = scene.sequence_editor_create()
         editor.sequences.new_sound("tone", job["sound"], 1, scene.frame_start)
     bpy.ops.wm.save_as_mainfile(filepath=job["blend"])
-"""
-
-# Runs inside Blender: each movie to 8-bit PNGs as decoded, and its sound to a WAV.
-DECODE_SCRIPT = """
-import json, os, sys
-import bpy
-for movie, out, wav in json.loads(open(sys.argv[-1]).read()):
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
-    strips = scene.sequence_editor_create().sequences
-    strip = strips.new_movie("movie", movie, 1, 1)
-    scene.frame_start, scene.frame_end = 1, strip.frame_final_duration
-    render = scene.render
-    render.resolution_x = strip.elements[0].orig_width
-    render.resolution_y = strip.elements[0].orig_height
-    render.resolution_percentage = 100
-    render.dither_intensity = 0
-    scene.view_settings.view_transform = "Standard"
-    render.image_settings.file_format = "PNG"
-    render.image_settings.color_mode = "RGB"
-    render.filepath = os.path.join(out, "")
-    bpy.ops.render.render(animation=True)
-    if wav:
-        strips.new_sound("sound", movie, 2, 1)
-        bpy.ops.sound.mixdown(filepath=wav, container="WAV", codec="PCM", format="S16")
 """
 
 
@@ -202,9 +178,7 @@ def submit(client: FarmClient, shot: Shot, out: Path) -> int:
 
 
 def decode(pairs: list[tuple[Path, Path, Path | None]], folder: Path) -> None:
-    blender_script(
-        DECODE_SCRIPT, [[str(m), str(o), str(w) if w else None] for m, o, w in pairs], folder
-    )
+    decode_movies(pairs, folder)
 
 
 def compare_frames(farm_frames: Path, local_frames: Path, lossless: Path) -> list[float]:

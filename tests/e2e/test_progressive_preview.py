@@ -12,7 +12,6 @@ test_movie_render.py).
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ import requests
 
 from tests.support.blendgen import DEBIAN_BLENDER, make_scene, png_pixels, png_size
 from tests.support.localfarm import LocalFarm, farm_fixture
+from tests.support.moviedecode import decode_movies
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
@@ -27,38 +27,10 @@ FRAMES = 3
 PREVIEW_TOLERANCE = 5.0  # mean |preview - delivered frame| per colour channel, 0-255 levels
 WEBM_MAGIC = b"\x1a\x45\xdf\xa3"  # EBML, the container WebM is made of
 
-# Runs inside Blender: the movie at argv[-2] to 8-bit RGB PNGs in the folder argv[-1].
-DECODE_SCRIPT = """
-import os, sys
-import bpy
-movie, out = sys.argv[-2:]
-scene = bpy.context.scene
-strip = scene.sequence_editor_create().sequences.new_movie("movie", movie, 1, 1)
-scene.frame_start, scene.frame_end = 1, strip.frame_final_duration
-render = scene.render
-render.resolution_x = strip.elements[0].orig_width
-render.resolution_y = strip.elements[0].orig_height
-render.resolution_percentage = 100
-render.dither_intensity = 0
-scene.view_settings.view_transform = "Standard"
-render.image_settings.file_format = "PNG"
-render.image_settings.color_mode = "RGB"
-render.filepath = os.path.join(out, "")
-bpy.ops.render.render(animation=True)
-"""
-
 
 def decode(movie: Path, out: Path) -> list[Path]:
     """The movie's frames as Blender's own decoder gives them."""
-    script = movie.with_name("decode.py")
-    script.write_text(DECODE_SCRIPT)
-    command = [DEBIAN_BLENDER, "-b", "--factory-startup", "--python-exit-code", "1"]
-    subprocess.run(
-        [*command, "--python", str(script), "--", str(movie), str(out)],
-        check=True,
-        timeout=120,
-        capture_output=True,
-    )
+    decode_movies([(movie, out, None)], movie.parent)
     return sorted(out.iterdir())
 
 
