@@ -208,6 +208,33 @@ async def submit_render(
     return job
 
 
+async def submit_progressive(
+    client: TestClient[Any, Any], output: Path, **settings: Any
+) -> dict[str, Any]:
+    """A blender-render-progressive job of frame 1 in 2 sample chunks (settings override)."""
+    blend_sha = await upload_blob(client, b"BLENDER-v304 not really a blend")
+    resp = await client.post(
+        f"{API}/jobs",
+        headers=AUTH,
+        json={
+            "name": "progressive",
+            "type": "blender-render-progressive",
+            "blend": "shot.blend",
+            "files": {"shot.blend": blend_sha},
+            "settings": {
+                "frames": "1",
+                "samples": 8,
+                "chunks": 2,
+                "output": str(output / "frame_####"),
+                **settings,
+            },
+        },
+    )
+    assert resp.status == 201, await resp.text()
+    job: dict[str, Any] = await resp.json()
+    return job
+
+
 # ---------------------------------------------------------------------------
 # The app's routes, for tests that walk all of them (security, OpenAPI).
 

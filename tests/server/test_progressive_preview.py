@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from coordinator.core.protocol import TaskSpec
 from coordinator.server.job_types import REGISTRY, SettingsError
 from coordinator.server.job_types.preview import MAX_FRAMES, PREVIEW_NAME
-from tests.conftest import API, AUTH, claim, finish, get_job, register, sha, upload_blob
+from tests.conftest import API, AUTH, claim, finish, get_job, register, sha, submit_progressive
 
 Client = TestClient[Any, Any]
 PROGRESSIVE = REGISTRY["blender-render-progressive"]
@@ -89,28 +89,10 @@ def test_the_setting_is_described_and_checked() -> None:
 
 # -------------------------------------------------------- on the coordinator
 async def submit(client: Client, out: Path, **settings: Any) -> dict[str, Any]:
-    blend_sha = await upload_blob(client, b"BLENDER-v304 not really a blend")
-    resp = await client.post(
-        f"{API}/jobs",
-        headers=AUTH,
-        json={
-            "name": "progressive",
-            "type": "blender-render-progressive",
-            "blend": "shot.blend",
-            "files": {"shot.blend": blend_sha},
-            "settings": {
-                "frames": "1-2",
-                "samples": 4,
-                "chunks": 2,
-                "frames_per_task": 2,
-                "output": str(out / "frame_####"),
-                **settings,
-            },
-        },
+    """Two frames, 4 samples in 2 chunks, both frames in each render task."""
+    return await submit_progressive(
+        client, out, frames="1-2", samples=4, frames_per_task=2, **settings
     )
-    assert resp.status == 201, await resp.text()
-    job: dict[str, Any] = await resp.json()
-    return job
 
 
 async def put(client: Client, worker: dict[str, str], task_id: int, name: str, data: bytes) -> None:

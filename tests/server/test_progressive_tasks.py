@@ -18,7 +18,16 @@ from coordinator.server.job_types.blender_render_progressive import (
     report,
     sample_ranges,
 )
-from tests.conftest import API, AUTH, claim, finish, get_job, register, sha, upload_blob
+from tests.conftest import (
+    API,
+    AUTH,
+    claim,
+    finish,
+    get_job,
+    register,
+    sha,
+    submit_progressive,
+)
 from worker_agent.in_blender.merge import (
     MergeError,
     MergeTask,
@@ -185,30 +194,6 @@ def test_report_counts_samples_reached_per_frame() -> None:
 
 
 # -------------------------------------------------------- on the coordinator
-async def submit_progressive(client: Client, output: Path, **settings: Any) -> dict[str, Any]:
-    blend_sha = await upload_blob(client, b"BLENDER-v304 not really a blend")
-    resp = await client.post(
-        f"{API}/jobs",
-        headers=AUTH,
-        json={
-            "name": "progressive",
-            "type": "blender-render-progressive",
-            "blend": "shot.blend",
-            "files": {"shot.blend": blend_sha},
-            "settings": {
-                "frames": "1",
-                "samples": 8,
-                "chunks": 2,
-                "output": str(output / "frame_####"),
-                **settings,
-            },
-        },
-    )
-    assert resp.status == 201, await resp.text()
-    job: dict[str, Any] = await resp.json()
-    return job
-
-
 async def put(
     client: Client, worker: dict[str, str], task: dict[str, Any], name: str, data: bytes
 ) -> None:
