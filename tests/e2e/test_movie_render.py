@@ -41,7 +41,8 @@ pytestmark = [pytest.mark.blender, pytest.mark.slow]
 MEAN_TOLERANCE = 2.0  # mean |farm - local| per colour channel, in 0-255 levels
 PREVIEW_TOLERANCE = 5.0  # mean |preview - delivered frame|: VP9 at medium quality (2.1-2.7)
 FRAMES = 6
-FPS = 24
+FPS = 24  # Blender's default; the QuickTime shot runs at QT_FPS, which the farm must keep
+QT_FPS = 30
 
 # Runs inside Blender: sets each .blend's movie output (and sound) and saves it.
 SETUP_SCRIPT = """
@@ -106,8 +107,8 @@ def mean_difference(a: Path, b: Path) -> float:
 class Shot:
     """A scene set to a movie format, with its local render (what the artist would get)."""
 
-    def __init__(self, folder: Path, *, container: str, sound: bool) -> None:
-        self.folder = folder
+    def __init__(self, folder: Path, *, container: str, sound: bool, fps: int = FPS) -> None:
+        self.folder, self.fps = folder, fps
         self.blend = make_scene(folder / "shot.blend", frames=(1, FRAMES), file_format="FFMPEG")
         self.sound = write_tone(folder / "tone.wav") if sound else None
         self.container = container
@@ -119,7 +120,7 @@ class Shot:
             "container": self.container,
             "audio_codec": "AAC" if self.sound else "NONE",
             "sound": "//tone.wav" if self.sound else None,
-            "fps": FPS,
+            "fps": self.fps,
         }
 
     def render_locally(self) -> None:
@@ -142,11 +143,12 @@ class Shot:
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Shot]:
-    """An H.264 MP4 without sound and an H.264 QuickTime with AAC sound; rendered locally."""
+    """An H.264 MP4 without sound and an H.264 QuickTime with AAC sound at 30 fps;
+    rendered locally."""
     root = tmp_path_factory.mktemp("shots")
     made = {
         "mp4": Shot(root / "mp4", container="MPEG4", sound=False),
-        "mov": Shot(root / "mov", container="QUICKTIME", sound=True),
+        "mov": Shot(root / "mov", container="QUICKTIME", sound=True, fps=QT_FPS),
     }
     blender_script(SETUP_SCRIPT, [s.setup() for s in made.values()], root)
     for shot in made.values():
@@ -245,7 +247,9 @@ def test_quicktime_with_sound_has_the_scenes_audio(
     assert audio is not None and local_audio is not None, ours
     print(f"audio: farm {audio.seconds:.3f} s, local {local_audio.seconds:.3f} s")
     assert abs(audio.seconds - local_audio.seconds) <= 0.03  # about one AAC frame
-    assert abs(ours.seconds - FRAMES / FPS) <= 0.03
+    # the scene's 30 fps, not the default 24: 6 frames last 0.2 s, not 0.25 s
+    assert abs(ours.seconds - FRAMES / QT_FPS) <= 0.02, ours.seconds
+    assert abs(ours.seconds - theirs.seconds) <= 0.02, (ours.seconds, theirs.seconds)
 
     farm_wav, local_wav = tmp_path / "farm.wav", tmp_path / "local.wav"
     decode(
