@@ -9,9 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from coordinator.server import scheduler
 from coordinator.server.farm import Farm
 from coordinator.server.services.jobs import NewJob
+from coordinator.server.services.workers import NewWorker
 from coordinator.server.store import Store
 
 BLENDER_4_2 = 4002
@@ -224,3 +227,41 @@ def test_expired_leases(make_farm: Callable[..., Farm]) -> None:
     assert sorted(scheduler.expired_leases(farm.ctx.store, now + 3600)) == sorted(
         [(a.task_id, "a"), (b.task_id, "b")]
     )
+
+
+def test_complete_then_claim_is_one_transaction(
+    make_farm: Callable[..., Farm], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chained completion (what agents send) commits once; a claim that fails
+    leaves the completion undone, and the worker's retry completes it then."""
+    farm = make_farm()
+    job_id = sleep_job(farm, 3)
+    secret = farm.workers.register(NewWorker(name="w", blender_version="4.2.0"))["secret"]
+    worker = farm.workers.authenticate(secret)
+    first = farm.tasks.claim(worker)
+    assert first is not None
+    commits: list[str] = []
+    farm.ctx.store.db.set_trace_callback(
+        lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None
+    )
+    second = farm.tasks.complete_then_claim(worker, first.task_id)
+    farm.ctx.store.db.set_trace_callback(None)
+    assert second is not None and second.task_id != first.task_id
+    assert len(commits) == 1  # completion and claim together
+    assert farm.ctx.task_row(first.task_id)["status"] == "completed"
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("the claim broke")
+
+    monkeypatch.setattr(farm.tasks, "claim", broken)
+    with pytest.raises(RuntimeError):
+        farm.tasks.complete_then_claim(worker, second.task_id)
+    assert farm.ctx.task_row(second.task_id)["status"] == "active"  # undone with the claim
+    assert not farm.ctx.store.db.in_transaction
+    monkeypatch.undo()
+    third = farm.tasks.complete_then_claim(worker, second.task_id)  # the worker's retry
+    assert farm.ctx.task_row(second.task_id)["status"] == "completed"
+    assert third is not None and third.task_id not in (first.task_id, second.task_id)
+    assert [r["status"] for r in farm.ctx.store.all(
+        "SELECT status FROM tasks WHERE job_id = ? ORDER BY idx", job_id
+    )] == ["completed", "completed", "active"]  # fmt: skip

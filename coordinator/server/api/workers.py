@@ -334,11 +334,11 @@ async def complete(request: web.Request) -> web.Response:
     if not isinstance(want_next, bool):
         raise BadRequest("'next' must be true or false", field="next")
     warm_job = parse_warm_job(body)
-    farm, worker = request.app[FARM], request[WORKER]
-    farm.tasks.complete(worker, int_param(request, "task_id"))
+    farm, worker, task_id = request.app[FARM], request[WORKER], int_param(request, "task_id")
     if not want_next:
+        farm.tasks.complete(worker, task_id)
         return web.json_response({"ok": True})
-    assignment = farm.tasks.held_assignment(worker) or farm.tasks.claim(worker, warm_job=warm_job)
+    assignment = farm.tasks.complete_then_claim(worker, task_id, warm_job=warm_job)
     return web.json_response(
         {"ok": True, "next": None if assignment is None else assignment.to_json()}
     )
