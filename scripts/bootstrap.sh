@@ -42,12 +42,26 @@ if [ -n "$missing" ]; then
     fi
 fi
 
+# pip retries a refused connection, not a download cut off half-way
+# ("IncompleteRead"), which a busy mirror does now and then: try again.
+pip_install() {
+    venv=$1; shift
+    for attempt in 1 2 3; do
+        "$venv/bin/pip" install -q "$@" && return 0
+        [ "$attempt" = 3 ] && break
+        echo "bootstrap: pip install $* failed (attempt $attempt of 3); trying again in 10 s" >&2
+        sleep 10
+    done
+    echo "bootstrap: pip install $* failed 3 times; check the network and run make again" >&2
+    return 1
+}
+
 # --- the project's virtual environment -----------------------------------
 if [ ! -f .venv/.stamp ] || [ pyproject.toml -nt .venv/.stamp ]; then
     echo "bootstrap: creating .venv"
     "$PY" -m venv .venv
-    .venv/bin/pip install -q --upgrade pip
-    .venv/bin/pip install -q -e '.[dev]'
+    pip_install .venv --upgrade pip
+    pip_install .venv -e '.[dev]'
     touch .venv/.stamp
 fi
 
@@ -55,7 +69,7 @@ fi
 if [ "$WANT_BPY" = 1 ] && [ ! -f .venv-bpy/.stamp ]; then
     echo "bootstrap: creating .venv-bpy with bpy==5.0.1 (about 400 MB, once)"
     "$PY" -m venv .venv-bpy
-    .venv-bpy/bin/pip install -q --upgrade pip
-    .venv-bpy/bin/pip install -q bpy==5.0.1
+    pip_install .venv-bpy --upgrade pip
+    pip_install .venv-bpy bpy==5.0.1
     touch .venv-bpy/.stamp
 fi
